@@ -1,0 +1,207 @@
+"""Answering chat messages: in order, one at a time per session, nothing lost.
+
+Each session with work has one worker task that drains its queue. The reply is
+stored and published to the session, not to the connection that asked, so a
+client that disconnects mid-reply finds it in ``history`` later, and a second
+tab of the same session sees it as it streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from chatbuddy.agents import Agent, AgentRequest
+from chatbuddy.engine import Engine
+from chatbuddy.errors import ClientError, ErrorType, SessionNotFound
+from chatbuddy.protocol import (
+    ChatResponse,
+    ChatResponseChunk,
+    ChatResponseChunkData,
+    ChatResponseData,
+    UserMessage,
+    error_frame,
+)
+from chatbuddy.records import StoredMessage, utcnow
+from chatbuddy.stats import Counters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    """A validated chat message waiting for its turn."""
+
+    session_id: str
+    connection_id: str
+    user_id: str | None
+    content: str
+    client_message_id: str | None
+
+
+class ReplyPipeline:
+    """Stores each user message, runs the agent, streams and stores the reply."""
+
+    def __init__(
+        self, *, engine: Engine, agent: Agent, counters: Counters, max_pending: int
+    ) -> None:
+        self._engine = engine
+        self._agent = agent
+        self._counters = counters
+        # Refuse more than this many waiting messages per session (a flood guard).
+        self._max_pending = max_pending
+        # session_id -> messages not yet answered, oldest first.
+        self._queues: dict[str, deque[PendingMessage]] = {}
+        # session_id -> the task draining that queue; at most one per session.
+        self._workers: dict[str, asyncio.Task[None]] = {}
+
+    def submit(self, message: PendingMessage) -> None:
+        """Queue ``message``; raise ClientError(rate_limited) if the session is flooded."""
+        queue = self._queues.setdefault(message.session_id, deque())
+        if len(queue) >= self._max_pending:
+            raise ClientError(
+                ErrorType.RATE_LIMITED,
+                f"{len(queue)} messages are already waiting for a reply; try again shortly",
+                request_type="chat_message",
+            )
+        queue.append(message)
+        if message.session_id not in self._workers:
+            self._workers[message.session_id] = asyncio.create_task(
+                self._drain(message.session_id), name=f"replies:{message.session_id}"
+            )
+
+    def busy(self, session_id: str) -> bool:
+        """Whether replies for the session are queued or being produced."""
+        return session_id in self._workers
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for queued replies; cancel the rest.
+
+        Returns how many session workers had to be cancelled.
+        """
+        workers = list(self._workers.values())
+        if not workers:
+            return 0
+        _, pending = await asyncio.wait(workers, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        return len(pending)
+
+    async def _drain(self, session_id: str) -> None:
+        queue = self._queues[session_id]
+        try:
+            while queue:
+                message = queue.popleft()
+                try:
+                    await self._answer(message)
+                except SessionNotFound:
+                    await self._publish_error(
+                        message,
+                        ErrorType.MISSING_SESSION,
+                        "this session has expired; open a new one",
+                        in_reply_to=None,
+                    )
+                except Exception:
+                    # Never let one bad message stop the session's queue.
+                    log.exception("internal error answering a message in session %s", session_id)
+                    await self._publish_error(
+                        message, ErrorType.INTERNAL_ERROR, "internal error; please retry",
+                        in_reply_to=None,
+                    )
+        finally:
+            del self._workers[session_id]
+            if not queue:
+                del self._queues[session_id]
+
+    async def _answer(self, message: PendingMessage) -> None:
+        engine, sid = self._engine, message.session_id
+        user_message = StoredMessage(
+            id=await engine.next_message_id(sid),
+            role="user",
+            content=message.content,
+            timestamp=utcnow(),
+            user_id=message.user_id,
+            client_message_id=message.client_message_id,
+        )
+        await engine.append_message(sid, user_message)
+        await engine.publish(
+            sid,
+            UserMessage(data=user_message, session_id=sid, timestamp=user_message.timestamp).to_json(),
+            exclude=message.connection_id,
+        )
+        reply_id = await engine.next_message_id(sid)
+        started = time.perf_counter()
+        try:
+            reply = await self._agent.respond(
+                AgentRequest(session_id=sid, user_id=message.user_id, content=message.content)
+            )
+            parts: list[str] = []
+            async for delta in reply.chunks:
+                if not delta:
+                    continue
+                chunk = ChatResponseChunkData(message_id=reply_id, delta=delta, index=len(parts))
+                parts.append(delta)
+                await engine.publish(
+                    sid, ChatResponseChunk(data=chunk, session_id=sid, timestamp=utcnow()).to_json()
+                )
+            if not parts:
+                raise ValueError("the agent returned an empty reply")
+        except Exception as exc:
+            # The type only: an agent's error text may quote the user's message.
+            log.warning(
+                "agent %s failed in session %s: %s", self._agent.name, sid, type(exc).__name__
+            )
+            await self._publish_error(
+                message,
+                ErrorType.AGENT_ERROR,
+                "the assistant could not answer this message; please try again",
+                in_reply_to=user_message.id,
+            )
+            return
+        now = utcnow()
+        confidence = min(1.0, max(0.0, reply.confidence))
+        metadata = {
+            **reply.metadata,
+            "processing_time": round(time.perf_counter() - started, 6),
+            "agent": reply.agent,
+        }
+        content = "".join(parts)
+        await engine.append_message(
+            sid,
+            StoredMessage(
+                id=reply_id,
+                role="assistant",
+                content=content,
+                timestamp=now,
+                in_reply_to=user_message.id,
+                agent=reply.agent,
+                confidence=confidence,
+                metadata=metadata,
+            ),
+        )
+        response = ChatResponseData(
+            message_id=reply_id,
+            content=content,
+            agent_type=self._agent.name,
+            confidence=confidence,
+            timestamp=now,
+            metadata=metadata,
+            in_reply_to=user_message.id,
+        )
+        await engine.publish(sid, ChatResponse(data=response, session_id=sid, timestamp=now).to_json())
+        self._counters.replies_sent += 1
+
+    async def _publish_error(
+        self, message: PendingMessage, kind: ErrorType, text: str, *, in_reply_to: int | None
+    ) -> None:
+        self._counters.errors_sent += 1
+        frame = error_frame(
+            ClientError(kind, text, request_type="chat_message"),
+            session_id=message.session_id,
+            now=utcnow(),
+            in_reply_to=in_reply_to,
+        )
+        await self._engine.publish(message.session_id, frame)

@@ -1,0 +1,246 @@
+"""The chat service: what happens to each frame a client sends.
+
+The Tornado handler turns sockets into calls on this class and back; this
+class knows nothing about Tornado, so every rule here is testable on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from chatbuddy.agents import Agent
+from chatbuddy.chat.replies import PendingMessage, ReplyPipeline
+from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
+from chatbuddy.engine import Engine
+from chatbuddy.errors import ClientError, ErrorType, SessionNotFound
+from chatbuddy.protocol import (
+    ChatMessage,
+    ConnectionEstablished,
+    ConnectionEstablishedData,
+    History,
+    HistoryData,
+    HistoryRequest,
+    Ping,
+    Pong,
+    PongData,
+    SessionInfo,
+    SessionInfoData,
+    SessionInfoRequest,
+    error_frame,
+    parse_client_message,
+)
+from chatbuddy.ratelimit import TokenBucket
+from chatbuddy.records import utcnow
+from chatbuddy.registry import Connection, ConnectionRegistry
+from chatbuddy.settings import Settings
+from chatbuddy.stats import Counters
+
+log = logging.getLogger(__name__)
+
+
+class ChatService:
+    """Admits connections, answers frames and fans replies out."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        registry: ConnectionRegistry,
+        agent: Agent,
+        settings: Settings,
+        counters: Counters,
+    ) -> None:
+        self._engine = engine
+        self._registry = registry
+        self._settings = settings
+        self._counters = counters
+        # Handshake rules: who may open which session.
+        self._gate = SessionGate(engine)
+        # Ordered reply production per session.
+        self._replies = ReplyPipeline(
+            engine=engine,
+            agent=agent,
+            counters=counters,
+            max_pending=settings.max_pending_per_session,
+        )
+        # connection_id -> its chat-message rate limiter.
+        self._limiters: dict[str, TokenBucket] = {}
+        # Sessions this node receives published frames for.
+        self._subscribed: set[str] = set()
+        # Unsubscribe calls still running; held so they are not garbage-collected.
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Connect the engine's fan-out to this node's connections."""
+        await self._engine.start(self._deliver)
+
+    async def close(self) -> None:
+        await self._engine.close()
+
+    async def drain(self, timeout: float) -> int:
+        """Let replies in progress finish (up to ``timeout`` s); see ReplyPipeline.drain."""
+        return await self._replies.drain(timeout)
+
+    # -- connection lifecycle -------------------------------------------------
+
+    async def admit(self, request: HandshakeRequest) -> Grant:
+        """Check a handshake; raises a HandshakeRejected subclass to refuse it."""
+        return await self._gate.admit(request)
+
+    async def attach(self, connection: Connection, grant: Grant) -> None:
+        """Register an admitted connection and greet it with ``connection_established``."""
+        sid = connection.session_id
+        self._registry.add(connection)
+        if self._settings.rate_limit > 0:
+            self._limiters[connection.connection_id] = TokenBucket(
+                self._settings.rate_limit, self._settings.rate_burst
+            )
+        if sid not in self._subscribed:
+            self._subscribed.add(sid)
+            await self._engine.subscribe(sid)
+        self._counters.connections_opened += 1
+        now = utcnow()
+        greeting = ConnectionEstablishedData(
+            connection_id=connection.connection_id,
+            session_id=sid,
+            user_id=connection.user_id,
+            timestamp=now,
+            session_token=grant.session_token,
+            resumed=grant.resumed,
+            last_message_id=grant.session.last_message_id,
+        )
+        self._send(connection, ConnectionEstablished(data=greeting, session_id=sid, timestamp=now).to_json())
+
+    def detach(self, connection: Connection) -> None:
+        """Forget a closed connection; replies in progress still complete and are stored."""
+        self._registry.remove(connection)
+        self._limiters.pop(connection.connection_id, None)
+        sid = connection.session_id
+        if sid in self._subscribed and not self._registry.in_session(sid):
+            self._subscribed.discard(sid)
+            task = asyncio.create_task(self._engine.unsubscribe(sid))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    # -- frames ---------------------------------------------------------------
+
+    async def handle_frame(self, connection: Connection, frame: str | bytes) -> None:
+        """Answer one frame; every failure becomes one ``error`` frame, never a crash."""
+        request_type: str | None = None
+        try:
+            message = parse_client_message(frame)
+            request_type = message.type
+            if isinstance(message, ChatMessage):
+                self._accept_chat_message(connection, message)
+            elif isinstance(message, Ping):
+                self._pong(connection, message)
+            elif isinstance(message, SessionInfoRequest):
+                await self._session_info(connection)
+            elif isinstance(message, HistoryRequest):
+                await self._history(connection, message)
+        except ClientError as error:
+            self._send_error(connection, error)
+        except SessionNotFound:
+            self._send_error(
+                connection,
+                ClientError(
+                    ErrorType.MISSING_SESSION,
+                    f"session {connection.session_id!r} has expired; open a new one",
+                    request_type=request_type,
+                ),
+            )
+        except Exception:
+            log.exception("internal error on a %s frame", request_type or "unparsed")
+            self._send_error(
+                connection,
+                ClientError(
+                    ErrorType.INTERNAL_ERROR,
+                    "internal error; the connection is still open",
+                    request_type=request_type,
+                ),
+            )
+
+    def _accept_chat_message(self, connection: Connection, message: ChatMessage) -> None:
+        if message.session_id != connection.session_id:
+            raise ClientError(
+                ErrorType.SESSION_MISMATCH,
+                f"session_id {message.session_id!r} does not match this connection's "
+                f"session {connection.session_id!r}",
+                request_type=message.type,
+            )
+        if message.user_id is not None and message.user_id != connection.user_id:
+            raise ClientError(
+                ErrorType.VALIDATION_ERROR,
+                f"user_id {message.user_id!r} does not match this connection's user "
+                f"{connection.user_id!r}",
+                request_type=message.type,
+            )
+        limiter = self._limiters.get(connection.connection_id)
+        if limiter is not None and not limiter.try_acquire():
+            raise ClientError(
+                ErrorType.RATE_LIMITED,
+                f"too many messages; the limit is {limiter.rate:g} per second",
+                request_type=message.type,
+            )
+        self._replies.submit(
+            PendingMessage(
+                session_id=connection.session_id,
+                connection_id=connection.connection_id,
+                user_id=connection.user_id,
+                content=message.content,
+                client_message_id=message.client_message_id,
+            )
+        )
+        self._counters.messages_received += 1
+
+    def _pong(self, connection: Connection, message: Ping) -> None:
+        now = utcnow()
+        pong = Pong(
+            data=PongData(timestamp=now, client_timestamp=message.timestamp),
+            session_id=connection.session_id,
+            timestamp=now,
+        )
+        self._send(connection, pong.to_json())
+
+    async def _session_info(self, connection: Connection) -> None:
+        sid = connection.session_id
+        record = await self._engine.touch_session(sid)
+        now = utcnow()
+        info = SessionInfoData(
+            session_id=sid,
+            user_id=record.user_id,
+            created_at=record.created_at,
+            connected_at=record.connected_at,
+            last_activity=record.last_activity,
+            message_count=record.message_count,
+            client_info=record.client_info,
+            connections=len(self._registry.in_session(sid)),
+        )
+        self._send(connection, SessionInfo(data=info, session_id=sid, timestamp=now).to_json())
+
+    async def _history(self, connection: Connection, message: HistoryRequest) -> None:
+        sid = connection.session_id
+        messages, has_more = await self._engine.history(sid, after=message.after, limit=message.limit)
+        record = await self._engine.get_session(sid)
+        data = HistoryData(
+            messages=messages,
+            has_more=has_more,
+            last_message_id=None if record is None else record.last_message_id,
+        )
+        self._send(connection, History(data=data, session_id=sid, timestamp=utcnow()).to_json())
+
+    # -- sending --------------------------------------------------------------
+
+    def _deliver(self, session_id: str, frame: str, exclude: str | None) -> None:
+        """The engine's fan-out sink: frames for a session reach its local connections."""
+        self._registry.send_to_session(session_id, frame, exclude=exclude)
+
+    def _send(self, connection: Connection, frame: str) -> None:
+        self._registry.send_to(connection.connection_id, frame)
+
+    def _send_error(self, connection: Connection, error: ClientError) -> None:
+        self._counters.errors_sent += 1
+        self._send(
+            connection, error_frame(error, session_id=connection.session_id, now=utcnow())
+        )

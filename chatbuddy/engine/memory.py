@@ -1,0 +1,150 @@
+"""The in-memory engine: the default, for one server process.
+
+A real implementation, not a test double: it keeps sessions with sliding
+expiry, capped history and ordered fan-out, and is what the tests and the
+benchmarks run on unless they say otherwise.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chatbuddy.engine.base import FrameSink
+from chatbuddy.errors import SessionNotFound
+from chatbuddy.records import SessionRecord, StoredMessage, utcnow
+
+
+@dataclass
+class _Session:
+    record: SessionRecord
+    # Oldest first; ids ascend because ids are reserved in order and each
+    # session's replies are produced one at a time.
+    history: deque[StoredMessage] = field(default_factory=deque)
+    last_reserved_id: int = 0
+
+
+class MemoryEngine:
+    """Sessions and history in this process's memory."""
+
+    def __init__(
+        self,
+        *,
+        session_ttl: float,
+        history_limit: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        # Sliding expiry: a session lives this long after its last activity.
+        self._ttl = timedelta(seconds=session_ttl)
+        # Messages kept per session.
+        self._history_limit = history_limit
+        # Injected so that tests can move time instead of sleeping.
+        self._clock = clock
+        # session_id -> its state; the engine's whole store.
+        self._sessions: dict[str, _Session] = {}
+        # Where published frames go; set by start().
+        self._sink: FrameSink | None = None
+
+    async def start(self, sink: FrameSink) -> None:
+        self._sink = sink
+
+    async def close(self) -> None:
+        self._sink = None
+
+    # -- sessions -----------------------------------------------------------
+
+    async def create_session(self, record: SessionRecord) -> bool:
+        if self._live(record.session_id) is not None:
+            return False
+        self._sessions[record.session_id] = _Session(record=record)
+        return True
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        session = self._live(session_id)
+        return None if session is None else session.record
+
+    async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
+        session = self._require(session_id)
+        now = self._clock()
+        session.record.last_activity = now
+        if connected:
+            session.record.connected_at = now
+        return session.record
+
+    async def sweep_expired(self) -> int:
+        deadline = self._clock() - self._ttl
+        expired = [
+            sid for sid, s in self._sessions.items() if s.record.last_activity < deadline
+        ]
+        for sid in expired:
+            del self._sessions[sid]
+        return len(expired)
+
+    # -- history ------------------------------------------------------------
+
+    async def next_message_id(self, session_id: str) -> int:
+        session = self._require(session_id)
+        session.last_reserved_id += 1
+        return session.last_reserved_id
+
+    async def append_message(self, session_id: str, message: StoredMessage) -> SessionRecord:
+        session = self._require(session_id)
+        history = session.history
+        if not history or history[-1].id < message.id:
+            history.append(message)
+        else:  # a reply stored after a later-reserved message; keep id order
+            history.insert(bisect.bisect(history, message.id, key=_message_id), message)
+        while len(history) > self._history_limit:
+            history.popleft()
+        record = session.record
+        record.message_count += 1
+        record.last_message_id = history[-1].id
+        record.last_activity = self._clock()
+        return record
+
+    async def history(
+        self, session_id: str, *, after: int | None, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        session = self._require(session_id)
+        session.record.last_activity = self._clock()
+        messages = list(session.history)
+        if after is None:
+            return messages[-limit:], False
+        start = bisect.bisect(messages, after, key=_message_id)
+        return messages[start : start + limit], len(messages) > start + limit
+
+    # -- fan-out --------------------------------------------------------------
+
+    async def subscribe(self, session_id: str) -> None:
+        """Nothing to do: every frame published here is for this process."""
+
+    async def unsubscribe(self, session_id: str) -> None:
+        """Nothing to do; see subscribe."""
+
+    async def publish(self, session_id: str, frame: str, *, exclude: str | None = None) -> None:
+        if self._sink is not None:
+            self._sink(session_id, frame, exclude)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _live(self, session_id: str) -> _Session | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        if session.record.last_activity < self._clock() - self._ttl:
+            del self._sessions[session_id]
+            return None
+        return session
+
+    def _require(self, session_id: str) -> _Session:
+        session = self._live(session_id)
+        if session is None:
+            raise SessionNotFound(session_id)
+        return session
+
+
+def _message_id(message: StoredMessage) -> int:
+    return message.id

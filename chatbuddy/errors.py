@@ -1,0 +1,91 @@
+"""The one exception tree of ChatBuddy.
+
+Everything the server raises on purpose derives from :class:`ChatBuddyError`,
+so callers can tell our failures from bugs. The CLI has its own
+``click.ClickException`` subclasses in ``cli/errors.py``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorType(StrEnum):
+    """The ``error_type`` values of an ``error`` frame (docs/protocol.md)."""
+
+    INVALID_JSON = "invalid_json"
+    UNSUPPORTED_FRAME = "unsupported_frame"
+    MISSING_TYPE = "missing_type"
+    UNKNOWN_TYPE = "unknown_type"
+    VALIDATION_ERROR = "validation_error"
+    EMPTY_MESSAGE = "empty_message"
+    MESSAGE_TOO_LONG = "message_too_long"
+    MISSING_SESSION = "missing_session"
+    SESSION_MISMATCH = "session_mismatch"
+    RATE_LIMITED = "rate_limited"
+    AGENT_ERROR = "agent_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+class ChatBuddyError(Exception):
+    """Base of every error ChatBuddy raises on purpose."""
+
+
+class ClientError(ChatBuddyError):
+    """A request a chat client got wrong; it becomes one ``error`` frame.
+
+    The connection stays open: the client may send the next message.
+    """
+
+    def __init__(
+        self, error_type: ErrorType, message: str, *, request_type: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.request_type = request_type
+
+
+class HandshakeRejected(ChatBuddyError):
+    """A WebSocket upgrade we refuse before any socket is opened."""
+
+    status = 400
+    reason = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidIdentifier(HandshakeRejected):
+    """A session or user id that does not match the id pattern (HTTP 400)."""
+
+    status = 400
+    reason = "invalid_identifier"
+
+
+class SessionAccessDenied(HandshakeRejected):
+    """A session exists and the caller did not prove it is theirs (HTTP 403)."""
+
+    status = 403
+    reason = "session_access_denied"
+
+
+class AgentError(ChatBuddyError):
+    """An agent could not produce a reply."""
+
+
+class ConnectionClosed(ChatBuddyError):
+    """A send to a connection that is already gone."""
+
+
+class ConfigurationError(ChatBuddyError):
+    """Settings that cannot work together (bad agent name, bad duration...)."""
+
+
+class SessionNotFound(ChatBuddyError):
+    """The session does not exist (never did, or expired and was swept)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} does not exist or has expired")
+        self.session_id = session_id

@@ -1,0 +1,292 @@
+"""Wire protocol v1: every frame that crosses the chat WebSocket.
+
+One discriminated union per direction (:data:`ClientMessage`,
+:data:`ServerMessage`). These models are the single source of truth for
+validation, for docs/protocol.md and for the tests. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from chatbuddy.errors import ClientError, ErrorType
+from chatbuddy.records import ClientInfo, StoredMessage
+from chatbuddy.text import ID_PATTERN, normalize_text
+
+PROTOCOL_VERSION = 1
+MAX_CONTENT_CHARS = 4000
+MAX_HISTORY_LIMIT = 200
+
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+ClientTimestamp = Annotated[str, StringConstraints(max_length=64)]
+
+
+# --------------------------------------------------------------------------
+# Client -> server
+# --------------------------------------------------------------------------
+
+
+class _ClientModel(BaseModel):
+    # strict: "5" is not a number and 5 is not a string; unknown fields are
+    # ignored so that newer clients can talk to older servers.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class ChatMessage(_ClientModel):
+    """A user's chat text; the server stores it and the agent answers it."""
+
+    type: Literal["chat_message"]
+    content: str
+    session_id: Identifier
+    user_id: Identifier | None = None
+    timestamp: ClientTimestamp | None = None
+    client_message_id: Identifier | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _normalized_content(cls, content: str) -> str:
+        content = normalize_text(content)
+        if not content.strip():
+            raise PydanticCustomError("empty_message", "message content is empty")
+        if len(content) > MAX_CONTENT_CHARS:
+            raise PydanticCustomError(
+                "message_too_long",
+                "message content is {length} characters; the limit is {limit}",
+                {"length": len(content), "limit": MAX_CONTENT_CHARS},
+            )
+        return content
+
+
+class Ping(_ClientModel):
+    """Keep-alive and round-trip check; answered with ``pong``."""
+
+    type: Literal["ping"]
+    timestamp: ClientTimestamp | None = None
+
+
+class SessionInfoRequest(_ClientModel):
+    """Ask for the session's details; answered with ``session_info``."""
+
+    type: Literal["session_info"]
+
+
+class HistoryRequest(_ClientModel):
+    """Ask for stored messages after ``after`` (or the latest ones), oldest first."""
+
+    type: Literal["history"]
+    after: int | None = Field(default=None, ge=0)
+    limit: int = Field(default=MAX_HISTORY_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
+
+
+ClientMessage = Annotated[
+    ChatMessage | Ping | SessionInfoRequest | HistoryRequest, Field(discriminator="type")
+]
+CLIENT_MESSAGE_TYPES = ("chat_message", "ping", "session_info", "history")
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+# Pydantic error types that are ours, raised by the validators above.
+_CUSTOM_ERROR_TYPES = {ErrorType.EMPTY_MESSAGE.value, ErrorType.MESSAGE_TOO_LONG.value}
+
+
+def parse_client_message(frame: str | bytes) -> ChatMessage | Ping | SessionInfoRequest | HistoryRequest:
+    """Parse and validate one frame from a client.
+
+    Raises :class:`ClientError` with the ``error_type`` the protocol names for
+    what is wrong; its message is short and quotes the offending value.
+    """
+    if isinstance(frame, bytes):
+        raise ClientError(
+            ErrorType.UNSUPPORTED_FRAME, "binary frames are not supported; send JSON as text"
+        )
+    try:
+        return _client_adapter.validate_json(frame)
+    except ValidationError as exc:
+        raise _client_error(exc.errors(include_url=False, include_input=False)[0]) from None
+
+
+def _client_error(error: ErrorDetails) -> ClientError:
+    kind, loc, ctx = error["type"], error["loc"], error.get("ctx") or {}
+    if kind == "json_invalid":
+        return ClientError(ErrorType.INVALID_JSON, f"invalid JSON: {ctx.get('error', '')}")
+    if not loc:
+        if kind == "union_tag_not_found":
+            return ClientError(ErrorType.MISSING_TYPE, "message has no 'type' field")
+        if kind == "union_tag_invalid":
+            expected = ", ".join(CLIENT_MESSAGE_TYPES)
+            return ClientError(
+                ErrorType.UNKNOWN_TYPE,
+                f"unknown message type {ctx.get('tag')!r}; expected one of {expected}",
+            )
+        return ClientError(ErrorType.INVALID_JSON, "a message must be a JSON object")
+    request_type, fields = str(loc[0]), ".".join(str(part) for part in loc[1:])
+    if kind in _CUSTOM_ERROR_TYPES:
+        return ClientError(ErrorType(kind), error["msg"], request_type=request_type)
+    if kind == "missing" and request_type == "chat_message" and fields == "session_id":
+        return ClientError(
+            ErrorType.MISSING_SESSION,
+            "chat_message needs a 'session_id'",
+            request_type=request_type,
+        )
+    return ClientError(
+        ErrorType.VALIDATION_ERROR,
+        f"{request_type}.{fields}: {error['msg']}",
+        request_type=request_type,
+    )
+
+
+# --------------------------------------------------------------------------
+# Server -> client
+# --------------------------------------------------------------------------
+
+
+class ConnectionEstablishedData(BaseModel):
+    connection_id: str
+    session_id: str
+    user_id: str | None
+    timestamp: datetime
+    session_token: str
+    resumed: bool
+    last_message_id: int | None
+    protocol_version: int = PROTOCOL_VERSION
+
+
+class ChatResponseChunkData(BaseModel):
+    message_id: int
+    delta: str
+    index: int
+
+
+class ChatResponseData(BaseModel):
+    message_id: int
+    content: str
+    agent_type: str = "coordinator"
+    confidence: float = Field(ge=0.0, le=1.0)
+    timestamp: datetime
+    metadata: dict[str, Any]
+    in_reply_to: int
+
+
+class PongData(BaseModel):
+    timestamp: datetime
+    client_timestamp: str | None = None
+
+
+class SessionInfoData(BaseModel):
+    session_id: str
+    user_id: str | None
+    created_at: datetime
+    connected_at: datetime
+    last_activity: datetime
+    message_count: int
+    client_info: ClientInfo
+    connections: int
+
+
+class HistoryData(BaseModel):
+    messages: list[StoredMessage]
+    has_more: bool
+    last_message_id: int | None
+
+
+class ErrorData(BaseModel):
+    error_type: ErrorType
+    error_message: str
+    timestamp: datetime
+    request_type: str | None = None
+    in_reply_to: int | None = None
+
+
+DataT = TypeVar("DataT", bound=BaseModel)
+
+
+class Envelope(BaseModel, Generic[DataT]):
+    """What every server frame looks like: ``{"type", "data", "session_id", "timestamp"}``."""
+
+    type: str
+    data: DataT
+    session_id: str | None = None
+    timestamp: datetime
+
+    def to_json(self) -> str:
+        """The frame as sent: compact JSON, ``None`` fields left out."""
+        return self.model_dump_json(exclude_none=True)
+
+
+class ConnectionEstablished(Envelope[ConnectionEstablishedData]):
+    type: Literal["connection_established"] = "connection_established"
+
+
+class ChatResponseChunk(Envelope[ChatResponseChunkData]):
+    type: Literal["chat_response_chunk"] = "chat_response_chunk"
+
+
+class ChatResponse(Envelope[ChatResponseData]):
+    type: Literal["chat_response"] = "chat_response"
+
+
+class UserMessage(Envelope[StoredMessage]):
+    type: Literal["user_message"] = "user_message"
+
+
+class Pong(Envelope[PongData]):
+    type: Literal["pong"] = "pong"
+
+
+class SessionInfo(Envelope[SessionInfoData]):
+    type: Literal["session_info"] = "session_info"
+
+
+class History(Envelope[HistoryData]):
+    type: Literal["history"] = "history"
+
+
+class Error(Envelope[ErrorData]):
+    type: Literal["error"] = "error"
+
+
+ServerMessage = Annotated[
+    ConnectionEstablished
+    | ChatResponseChunk
+    | ChatResponse
+    | UserMessage
+    | Pong
+    | SessionInfo
+    | History
+    | Error,
+    Field(discriminator="type"),
+]
+server_message_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+def parse_server_message(frame: str | bytes) -> ServerMessage:
+    """Parse a frame the server sent (for clients: the CLI and the tests)."""
+    return server_message_adapter.validate_json(frame)
+
+
+def error_frame(
+    error: ClientError, *, session_id: str | None, now: datetime, in_reply_to: int | None = None
+) -> str:
+    """Serialize a :class:`ClientError` as an ``error`` frame."""
+    return Error(
+        data=ErrorData(
+            error_type=error.error_type,
+            error_message=error.message,
+            timestamp=now,
+            request_type=error.request_type,
+            in_reply_to=in_reply_to,
+        ),
+        session_id=session_id,
+        timestamp=now,
+    ).to_json()

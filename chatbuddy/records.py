@@ -1,0 +1,75 @@
+"""What the engine stores: sessions and their messages.
+
+These are pydantic models so that every engine can serialize them the same way
+and the wire protocol can send a stored message as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (the only kind we store)."""
+    return datetime.now(UTC)
+
+
+def hash_token(token: str) -> str:
+    """The form in which a session token is stored: a dump of the store reveals no token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ClientInfo(BaseModel):
+    """Where a session was opened from (the seed's ``client_info``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ip_address: str | None = None
+    user_agent: str | None = Field(default=None, max_length=512)
+    accept_language: str | None = Field(default=None, max_length=256)
+
+
+class SessionRecord(BaseModel):
+    """One conversation: who, from where, when, how much."""
+
+    session_id: str
+    user_id: str | None
+    client_info: ClientInfo
+    created_at: datetime
+    connected_at: datetime
+    last_activity: datetime
+    message_count: int = 0
+    last_message_id: int | None = None
+    # Never sent to clients; see hash_token.
+    token_hash: str = Field(exclude=True, repr=False)
+
+    def token_matches(self, token: str | None) -> bool:
+        """Whether ``token`` is this session's token, compared in constant time."""
+        if not token:
+            return False
+        return hmac.compare_digest(self.token_hash, hash_token(token))
+
+
+class StoredMessage(BaseModel):
+    """A message in a session's history, with its server-assigned id.
+
+    Ids increase within a session, so "everything after id X" is well defined.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    role: Literal["user", "assistant"]
+    content: str
+    timestamp: datetime
+    user_id: str | None = None
+    client_message_id: str | None = None
+    in_reply_to: int | None = None
+    agent: str | None = None
+    confidence: float | None = None
+    metadata: dict[str, Any] | None = None

@@ -1,0 +1,46 @@
+"""Counters a server keeps about itself, and the stats document built from them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatbuddy.records import utcnow
+from chatbuddy.registry import ConnectionRegistry
+
+
+@dataclass
+class Counters:
+    """Totals since the process started; only ever incremented."""
+
+    started: float = field(default_factory=time.monotonic)
+    connections_opened: int = 0
+    messages_received: int = 0
+    replies_sent: int = 0
+    errors_sent: int = 0
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+
+def stats_document(registry: ConnectionRegistry, counters: Counters) -> dict[str, Any]:
+    """``GET /api/v1/websocket/stats``: the seed's shape plus uptime and counters."""
+    return {
+        "websocket_stats": {
+            "total_connections": len(registry),
+            "total_sessions": registry.session_count,
+            "total_users": registry.user_count,
+            "sessions": registry.session_counts(),
+            "users": registry.user_counts(),
+        },
+        "uptime_seconds": round(counters.uptime, 3),
+        "counters": {
+            "connections_opened": counters.connections_opened,
+            "messages_received": counters.messages_received,
+            "replies_sent": counters.replies_sent,
+            "errors_sent": counters.errors_sent,
+        },
+        "timestamp": utcnow().isoformat().replace("+00:00", "Z"),
+    }

@@ -1,0 +1,65 @@
+"""The Tornado application: routes, and the collaborators each handler gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tornado.web
+
+from chatbuddy.chat import ChatService
+from chatbuddy.errors import ConfigurationError
+from chatbuddy.registry import ConnectionRegistry
+from chatbuddy.settings import Settings
+from chatbuddy.stats import Counters
+from chatbuddy.web.chat_socket import ChatSocketHandler
+from chatbuddy.web.http import (
+    HealthHandler,
+    NotFoundHandler,
+    PageHandler,
+    StatsHandler,
+    log_request,
+)
+
+
+def static_path() -> str:
+    """Where the browser page is.
+
+    An install carries it as ``chatbuddy/static``; an editable install of a
+    checkout finds it in ``static/`` beside the package. (It is not imported as
+    a package, which editable installs cannot map for a folder of assets.)
+    """
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "static", package.parent / "static"):
+        if (candidate / "index.html").is_file():
+            return str(candidate)
+    raise ConfigurationError(f"the browser page is missing: no static/index.html near {package}")
+
+
+def make_app(
+    *,
+    service: ChatService,
+    registry: ConnectionRegistry,
+    counters: Counters,
+    settings: Settings,
+) -> tornado.web.Application:
+    """Wire the handlers to the one registry, service and settings of this process."""
+    static = static_path()
+    return tornado.web.Application(
+        [
+            (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
+            (r"/static/(.*)", PageHandler, {"path": static}),
+            (r"/ws/chat/([^/]*)", ChatSocketHandler, {"service": service, "settings": settings}),
+            (
+                r"/api/v1/websocket/stats",
+                StatsHandler,
+                {"registry": registry, "counters": counters},
+            ),
+            (r"/healthz", HealthHandler),
+        ],
+        default_handler_class=NotFoundHandler,
+        log_function=log_request,
+        websocket_max_message_size=settings.max_frame_bytes,
+        # Find peers that vanished without a close (laptop lid, lost Wi-Fi).
+        websocket_ping_interval=30,
+        websocket_ping_timeout=20,
+    )

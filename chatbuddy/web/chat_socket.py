@@ -1,0 +1,139 @@
+"""``/ws/chat/{session_id}``: the chat WebSocket.
+
+Rules are the chat service's; this handler only refuses bad handshakes with
+JSON (before any socket opens) and passes frames in and out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import tornado.web
+import tornado.websocket
+
+from chatbuddy.chat import ChatService, Grant, HandshakeRequest
+from chatbuddy.errors import ConnectionClosed, HandshakeRejected
+from chatbuddy.records import ClientInfo
+from chatbuddy.settings import Settings
+from chatbuddy.text import new_connection_id
+
+log = logging.getLogger("chatbuddy.connections")
+
+
+class ChatSocketHandler(tornado.websocket.WebSocketHandler):
+    """One chat connection; implements :class:`chatbuddy.registry.Connection`."""
+
+    def initialize(self, service: ChatService, settings: Settings) -> None:
+        self._service = service
+        self._settings = settings
+        # Unique across nodes, so fan-out can exclude exactly this connection.
+        self._connection_id = new_connection_id()
+        # Set by the handshake; None until then.
+        self._grant: Grant | None = None
+        # For the close log line.
+        self._opened_at = 0.0
+
+    # -- Connection protocol ----------------------------------------------------
+
+    @property
+    def connection_id(self) -> str:
+        return self._connection_id
+
+    @property
+    def session_id(self) -> str:
+        assert self._grant is not None, "only admitted connections are registered"
+        return self._grant.session.session_id
+
+    @property
+    def user_id(self) -> str | None:
+        assert self._grant is not None, "only admitted connections are registered"
+        return self._grant.user_id
+
+    def send(self, frame: str) -> None:
+        try:
+            future = self.write_message(frame)
+        except tornado.websocket.WebSocketClosedError:
+            raise ConnectionClosed(self._connection_id) from None
+        # A write can still fail later when the peer vanishes; on_close handles
+        # that, so the failure needs no one to await it.
+        future.add_done_callback(_ignore_closed)
+
+    # -- handshake ----------------------------------------------------------------
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        session_id: str = args[0]
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            self._refuse(426, "upgrade_required", "this endpoint speaks WebSocket only")
+            return
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.check_origin(origin):
+            self._refuse(403, "origin_not_allowed", f"origin {origin!r} is not allowed")
+            return
+        headers = self.request.headers
+        request = HandshakeRequest(
+            session_id=session_id,
+            user_id=self.get_query_argument("user_id", None),
+            session_token=self.get_query_argument("session_token", None),
+            client_info=ClientInfo(
+                ip_address=self.request.remote_ip,
+                user_agent=_clip(headers.get("User-Agent"), 512),
+                accept_language=_clip(headers.get("Accept-Language"), 256),
+            ),
+        )
+        try:
+            self._grant = await self._service.admit(request)
+        except HandshakeRejected as rejected:
+            self._refuse(rejected.status, rejected.reason, rejected.message)
+            return
+        await super().get(*args, **kwargs)
+
+    def check_origin(self, origin: str) -> bool:
+        """Same-origin (Tornado's rule) or one of the configured origins."""
+        return origin in self._settings.allowed_origins or super().check_origin(origin)
+
+    def _refuse(self, status: int, reason: str, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": {"type": reason, "message": message}}))
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def open(self, *args: str, **kwargs: str) -> None:
+        assert self._grant is not None
+        self._opened_at = time.monotonic()
+        log.info(
+            "open %s session=%s user=%s ip=%s resumed=%s",
+            self._connection_id,
+            self.session_id,
+            self.user_id or "-",
+            self.request.remote_ip,
+            self._grant.resumed,
+        )
+        await self._service.attach(self, self._grant)
+
+    async def on_message(self, message: str | bytes) -> None:
+        await self._service.handle_frame(self, message)
+
+    def on_close(self) -> None:
+        if self._grant is None:
+            return
+        self._service.detach(self)
+        log.info(
+            "close %s session=%s code=%s after %.1fs",
+            self._connection_id,
+            self.session_id,
+            self.close_code,
+            time.monotonic() - self._opened_at,
+        )
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return None if value is None else value[:limit]
+
+
+def _ignore_closed(future: Any) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not log it as lost

@@ -1,0 +1,85 @@
+"""JSON HTTP handlers: stats, health, and JSON errors everywhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import tornado.web
+
+from chatbuddy.registry import ConnectionRegistry
+from chatbuddy.stats import Counters, stats_document
+
+access_log = logging.getLogger("chatbuddy.access")
+
+
+class JsonHandler(tornado.web.RequestHandler):
+    """Base for API handlers: JSON bodies, JSON errors, never a traceback."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+
+    def write_json(self, document: dict[str, Any], status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(document, ensure_ascii=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Tornado's default page would include a traceback in debug mode; ours never does.
+        self.finish(json.dumps({"error": {"status": status_code, "message": self._reason}}))
+
+
+class StatsHandler(JsonHandler):
+    """``GET /api/v1/websocket/stats``: who is connected to this node, and totals."""
+
+    def initialize(self, registry: ConnectionRegistry, counters: Counters) -> None:
+        self._registry = registry
+        self._counters = counters
+
+    def get(self) -> None:
+        self.write_json(stats_document(self._registry, self._counters))
+
+
+class HealthHandler(JsonHandler):
+    """``GET /healthz``: the process is up and serving."""
+
+    def get(self) -> None:
+        self.write_json({"status": "ok"})
+
+
+class NotFoundHandler(JsonHandler):
+    """Every unknown path: a JSON 404."""
+
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(404)
+
+
+class PageHandler(tornado.web.StaticFileHandler):
+    """The browser page and its assets, with headers that keep it to itself."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; form-action 'none'",
+        )
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log without query strings: they carry session tokens."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING
+    if status >= 500:
+        level = logging.ERROR
+    access_log.log(
+        level,
+        "%d %s %s %.1fms",
+        status,
+        handler.request.method,
+        handler.request.path,
+        1000.0 * handler.request.request_time(),
+    )

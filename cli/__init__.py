@@ -1,0 +1,1 @@
+"""The ``chatbuddy`` command line: serve, and (later) administer a server."""

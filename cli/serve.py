@@ -1,0 +1,114 @@
+"""``chatbuddy serve``: run the chat server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from chatbuddy.agents import AGENTS
+from chatbuddy.errors import ConfigurationError
+from chatbuddy.server import serve as run_server
+from chatbuddy.settings import DAY, Settings, parse_duration
+
+from .errors import ConfigError
+
+
+class Duration(click.ParamType):
+    """A duration option: 90, 90s, 30m, 24h, 7d."""
+
+    name = "duration"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ConfigurationError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="CHATBUDDY_HOST",
+              show_envvar=True, help="Address to listen on; 0.0.0.0 for every interface.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              envvar="CHATBUDDY_PORT", show_envvar=True, help="Port to listen on (0: any free port).")
+@click.option("--agent", type=click.Choice(sorted(AGENTS)), default="coordinator",
+              show_default=True, envvar="CHATBUDDY_AGENT", show_envvar=True,
+              help="Who answers: the shop assistant, or echo for tests and benchmarks.")
+@click.option("--session-ttl", type=Duration(), default=str(DAY), show_default="24h",
+              envvar="CHATBUDDY_SESSION_TTL", show_envvar=True,
+              help="Inactivity after which a session expires (sliding), e.g. 30m, 24h, 7d.")
+@click.option("--history-limit", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              envvar="CHATBUDDY_HISTORY_LIMIT", show_envvar=True,
+              help="Messages kept per session.")
+@click.option("--rate-limit", type=click.FloatRange(0), default=5.0, show_default=True,
+              envvar="CHATBUDDY_RATE_LIMIT", show_envvar=True,
+              help="Chat messages per second one connection may send (0: unlimited).")
+@click.option("--rate-burst", type=click.IntRange(1), default=20, show_default=True,
+              envvar="CHATBUDDY_RATE_BURST", show_envvar=True,
+              help="Chat messages one connection may send at once.")
+@click.option("--allowed-origin", "allowed_origins", multiple=True, envvar="CHATBUDDY_ALLOWED_ORIGINS",
+              show_envvar=True, metavar="ORIGIN",
+              help="Also accept WebSockets from this origin (repeatable), e.g. https://shop.example.")
+@click.option("--trust-proxy-headers", is_flag=True, envvar="CHATBUDDY_TRUST_PROXY_HEADERS",
+              show_envvar=True, help="Take client IPs from X-Forwarded-For (only behind a proxy).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True, envvar="CHATBUDDY_LOG_LEVEL", show_envvar=True,
+              help="How much to log.")
+def serve(
+    host: str,
+    port: int,
+    agent: str,
+    session_ttl: float,
+    history_limit: int,
+    rate_limit: float,
+    rate_burst: int,
+    allowed_origins: tuple[str, ...],
+    trust_proxy_headers: bool,
+    log_level: str,
+) -> None:
+    """Run the chat server: the page at /, the WebSocket at /ws/chat/{session_id}.
+
+    \b
+    Examples:
+      chatbuddy serve                      # http://127.0.0.1:8000/
+      chatbuddy serve --port 9000 --agent echo
+      CHATBUDDY_SESSION_TTL=30m chatbuddy serve --host 0.0.0.0
+
+    Stops cleanly on Ctrl-C or SIGTERM, letting replies in progress finish.
+    """
+    try:
+        settings = Settings(
+            host=host,
+            port=port,
+            agent=agent,
+            session_ttl=session_ttl,
+            history_limit=history_limit,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
+            allowed_origins=tuple(allowed_origins),
+            trust_proxy_headers=trust_proxy_headers,
+        )
+    except ConfigurationError as exc:
+        raise ConfigError(str(exc)) from None
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    console = Console(highlight=False)
+
+    def announce(url: str) -> None:
+        console.print(
+            f"ChatBuddy is serving on [bold]{escape(url)}[/] "
+            f"(agent: {escape(agent)}, engine: memory). Press Ctrl-C to stop.",
+            soft_wrap=True,
+        )
+
+    try:
+        asyncio.run(run_server(settings, on_ready=announce))
+    except ConfigurationError as exc:
+        raise ConfigError(str(exc)) from None
+    console.print("ChatBuddy stopped.")

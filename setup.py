@@ -1,0 +1,45 @@
+"""Packaging for ChatBuddy.
+
+The CLI lives in the top-level ``cli/`` folder and the browser page in
+``static/``; both are installed *inside* the ``chatbuddy`` package
+(``chatbuddy.cli`` and ``chatbuddy.static``) so that nothing named ``cli`` lands
+in site-packages and a non-editable install still serves the page.
+"""
+
+from setuptools import find_packages, setup
+
+SERVER_PACKAGES = find_packages(include=["chatbuddy", "chatbuddy.*"])
+
+setup(
+    name="chatbuddy",
+    version="0.1.0",
+    description="Real-time chat server for a web shop's assistant bot (Tornado)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=[*SERVER_PACKAGES, "chatbuddy.cli", "chatbuddy.static"],
+    package_dir={"chatbuddy.cli": "cli", "chatbuddy.static": "static"},
+    package_data={
+        "chatbuddy.agents": ["data/*.json"],
+        "chatbuddy.static": ["*.html", "*.css", "*.js", "*.svg", "*.png"],
+        "chatbuddy": ["py.typed"],
+    },
+    install_requires=[
+        "tornado>=6.4,<7",
+        "redis>=5,<9",
+        "click>=8.1,<9",
+        "pydantic>=2.6,<3",
+        "rich>=13,<16",
+    ],
+    extras_require={
+        "test": [
+            # pytest-tornasync 0.6 still uses pytest.yield_fixture, which
+            # pytest 10 removes: stay below it until the plugin is updated.
+            "pytest>=8,<10",
+            "pytest-tornasync>=0.6.0.post2",
+            "ruff>=0.6",
+            "mypy>=1.10",
+        ],
+    },
+    entry_points={"console_scripts": ["chatbuddy = chatbuddy.cli.main:main"]},
+)
