@@ -6,6 +6,8 @@ The CLI lives in the top-level ``cli/`` folder and the browser page in
 in site-packages and a non-editable install still serves the page.
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 SERVER_PACKAGES = find_packages(include=["chatbuddy", "chatbuddy.*"])
@@ -14,7 +16,7 @@ setup(
     name="chatbuddy",
     version="0.1.0",
     description="Real-time chat server for a web shop's assistant bot (Tornado)",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=[*SERVER_PACKAGES, "chatbuddy.cli", "chatbuddy.static"],

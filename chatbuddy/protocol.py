@@ -100,7 +100,9 @@ _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 _CUSTOM_ERROR_TYPES = {ErrorType.EMPTY_MESSAGE.value, ErrorType.MESSAGE_TOO_LONG.value}
 
 
-def parse_client_message(frame: str | bytes) -> ChatMessage | Ping | SessionInfoRequest | HistoryRequest:
+def parse_client_message(
+    frame: str | bytes,
+) -> ChatMessage | Ping | SessionInfoRequest | HistoryRequest:
     """Parse and validate one frame from a client.
 
     Raises :class:`ClientError` with the ``error_type`` the protocol names for

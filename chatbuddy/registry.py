@@ -93,9 +93,7 @@ class ConnectionRegistry:
         targets = self._by_session.get(session_id)
         if not targets:
             return 0
-        return self._send_all(
-            [c for cid, c in targets.items() if cid != exclude], frame
-        )
+        return self._send_all([c for cid, c in targets.items() if cid != exclude], frame)
 
     def send_to_user(self, user_id: str, frame: str) -> int:
         return self._send_all(self.of_user(user_id), frame)

@@ -44,7 +44,9 @@ class Server:
 def build_server(settings: Settings, *, engine: Engine | None = None) -> Server:
     """Assemble engine, registry, agent, service and app from ``settings``."""
     if engine is None:
-        engine = MemoryEngine(session_ttl=settings.session_ttl, history_limit=settings.history_limit)
+        engine = MemoryEngine(
+            session_ttl=settings.session_ttl, history_limit=settings.history_limit
+        )
     registry = ConnectionRegistry()
     counters = Counters()
     service = ChatService(
@@ -69,7 +71,9 @@ def bind(settings: Settings) -> list[object]:
                 f"{where} is already in use; stop the other server or choose another --port"
             ) from None
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise ConfigurationError(f"not allowed to listen on {where}; try a port above 1024") from None
+            raise ConfigurationError(
+                f"not allowed to listen on {where}; try a port above 1024"
+            ) from None
         raise ConfigurationError(f"cannot listen on {where}: {exc.strerror}") from None
 
 

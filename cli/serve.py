@@ -17,12 +17,14 @@ from chatbuddy.settings import DAY, Settings, parse_duration
 from .errors import ConfigError
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]
     """A duration option: 90, 90s, 30m, 24h, 7d."""
 
     name = "duration"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, int | float):
             return float(value)
         try:
@@ -32,33 +34,93 @@ class Duration(click.ParamType):
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="CHATBUDDY_HOST",
-              show_envvar=True, help="Address to listen on; 0.0.0.0 for every interface.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              envvar="CHATBUDDY_PORT", show_envvar=True, help="Port to listen on (0: any free port).")
-@click.option("--agent", type=click.Choice(sorted(AGENTS)), default="coordinator",
-              show_default=True, envvar="CHATBUDDY_AGENT", show_envvar=True,
-              help="Who answers: the shop assistant, or echo for tests and benchmarks.")
-@click.option("--session-ttl", type=Duration(), default=str(DAY), show_default="24h",
-              envvar="CHATBUDDY_SESSION_TTL", show_envvar=True,
-              help="Inactivity after which a session expires (sliding), e.g. 30m, 24h, 7d.")
-@click.option("--history-limit", type=click.IntRange(1, 100_000), default=200, show_default=True,
-              envvar="CHATBUDDY_HISTORY_LIMIT", show_envvar=True,
-              help="Messages kept per session.")
-@click.option("--rate-limit", type=click.FloatRange(0), default=5.0, show_default=True,
-              envvar="CHATBUDDY_RATE_LIMIT", show_envvar=True,
-              help="Chat messages per second one connection may send (0: unlimited).")
-@click.option("--rate-burst", type=click.IntRange(1), default=20, show_default=True,
-              envvar="CHATBUDDY_RATE_BURST", show_envvar=True,
-              help="Chat messages one connection may send at once.")
-@click.option("--allowed-origin", "allowed_origins", multiple=True, envvar="CHATBUDDY_ALLOWED_ORIGINS",
-              show_envvar=True, metavar="ORIGIN",
-              help="Also accept WebSockets from this origin (repeatable), e.g. https://shop.example.")
-@click.option("--trust-proxy-headers", is_flag=True, envvar="CHATBUDDY_TRUST_PROXY_HEADERS",
-              show_envvar=True, help="Take client IPs from X-Forwarded-For (only behind a proxy).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True, envvar="CHATBUDDY_LOG_LEVEL", show_envvar=True,
-              help="How much to log.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="CHATBUDDY_HOST",
+    show_envvar=True,
+    help="Address to listen on; 0.0.0.0 for every interface.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    envvar="CHATBUDDY_PORT",
+    show_envvar=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--agent",
+    type=click.Choice(sorted(AGENTS)),
+    default="coordinator",
+    show_default=True,
+    envvar="CHATBUDDY_AGENT",
+    show_envvar=True,
+    help="Who answers: the shop assistant, or echo for tests and benchmarks.",
+)
+@click.option(
+    "--session-ttl",
+    type=Duration(),
+    default=str(DAY),
+    show_default="24h",
+    envvar="CHATBUDDY_SESSION_TTL",
+    show_envvar=True,
+    help="Inactivity after which a session expires (sliding), e.g. 30m, 24h, 7d.",
+)
+@click.option(
+    "--history-limit",
+    type=click.IntRange(1, 100_000),
+    default=200,
+    show_default=True,
+    envvar="CHATBUDDY_HISTORY_LIMIT",
+    show_envvar=True,
+    help="Messages kept per session.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    envvar="CHATBUDDY_RATE_LIMIT",
+    show_envvar=True,
+    help="Chat messages per second one connection may send (0: unlimited).",
+)
+@click.option(
+    "--rate-burst",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    envvar="CHATBUDDY_RATE_BURST",
+    show_envvar=True,
+    help="Chat messages one connection may send at once.",
+)
+@click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    envvar="CHATBUDDY_ALLOWED_ORIGINS",
+    show_envvar=True,
+    metavar="ORIGIN",
+    help="Also accept WebSockets from this origin (repeatable), e.g. https://shop.example.",
+)
+@click.option(
+    "--trust-proxy-headers",
+    is_flag=True,
+    envvar="CHATBUDDY_TRUST_PROXY_HEADERS",
+    show_envvar=True,
+    help="Take client IPs from X-Forwarded-For (only behind a proxy).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    envvar="CHATBUDDY_LOG_LEVEL",
+    show_envvar=True,
+    help="How much to log.",
+)
 def serve(
     host: str,
     port: int,

@@ -73,9 +73,14 @@ def product_answer(d: Decision, tokens: list[str], lang: Language, shop: Shop) -
         return Answer(f"{head}\n{lines}", 0.8, {"listed": [p.id for p in listed[:6]]})
     names = ", ".join(c.names[lang] for c in shop.categories.values())
     if lang == "hu":
-        text = f"Melyik termék érdekli? Kínálatunk: {names}. Írja meg a nevét, és megmondom az árát."
+        text = (
+            f"Melyik termék érdekli? Kínálatunk: {names}. Írja meg a nevét, és megmondom az árát."
+        )
     else:
-        text = f"Which product are you interested in? We sell: {names}. Name it and I'll tell you the price."
+        text = (
+            f"Which product are you interested in? We sell: {names}. "
+            "Name it and I'll tell you the price."
+        )
     return Answer(text, _keyword_confidence(d.hits), {})
 
 
@@ -164,7 +169,9 @@ def marketing_answer(d: Decision, tokens: list[str], lang: Language, shop: Shop)
             if lang == "hu"
             else "\nSubscribe to our newsletter and get 10% off with the code HIRLEVEL10."
         )
-    return Answer(text, _keyword_confidence(d.hits) + 0.05, {"coupons": [c.code for c in shop.coupons]})
+    return Answer(
+        text, _keyword_confidence(d.hits) + 0.05, {"coupons": [c.code for c in shop.coupons]}
+    )
 
 
 _GREETINGS = ("szia", "helló", "hello", "hi", "hey", "üdv", "jó", "good")

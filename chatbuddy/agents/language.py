@@ -8,15 +8,19 @@ Language = Literal["hu", "en"]
 
 _HUNGARIAN_LETTERS = frozenset("áéíóöőúüű")
 _HUNGARIAN_WORDS = frozenset(
-    "szia sziasztok hello helló jó napot kérem köszönöm mennyi mennyibe az egy van vannak "
-    "nincs hol mikor mi mit milyen melyik hogy és vagy nem igen szeretnék kérek tudna "
-    "tudnál lenne rendelésem rendelés termék ára ár készleten raktáron valami olcsó drága "
-    "ajánlj ajánlana kupon akció hírlevél".split()
+    """
+    szia sziasztok helló jó napot kérem köszönöm mennyi mennyibe az egy van vannak nincs
+    hol mikor mi mit milyen melyik hogy és vagy nem igen szeretnék kérek tudna tudnál lenne
+    rendelésem rendelés termék ára ár készleten raktáron valami olcsó drága ajánlj ajánlana
+    kupon akció hírlevél
+    """.split()
 )
 _ENGLISH_WORDS = frozenset(
-    "hi hello hey the is are what which how much does do my i you me can could would "
-    "please thanks thank price cost stock order where when any have has recommend similar "
-    "discount coupon newsletter delivery tracking status for with of".split()
+    """
+    hi hello hey the is are what which how much does do my i you me can could would please
+    thanks thank price cost stock order where when any have has recommend similar discount
+    coupon newsletter delivery tracking status for with of
+    """.split()
 )
 
 

@@ -32,7 +32,7 @@ class Product:
 
     @property
     def model_words(self) -> tuple[str, ...]:
-        """The words of the name without the brand: people say "iPhone 15", not "Apple iPhone 15"."""
+        """The name's words without the brand: people say "iPhone 15", not "Apple iPhone 15"."""
         brand = set(words(self.brand))
         return tuple(w for w in words(self.name) if w not in brand)
 

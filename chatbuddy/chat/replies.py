@@ -77,15 +77,15 @@ class ReplyPipeline:
         """Whether replies for the session are queued or being produced."""
         return session_id in self._workers
 
-    async def drain(self, timeout: float) -> int:
-        """Wait up to ``timeout`` seconds for queued replies; cancel the rest.
+    async def drain(self, grace: float) -> int:
+        """Wait up to ``grace`` seconds for queued replies; cancel the rest.
 
         Returns how many session workers had to be cancelled.
         """
         workers = list(self._workers.values())
         if not workers:
             return 0
-        _, pending = await asyncio.wait(workers, timeout=timeout)
+        _, pending = await asyncio.wait(workers, timeout=grace)
         for task in pending:
             task.cancel()
         return len(pending)
@@ -108,7 +108,9 @@ class ReplyPipeline:
                     # Never let one bad message stop the session's queue.
                     log.exception("internal error answering a message in session %s", session_id)
                     await self._publish_error(
-                        message, ErrorType.INTERNAL_ERROR, "internal error; please retry",
+                        message,
+                        ErrorType.INTERNAL_ERROR,
+                        "internal error; please retry",
                         in_reply_to=None,
                     )
         finally:
@@ -129,7 +131,9 @@ class ReplyPipeline:
         await engine.append_message(sid, user_message)
         await engine.publish(
             sid,
-            UserMessage(data=user_message, session_id=sid, timestamp=user_message.timestamp).to_json(),
+            UserMessage(
+                data=user_message, session_id=sid, timestamp=user_message.timestamp
+            ).to_json(),
             exclude=message.connection_id,
         )
         reply_id = await engine.next_message_id(sid)
@@ -191,7 +195,9 @@ class ReplyPipeline:
             metadata=metadata,
             in_reply_to=user_message.id,
         )
-        await engine.publish(sid, ChatResponse(data=response, session_id=sid, timestamp=now).to_json())
+        await engine.publish(
+            sid, ChatResponse(data=response, session_id=sid, timestamp=now).to_json()
+        )
         self._counters.replies_sent += 1
 
     async def _publish_error(

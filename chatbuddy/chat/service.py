@@ -78,9 +78,9 @@ class ChatService:
     async def close(self) -> None:
         await self._engine.close()
 
-    async def drain(self, timeout: float) -> int:
-        """Let replies in progress finish (up to ``timeout`` s); see ReplyPipeline.drain."""
-        return await self._replies.drain(timeout)
+    async def drain(self, grace: float) -> int:
+        """Let replies in progress finish (up to ``grace`` s); see ReplyPipeline.drain."""
+        return await self._replies.drain(grace)
 
     # -- connection lifecycle -------------------------------------------------
 
@@ -110,7 +110,10 @@ class ChatService:
             resumed=grant.resumed,
             last_message_id=grant.session.last_message_id,
         )
-        self._send(connection, ConnectionEstablished(data=greeting, session_id=sid, timestamp=now).to_json())
+        self._send(
+            connection,
+            ConnectionEstablished(data=greeting, session_id=sid, timestamp=now).to_json(),
+        )
 
     def detach(self, connection: Connection) -> None:
         """Forget a closed connection; replies in progress still complete and are stored."""
@@ -221,7 +224,9 @@ class ChatService:
 
     async def _history(self, connection: Connection, message: HistoryRequest) -> None:
         sid = connection.session_id
-        messages, has_more = await self._engine.history(sid, after=message.after, limit=message.limit)
+        messages, has_more = await self._engine.history(
+            sid, after=message.after, limit=message.limit
+        )
         record = await self._engine.get_session(sid)
         data = HistoryData(
             messages=messages,
@@ -241,6 +246,4 @@ class ChatService:
 
     def _send_error(self, connection: Connection, error: ClientError) -> None:
         self._counters.errors_sent += 1
-        self._send(
-            connection, error_frame(error, session_id=connection.session_id, now=utcnow())
-        )
+        self._send(connection, error_frame(error, session_id=connection.session_id, now=utcnow()))

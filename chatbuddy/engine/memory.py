@@ -76,9 +76,7 @@ class MemoryEngine:
 
     async def sweep_expired(self) -> int:
         deadline = self._clock() - self._ttl
-        expired = [
-            sid for sid, s in self._sessions.items() if s.record.last_activity < deadline
-        ]
+        expired = [sid for sid, s in self._sessions.items() if s.record.last_activity < deadline]
         for sid in expired:
             del self._sessions[sid]
         return len(expired)
