@@ -30,7 +30,7 @@ setup(
         "tornado>=6.4,<7",
         "redis>=5,<9",
         "click>=8.1,<9",
-        "pydantic>=2.6,<3",
+        "pydantic>=2.11,<3",
         "rich>=13,<16",
     ],
     extras_require={

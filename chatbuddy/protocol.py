@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from chatbuddy.errors import ClientError, ErrorType
-from chatbuddy.records import ClientInfo, StoredMessage
+from chatbuddy.records import ClientInfo, OmitNone, StoredMessage
 from chatbuddy.text import ID_PATTERN, normalize_text
 
 PROTOCOL_VERSION = 1
@@ -182,7 +182,7 @@ class ChatResponseData(BaseModel):
 
 class PongData(BaseModel):
     timestamp: datetime
-    client_timestamp: str | None = None
+    client_timestamp: OmitNone[str] = None
 
 
 class SessionInfoData(BaseModel):
@@ -206,8 +206,8 @@ class ErrorData(BaseModel):
     error_type: ErrorType
     error_message: str
     timestamp: datetime
-    request_type: str | None = None
-    in_reply_to: int | None = None
+    request_type: OmitNone[str] = None
+    in_reply_to: OmitNone[int] = None
 
 
 DataT = TypeVar("DataT", bound=BaseModel)
@@ -222,8 +222,8 @@ class Envelope(BaseModel, Generic[DataT]):
     timestamp: datetime
 
     def to_json(self) -> str:
-        """The frame as sent: compact JSON, ``None`` fields left out."""
-        return self.model_dump_json(exclude_none=True)
+        """The frame as sent: compact JSON."""
+        return self.model_dump_json()
 
 
 class ConnectionEstablished(Envelope[ConnectionEstablishedData]):

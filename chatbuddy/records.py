@@ -9,9 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+T = TypeVar("T")
+#: An optional field that is left out of JSON when it has no value.
+OmitNone = Annotated[T | None, Field(exclude_if=lambda value: value is None)]
 
 
 def utcnow() -> datetime:
@@ -67,9 +72,9 @@ class StoredMessage(BaseModel):
     role: Literal["user", "assistant"]
     content: str
     timestamp: datetime
-    user_id: str | None = None
-    client_message_id: str | None = None
-    in_reply_to: int | None = None
-    agent: str | None = None
-    confidence: float | None = None
-    metadata: dict[str, Any] | None = None
+    user_id: OmitNone[str] = None
+    client_message_id: OmitNone[str] = None
+    in_reply_to: OmitNone[int] = None
+    agent: OmitNone[str] = None
+    confidence: OmitNone[float] = None
+    metadata: OmitNone[dict[str, Any]] = None

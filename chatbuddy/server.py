@@ -14,7 +14,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from chatbuddy.agents import make_agent
+from chatbuddy.agents import Agent, make_agent
 from chatbuddy.chat import ChatService
 from chatbuddy.engine import Engine, MemoryEngine
 from chatbuddy.errors import ConfigurationError
@@ -41,8 +41,13 @@ class Server:
     app: tornado.web.Application
 
 
-def build_server(settings: Settings, *, engine: Engine | None = None) -> Server:
-    """Assemble engine, registry, agent, service and app from ``settings``."""
+def build_server(
+    settings: Settings, *, engine: Engine | None = None, agent: Agent | None = None
+) -> Server:
+    """Assemble engine, registry, agent, service and app from ``settings``.
+
+    ``engine`` and ``agent`` replace the ones the settings name (tests, embedding).
+    """
     if engine is None:
         engine = MemoryEngine(
             session_ttl=settings.session_ttl, history_limit=settings.history_limit
@@ -52,7 +57,7 @@ def build_server(settings: Settings, *, engine: Engine | None = None) -> Server:
     service = ChatService(
         engine=engine,
         registry=registry,
-        agent=make_agent(settings.agent),
+        agent=agent if agent is not None else make_agent(settings.agent),
         settings=settings,
         counters=counters,
     )

@@ -1,0 +1,324 @@
+"""The chat WebSocket against a real server: every message type and every error path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chatbuddy.protocol import MAX_CONTENT_CHARS, parse_server_message
+from tests.conftest import Connect
+from tests.helpers import refused
+
+PRICE_QUESTION = "Mennyi az ára a Samsung Galaxy S24-nek?"
+
+
+# -- connecting ---------------------------------------------------------------
+
+
+async def test_a_new_session_is_greeted_with_a_token(connect: Connect) -> None:
+    client = await connect("shop-1", user_id="anna")
+    greeting = await client.greeting()
+    assert greeting["session_id"] == "shop-1"
+    assert greeting["user_id"] == "anna"
+    assert greeting["resumed"] is False
+    assert greeting["last_message_id"] is None
+    assert greeting["connection_id"].startswith("conn_")
+    assert len(greeting["session_token"]) >= 32
+
+
+async def test_every_server_frame_parses_as_a_protocol_model(connect: Connect) -> None:
+    client = await connect("s-models")
+    await client.send(type="ping")
+    await client.send(type="session_info")
+    await client.send(type="history")
+    await client.send(type="chat_message", session_id="s-models", content="hello")
+    await client.send(type="bogus")
+    seen: set[str] = set()
+    while not {"chat_response", "error"} <= seen:
+        raw = json.dumps(await client.receive())
+        seen.add(parse_server_message(raw).type)
+    assert seen == {
+        "connection_established",
+        "pong",
+        "session_info",
+        "history",
+        "chat_response_chunk",
+        "chat_response",
+        "error",
+    }
+
+
+@pytest.mark.parametrize(
+    ("session_id", "query"),
+    [
+        ("has space", {}),
+        ("x" * 129, {}),
+        ("semi;colon", {}),
+        ("ok-session", {"user_id": "bad/user"}),
+        ("ok-session", {"user_id": ""}),
+    ],
+)
+async def test_a_malformed_id_is_refused_with_400_before_any_socket_opens(
+    port: int, session_id: str, query: dict[str, str]
+) -> None:
+    error = await refused(port, session_id, **query)
+    assert error.code == 400
+    assert error.response is not None
+    body = json.loads(error.response.body)
+    assert body["error"]["type"] == "invalid_identifier"
+
+
+async def test_an_existing_session_needs_its_token(connect: Connect, port: int) -> None:
+    owner = await connect("private", user_id="anna")
+    await owner.greeting()
+    error = await refused(port, "private")
+    assert error.code == 403
+    assert error.response is not None
+    assert json.loads(error.response.body)["error"]["type"] == "session_access_denied"
+    wrong = await refused(port, "private", session_token="not-the-token")
+    assert wrong.code == 403
+
+
+async def test_the_token_resumes_the_session_with_its_history(connect: Connect) -> None:
+    first = await connect("resume-me", user_id="anna")
+    token = (await first.greeting())["session_token"]
+    reply = await first.chat("resume-me", "hello")
+    first.close()
+
+    again = await connect("resume-me", session_token=token)
+    greeting = await again.greeting()
+    assert greeting["resumed"] is True
+    assert greeting["user_id"] == "anna"
+    assert greeting["session_token"] == token
+    assert greeting["last_message_id"] == reply["message_id"]
+
+
+async def test_another_user_cannot_take_over_a_session_even_with_its_token(
+    connect: Connect, port: int
+) -> None:
+    owner = await connect("anna-only", user_id="anna")
+    token = (await owner.greeting())["session_token"]
+    error = await refused(port, "anna-only", user_id="mallory", session_token=token)
+    assert error.code == 403
+
+
+async def test_a_plain_http_get_on_the_socket_gets_a_json_426(http_server_client: object) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    try:
+        await http_server_client.fetch("/ws/chat/abc")  # type: ignore[attr-defined]
+    except HTTPClientError as error:
+        assert error.code == 426
+        assert error.response is not None
+        assert json.loads(error.response.body)["error"]["type"] == "upgrade_required"
+    else:
+        raise AssertionError("expected 426")
+
+
+# -- chat ---------------------------------------------------------------------
+
+
+async def test_a_price_question_gets_a_streamed_reply_naming_the_price(connect: Connect) -> None:
+    client = await connect("price", user_id="anna")
+    await client.greeting()
+    await client.send(type="chat_message", session_id="price", content=PRICE_QUESTION)
+    chunks, response = await client.reply()
+    assert len(chunks) >= 2
+    assert [c["index"] for c in chunks] == list(range(len(chunks)))
+    assert {c["message_id"] for c in chunks} == {response["message_id"]}
+    assert "".join(c["delta"] for c in chunks) == response["content"]
+    assert "349\u00a0990 Ft" in response["content"]
+    assert response["agent_type"] == "coordinator"
+    assert response["metadata"]["agent"] == "product"
+    assert response["metadata"]["processing_time"] >= 0
+    assert 0.9 <= response["confidence"] <= 1.0
+    assert response["in_reply_to"] < response["message_id"]
+
+
+async def test_messages_are_answered_in_the_order_they_were_sent(connect: Connect) -> None:
+    client = await connect("ordered")
+    await client.greeting()
+    questions = ["Hol tart a 10042 rendelésem?", "Where is order 10043?", PRICE_QUESTION]
+    for text in questions:
+        await client.send(type="chat_message", session_id="ordered", content=text)
+    replies = [(await client.reply())[1] for _ in questions]
+    assert "10042" in replies[0]["content"]
+    assert "10043" in replies[1]["content"]
+    assert "349" in replies[2]["content"]
+    ids = [r["message_id"] for r in replies]
+    assert ids == sorted(ids)
+
+
+async def test_history_returns_stored_messages_oldest_first(connect: Connect) -> None:
+    client = await connect("hist", user_id="anna")
+    await client.greeting()
+    first = await client.chat("hist", "Szia!", client_message_id="c-1")
+    second = await client.chat("hist", PRICE_QUESTION)
+
+    await client.send(type="history")
+    history = (await client.expect("history"))["data"]
+    messages = history["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert [m["id"] for m in messages] == sorted(m["id"] for m in messages)
+    assert messages[0]["content"] == "Szia!"
+    assert messages[0]["client_message_id"] == "c-1"
+    assert messages[0]["user_id"] == "anna"
+    assert messages[1]["id"] == first["message_id"]
+    assert messages[1]["in_reply_to"] == messages[0]["id"]
+    assert history["last_message_id"] == second["message_id"]
+    assert history["has_more"] is False
+
+    await client.send(type="history", after=messages[1]["id"], limit=1)
+    page = (await client.expect("history"))["data"]
+    assert [m["id"] for m in page["messages"]] == [messages[2]["id"]]
+    assert page["has_more"] is True
+
+
+async def test_text_is_stored_as_written_after_nfc_and_control_removal(connect: Connect) -> None:
+    client = await connect("verbatim")
+    await client.greeting()
+    text = "SELECT * FROM users; <b>drop</b> table\tok\nsecond line e\u0301\x1b[31m"
+    await client.chat("verbatim", text)
+    await client.send(type="history")
+    stored = (await client.expect("history"))["data"]["messages"][0]["content"]
+    assert stored == "SELECT * FROM users; <b>drop</b> table\tok\nsecond line \u00e9[31m"
+
+
+async def test_two_connections_of_one_session_both_see_messages_and_replies(
+    connect: Connect,
+) -> None:
+    tab1 = await connect("two-tabs", user_id="anna")
+    token = (await tab1.greeting())["session_token"]
+    tab2 = await connect("two-tabs", user_id="anna", session_token=token)
+    await tab2.greeting()
+
+    await tab1.send(type="chat_message", session_id="two-tabs", content=PRICE_QUESTION)
+    echoed = await tab2.expect("user_message")
+    assert echoed["data"]["content"] == PRICE_QUESTION
+    assert echoed["data"]["role"] == "user"
+    _, on_tab2 = await tab2.reply()
+    _, on_tab1 = await tab1.reply()  # the sender gets no copy of its own message
+    assert on_tab1 == on_tab2
+
+    await tab1.send(type="session_info")
+    info = (await tab1.expect("session_info"))["data"]
+    assert info["connections"] == 2
+
+
+async def test_ping_is_answered_with_pong_echoing_the_client_timestamp(connect: Connect) -> None:
+    client = await connect("pinger")
+    await client.greeting()
+    await client.send(type="ping", timestamp="2024-01-15T10:30:00Z")
+    pong = await client.expect("pong")
+    assert pong["data"]["client_timestamp"] == "2024-01-15T10:30:00Z"
+    assert pong["data"]["timestamp"].endswith("Z")
+
+
+async def test_session_info_describes_the_session(connect: Connect) -> None:
+    client = await connect("info", user_id="anna")
+    await client.greeting()
+    await client.chat("info", "hello")
+    await client.send(type="session_info")
+    info = (await client.expect("session_info"))["data"]
+    assert info["session_id"] == "info"
+    assert info["user_id"] == "anna"
+    assert info["message_count"] == 2
+    assert info["connections"] == 1
+    assert info["client_info"]["ip_address"] == "127.0.0.1"
+    for key in ("created_at", "connected_at", "last_activity"):
+        assert info[key].endswith("Z")
+
+
+# -- bad input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "error_type", "request_type"),
+    [
+        ("{not json", "invalid_json", None),
+        ("[1, 2]", "invalid_json", None),
+        ('"a string"', "invalid_json", None),
+        ("{}", "missing_type", None),
+        ('{"type": "dance"}', "unknown_type", None),
+        ('{"type": 7}', "unknown_type", None),
+        ('{"type": "chat_message", "content": "hi"}', "missing_session", "chat_message"),
+        ('{"type": "chat_message", "session_id": "bad-input"}', "validation_error", "chat_message"),
+        (
+            '{"type": "chat_message", "session_id": "bad-input", "content": 5}',
+            "validation_error",
+            "chat_message",
+        ),
+        (
+            '{"type": "chat_message", "session_id": "bad-input", "content": "   \\n\\t "}',
+            "empty_message",
+            "chat_message",
+        ),
+        (
+            '{"type": "chat_message", "session_id": "bad-input", "content": "\\u0000\\u001b"}',
+            "empty_message",
+            "chat_message",
+        ),
+        (
+            '{"type": "chat_message", "session_id": "other", "content": "hi"}',
+            "session_mismatch",
+            "chat_message",
+        ),
+        ('{"type": "history", "limit": 0}', "validation_error", "history"),
+        ('{"type": "history", "limit": "5"}', "validation_error", "history"),
+    ],
+)
+async def test_bad_input_gets_one_error_and_the_connection_keeps_working(
+    connect: Connect, frame: str, error_type: str, request_type: str | None
+) -> None:
+    client = await connect("bad-input")
+    await client.greeting()
+    await client.send_raw(frame)
+    error = await client.error()
+    assert error["error_type"] == error_type
+    assert error.get("request_type") == request_type
+    assert error["error_message"]
+    assert "Traceback" not in error["error_message"]
+
+    await client.send(type="ping")
+    await client.expect("pong")
+
+
+async def test_content_over_the_limit_is_refused_with_its_length(connect: Connect) -> None:
+    client = await connect("long")
+    await client.greeting()
+    await client.send(type="chat_message", session_id="long", content="x" * MAX_CONTENT_CHARS)
+    await client.reply()  # exactly at the limit is fine
+    await client.send(type="chat_message", session_id="long", content="x" * (MAX_CONTENT_CHARS + 1))
+    error = await client.error()
+    assert error["error_type"] == "message_too_long"
+    assert str(MAX_CONTENT_CHARS + 1) in error["error_message"]
+
+
+async def test_a_binary_frame_is_refused_and_the_connection_keeps_working(
+    connect: Connect,
+) -> None:
+    client = await connect("binary")
+    await client.greeting()
+    await client.send_raw(b'{"type": "ping"}')
+    assert (await client.error())["error_type"] == "unsupported_frame"
+    await client.send(type="ping")
+    await client.expect("pong")
+
+
+async def test_an_error_message_names_the_bad_value(connect: Connect) -> None:
+    client = await connect("named")
+    await client.greeting()
+    await client.send(type="dance")
+    assert "'dance'" in (await client.error())["error_message"]
+    await client.send(type="chat_message", session_id="elsewhere", content="hi")
+    assert "'elsewhere'" in (await client.error())["error_message"]
+
+
+async def test_a_frame_over_the_size_limit_closes_the_connection_with_1009(
+    connect: Connect,
+) -> None:
+    client = await connect("huge")
+    await client.greeting()
+    await client.send_raw("x" * (65 * 1024))
+    assert await client.closed() == 1009

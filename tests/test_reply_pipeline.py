@@ -1,0 +1,216 @@
+"""Replies under stress: disconnects mid-reply, failing agents, floods, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+
+import pytest
+import tornado.ioloop
+
+from chatbuddy.agents import Agent, AgentReply, AgentRequest
+from chatbuddy.engine import MemoryEngine
+from chatbuddy.records import utcnow
+from chatbuddy.server import Server, build_server
+from chatbuddy.settings import Settings
+from tests.conftest import Connect
+from tests.helpers import TIMEOUT
+
+
+class GatedAgent:
+    """Streams "part one " at once and "part two" only when the test opens the gate."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def respond(self, request: AgentRequest) -> AgentReply:
+        return AgentReply(agent="gated", confidence=0.5, chunks=self._chunks())
+
+    async def _chunks(self) -> AsyncIterator[str]:
+        yield "part one "
+        self.started.set()
+        await self.gate.wait()
+        yield "part two"
+
+
+class FailingAgent:
+    """Fails on "boom" before replying, on "late" after a first chunk; echoes the rest."""
+
+    name = "failing"
+
+    async def respond(self, request: AgentRequest) -> AgentReply:
+        if request.content == "boom":
+            raise RuntimeError("agent exploded: boom")
+        return AgentReply(agent="failing", confidence=2.0, chunks=self._chunks(request.content))
+
+    async def _chunks(self, content: str) -> AsyncIterator[str]:
+        yield content
+        if content == "late":
+            raise RuntimeError("stream broke")
+
+
+class TestADisconnectMidReply:
+    @pytest.fixture
+    def agent(self) -> Agent:
+        return GatedAgent()
+
+    async def test_loses_nothing_the_reply_is_stored_for_history(
+        self, connect: Connect, agent: GatedAgent
+    ) -> None:
+        client = await connect("leaver")
+        token = (await client.greeting())["session_token"]
+        await client.send(type="chat_message", session_id="leaver", content="question")
+        first = await client.expect("chat_response_chunk")
+        assert first["data"]["delta"] == "part one "
+        client.close()
+        await asyncio.wait_for(agent.started.wait(), TIMEOUT)
+        agent.gate.set()
+
+        back = await connect("leaver", session_token=token)
+        greeting = await back.greeting()
+        if greeting["last_message_id"] != first["data"]["message_id"]:
+            # The reply may still be finishing; it arrives on this new connection.
+            await back.expect("chat_response_chunk")
+            await back.expect("chat_response")
+        await back.send(type="history")
+        messages = (await back.expect("history"))["data"]["messages"]
+        assert [(m["role"], m["content"]) for m in messages] == [
+            ("user", "question"),
+            ("assistant", "part one part two"),
+        ]
+
+    async def test_other_connections_of_the_session_still_get_the_reply(
+        self, connect: Connect, agent: GatedAgent
+    ) -> None:
+        asker = await connect("stayer")
+        token = (await asker.greeting())["session_token"]
+        watcher = await connect("stayer", session_token=token)
+        await watcher.greeting()
+        await asker.send(type="chat_message", session_id="stayer", content="question")
+        await watcher.expect("user_message")
+        await watcher.expect("chat_response_chunk")
+        asker.close()
+        agent.gate.set()
+        await watcher.expect("chat_response_chunk")
+        response = (await watcher.expect("chat_response"))["data"]
+        assert response["content"] == "part one part two"
+
+    async def test_a_ping_is_answered_while_a_reply_is_being_produced(
+        self, connect: Connect, agent: GatedAgent
+    ) -> None:
+        client = await connect("busy")
+        await client.greeting()
+        await client.send(type="chat_message", session_id="busy", content="question")
+        await client.expect("chat_response_chunk")
+        await client.send(type="ping")
+        await client.expect("pong")
+        agent.gate.set()
+        await client.expect("chat_response_chunk")
+        await client.expect("chat_response")
+
+
+class TestAFailingAgent:
+    @pytest.fixture
+    def agent(self) -> Agent:
+        return FailingAgent()
+
+    async def test_produces_an_agent_error_and_the_connection_stays_open(
+        self, connect: Connect
+    ) -> None:
+        client = await connect("fails")
+        await client.greeting()
+        await client.send(type="chat_message", session_id="fails", content="boom")
+        error = await client.error()
+        assert error["error_type"] == "agent_error"
+        assert error["request_type"] == "chat_message"
+        assert "boom" not in error["error_message"]  # no internals reach the client
+        reply = await client.chat("fails", "still here?")
+        assert reply["content"] == "still here?"
+
+    async def test_that_breaks_mid_stream_stores_no_half_reply(self, connect: Connect) -> None:
+        client = await connect("half")
+        await client.greeting()
+        await client.send(type="chat_message", session_id="half", content="late")
+        await client.expect("chat_response_chunk")
+        error = await client.error()
+        assert error["error_type"] == "agent_error"
+        await client.send(type="history")
+        messages = (await client.expect("history"))["data"]["messages"]
+        assert [m["role"] for m in messages] == ["user"]
+        assert error["in_reply_to"] == messages[0]["id"]
+
+    async def test_has_its_confidence_clamped_to_one(self, connect: Connect) -> None:
+        client = await connect("clamp")
+        await client.greeting()
+        assert (await client.chat("clamp", "hi"))["confidence"] == 1.0
+
+
+class TestRateLimits:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, agent="echo", rate_limit=0.001, rate_burst=3)
+
+    async def test_a_connection_over_its_burst_is_told_to_slow_down(
+        self, connect: Connect
+    ) -> None:
+        client = await connect("flood")
+        await client.greeting()
+        for n in range(4):
+            await client.send(type="chat_message", session_id="flood", content=f"m{n}")
+        errors, replies = [], []
+        while len(errors) + len(replies) < 4:
+            frame = await client.receive()
+            if frame["type"] == "error":
+                errors.append(frame["data"])
+            elif frame["type"] == "chat_response":
+                replies.append(frame["data"]["content"])
+        assert replies == ["m0", "m1", "m2"]
+        assert [e["error_type"] for e in errors] == ["rate_limited"]
+        assert "per second" in errors[0]["error_message"]
+        await client.send(type="ping")  # the connection still works
+        await client.expect("pong")
+
+
+class TestSessionExpiry:
+    @pytest.fixture
+    def clock(self) -> list[datetime]:
+        return [utcnow()]
+
+    @pytest.fixture
+    def server(
+        self, io_loop: tornado.ioloop.IOLoop, clock: list[datetime]
+    ) -> Iterator[Server]:
+        settings = Settings(port=0, agent="echo", session_ttl=60)
+        engine = MemoryEngine(session_ttl=60, history_limit=200, clock=lambda: clock[0])
+        built = build_server(settings, engine=engine)
+        io_loop.run_sync(built.service.start)
+        yield built
+        io_loop.run_sync(built.service.close)
+
+    async def test_an_expired_session_answers_missing_session(
+        self, connect: Connect, clock: list[datetime]
+    ) -> None:
+        client = await connect("short-lived")
+        await client.greeting()
+        await client.chat("short-lived", "hello")
+        clock[0] += timedelta(seconds=61)
+        await client.send(type="chat_message", session_id="short-lived", content="hello?")
+        error = await client.error()
+        assert error["error_type"] == "missing_session"
+        await client.send(type="session_info")
+        assert (await client.error())["error_type"] == "missing_session"
+
+    async def test_activity_slides_the_expiry(
+        self, connect: Connect, clock: list[datetime]
+    ) -> None:
+        client = await connect("kept-alive")
+        await client.greeting()
+        for _ in range(3):
+            clock[0] += timedelta(seconds=45)
+            await client.chat("kept-alive", "still here")
+        await client.send(type="session_info")
+        assert (await client.expect("session_info"))["data"]["message_count"] == 6
