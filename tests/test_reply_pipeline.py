@@ -154,9 +154,7 @@ class TestRateLimits:
     def settings(self) -> Settings:
         return Settings(port=0, agent="echo", rate_limit=0.001, rate_burst=3)
 
-    async def test_a_connection_over_its_burst_is_told_to_slow_down(
-        self, connect: Connect
-    ) -> None:
+    async def test_a_connection_over_its_burst_is_told_to_slow_down(self, connect: Connect) -> None:
         client = await connect("flood")
         await client.greeting()
         for n in range(4):
@@ -181,9 +179,7 @@ class TestSessionExpiry:
         return [utcnow()]
 
     @pytest.fixture
-    def server(
-        self, io_loop: tornado.ioloop.IOLoop, clock: list[datetime]
-    ) -> Iterator[Server]:
+    def server(self, io_loop: tornado.ioloop.IOLoop, clock: list[datetime]) -> Iterator[Server]:
         settings = Settings(port=0, agent="echo", session_ttl=60)
         engine = MemoryEngine(session_ttl=60, history_limit=200, clock=lambda: clock[0])
         built = build_server(settings, engine=engine)

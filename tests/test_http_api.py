@@ -1,0 +1,100 @@
+"""HTTP endpoints: stats, health, the page, and JSON errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError, HTTPResponse
+
+from tests.conftest import Connect
+
+
+async def get(client: Any, path: str) -> HTTPResponse:
+    response: HTTPResponse = await client.fetch(path, raise_error=False)
+    return response
+
+
+async def test_stats_have_the_seed_shape_and_count_live_connections(
+    http_server_client: Any, connect: Connect
+) -> None:
+    anna1 = await connect("s-a", user_id="anna")
+    token = (await anna1.greeting())["session_token"]
+    anna2 = await connect("s-a", user_id="anna", session_token=token)
+    await anna2.greeting()
+    anon = await connect("s-b")
+    await anon.greeting()
+    await anon.chat("s-b", "hello")
+
+    response = await get(http_server_client, "/api/v1/websocket/stats")
+    assert response.code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    doc = json.loads(response.body)
+    assert doc["websocket_stats"] == {
+        "total_connections": 3,
+        "total_sessions": 2,
+        "total_users": 1,
+        "sessions": {"s-a": 2, "s-b": 1},
+        "users": {"anna": 2},
+    }
+    assert doc["counters"]["messages_received"] == 1
+    assert doc["counters"]["replies_sent"] == 1
+    assert doc["counters"]["connections_opened"] == 3
+    assert doc["uptime_seconds"] >= 0
+    assert doc["timestamp"].endswith("Z")
+
+
+async def test_a_closed_connection_leaves_the_stats(
+    http_server_client: Any, connect: Connect
+) -> None:
+    client = await connect("s-gone")
+    await client.greeting()
+    client.close()
+    await client.closed()  # the server answered the close
+    # The server forgets it as the close lands; each request yields to it (bounded).
+    for _ in range(100):
+        doc = json.loads((await get(http_server_client, "/api/v1/websocket/stats")).body)
+        if doc["websocket_stats"]["total_connections"] == 0:
+            break
+    assert doc["websocket_stats"]["total_connections"] == 0
+    assert doc["websocket_stats"]["sessions"] == {}
+
+
+async def test_healthz_says_ok(http_server_client: Any) -> None:
+    response = await get(http_server_client, "/healthz")
+    assert (response.code, json.loads(response.body)) == (200, {"status": "ok"})
+
+
+async def test_the_page_is_served_with_protective_headers(http_server_client: Any) -> None:
+    response = await get(http_server_client, "/")
+    assert response.code == 200
+    assert b"<title>ChatBuddy</title>" in response.body
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    script = await get(http_server_client, "/static/chat.js")
+    assert script.code == 200
+    assert b"textContent" in script.body
+
+
+@pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/static/missing.js"])
+async def test_unknown_paths_get_a_json_404_without_a_traceback(
+    http_server_client: Any, path: str
+) -> None:
+    response = await get(http_server_client, path)
+    assert response.code == 404
+    assert b"Traceback" not in response.body
+    if path != "/static/missing.js":
+        assert json.loads(response.body)["error"]["status"] == 404
+
+
+async def test_the_socket_refuses_a_foreign_origin(http_server_client: Any, port: int) -> None:
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    request = HTTPRequest(
+        f"ws://127.0.0.1:{port}/ws/chat/s-origin", headers={"Origin": "https://evil.example"}
+    )
+    with pytest.raises(HTTPClientError) as caught:
+        await websocket_connect(request)
+    assert caught.value.code == 403

@@ -1,0 +1,51 @@
+"""docs/protocol.md is checked against the models: every example parses, nothing is missing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+
+from chatbuddy.errors import ErrorType
+from chatbuddy.protocol import (
+    CLIENT_MESSAGE_TYPES,
+    ServerMessage,
+    parse_client_message,
+    parse_server_message,
+)
+
+DOC = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+EXAMPLES = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", DOC, flags=re.S)]
+
+
+def _server_types() -> set[str]:
+    union = get_args(ServerMessage)[0]
+    return {model.model_fields["type"].default for model in get_args(union)}
+
+
+def _messages() -> list[dict[str, Any]]:
+    return [e for e in EXAMPLES if "type" in e]
+
+
+@pytest.mark.parametrize("example", _messages(), ids=lambda e: e["type"])
+def test_every_example_message_is_valid_under_the_models(example: dict[str, Any]) -> None:
+    frame = json.dumps(example)
+    if "data" in example:
+        assert parse_server_message(frame).type == example["type"]
+    else:
+        assert parse_client_message(frame).type == example["type"]
+
+
+def test_every_message_type_has_an_example() -> None:
+    client = {e["type"] for e in _messages() if "data" not in e}
+    server = {e["type"] for e in _messages() if "data" in e}
+    assert client == set(CLIENT_MESSAGE_TYPES)
+    assert server == _server_types()
+
+
+def test_every_error_type_is_explained() -> None:
+    for error_type in ErrorType:
+        assert f"| `{error_type.value}` |" in DOC
