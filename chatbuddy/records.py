@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 T = TypeVar("T")
 #: An optional field that is left out of JSON when it has no value.
 OmitNone = Annotated[T | None, Field(exclude_if=lambda value: value is None)]

@@ -14,7 +14,8 @@ def test_a_full_bucket_allows_a_burst_then_refuses() -> None:
 def test_tokens_come_back_at_the_rate() -> None:
     now = [0.0]
     bucket = TokenBucket(rate=2.0, burst=2, clock=lambda: now[0])
-    assert bucket.try_acquire() and bucket.try_acquire()
+    assert bucket.try_acquire()
+    assert bucket.try_acquire()
     assert not bucket.try_acquire()
     now[0] += 0.5
     assert bucket.try_acquire()

@@ -159,7 +159,8 @@ class TestRateLimits:
         await client.greeting()
         for n in range(4):
             await client.send(type="chat_message", session_id="flood", content=f"m{n}")
-        errors, replies = [], []
+        errors: list[dict[str, str]] = []
+        replies: list[str] = []
         while len(errors) + len(replies) < 4:
             frame = await client.receive()
             if frame["type"] == "error":

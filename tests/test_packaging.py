@@ -1,0 +1,96 @@
+"""A non-editable install in a fresh venv serves the page and the WebSocket.
+
+This builds the wheel, installs it where the checkout is out of reach, and
+runs the installed `chatbuddy` script, as a user who runs `pip install .` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+
+from tests.helpers import TIMEOUT, ChatClient
+from tests.test_serve_command import URL_RE
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTALL_TIMEOUT = 60 * TIMEOUT
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
+        check=True,
+        timeout=INSTALL_TIMEOUT,
+    )
+    return next(out.glob("chatbuddy-*.whl"))
+
+
+def test_the_wheel_carries_the_page_the_cli_and_the_shop_data(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in [
+        "chatbuddy/static/index.html",
+        "chatbuddy/static/chat.js",
+        "chatbuddy/cli/main.py",
+        "chatbuddy/agents/data/shop.json",
+        "chatbuddy/py.typed",
+    ]:
+        assert needed in names
+    top_level = {name.split("/")[0] for name in names}
+    assert top_level == {"chatbuddy", "chatbuddy-0.1.0.dist-info"}  # no stray "cli" or "tests"
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel installed; its bin/ folder."""
+    env_dir = tmp_path_factory.mktemp("venv")
+    venv.create(env_dir, with_pip=True)
+    subprocess.run(
+        [str(env_dir / "bin" / "pip"), "install", "--quiet", str(wheel)],
+        check=True,
+        timeout=INSTALL_TIMEOUT,
+    )
+    return env_dir / "bin"
+
+
+def test_the_installed_package_is_the_one_imported_outside_the_checkout(
+    installed: Path, tmp_path: Path
+) -> None:
+    where = subprocess.run(
+        [str(installed / "python"), "-c", "import chatbuddy; print(chatbuddy.__file__)"],
+        check=True, capture_output=True, text=True, cwd=tmp_path,
+    ).stdout  # fmt: skip
+    assert where.startswith(str(installed.parent)), where
+
+
+async def test_a_fresh_venv_install_serves_the_page_and_the_socket(
+    installed: Path, tmp_path: Path
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        str(installed / "chatbuddy"), "serve", "--port", "0",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 2 * TIMEOUT)).decode()
+        match = URL_RE.search(line)
+        assert match is not None, line
+        page = await AsyncHTTPClient().fetch(match.group(1))
+        assert b"<title>ChatBuddy</title>" in page.body
+        client = await ChatClient.connect(int(match.group(2)), "installed")
+        await client.greeting()
+        reply = await client.chat("installed", "How much is the Nintendo Switch OLED?")
+        assert "129,990 HUF" in reply["content"]
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), TIMEOUT)

@@ -1,0 +1,138 @@
+"""`chatbuddy serve` as users run it: a real process, real signals, real errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+
+import pytest
+from click.testing import CliRunner
+
+# setup.py maps cli/ to chatbuddy.cli; mypy checks that folder as "cli".
+from chatbuddy.cli.main import cli  # type: ignore[import-not-found,unused-ignore]
+from tests.helpers import TIMEOUT, ChatClient
+
+URL_RE = re.compile(r"serving on (http://\S+?:(\d+)/)")
+
+
+@dataclass
+class Running:
+    process: asyncio.subprocess.Process
+    url: str
+    port: int
+
+    async def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str]:
+        """Send ``signum``; the exit code and everything logged to stderr."""
+        self.process.send_signal(signum)
+        code = await asyncio.wait_for(self.process.wait(), TIMEOUT)
+        assert self.process.stderr is not None
+        return code, (await self.process.stderr.read()).decode()
+
+
+async def start_server(*args: str) -> Running:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatbuddy", "serve", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "CHATBUDDY_LOG_LEVEL": "info"},
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), 2 * TIMEOUT)).decode()
+    match = URL_RE.search(line)
+    if match is None:
+        process.kill()
+        raise AssertionError(f"no URL announced: {line!r}")
+    return Running(process, match.group(1), int(match.group(2)))
+
+
+async def test_serve_answers_a_price_question_and_stops_cleanly_on_sigterm() -> None:
+    server = await start_server()
+    client = await ChatClient.connect(server.port, "cli-session", user_id="anna")
+    token = (await client.greeting())["session_token"]
+    reply = await client.chat("cli-session", "Mennyi az ára a Samsung Galaxy S24-nek?")
+    assert "349\u00a0990 Ft" in reply["content"]
+
+    code, log = await server.stop(signal.SIGTERM)
+    assert code == 0
+    assert await client.closed() == 1001  # told the server is going away
+    assert "open conn_" in log
+    assert "session=cli-session" in log
+    assert "close conn_" in log
+    # Neither the token nor what the user said is ever logged.
+    assert token not in log
+    assert "Samsung" not in log
+    assert "Traceback" not in log
+
+
+async def test_ctrl_c_stops_the_server_cleanly() -> None:
+    server = await start_server("--agent", "echo")
+    code, log = await server.stop(signal.SIGINT)
+    assert code == 0
+    assert "Traceback" not in log
+
+
+async def test_a_port_in_use_is_a_one_line_error_with_its_own_exit_code() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chatbuddy", "serve", "--port", str(port),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(process.communicate(), 2 * TIMEOUT)
+    assert process.returncode == 3
+    message = stderr.decode().strip()
+    assert message == (
+        f"Error: 127.0.0.1:{port} is already in use; stop the other server or choose another --port"
+    )
+
+
+def test_help_explains_every_option_with_its_environment_variable() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert result.exit_code == 0
+    for option, envvar in [
+        ("--host", "CHATBUDDY_HOST"),
+        ("--port", "CHATBUDDY_PORT"),
+        ("--agent", "CHATBUDDY_AGENT"),
+        ("--session-ttl", "CHATBUDDY_SESSION_TTL"),
+        ("--history-limit", "CHATBUDDY_HISTORY_LIMIT"),
+    ]:
+        assert option in result.output
+        assert envvar in result.output
+    assert "Examples:" in result.output
+
+
+def test_version_prints_the_package_version() -> None:
+    from chatbuddy import __version__
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["serve", "--session-ttl", "soon"], "expected a duration like 90s, 30m, 24h or 7d"),
+        (["serve", "--port", "70000"], "70000 is not in the range"),
+        (["serve", "--agent", "gpt"], "'gpt' is not one of"),
+    ],
+)
+def test_bad_options_are_usage_errors_that_name_the_value(args: list[str], complaint: str) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert complaint in result.output
+    assert "Traceback" not in result.output
+
+
+def test_settings_come_from_the_environment_too() -> None:
+    result = CliRunner().invoke(cli, ["serve"], env={"CHATBUDDY_PORT": "not-a-port"})
+    assert result.exit_code == 2
+    assert "'not-a-port' is not a valid integer" in result.output
