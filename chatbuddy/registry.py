@@ -43,9 +43,10 @@ class ConnectionRegistry:
     def __init__(self) -> None:
         # connection_id -> connection: the single owner of every entry.
         self._by_id: dict[str, Connection] = {}
-        # session_id -> its connection ids; empty sets are deleted.
+        # session_id -> {connection_id: connection}; empty entries are deleted,
+        # so len() of this dict is the number of sessions with live connections.
         self._by_session: dict[str, dict[str, Connection]] = {}
-        # user_id -> its connection ids; anonymous connections are not here.
+        # user_id -> {connection_id: connection}; anonymous connections are not here.
         self._by_user: dict[str, dict[str, Connection]] = {}
 
     def add(self, connection: Connection) -> None:

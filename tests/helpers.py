@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -97,8 +96,3 @@ async def refused(port: int, session_id: str, **query: str) -> HTTPClientError:
         return error
     client.close()
     raise AssertionError("the handshake was accepted")
-
-
-async def frames(client: ChatClient) -> AsyncIterator[Frame]:
-    while True:
-        yield await client.receive()

@@ -48,8 +48,11 @@ class ReplyPipeline:
     def __init__(
         self, *, engine: Engine, agent: Agent, counters: Counters, max_pending: int
     ) -> None:
+        # Stores messages and publishes frames to the session.
         self._engine = engine
+        # Produces the replies.
         self._agent = agent
+        # Counts replies and errors for the stats endpoint.
         self._counters = counters
         # Refuse more than this many waiting messages per session (a flood guard).
         self._max_pending = max_pending

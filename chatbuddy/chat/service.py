@@ -51,9 +51,13 @@ class ChatService:
         settings: Settings,
         counters: Counters,
     ) -> None:
+        # Sessions, history and fan-out; shared by every node of a deployment.
         self._engine = engine
+        # This node's connections; shared with the HTTP handlers.
         self._registry = registry
+        # Limits (rates, queue lengths) come from here.
         self._settings = settings
+        # Totals for the stats endpoint.
         self._counters = counters
         # Handshake rules: who may open which session.
         self._gate = SessionGate(engine)

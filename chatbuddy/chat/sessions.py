@@ -44,6 +44,7 @@ class SessionGate:
     """Creates sessions on first connect and guards them afterwards."""
 
     def __init__(self, engine: Engine) -> None:
+        # Where sessions live; the gate only reads and creates them.
         self._engine = engine
 
     async def admit(self, request: HandshakeRequest) -> Grant:

@@ -27,7 +27,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     """One chat connection; implements :class:`chatbuddy.registry.Connection`."""
 
     def initialize(self, service: ChatService, settings: Settings) -> None:
+        # The chat logic; this handler only translates frames to calls on it.
         self._service = service
+        # For allowed origins.
         self._settings = settings
         # Unique across nodes, so fan-out can exclude exactly this connection.
         self._connection_id = new_connection_id()

@@ -35,7 +35,9 @@ class StatsHandler(JsonHandler):
     """``GET /api/v1/websocket/stats``: who is connected to this node, and totals."""
 
     def initialize(self, registry: ConnectionRegistry, counters: Counters) -> None:
+        # The same registry the chat socket fills (passed in, never global).
         self._registry = registry
+        # Totals kept by the chat service.
         self._counters = counters
 
     def get(self) -> None:
