@@ -9,11 +9,13 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from chatbuddy import admin_token as token_file
 from chatbuddy.agents import Agent, make_agent
 from chatbuddy.chat import ChatService
 from chatbuddy.engine import Engine, MemoryEngine
@@ -39,6 +41,8 @@ class Server:
     counters: Counters
     service: ChatService
     app: tornado.web.Application
+    #: Opens the admin API (given in the settings, or made at start).
+    admin_token: str
 
 
 def build_server(
@@ -61,8 +65,15 @@ def build_server(
         settings=settings,
         counters=counters,
     )
-    app = make_app(service=service, registry=registry, counters=counters, settings=settings)
-    return Server(settings, engine, registry, counters, service, app)
+    admin_token = settings.admin_token or token_file.new_admin_token()
+    app = make_app(
+        service=service,
+        registry=registry,
+        counters=counters,
+        settings=settings,
+        admin_token=admin_token,
+    )
+    return Server(settings, engine, registry, counters, service, app, admin_token)
 
 
 def bind(settings: Settings) -> list[object]:
@@ -85,12 +96,12 @@ def bind(settings: Settings) -> list[object]:
 async def serve(
     settings: Settings,
     *,
-    on_ready: Callable[[str], None] | None = None,
+    on_ready: Callable[[str, Path], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set), then shut down cleanly.
 
-    ``on_ready`` gets the page URL once the server listens.
+    ``on_ready`` gets the page URL and the admin token file once the server listens.
     """
     server = build_server(settings)
     sockets = bind(settings)
@@ -104,11 +115,13 @@ async def serve(
     sweeper = asyncio.create_task(_sweep(server.engine, settings.sweep_interval))
     port = sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    token_path = token_file.write_token(port, server.admin_token)
     if on_ready is not None:
-        on_ready(f"http://{host}:{port}/")
+        on_ready(f"http://{host}:{port}/", token_path)
     try:
         await stop.wait()
     finally:
+        token_file.remove_token(port, server.admin_token)
         log.info("shutting down")
         http.stop()
         cancelled = await server.service.drain(settings.shutdown_grace)

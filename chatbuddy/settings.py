@@ -36,6 +36,8 @@ class Settings:
     sweep_interval: float = 60.0
     #: Trust X-Forwarded-For / X-Real-Ip (only behind a proxy that sets them).
     trust_proxy_headers: bool = False
+    #: Opens the admin API; None: the server makes a random one at start.
+    admin_token: str | None = field(default=None, repr=False)
     #: How long shutdown waits for replies being produced, in seconds.
     shutdown_grace: float = 5.0
 

@@ -6,7 +6,11 @@ import click
 
 from chatbuddy import __version__
 
+from .send import send
 from .serve import serve
+from .sessions import sessions
+from .stats import stats
+from .tail import tail
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,11 +18,20 @@ from .serve import serve
 def cli() -> None:
     """ChatBuddy: a real-time chat server for a web shop's assistant bot.
 
-    Start with `chatbuddy serve`, then open the URL it prints.
+    \b
+    Start a server, then watch and poke it from another terminal:
+      chatbuddy serve                 # http://127.0.0.1:8000/
+      chatbuddy tail                  # live events
+      chatbuddy stats                 # who is connected
+      chatbuddy send "Szia!"          # talk to it
+
+    The admin commands find a local server's admin token by themselves; for a
+    remote server pass --url and --token (or CHATBUDDY_URL, CHATBUDDY_ADMIN_TOKEN).
     """
 
 
-cli.add_command(serve)
+for command in (serve, tail, stats, send, sessions):
+    cli.add_command(command)
 
 
 def main() -> None:

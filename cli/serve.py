@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -113,6 +114,13 @@ class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]
     help="Take client IPs from X-Forwarded-For (only behind a proxy).",
 )
 @click.option(
+    "--admin-token",
+    envvar="CHATBUDDY_ADMIN_TOKEN",
+    show_envvar=True,
+    help="Token for the admin API and commands (default: a random one, written to a "
+    "file only you can read, where `chatbuddy stats` and friends find it).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -131,6 +139,7 @@ def serve(
     rate_burst: int,
     allowed_origins: tuple[str, ...],
     trust_proxy_headers: bool,
+    admin_token: str | None,
     log_level: str,
 ) -> None:
     """Run the chat server: the page at /, the WebSocket at /ws/chat/{session_id}.
@@ -154,6 +163,7 @@ def serve(
             rate_burst=rate_burst,
             allowed_origins=tuple(allowed_origins),
             trust_proxy_headers=trust_proxy_headers,
+            admin_token=admin_token,
         )
     except ConfigurationError as exc:
         raise ConfigError(str(exc)) from None
@@ -162,11 +172,17 @@ def serve(
     )
     console = Console(highlight=False)
 
-    def announce(url: str) -> None:
+    def announce(url: str, token_file: Path) -> None:
         console.print(
             f"ChatBuddy is serving on [bold]{escape(url)}[/] "
             f"(agent: {escape(agent)}, engine: memory). Press Ctrl-C to stop.",
             soft_wrap=True,
+        )
+        console.print(
+            f"Admin token: {escape(str(token_file))} (read by `chatbuddy stats`, `tail`, "
+            "`sessions` on this machine)",
+            soft_wrap=True,
+            style="dim",
         )
 
     try:

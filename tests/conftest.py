@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import tornado.ioloop
@@ -15,11 +16,21 @@ from tests.helpers import ChatClient
 
 Connect = Callable[..., Awaitable[ChatClient]]
 
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def private_runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Admin token files go to a folder of this test's own (servers started here inherit it)."""
+    folder = tmp_path / "runtime"
+    monkeypatch.setenv("CHATBUDDY_RUNTIME_DIR", str(folder))
+    return folder
+
 
 @pytest.fixture
 def settings() -> Settings:
-    """Production defaults; modules override this fixture to change them."""
-    return Settings(port=0)
+    """Production defaults and a known admin token; modules override this fixture."""
+    return Settings(port=0, admin_token=ADMIN_TOKEN)
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
-from tests.conftest import Connect
+from tests.conftest import ADMIN_TOKEN, Connect
 
 
-async def get(client: Any, path: str) -> HTTPResponse:
-    response: HTTPResponse = await client.fetch(path, raise_error=False)
+async def get(client: Any, path: str, token: str | None = ADMIN_TOKEN) -> HTTPResponse:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response: HTTPResponse = await client.fetch(path, headers=headers, raise_error=False)
     return response
 
 
@@ -61,13 +62,13 @@ async def test_a_closed_connection_leaves_the_stats(
     assert doc["websocket_stats"]["sessions"] == {}
 
 
-async def test_healthz_says_ok(http_server_client: Any) -> None:
-    response = await get(http_server_client, "/healthz")
+async def test_healthz_says_ok_without_a_token(http_server_client: Any) -> None:
+    response = await get(http_server_client, "/healthz", token=None)
     assert (response.code, json.loads(response.body)) == (200, {"status": "ok"})
 
 
 async def test_the_page_is_served_with_protective_headers(http_server_client: Any) -> None:
-    response = await get(http_server_client, "/")
+    response = await get(http_server_client, "/", token=None)
     assert response.code == 200
     assert b"<title>ChatBuddy</title>" in response.body
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]

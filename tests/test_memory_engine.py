@@ -143,7 +143,9 @@ async def test_writing_to_a_missing_session_raises(engine: MemoryEngine) -> None
 
 async def test_published_frames_reach_the_sink(engine: MemoryEngine) -> None:
     delivered: list[tuple[str, str, str | None]] = []
-    await engine.start(lambda sid, frame, exclude: delivered.append((sid, frame, exclude)))
+    await engine.start(
+        lambda sid, frame, exclude: delivered.append((sid, frame, exclude)), lambda sid, frame: None
+    )
     await engine.subscribe("s1")
     await engine.publish("s1", "frame-1", exclude="c1")
     await engine.publish("s1", "frame-2")

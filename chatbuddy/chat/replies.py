@@ -15,8 +15,10 @@ from collections import deque
 from dataclasses import dataclass
 
 from chatbuddy.agents import Agent, AgentRequest
+from chatbuddy.chat.feed import EventFeed
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound
+from chatbuddy.events import ErrorEvent, ReplyChunk, ReplyDone, UserMessageEvent
 from chatbuddy.protocol import (
     ChatResponse,
     ChatResponseChunk,
@@ -46,12 +48,20 @@ class ReplyPipeline:
     """Stores each user message, runs the agent, streams and stores the reply."""
 
     def __init__(
-        self, *, engine: Engine, agent: Agent, counters: Counters, max_pending: int
+        self,
+        *,
+        engine: Engine,
+        agent: Agent,
+        feed: EventFeed,
+        counters: Counters,
+        max_pending: int,
     ) -> None:
         # Stores messages and publishes frames to the session.
         self._engine = engine
         # Produces the replies.
         self._agent = agent
+        # Tells watching admins what is said.
+        self._feed = feed
         # Counts replies and errors for the stats endpoint.
         self._counters = counters
         # Refuse more than this many waiting messages per session (a flood guard).
@@ -139,6 +149,16 @@ class ReplyPipeline:
             ).to_json(),
             exclude=message.connection_id,
         )
+        if self._feed.wanted:
+            await self._feed.emit(
+                UserMessageEvent(
+                    session_id=sid,
+                    timestamp=user_message.timestamp,
+                    message_id=user_message.id,
+                    user_id=user_message.user_id,
+                    content=user_message.content,
+                )
+            )
         reply_id = await engine.next_message_id(sid)
         started = time.perf_counter()
         try:
@@ -151,9 +171,20 @@ class ReplyPipeline:
                     continue
                 chunk = ChatResponseChunkData(message_id=reply_id, delta=delta, index=len(parts))
                 parts.append(delta)
+                now = utcnow()
                 await engine.publish(
-                    sid, ChatResponseChunk(data=chunk, session_id=sid, timestamp=utcnow()).to_json()
+                    sid, ChatResponseChunk(data=chunk, session_id=sid, timestamp=now).to_json()
                 )
+                if self._feed.wanted:
+                    await self._feed.emit(
+                        ReplyChunk(
+                            session_id=sid,
+                            timestamp=now,
+                            message_id=reply_id,
+                            index=chunk.index,
+                            delta=delta,
+                        )
+                    )
             if not parts:
                 raise ValueError("the agent returned an empty reply")
         except Exception as exc:
@@ -202,15 +233,39 @@ class ReplyPipeline:
             sid, ChatResponse(data=response, session_id=sid, timestamp=now).to_json()
         )
         self._counters.replies_sent += 1
+        if self._feed.wanted:
+            await self._feed.emit(
+                ReplyDone(
+                    session_id=sid,
+                    timestamp=now,
+                    message_id=reply_id,
+                    in_reply_to=user_message.id,
+                    agent=reply.agent,
+                    confidence=confidence,
+                    processing_time=metadata["processing_time"],
+                    content=content,
+                )
+            )
 
     async def _publish_error(
         self, message: PendingMessage, kind: ErrorType, text: str, *, in_reply_to: int | None
     ) -> None:
         self._counters.errors_sent += 1
+        now = utcnow()
         frame = error_frame(
             ClientError(kind, text, request_type="chat_message"),
             session_id=message.session_id,
-            now=utcnow(),
+            now=now,
             in_reply_to=in_reply_to,
         )
         await self._engine.publish(message.session_id, frame)
+        if self._feed.wanted:
+            await self._feed.emit(
+                ErrorEvent(
+                    session_id=message.session_id,
+                    timestamp=now,
+                    error_type=kind.value,
+                    error_message=text,
+                    request_type="chat_message",
+                )
+            )

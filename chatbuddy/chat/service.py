@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from chatbuddy.agents import Agent
+from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.replies import PendingMessage, ReplyPipeline
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound
+from chatbuddy.events import ConnectionClosed, ConnectionOpened, ErrorEvent
 from chatbuddy.protocol import (
     ChatMessage,
     ConnectionEstablished,
@@ -35,6 +39,7 @@ from chatbuddy.records import utcnow
 from chatbuddy.registry import Connection, ConnectionRegistry
 from chatbuddy.settings import Settings
 from chatbuddy.stats import Counters
+from chatbuddy.watchers import Watcher, Watchers
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +66,15 @@ class ChatService:
         self._counters = counters
         # Handshake rules: who may open which session.
         self._gate = SessionGate(engine)
+        # Admin events, published through the engine to every watching node.
+        self._feed = EventFeed(engine)
+        # This node's admin tail sockets.
+        self._watchers = Watchers()
         # Ordered reply production per session.
         self._replies = ReplyPipeline(
             engine=engine,
             agent=agent,
+            feed=self._feed,
             counters=counters,
             max_pending=settings.max_pending_per_session,
         )
@@ -72,12 +82,16 @@ class ChatService:
         self._limiters: dict[str, TokenBucket] = {}
         # Sessions this node receives published frames for.
         self._subscribed: set[str] = set()
-        # Unsubscribe calls still running; held so they are not garbage-collected.
+        # Fire-and-forget calls from sync callbacks; held so they are not garbage-collected.
         self._background: set[asyncio.Task[None]] = set()
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     async def start(self) -> None:
-        """Connect the engine's fan-out to this node's connections."""
-        await self._engine.start(self._deliver)
+        """Connect the engine's fan-out to this node's connections and watchers."""
+        await self._engine.start(self._deliver, self._watchers.deliver)
 
     async def close(self) -> None:
         await self._engine.close()
@@ -118,17 +132,53 @@ class ChatService:
             connection,
             ConnectionEstablished(data=greeting, session_id=sid, timestamp=now).to_json(),
         )
+        if self._feed.wanted:
+            await self._feed.emit(
+                ConnectionOpened(
+                    session_id=sid,
+                    timestamp=now,
+                    connection_id=connection.connection_id,
+                    user_id=connection.user_id,
+                    ip_address=grant.session.client_info.ip_address,
+                    resumed=grant.resumed,
+                )
+            )
 
-    def detach(self, connection: Connection) -> None:
+    def detach(self, connection: Connection, *, close_code: int | None, duration: float) -> None:
         """Forget a closed connection; replies in progress still complete and are stored."""
         self._registry.remove(connection)
         self._limiters.pop(connection.connection_id, None)
         sid = connection.session_id
         if sid in self._subscribed and not self._registry.in_session(sid):
             self._subscribed.discard(sid)
-            task = asyncio.create_task(self._engine.unsubscribe(sid))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._engine.unsubscribe(sid))
+        if self._feed.wanted:
+            event = ConnectionClosed(
+                session_id=sid,
+                timestamp=utcnow(),
+                connection_id=connection.connection_id,
+                close_code=close_code,
+                duration=round(duration, 3),
+            )
+            self._spawn(self._feed.emit(event))
+
+    # -- admin watchers ---------------------------------------------------------
+
+    async def watch(self, watcher: Watcher, session_id: str | None) -> None:
+        """Stream admin events (of one session, or all) to ``watcher``."""
+        self._watchers.add(watcher, session_id)
+        if len(self._watchers) == 1:
+            await self._engine.subscribe_events()
+
+    def unwatch(self, watcher: Watcher) -> None:
+        self._watchers.remove(watcher)
+        if not self._watchers:
+            self._spawn(self._engine.unsubscribe_events())
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- frames ---------------------------------------------------------------
 
@@ -147,9 +197,9 @@ class ChatService:
             elif isinstance(message, HistoryRequest):
                 await self._history(connection, message)
         except ClientError as error:
-            self._send_error(connection, error)
+            await self._report_error(connection, error)
         except SessionNotFound:
-            self._send_error(
+            await self._report_error(
                 connection,
                 ClientError(
                     ErrorType.MISSING_SESSION,
@@ -159,7 +209,7 @@ class ChatService:
             )
         except Exception:
             log.exception("internal error on a %s frame", request_type or "unparsed")
-            self._send_error(
+            await self._report_error(
                 connection,
                 ClientError(
                     ErrorType.INTERNAL_ERROR,
@@ -248,6 +298,17 @@ class ChatService:
     def _send(self, connection: Connection, frame: str) -> None:
         self._registry.send_to(connection.connection_id, frame)
 
-    def _send_error(self, connection: Connection, error: ClientError) -> None:
+    async def _report_error(self, connection: Connection, error: ClientError) -> None:
         self._counters.errors_sent += 1
-        self._send(connection, error_frame(error, session_id=connection.session_id, now=utcnow()))
+        now = utcnow()
+        self._send(connection, error_frame(error, session_id=connection.session_id, now=now))
+        if self._feed.wanted:
+            await self._feed.emit(
+                ErrorEvent(
+                    session_id=connection.session_id,
+                    timestamp=now,
+                    error_type=error.error_type.value,
+                    error_message=error.message,
+                    request_type=error.request_type,
+                )
+            )

@@ -15,6 +15,8 @@ from chatbuddy.records import SessionRecord, StoredMessage
 #: Where an engine delivers published frames on this node:
 #: ``sink(session_id, frame, exclude_connection_id)``.
 FrameSink = Callable[[str, str, str | None], None]
+#: Where an engine delivers admin events on this node: ``sink(session_id, frame)``.
+EventSink = Callable[[str, str], None]
 
 
 class Engine(Protocol):
@@ -25,8 +27,9 @@ class Engine(Protocol):
     :class:`chatbuddy.errors.SessionNotFound` when it is gone.
     """
 
-    async def start(self, sink: FrameSink) -> None:
-        """Begin delivering frames published for subscribed sessions to ``sink``."""
+    async def start(self, sink: FrameSink, event_sink: EventSink) -> None:
+        """Begin delivering frames published for subscribed sessions to ``sink``,
+        and admin events (while subscribed to them) to ``event_sink``."""
 
     async def close(self) -> None:
         """Release connections and background tasks."""
@@ -47,10 +50,15 @@ class Engine(Protocol):
         """Store a message under its reserved id; trim history to the limit."""
 
     async def history(
-        self, session_id: str, *, after: int | None, limit: int
+        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
     ) -> tuple[list[StoredMessage], bool]:
         """Up to ``limit`` messages after id ``after`` (the latest ones when None),
-        oldest first, and whether more follow them."""
+        oldest first, and whether more follow them. ``touch=False`` reads without
+        counting as activity (an admin looking is not the user coming back)."""
+
+    async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
+        """Live sessions, most recently active first, and how many there are in all.
+        Listing is not activity."""
 
     async def sweep_expired(self) -> int:
         """Delete expired sessions; return how many went."""
@@ -64,3 +72,15 @@ class Engine(Protocol):
     async def publish(self, session_id: str, frame: str, *, exclude: str | None = None) -> None:
         """Deliver ``frame`` to every subscribed node's connections of the session,
         except the connection ``exclude``."""
+
+    def events_wanted(self) -> bool:
+        """Whether any node watches admin events (so they are worth building)."""
+
+    async def subscribe_events(self) -> None:
+        """Start receiving admin events on this node."""
+
+    async def unsubscribe_events(self) -> None:
+        """Stop receiving them."""
+
+    async def publish_event(self, session_id: str, frame: str) -> None:
+        """Deliver an admin event to every node that watches events."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chatbuddy.engine.base import FrameSink
+from chatbuddy.engine.base import EventSink, FrameSink
 from chatbuddy.errors import SessionNotFound
 from chatbuddy.records import SessionRecord, StoredMessage, utcnow
 
@@ -47,12 +47,18 @@ class MemoryEngine:
         self._sessions: dict[str, _Session] = {}
         # Where published frames go; set by start().
         self._sink: FrameSink | None = None
+        # Where admin events go while this process watches them; set by start().
+        self._event_sink: EventSink | None = None
+        # Whether this process (the only one) watches admin events.
+        self._watching_events = False
 
-    async def start(self, sink: FrameSink) -> None:
+    async def start(self, sink: FrameSink, event_sink: EventSink) -> None:
         self._sink = sink
+        self._event_sink = event_sink
 
     async def close(self) -> None:
         self._sink = None
+        self._event_sink = None
 
     # -- sessions -----------------------------------------------------------
 
@@ -73,6 +79,12 @@ class MemoryEngine:
         if connected:
             session.record.connected_at = now
         return session.record
+
+    async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
+        deadline = self._clock() - self._ttl
+        live = [s.record for s in self._sessions.values() if s.record.last_activity >= deadline]
+        live.sort(key=lambda record: record.last_activity, reverse=True)
+        return live[offset : offset + limit], len(live)
 
     async def sweep_expired(self) -> int:
         deadline = self._clock() - self._ttl
@@ -104,10 +116,11 @@ class MemoryEngine:
         return record
 
     async def history(
-        self, session_id: str, *, after: int | None, limit: int
+        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
     ) -> tuple[list[StoredMessage], bool]:
         session = self._require(session_id)
-        session.record.last_activity = self._clock()
+        if touch:
+            session.record.last_activity = self._clock()
         messages = list(session.history)
         if after is None:
             return messages[-limit:], False
@@ -125,6 +138,19 @@ class MemoryEngine:
     async def publish(self, session_id: str, frame: str, *, exclude: str | None = None) -> None:
         if self._sink is not None:
             self._sink(session_id, frame, exclude)
+
+    def events_wanted(self) -> bool:
+        return self._watching_events
+
+    async def subscribe_events(self) -> None:
+        self._watching_events = True
+
+    async def unsubscribe_events(self) -> None:
+        self._watching_events = False
+
+    async def publish_event(self, session_id: str, frame: str) -> None:
+        if self._watching_events and self._event_sink is not None:
+            self._event_sink(session_id, frame)
 
     # -- helpers --------------------------------------------------------------
 

@@ -11,14 +11,9 @@ from chatbuddy.errors import ConfigurationError
 from chatbuddy.registry import ConnectionRegistry
 from chatbuddy.settings import Settings
 from chatbuddy.stats import Counters
+from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
 from chatbuddy.web.chat_socket import ChatSocketHandler
-from chatbuddy.web.http import (
-    HealthHandler,
-    NotFoundHandler,
-    PageHandler,
-    StatsHandler,
-    log_request,
-)
+from chatbuddy.web.http import HealthHandler, NotFoundHandler, PageHandler, log_request
 
 
 def static_path() -> str:
@@ -41,9 +36,12 @@ def make_app(
     registry: ConnectionRegistry,
     counters: Counters,
     settings: Settings,
+    admin_token: str,
 ) -> tornado.web.Application:
     """Wire the handlers to the one registry, service and settings of this process."""
     static = static_path()
+    admin = {"admin_token": admin_token}
+    sessions = {**admin, "service": service, "registry": registry}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -52,8 +50,11 @@ def make_app(
             (
                 r"/api/v1/websocket/stats",
                 StatsHandler,
-                {"registry": registry, "counters": counters},
+                {**admin, "registry": registry, "counters": counters},
             ),
+            (r"/api/v1/sessions", SessionsHandler, sessions),
+            (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
+            (r"/ws/admin/tail", AdminTailHandler, {**admin, "service": service}),
             (r"/healthz", HealthHandler),
         ],
         default_handler_class=NotFoundHandler,

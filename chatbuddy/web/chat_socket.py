@@ -120,15 +120,16 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         await self._service.handle_frame(self, message)
 
     def on_close(self) -> None:
-        if self._grant is None:
+        if self._grant is None or not self._opened_at:
             return
-        self._service.detach(self)
+        duration = time.monotonic() - self._opened_at
+        self._service.detach(self, close_code=self.close_code, duration=duration)
         log.info(
             "close %s session=%s code=%s after %.1fs",
             self._connection_id,
             self.session_id,
             self.close_code,
-            time.monotonic() - self._opened_at,
+            duration,
         )
 
 

@@ -8,9 +8,6 @@ from typing import Any
 
 import tornado.web
 
-from chatbuddy.registry import ConnectionRegistry
-from chatbuddy.stats import Counters, stats_document
-
 access_log = logging.getLogger("chatbuddy.access")
 
 
@@ -29,19 +26,6 @@ class JsonHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Tornado's default page would include a traceback in debug mode; ours never does.
         self.finish(json.dumps({"error": {"status": status_code, "message": self._reason}}))
-
-
-class StatsHandler(JsonHandler):
-    """``GET /api/v1/websocket/stats``: who is connected to this node, and totals."""
-
-    def initialize(self, registry: ConnectionRegistry, counters: Counters) -> None:
-        # The same registry the chat socket fills (passed in, never global).
-        self._registry = registry
-        # Totals kept by the chat service.
-        self._counters = counters
-
-    def get(self) -> None:
-        self.write_json(stats_document(self._registry, self._counters))
 
 
 class HealthHandler(JsonHandler):

@@ -1,0 +1,98 @@
+"""Admin events: what ``/ws/admin/tail`` streams to operators.
+
+Each event is one flat JSON object with a ``type``, the ``session_id`` and a
+``timestamp``. Events carry what users wrote: they go only to authenticated
+admins and are never logged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from chatbuddy.records import OmitNone
+
+
+class _Event(BaseModel):
+    type: str
+    session_id: str
+    timestamp: datetime
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+
+class ConnectionOpened(_Event):
+    type: Literal["connection_opened"] = "connection_opened"
+    connection_id: str
+    user_id: OmitNone[str] = None
+    ip_address: OmitNone[str] = None
+    resumed: bool
+
+
+class ConnectionClosed(_Event):
+    type: Literal["connection_closed"] = "connection_closed"
+    connection_id: str
+    close_code: OmitNone[int] = None
+    duration: float
+
+
+class UserMessageEvent(_Event):
+    type: Literal["user_message"] = "user_message"
+    message_id: int
+    user_id: OmitNone[str] = None
+    content: str
+
+
+class ReplyChunk(_Event):
+    type: Literal["reply_chunk"] = "reply_chunk"
+    message_id: int
+    index: int
+    delta: str
+
+
+class ReplyDone(_Event):
+    type: Literal["reply_done"] = "reply_done"
+    message_id: int
+    in_reply_to: int
+    agent: str
+    confidence: float
+    processing_time: float
+    content: str
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"] = "error"
+    error_type: str
+    error_message: str
+    request_type: OmitNone[str] = None
+
+
+AdminEvent = Annotated[
+    ConnectionOpened | ConnectionClosed | UserMessageEvent | ReplyChunk | ReplyDone | ErrorEvent,
+    Field(discriminator="type"),
+]
+event_adapter: TypeAdapter[AdminEvent] = TypeAdapter(AdminEvent)
+EVENT_TYPES = tuple(
+    model.model_fields["type"].default
+    for model in (
+        ConnectionOpened,
+        ConnectionClosed,
+        UserMessageEvent,
+        ReplyChunk,
+        ReplyDone,
+        ErrorEvent,
+    )
+)
+
+
+def parse_event(frame: str | bytes) -> AdminEvent:
+    """Parse an event frame (for the CLI and the tests)."""
+    return event_adapter.validate_json(frame)
+
+
+def event_dict(frame: str | bytes) -> dict[str, Any]:
+    """An event as a plain dict, validated."""
+    return parse_event(frame).model_dump(mode="json", exclude_none=True)

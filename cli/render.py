@@ -1,0 +1,280 @@
+"""Rendering for the admin commands: pure functions of data and a Console.
+
+Text from chat users is untrusted. It is always wrapped in ``rich.text.Text``
+(which never parses markup) after terminal escape sequences and control
+characters are removed, so nobody can restyle or spoof an operator's terminal
+by typing ``[bold red]`` or an ANSI escape into the chat.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from datetime import datetime
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-character escapes.
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
+# Remaining C0/C1 controls (but newline and tab) and bidirectional overrides.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def safe(text: object, style: str = "") -> Text:
+    """Untrusted text as a rich Text: no markup parsed, no escapes kept."""
+    return Text(clean(str(text)), style=style)
+
+
+def clock(timestamp: str | None) -> str:
+    """``2024-01-15T10:30:00.123Z`` -> ``10:30:00`` (UTC, as the server stores it)."""
+    if not timestamp:
+        return "--:--:--"
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).strftime("%H:%M:%S")
+    except ValueError:
+        return "--:--:--"
+
+
+def when(timestamp: str | None) -> str:
+    """``2024-01-15T10:30:00Z`` -> ``2024-01-15 10:30:00``."""
+    if not timestamp:
+        return "-"
+    return timestamp.replace("T", " ")[:19]
+
+
+def duration(seconds: float) -> str:
+    """3723.4 -> ``1h 02m 03s``."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{seconds:.1f}s"
+
+
+# -- stats and sessions --------------------------------------------------------
+
+
+def totals_table(stats: dict[str, Any]) -> Table:
+    ws, counters = stats["websocket_stats"], stats.get("counters", {})
+    table = Table(title="ChatBuddy", box=box.SIMPLE_HEAVY, show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, object]] = [
+        ("connections", ws["total_connections"]),
+        ("sessions", ws["total_sessions"]),
+        ("users", ws["total_users"]),
+        ("messages in", counters.get("messages_received", 0)),
+        ("replies out", counters.get("replies_sent", 0)),
+        ("errors", counters.get("errors_sent", 0)),
+        ("uptime", duration(stats.get("uptime_seconds", 0.0))),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def sessions_table(sessions: list[dict[str, Any]], *, title: str = "Sessions") -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAVY)
+    table.add_column("session")
+    table.add_column("user")
+    table.add_column("connections", justify="right")
+    table.add_column("messages", justify="right")
+    table.add_column("created")
+    table.add_column("last activity")
+    for s in sessions:
+        table.add_row(
+            safe(s["session_id"]),
+            safe(s.get("user_id") or "-"),
+            str(s.get("connections", 0)),
+            str(s.get("message_count", 0)),
+            when(s.get("created_at")),
+            when(s.get("last_activity")),
+        )
+    return table
+
+
+def users_table(users: dict[str, int]) -> Table:
+    table = Table(title="Users", box=box.SIMPLE_HEAVY)
+    table.add_column("user")
+    table.add_column("connections", justify="right")
+    for user, count in sorted(users.items(), key=lambda item: (-item[1], item[0])):
+        table.add_row(safe(user), str(count))
+    return table
+
+
+def stats_view(stats: dict[str, Any], sessions: dict[str, Any]) -> Group:
+    """Totals, the most recently active sessions, and users, as one renderable."""
+    parts: list[Table] = [totals_table(stats)]
+    parts.append(sessions_table(sessions["sessions"], title=_page_title(sessions)))
+    if stats["websocket_stats"]["users"]:
+        parts.append(users_table(stats["websocket_stats"]["users"]))
+    return Group(*parts)
+
+
+def render_sessions(console: Console, sessions: dict[str, Any]) -> None:
+    if not sessions["sessions"]:
+        console.print("No sessions.")
+        return
+    console.print(sessions_table(sessions["sessions"], title=_page_title(sessions)))
+
+
+def _page_title(page: dict[str, Any]) -> str:
+    shown, total = len(page["sessions"]), page["total"]
+    if shown == total:
+        return f"Sessions ({total})"
+    start = page["offset"] + 1
+    return f"Sessions {start}-{page['offset'] + shown} of {total}"
+
+
+def render_transcript(console: Console, document: dict[str, Any]) -> None:
+    """A session's details and its history as a transcript."""
+    s = document["session"]
+    header = Text.assemble(
+        ("session ", "bold"),
+        safe(s["session_id"]),
+        ("  user ", "bold"),
+        safe(s.get("user_id") or "-"),
+        ("  connections ", "bold"),
+        str(s.get("connections", 0)),
+        ("  messages ", "bold"),
+        str(s.get("message_count", 0)),
+        ("  created ", "bold"),
+        when(s.get("created_at")),
+    )
+    console.print(header)
+    if not document["messages"]:
+        console.print("(no messages)")
+    for m in document["messages"]:
+        line = Text.assemble((clock(m.get("timestamp")), "dim"), " ")
+        if m["role"] == "user":
+            line.append_text(safe(m.get("user_id") or "user", "bold cyan"))
+        else:
+            line.append_text(safe(m.get("agent") or "assistant", "bold magenta"))
+        line.append(": ")
+        line.append_text(safe(m["content"]))
+        console.print(line, soft_wrap=True)
+
+
+# -- tail ----------------------------------------------------------------------
+
+_KIND_STYLE = {
+    "connection_opened": ("open", "green"),
+    "connection_closed": ("close", "dim"),
+    "user_message": ("user", "bold cyan"),
+    "reply_chunk": ("reply", "magenta"),
+    "reply_done": ("reply", "magenta"),
+    "error": ("error", "bold red"),
+}
+
+
+class TailPrinter:
+    """Prints admin events as lines; a streamed reply grows on its line as it streams."""
+
+    def __init__(self, console: Console, *, notices: Console | None = None) -> None:
+        # Where event lines go.
+        self._console = console
+        # Where the CLI's own remarks go (stderr, so --json output stays clean).
+        self._notices = notices or console
+        # (session, message_id) of the reply whose line is still open, if any.
+        self._open: tuple[str, int] | None = None
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        key = (event["session_id"], event.get("message_id", -1))
+        if kind == "reply_chunk":
+            if self._open != key:
+                self._finish_line()
+                self._console.print(self._prefix(event), end="", soft_wrap=True)
+                self._open = key
+            self._console.print(safe(event["delta"]), end="", soft_wrap=True)
+            return
+        if kind == "reply_done" and self._open == key:
+            self._console.print(self._reply_meta(event), soft_wrap=True)
+            self._open = None
+            return
+        self._finish_line()
+        line = self._prefix(event)
+        line.append_text(self._body(event))
+        self._console.print(line, soft_wrap=True)
+
+    def notice(self, text: str, style: str = "yellow") -> None:
+        """A line from the CLI itself (lost connection, reconnecting)."""
+        self._finish_line()
+        self._notices.print(Text(text, style=style), soft_wrap=True)
+
+    def _finish_line(self) -> None:
+        if self._open is not None:
+            self._console.print()
+            self._open = None
+
+    def _prefix(self, event: dict[str, Any]) -> Text:
+        label, style = _KIND_STYLE.get(event["type"], (event["type"], ""))
+        return Text.assemble(
+            (clock(event.get("timestamp")), "dim"),
+            " ",
+            safe(event["session_id"], "bold"),
+            " ",
+            (f"{label:<5}", style),
+            " ",
+        )
+
+    def _body(self, event: dict[str, Any]) -> Text:
+        kind = event["type"]
+        if kind == "connection_opened":
+            who = event.get("user_id") or "anonymous"
+            how = "resumed" if event.get("resumed") else "new session"
+            return safe(
+                f"{event['connection_id']} {who} from {event.get('ip_address', '?')} ({how})"
+            )
+        if kind == "connection_closed":
+            return safe(
+                f"{event['connection_id']} code {event.get('close_code', '-')} "
+                f"after {duration(event.get('duration', 0.0))}"
+            )
+        if kind == "user_message":
+            return safe(event["content"])
+        if kind == "reply_done":
+            text = safe(event["content"])
+            text.append_text(self._reply_meta(event))
+            return text
+        if kind == "error":
+            return safe(f"{event['error_type']}: {event['error_message']}")
+        return safe(str(event))
+
+    @staticmethod
+    def _reply_meta(event: dict[str, Any]) -> Text:
+        return Text(
+            f"  ({clean(event['agent'])} · {event['confidence']:.2f} · "
+            f"{1000 * event['processing_time']:.1f} ms)",
+            style="dim",
+        )
+
+
+# -- send ----------------------------------------------------------------------
+
+
+def latency_table(latencies: list[float], failures: int) -> Table:
+    """Round-trip times in ms: count, min, median, p90, max."""
+    table = Table(title="Round trips", box=box.SIMPLE_HEAVY)
+    for column in ("sent", "ok", "failed", "min", "median", "p90", "max"):
+        table.add_column(column, justify="right")
+    ms = sorted(1000 * t for t in latencies)
+    if ms:
+        p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
+        figures = [f"{ms[0]:.1f}", f"{statistics.median(ms):.1f}", f"{p90:.1f}", f"{ms[-1]:.1f}"]
+    else:
+        figures = ["-"] * 4
+    table.add_row(str(len(ms) + failures), str(len(ms)), str(failures), *figures)
+    return table

@@ -1,0 +1,241 @@
+"""``chatbuddy send``: talk to a server as a chat client would."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from chatbuddy.text import is_valid_id
+
+from . import aio
+from .client import ChatSocket
+from .render import latency_table, safe
+from .target import Target, target_options
+
+#: How often a rate-limited message is retried, with a growing pause.
+RATE_LIMIT_RETRIES = 10
+
+
+def _identifier(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not is_valid_id(value):
+        raise click.BadParameter(f"{value!r} is not valid (1-128 of A-Z a-z 0-9 _ . : -)")
+    return value
+
+
+@click.command()
+@target_options
+@click.argument("text", required=False)
+@click.option(
+    "--session",
+    "session_id",
+    callback=_identifier,
+    help="Session to talk in (default: a new one, printed so you can continue it).",
+)
+@click.option(
+    "--session-token",
+    envvar="CHATBUDDY_SESSION_TOKEN",
+    show_envvar=True,
+    help="The token of an existing --session (printed when the session was made).",
+)
+@click.option("--user", "user_id", callback=_identifier, help="User id to connect as.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 100_000),
+    default=1,
+    show_default=True,
+    help="Send TEXT this many times, one after another, and summarize the latency.",
+)
+@click.option("-i", "--interactive", is_flag=True, help="Chat in a prompt until Ctrl-D.")
+def send(
+    target: Target,
+    text: str | None,
+    session_id: str | None,
+    session_token: str | None,
+    user_id: str | None,
+    repeat: int,
+    interactive: bool,
+) -> None:
+    """Send TEXT as a chat message and print the reply as it streams.
+
+    \b
+    Examples:
+      chatbuddy send "Mennyi az ára a Samsung Galaxy S24-nek?"
+      chatbuddy send --session web-1234 --session-token TOKEN "Where is order 10042?"
+      chatbuddy send --repeat 50 "hello"        # latency summary
+      chatbuddy send -i                           # a chat prompt
+    """
+    if text is None and not interactive:
+        raise click.UsageError("give TEXT to send, or -i to chat interactively")
+    if text is not None and not text.strip():
+        raise click.UsageError("TEXT is empty")
+    if session_token and not session_id:
+        raise click.UsageError("--session-token needs --session")
+    new_session = session_id is None
+    sid = session_id or f"cli-{secrets.token_hex(4)}"
+    aio.run(_send(target, sid, new_session, session_token, user_id, text, repeat, interactive))
+
+
+@dataclass
+class Outcome:
+    """What one message got: a reply or an error, and how long it took."""
+
+    seconds: float
+    reply: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+async def _send(
+    target: Target,
+    sid: str,
+    new_session: bool,
+    session_token: str | None,
+    user_id: str | None,
+    text: str | None,
+    repeat: int,
+    interactive: bool,
+) -> None:
+    out = Console(highlight=False)
+    notes = Console(stderr=True, highlight=False)
+    socket = await ChatSocket.open(target, sid, user_id=user_id, session_token=session_token)
+    try:
+        greeting = socket.greeting
+        if greeting["resumed"]:
+            notes.print(f"session {sid} (resumed)", style="dim")
+        else:
+            notes.print(
+                f"session {sid} (new) — to continue it: --session {sid} "
+                f"--session-token {greeting['session_token']}",
+                style="dim",
+            )
+        if interactive:
+            await _interactive(socket, sid, out, notes)
+        elif repeat == 1:
+            assert text is not None
+            _report(out, await _exchange(socket, sid, text, _streamer(out)), streamed=True)
+        else:
+            assert text is not None
+            await _repeat(socket, sid, text, repeat, out)
+    finally:
+        socket.close()
+
+
+def _streamer(out: Console) -> Callable[[str], None]:
+    def show(delta: str) -> None:
+        out.print(safe(delta), end="", soft_wrap=True)
+
+    return show
+
+
+async def _exchange(
+    socket: ChatSocket, sid: str, text: str, on_chunk: Callable[[str], None] | None
+) -> Outcome:
+    """Send one message; wait for its reply, retrying politely when rate limited."""
+    started = time.perf_counter()
+    for attempt in range(RATE_LIMIT_RETRIES + 1):
+        await socket.send(type="chat_message", session_id=sid, content=text)
+        while True:
+            frame = await socket.receive()
+            kind, data = frame.get("type"), frame.get("data", {})
+            if kind == "chat_response_chunk" and on_chunk is not None:
+                on_chunk(data["delta"])
+            elif kind == "chat_response":
+                return Outcome(time.perf_counter() - started, reply=data)
+            elif kind == "error":
+                break
+        if data.get("error_type") != "rate_limited" or attempt == RATE_LIMIT_RETRIES:
+            return Outcome(time.perf_counter() - started, error=data)
+        await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _report(out: Console, outcome: Outcome, *, streamed: bool) -> None:
+    if outcome.error is not None:
+        error = outcome.error
+        raise click.ClickException(f"{error['error_type']}: {error['error_message']}")
+    reply = outcome.reply
+    assert reply is not None
+    if not streamed:
+        out.print(safe(reply["content"]), soft_wrap=True)
+    else:
+        out.print()
+    agent = reply.get("metadata", {}).get("agent", reply.get("agent_type", "?"))
+    out.print(
+        Text(
+            f"— {agent} · confidence {reply['confidence']:.2f} · "
+            f"{1000 * outcome.seconds:.1f} ms round trip",
+            style="dim",
+        ),
+        soft_wrap=True,
+    )
+
+
+async def _repeat(socket: ChatSocket, sid: str, text: str, count: int, out: Console) -> None:
+    latencies: list[float] = []
+    failures = 0
+    for number in range(1, count + 1):
+        outcome = await _exchange(socket, sid, text, None)
+        if outcome.reply is not None:
+            latencies.append(outcome.seconds)
+            agent = outcome.reply.get("metadata", {}).get("agent", "?")
+            line = f"{number}/{count}  {1000 * outcome.seconds:7.1f} ms  {agent}"
+            out.print(Text(line), soft_wrap=True)
+        else:
+            failures += 1
+            error = outcome.error or {}
+            out.print(Text(f"{number}/{count}  error {error.get('error_type')}", style="red"))
+    out.print(latency_table(latencies, failures))
+    if failures:
+        raise click.ClickException(f"{failures} of {count} messages got no reply")
+
+
+async def _interactive(socket: ChatSocket, sid: str, out: Console, notes: Console) -> None:
+    notes.print("Type a message and press Enter; Ctrl-D or /quit to leave.", style="dim")
+    prompt = Text("you> ", style="bold cyan")
+    async for line in _lines(lambda: out.print(prompt, end="")):
+        text = line.strip()
+        if text in ("/quit", "/exit"):
+            return
+        if not text:
+            continue
+        out.print(Text("bot> ", style="bold magenta"), end="")
+        outcome = await _exchange(socket, sid, text, _streamer(out))
+        if outcome.error is not None:
+            out.print()
+            notes.print(
+                f"{outcome.error['error_type']}: {outcome.error['error_message']}", style="red"
+            )
+        else:
+            _report(out, outcome, streamed=True)
+
+
+async def _lines(prompt: Callable[[], None]) -> AsyncIterator[str]:
+    """Lines from stdin without blocking the event loop.
+
+    A daemon thread reads stdin: unlike the default executor, it never holds
+    up the exit after Ctrl-C while blocked on input.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+    while True:
+        prompt()
+        line = await queue.get()
+        if line is None:
+            return
+        yield line

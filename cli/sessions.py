@@ -1,0 +1,57 @@
+"""``chatbuddy sessions``: the admin API's sessions, as tables and transcripts."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+
+from chatbuddy.text import is_valid_id
+
+from . import aio
+from .client import AdminClient
+from .render import render_sessions, render_transcript
+from .target import Target, target_options
+
+
+@click.group(invoke_without_command=True)
+@target_options
+@click.option("--json", "as_json", is_flag=True, help="Print the raw document (for scripts).")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.pass_context
+def sessions(ctx: click.Context, target: Target, as_json: bool, limit: int, offset: int) -> None:
+    """List sessions, most recently active first; `sessions show ID` shows one.
+
+    \b
+    Examples:
+      chatbuddy sessions
+      chatbuddy sessions --limit 10 --json
+      chatbuddy sessions show web-1234
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    page = aio.run(AdminClient(target).sessions(offset=offset, limit=limit))
+    if as_json:
+        click.echo(json.dumps(page))
+    else:
+        render_sessions(Console(), page)
+
+
+@sessions.command()
+@target_options
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw document (for scripts).")
+def show(target: Target, session_id: str, as_json: bool) -> None:
+    """Show one session and its history as a transcript."""
+    if not is_valid_id(session_id):
+        raise click.BadParameter(
+            f"{session_id!r} is not a session id (1-128 of A-Z a-z 0-9 _ . : -)",
+            param_hint="SESSION_ID",
+        )
+    document = aio.run(AdminClient(target).session(session_id))
+    if as_json:
+        click.echo(json.dumps(document))
+    else:
+        render_transcript(Console(), document)

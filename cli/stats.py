@@ -1,0 +1,62 @@
+"""``chatbuddy stats``: who is connected, as tables."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from . import aio
+from .client import AdminClient
+from .errors import ServerUnreachable
+from .render import stats_view
+from .target import Target, target_options
+
+
+@click.command()
+@target_options
+@click.option("--json", "as_json", is_flag=True, help="Print the raw stats document (for scripts).")
+@click.option("--watch", "-w", is_flag=True, help="Refresh in place until Ctrl-C.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.2),
+    default=1.0,
+    show_default=True,
+    help="Seconds between refreshes with --watch.",
+)
+def stats(target: Target, as_json: bool, watch: bool, interval: float) -> None:
+    """Show connections, sessions, users and message totals of a server.
+
+    \b
+    Examples:
+      chatbuddy stats                       # the server on this machine
+      chatbuddy stats --watch               # refresh every second
+      chatbuddy stats --json | jq .websocket_stats
+      chatbuddy stats --url https://chat.example --token "$TOKEN"
+    """
+    aio.run(_stats(AdminClient(target), as_json=as_json, watch=watch, interval=interval))
+
+
+async def _stats(client: AdminClient, *, as_json: bool, watch: bool, interval: float) -> None:
+    if as_json:
+        while True:
+            click.echo(json.dumps(await client.stats()))
+            if not watch:
+                return
+            await asyncio.sleep(interval)
+    console = Console()
+    if not watch:
+        console.print(stats_view(await client.stats(), await client.sessions(limit=20)))
+        return
+    with Live(console=console, auto_refresh=False) as live:
+        while True:
+            try:
+                view = stats_view(await client.stats(), await client.sessions(limit=20))
+                live.update(view, refresh=True)
+            except ServerUnreachable as error:
+                live.update(Text(f"{error.message} (retrying)", style="bold red"), refresh=True)
+            await asyncio.sleep(interval)

@@ -1,0 +1,78 @@
+"""``chatbuddy tail``: follow what happens on a server, live."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import click
+from rich.console import Console
+
+from chatbuddy.text import is_valid_id
+
+from . import aio
+from .client import AdminClient, Disconnected
+from .errors import ServerUnreachable
+from .render import TailPrinter
+from .target import Target, target_options
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 10.0
+
+
+def _session_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not is_valid_id(value):
+        raise click.BadParameter(f"{value!r} is not a session id (1-128 of A-Z a-z 0-9 _ . : -)")
+    return value
+
+
+@click.command()
+@target_options
+@click.option("--session", "session_id", callback=_session_id, help="Follow only this session.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event, per line.")
+def tail(target: Target, session_id: str | None, as_json: bool) -> None:
+    """Follow connections, messages, replies and errors as they happen.
+
+    A streamed reply grows on its line as it streams. If the server goes away,
+    tail says so and reconnects (with backoff) until Ctrl-C.
+
+    \b
+    Examples:
+      chatbuddy tail
+      chatbuddy tail --session web-1234
+      chatbuddy tail --json | jq 'select(.type == "error")'
+    """
+    aio.run(_follow(AdminClient(target), target.url, session_id, as_json=as_json))
+
+
+async def _follow(client: AdminClient, url: str, session_id: str | None, *, as_json: bool) -> None:
+    notices = Console(stderr=True, highlight=False)
+    printer = TailPrinter(Console(highlight=False), notices=notices)
+    what = f"session {session_id}" if session_id else "all sessions"
+    connected_once = False
+    backoff = BACKOFF_FIRST
+
+    def opened() -> None:
+        nonlocal connected_once, backoff
+        connected_once, backoff = True, BACKOFF_FIRST
+        printer.notice(f"Following {what} on {url} (Ctrl-C to stop)", style="dim")
+
+    while True:
+        try:
+            async for event in client.tail(session_id, on_open=opened):
+                if as_json:
+                    click.echo(json.dumps(event, ensure_ascii=False))
+                else:
+                    printer.event(event)
+            problem = f"lost the connection to {url}"
+        except ServerUnreachable:
+            if not connected_once:
+                raise
+            problem = f"cannot reach {url}"
+        except Disconnected:
+            problem = f"lost the connection to {url}"
+        wait = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrets
+        printer.notice(f"{problem}; reconnecting in {wait:.1f}s (Ctrl-C to stop)")
+        await asyncio.sleep(wait)
+        backoff = min(2 * backoff, BACKOFF_MAX)
