@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
@@ -51,6 +51,21 @@ def when(timestamp: str | None) -> str:
     return timestamp.replace("T", " ")[:19]
 
 
+def ago(timestamp: str | None, now: datetime) -> str:
+    """How long before ``now``, briefly: ``42s``, ``5m``, ``3h``, ``2d``."""
+    if not timestamp:
+        return "-"
+    try:
+        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return "-"
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def duration(seconds: float) -> str:
     """3723.4 -> ``1h 02m 03s``."""
     whole = int(seconds)
@@ -73,7 +88,7 @@ def totals_table(stats: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     rows: list[tuple[str, object]] = [
         ("connections", ws["total_connections"]),
-        ("sessions", ws["total_sessions"]),
+        ("live sessions", ws["total_sessions"]),
         ("users", ws["total_users"]),
         ("messages in", counters.get("messages_received", 0)),
         ("replies out", counters.get("replies_sent", 0)),
@@ -85,22 +100,26 @@ def totals_table(stats: dict[str, Any]) -> Table:
     return table
 
 
-def sessions_table(sessions: list[dict[str, Any]], *, title: str = "Sessions") -> Table:
+def sessions_table(
+    sessions: list[dict[str, Any]], *, title: str = "Sessions", now: datetime | None = None
+) -> Table:
+    """Sessions with their age and how long they have been idle."""
+    now = now or datetime.now(UTC)
     table = Table(title=title, box=box.SIMPLE_HEAVY)
     table.add_column("session")
     table.add_column("user")
     table.add_column("connections", justify="right")
     table.add_column("messages", justify="right")
-    table.add_column("created")
-    table.add_column("last activity")
+    table.add_column("age", justify="right")
+    table.add_column("idle", justify="right")
     for s in sessions:
         table.add_row(
             safe(s["session_id"]),
             safe(s.get("user_id") or "-"),
             str(s.get("connections", 0)),
             str(s.get("message_count", 0)),
-            when(s.get("created_at")),
-            when(s.get("last_activity")),
+            ago(s.get("created_at"), now),
+            ago(s.get("last_activity"), now),
         )
     return table
 
@@ -114,10 +133,12 @@ def users_table(users: dict[str, int]) -> Table:
     return table
 
 
-def stats_view(stats: dict[str, Any], sessions: dict[str, Any]) -> Group:
+def stats_view(
+    stats: dict[str, Any], sessions: dict[str, Any], *, now: datetime | None = None
+) -> Group:
     """Totals, the most recently active sessions, and users, as one renderable."""
     parts: list[Table] = [totals_table(stats)]
-    parts.append(sessions_table(sessions["sessions"], title=_page_title(sessions)))
+    parts.append(sessions_table(sessions["sessions"], title=_page_title(sessions), now=now))
     if stats["websocket_stats"]["users"]:
         parts.append(users_table(stats["websocket_stats"]["users"]))
     return Group(*parts)

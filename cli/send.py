@@ -15,21 +15,13 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from chatbuddy.text import is_valid_id
-
 from . import aio
 from .client import ChatSocket
 from .render import latency_table, safe
-from .target import Target, target_options
+from .target import Target, identifier, target_options
 
 #: How often a rate-limited message is retried, with a growing pause.
 RATE_LIMIT_RETRIES = 10
-
-
-def _identifier(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not is_valid_id(value):
-        raise click.BadParameter(f"{value!r} is not valid (1-128 of A-Z a-z 0-9 _ . : -)")
-    return value
 
 
 @click.command()
@@ -38,7 +30,7 @@ def _identifier(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option(
     "--session",
     "session_id",
-    callback=_identifier,
+    callback=identifier,
     help="Session to talk in (default: a new one, printed so you can continue it).",
 )
 @click.option(
@@ -47,7 +39,7 @@ def _identifier(ctx: click.Context, param: click.Parameter, value: str | None) -
     show_envvar=True,
     help="The token of an existing --session (printed when the session was made).",
 )
-@click.option("--user", "user_id", callback=_identifier, help="User id to connect as.")
+@click.option("--user", "user_id", callback=identifier, help="User id to connect as.")
 @click.option(
     "--repeat",
     type=click.IntRange(1, 100_000),
@@ -116,6 +108,7 @@ async def _send(
                 f"session {sid} (new) — to continue it: --session {sid} "
                 f"--session-token {greeting['session_token']}",
                 style="dim",
+                soft_wrap=True,  # one line, so it can be copied whole
             )
         if interactive:
             await _interactive(socket, sid, out, notes)

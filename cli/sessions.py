@@ -7,12 +7,10 @@ import json
 import click
 from rich.console import Console
 
-from chatbuddy.text import is_valid_id
-
 from . import aio
 from .client import AdminClient
 from .render import render_sessions, render_transcript
-from .target import Target, target_options
+from .target import Target, identifier, target_options
 
 
 @click.group(invoke_without_command=True)
@@ -41,15 +39,10 @@ def sessions(ctx: click.Context, target: Target, as_json: bool, limit: int, offs
 
 @sessions.command()
 @target_options
-@click.argument("session_id")
+@click.argument("session_id", callback=identifier)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw document (for scripts).")
 def show(target: Target, session_id: str, as_json: bool) -> None:
     """Show one session and its history as a transcript."""
-    if not is_valid_id(session_id):
-        raise click.BadParameter(
-            f"{session_id!r} is not a session id (1-128 of A-Z a-z 0-9 _ . : -)",
-            param_hint="SESSION_ID",
-        )
     document = aio.run(AdminClient(target).session(session_id))
     if as_json:
         click.echo(json.dumps(document))

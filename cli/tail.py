@@ -9,27 +9,19 @@ import random
 import click
 from rich.console import Console
 
-from chatbuddy.text import is_valid_id
-
 from . import aio
 from .client import AdminClient, Disconnected
 from .errors import ServerUnreachable
 from .render import TailPrinter
-from .target import Target, target_options
+from .target import Target, identifier, target_options
 
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
 
 
-def _session_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not is_valid_id(value):
-        raise click.BadParameter(f"{value!r} is not a session id (1-128 of A-Z a-z 0-9 _ . : -)")
-    return value
-
-
 @click.command()
 @target_options
-@click.option("--session", "session_id", callback=_session_id, help="Follow only this session.")
+@click.option("--session", "session_id", callback=identifier, help="Follow only this session.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event, per line.")
 def tail(target: Target, session_id: str | None, as_json: bool) -> None:
     """Follow connections, messages, replies and errors as they happen.

@@ -12,6 +12,7 @@ import click
 from click.core import ParameterSource
 
 from chatbuddy import admin_token
+from chatbuddy.text import is_valid_id
 
 from .errors import Unauthorized
 
@@ -110,3 +111,10 @@ def target_options(command: F) -> F:
         return command(*args, target=target, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def identifier(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: a session or user id must look like one (the server's rule)."""
+    if value is not None and not is_valid_id(value):
+        raise click.BadParameter(f"{value!r} is not valid (1-128 of A-Z a-z 0-9 _ . : -)")
+    return value

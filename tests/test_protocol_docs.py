@@ -49,3 +49,13 @@ def test_every_message_type_has_an_example() -> None:
 def test_every_error_type_is_explained() -> None:
     for error_type in ErrorType:
         assert f"| `{error_type.value}` |" in DOC
+
+
+ADMIN_DOC = (Path(__file__).parent.parent / "docs" / "admin.md").read_text(encoding="utf-8")
+
+
+def test_every_admin_event_type_has_a_valid_example() -> None:
+    from chatbuddy.events import EVENT_TYPES, parse_event
+
+    blocks = re.findall(r"```json\n(.*?)```", ADMIN_DOC, flags=re.S)
+    assert {parse_event(block).type for block in blocks} == set(EVENT_TYPES)

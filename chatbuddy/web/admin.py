@@ -77,17 +77,19 @@ class StatsHandler(AdminHandler):
         self.write_json(stats_document(self._registry, self._counters))
 
 
-class SessionsHandler(AdminHandler):
-    """``GET /api/v1/sessions?offset=&limit=``: sessions, newest activity first."""
-
+class _SessionsBase(AdminHandler):
     def initialize(  # type: ignore[override]
         self, admin_token: str, service: ChatService, registry: ConnectionRegistry
     ) -> None:
         super().initialize(admin_token)
-        # Reads sessions from the engine.
+        # Reads sessions and history from the engine.
         self._service = service
         # Counts live connections per session.
         self._registry = registry
+
+
+class SessionsHandler(_SessionsBase):
+    """``GET /api/v1/sessions?offset=&limit=``: sessions, newest activity first."""
 
     async def get(self) -> None:
         offset = self._int_argument("offset", 0, 0, 10**9)
@@ -112,17 +114,8 @@ class SessionsHandler(AdminHandler):
         return int(raw)
 
 
-class SessionHandler(AdminHandler):
+class SessionHandler(_SessionsBase):
     """``GET /api/v1/sessions/{id}``: one session with its history."""
-
-    def initialize(  # type: ignore[override]
-        self, admin_token: str, service: ChatService, registry: ConnectionRegistry
-    ) -> None:
-        super().initialize(admin_token)
-        # Reads the session and its history from the engine.
-        self._service = service
-        # Counts the session's live connections.
-        self._registry = registry
 
     async def get(self, session_id: str) -> None:
         engine = self._service.engine

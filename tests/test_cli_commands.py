@@ -1,0 +1,323 @@
+"""The admin commands end to end: real `chatbuddy` processes against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TIMEOUT, ChatClient
+
+
+@dataclass
+class LiveServer:
+    url: str
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(env: dict[str, str], port: int = 0, log: Path | None = None) -> LiveServer:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatbuddy", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=log.open("a") if log else subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 2 * TIMEOUT)
+    line = process.stdout.readline() if ready else ""
+    match = re.search(r"serving on (http://127\.0\.0\.1:(\d+))/", line)
+    if match is None:
+        process.kill()
+        raise AssertionError(f"server did not start: {line!r}")
+    return LiveServer(match.group(1), int(match.group(2)), env, process)
+
+
+def stop(server: LiveServer) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the module, with its own runtime folder for the token file."""
+    runtime = tmp_path_factory.mktemp("runtime")
+    env = {**os.environ, "CHATBUDDY_RUNTIME_DIR": str(runtime), "COLUMNS": "120"}
+    env.pop("CHATBUDDY_ADMIN_TOKEN", None)
+    live = start(env, log=runtime / "server.log")
+    yield live
+    stop(live)
+
+
+def cli(
+    server: LiveServer, *args: str, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chatbuddy", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**server.env, "CHATBUDDY_URL": server.url, **env},
+        timeout=4 * TIMEOUT,
+    )
+
+
+# -- send ----------------------------------------------------------------------
+
+
+def test_send_prints_the_reply_with_agent_confidence_and_round_trip(server: LiveServer) -> None:
+    result = cli(server, "send", "Mennyi az ára a Samsung Galaxy S24-nek?")
+    assert result.returncode == 0, result.stderr
+    assert "A(z) Samsung Galaxy S24 ára 349\u00a0990 Ft" in result.stdout
+    assert re.search(r"— product · confidence 0\.95 · [\d.]+ ms round trip", result.stdout)
+    assert re.search(r"session cli-[0-9a-f]{8} \(new\)", result.stderr)
+
+
+def test_send_can_continue_a_session_it_made(server: LiveServer) -> None:
+    first = cli(server, "send", "--user", "anna", "Szia!")
+    match = re.search(r"--session (\S+) --session-token (\S+)", first.stderr)
+    assert match is not None, first.stderr
+    again = cli(
+        server,
+        "send",
+        "--session",
+        match.group(1),
+        "--session-token",
+        match.group(2),
+        "Hol tart a 10042 rendelésem?",
+    )
+    assert again.returncode == 0, again.stderr
+    assert "(resumed)" in again.stderr
+    assert "#10042" in again.stdout
+    shown = cli(server, "sessions", "show", match.group(1))
+    assert "anna: Szia!" in shown.stdout
+    assert "order: A(z) #10042" in shown.stdout
+
+
+def test_send_repeat_prints_a_latency_summary(server: LiveServer) -> None:
+    result = cli(server, "send", "--repeat", "25", "hello")
+    assert result.returncode == 0, result.stderr
+    assert "25/25" in result.stdout
+    assert "Round trips" in result.stdout
+    summary = result.stdout.strip().splitlines()[-1].split()
+    assert summary[:3] == ["25", "25", "0"]  # sent, ok, failed: the rate limit was waited out
+
+
+def test_send_interactive_is_a_chat_prompt(server: LiveServer) -> None:
+    result = cli(server, "send", "-i", stdin="Do you have coupons?\n\n/quit\n")
+    assert result.returncode == 0, result.stderr
+    assert "you> bot> Our current coupons:" in result.stdout
+    assert "BLACKFRIDAY20" in result.stdout
+
+
+def test_send_to_someone_elses_session_is_refused(server: LiveServer) -> None:
+    cli(server, "send", "--session", "taken-session", "mine")
+    result = cli(server, "send", "--session", "taken-session", "let me in")
+    assert result.returncode == 5
+    assert "reconnect with its session_token" in result.stderr
+
+
+# -- stats and sessions --------------------------------------------------------
+
+
+async def test_stats_show_a_connected_clients_session(server: LiveServer) -> None:
+    client = await ChatClient.connect(server.port, "stats-visible", user_id="stats-user")
+    await client.greeting()
+    await client.chat("stats-visible", "hello")
+    result = await asyncio.to_thread(cli, server, "stats")
+    client.close()
+    assert result.returncode == 0, result.stderr
+    for expected in ("connections", "messages in", "stats-visible", "stats-user", "Users"):
+        assert expected in result.stdout
+    doc = json.loads((await asyncio.to_thread(cli, server, "stats", "--json")).stdout)
+    assert "websocket_stats" in doc
+
+
+def test_sessions_lists_and_shows_sessions(server: LiveServer) -> None:
+    cli(server, "send", "--session", "listed-session", "hello")
+    listing = cli(server, "sessions")
+    assert listing.returncode == 0
+    assert "listed-session" in listing.stdout
+    page = json.loads(cli(server, "sessions", "--json", "--limit", "1").stdout)
+    assert len(page["sessions"]) == 1
+    assert page["total"] >= 1
+
+
+def test_an_unknown_session_is_exit_code_6(server: LiveServer) -> None:
+    result = cli(server, "sessions", "show", "nobody-here")
+    assert result.returncode == 6
+    assert "nobody-here" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- errors ----------------------------------------------------------------------
+
+
+def test_a_wrong_token_is_exit_code_5_with_advice(server: LiveServer) -> None:
+    result = cli(server, "stats", "--token", "wrong")
+    assert result.returncode == 5
+    assert "refused the admin token" in result.stderr
+    assert "--token" in result.stderr
+
+
+def test_a_remote_server_without_a_token_asks_for_one(server: LiveServer) -> None:
+    result = cli(server, "stats", "--url", "http://chat.example:8000")
+    assert result.returncode == 5
+    assert "not on this machine" in result.stderr
+
+
+def test_no_server_is_exit_code_4_with_a_hint(server: LiveServer) -> None:
+    port = free_port()
+    result = cli(server, "stats", "--url", f"http://127.0.0.1:{port}", "--token", "x")
+    assert result.returncode == 4
+    assert result.stderr.strip() == (
+        f"Error: cannot connect to http://127.0.0.1:{port} — is `chatbuddy serve` running?"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["tail", "--session", "bad id"], ["send"], ["stats", "--url", "ftp://x"], ["send", "   "]],
+)
+def test_bad_arguments_are_usage_errors(server: LiveServer, args: list[str]) -> None:
+    result = cli(server, *args)
+    assert result.returncode == 2
+    assert "Usage:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_explains_itself() -> None:
+    for command in ("serve", "tail", "stats", "send", "sessions"):
+        result = subprocess.run(
+            [sys.executable, "-m", "chatbuddy", command, "--help"],
+            capture_output=True, text=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        assert result.returncode == 0
+        assert "Examples:" in result.stdout
+        if command != "serve":
+            assert "--url" in result.stdout
+            assert "--token" in result.stdout
+
+
+# -- tail --------------------------------------------------------------------------
+
+
+class Tail:
+    """A running `chatbuddy tail`, read line by line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, server: LiveServer, *args: str, **env: str) -> Tail:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chatbuddy", "tail", "--url", server.url, *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**server.env, **env},
+        )  # fmt: skip
+        tail = cls(process)
+        await tail.notice("Following")
+        return tail
+
+    async def line(self) -> str:
+        assert self.process.stdout is not None
+        raw = await asyncio.wait_for(self.process.stdout.readline(), TIMEOUT)
+        assert raw, "tail stopped printing"
+        return raw.decode()
+
+    async def line_with(self, text: str) -> str:
+        for _ in range(200):
+            line = await self.line()
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r}")
+
+    async def notice(self, text: str) -> str:
+        assert self.process.stderr is not None
+        for _ in range(20):
+            raw = await asyncio.wait_for(self.process.stderr.readline(), 3 * TIMEOUT)
+            if text in raw.decode():
+                return raw.decode()
+        raise AssertionError(f"no notice with {text!r}")
+
+    async def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return await asyncio.wait_for(self.process.wait(), TIMEOUT)
+
+
+async def test_tail_shows_what_another_client_says_without_letting_it_style_the_terminal(
+    server: LiveServer,
+) -> None:
+    tail = await Tail.start(server, "--session", "tailed", FORCE_COLOR="1")
+    client = await ChatClient.connect(server.port, "tailed", user_id="anna")
+    await client.greeting()
+    hostile = "[bold red]ALERT[/] \x1b[2J\x1b]0;pwned\x07 where is order 10042?"
+    await client.chat("tailed", hostile)
+
+    opened = await tail.line_with("open")
+    assert "anna" in opened
+    said = await tail.line_with("ALERT")
+    assert "[bold red]ALERT[/]" in said  # literally, not as styling
+    assert "\x1b[2J" not in said
+    assert "\x1b]0;" not in said
+    reply = await tail.line_with("reply")
+    assert "#10042" in reply
+    assert "order" in reply
+    client.close()
+    assert "close" in await tail.line_with("close")
+    assert await tail.interrupt() == 130
+
+
+async def test_tail_json_prints_one_event_per_line(server: LiveServer) -> None:
+    tail = await Tail.start(server, "--json", "--session", "tailed-json")
+    client = await ChatClient.connect(server.port, "tailed-json")
+    await client.greeting()
+    events = [json.loads(await tail.line())]
+    await client.chat("tailed-json", "hello")
+    while events[-1]["type"] != "reply_done":
+        events.append(json.loads(await tail.line()))
+    client.close()
+    assert events[0]["type"] == "connection_opened"
+    assert events[1] == {**events[1], "type": "user_message", "content": "hello"}
+    assert await tail.interrupt() == 130
+
+
+async def test_tail_reconnects_when_the_server_comes_back(tmp_path: Path) -> None:
+    env = {**os.environ, "CHATBUDDY_RUNTIME_DIR": str(tmp_path)}
+    env.pop("CHATBUDDY_ADMIN_TOKEN", None)
+    port = free_port()
+    first = start(env, port)
+    tail = await Tail.start(first)
+    await asyncio.to_thread(stop, first)
+    assert "lost the connection" in await tail.notice("reconnecting")
+
+    second = start(env, port)  # a new server: a new admin token, read from the file again
+    try:
+        await tail.notice("Following")
+        client = await ChatClient.connect(second.port, "after-restart")
+        await client.greeting()
+        assert "after-restart" in await tail.line_with("open")
+        client.close()
+    finally:
+        await tail.interrupt()
+        await asyncio.to_thread(stop, second)

@@ -1,0 +1,191 @@
+"""The CLI's renderers: pure functions into a fixed-width console."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+
+from chatbuddy.cli.render import (  # type: ignore[import-not-found,unused-ignore]
+    TailPrinter,
+    clean,
+    duration,
+    latency_table,
+    render_transcript,
+    safe,
+    stats_view,
+)
+
+HOSTILE = "[bold red]ALERT[/] \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x9b1m \u202egnp.exe\u202c bell\x07"
+
+
+def plain() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=100, color_system=None), out
+
+
+def terminal() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=100, force_terminal=True, color_system="standard"), out
+
+
+def event(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "session_id": "s-1", "timestamp": "2024-01-15T10:30:05Z", **fields}
+
+
+def test_clean_removes_escape_sequences_controls_and_bidi_overrides() -> None:
+    assert clean(HOSTILE) == "[bold red]ALERT[/] red1m gnp.exe bell"
+    assert clean("line one\n\tline two") == "line one\n\tline two"
+
+
+def test_untrusted_text_is_never_read_as_markup() -> None:
+    console, out = plain()
+    console.print(safe("[bold red]ALERT[/] [link=http://evil]click[/link]"))
+    assert out.getvalue() == "[bold red]ALERT[/] [link=http://evil]click[/link]\n"
+
+
+def test_a_hostile_message_reaches_a_real_terminal_only_as_text() -> None:
+    console, out = terminal()
+    TailPrinter(console).event(event("user_message", message_id=1, content=HOSTILE))
+    written = out.getvalue()
+    assert "[bold red]ALERT[/]" in written  # shown literally, not as styling
+    for attack in ("\x1b[2J", "\x1b]0;", "\x1b[31m", "\x9b", "\u202e", "\x07"):
+        assert attack not in written
+
+
+def test_a_streamed_reply_grows_on_one_line_then_gets_its_summary() -> None:
+    console, out = plain()
+    printer = TailPrinter(console)
+    printer.event(event("user_message", message_id=1, content="hi"))
+    printer.event(event("reply_chunk", message_id=2, index=0, delta="Hello "))
+    printer.event(event("reply_chunk", message_id=2, index=1, delta="there."))
+    printer.event(
+        event(
+            "reply_done",
+            message_id=2,
+            in_reply_to=1,
+            agent="general",
+            confidence=0.6,
+            processing_time=0.0012,
+            content="Hello there.",
+        )
+    )
+    assert out.getvalue().splitlines() == [
+        "10:30:05 s-1 user  hi",
+        "10:30:05 s-1 reply Hello there.  (general · 0.60 · 1.2 ms)",
+    ]
+
+
+def test_another_event_mid_reply_starts_a_new_line() -> None:
+    console, out = plain()
+    printer = TailPrinter(console)
+    printer.event(event("reply_chunk", message_id=2, index=0, delta="Hel"))
+    printer.event(event("connection_closed", connection_id="conn_1", close_code=1001, duration=3.5))
+    lines = out.getvalue().splitlines()
+    assert lines == ["10:30:05 s-1 reply Hel", "10:30:05 s-1 close conn_1 code 1001 after 3.5s"]
+
+
+def test_every_event_type_has_a_readable_line() -> None:
+    console, out = plain()
+    printer = TailPrinter(console)
+    printer.event(
+        event(
+            "connection_opened",
+            connection_id="conn_1",
+            user_id="anna",
+            ip_address="::1",
+            resumed=False,
+        )
+    )
+    printer.event(
+        event("error", error_type="empty_message", error_message="message content is empty")
+    )
+    assert out.getvalue().splitlines() == [
+        "10:30:05 s-1 open  conn_1 anna from ::1 (new session)",
+        "10:30:05 s-1 error empty_message: message content is empty",
+    ]
+
+
+STATS = {
+    "websocket_stats": {
+        "total_connections": 3,
+        "total_sessions": 2,
+        "total_users": 1,
+        "sessions": {"s-1": 2, "s-2": 1},
+        "users": {"anna": 2},
+    },
+    "uptime_seconds": 3723.4,
+    "counters": {
+        "connections_opened": 9,
+        "messages_received": 42,
+        "replies_sent": 41,
+        "errors_sent": 1,
+    },
+}
+SESSIONS = {
+    "sessions": [
+        {
+            "session_id": "s-1",
+            "user_id": "anna",
+            "connections": 2,
+            "message_count": 10,
+            "created_at": "2024-01-15T10:00:00Z",
+            "last_activity": "2024-01-15T10:30:00Z",
+        }
+    ],
+    "total": 1,
+    "offset": 0,
+    "limit": 20,
+}
+
+
+def test_stats_render_as_totals_sessions_and_users_tables() -> None:
+    console, out = plain()
+    now = datetime(2024, 1, 15, 10, 30, 42, tzinfo=UTC)
+    console.print(stats_view(STATS, SESSIONS, now=now))
+    text = out.getvalue()
+    for expected in ("live sessions", "messages in", "42", "1h 02m 03s", "Sessions (1)", "Users"):
+        assert expected in text
+    session_row = next(line for line in text.splitlines() if "s-1" in line)
+    assert session_row.split() == ["s-1", "anna", "2", "10", "30m", "42s"]
+
+
+def test_a_transcript_shows_who_said_what() -> None:
+    console, out = plain()
+    render_transcript(
+        console,
+        {
+            "session": {**SESSIONS["sessions"][0]},  # type: ignore[index]
+            "messages": [
+                {
+                    "id": 1,
+                    "role": "user",
+                    "content": "Szia!",
+                    "timestamp": "2024-01-15T10:30:01Z",
+                    "user_id": "anna",
+                },
+                {
+                    "id": 2,
+                    "role": "assistant",
+                    "content": "Üdvözlöm!",
+                    "timestamp": "2024-01-15T10:30:02Z",
+                    "agent": "general",
+                },
+            ],
+        },
+    )
+    lines = out.getvalue().splitlines()
+    assert lines[1:] == ["10:30:01 anna: Szia!", "10:30:02 general: Üdvözlöm!"]
+
+
+def test_latency_summary_gives_median_and_p90() -> None:
+    console, out = plain()
+    console.print(latency_table([0.001 * n for n in range(1, 11)], failures=1))
+    row = out.getvalue().splitlines()[-2].split()
+    assert row == ["11", "10", "1", "1.0", "5.5", "9.0", "10.0"]
+
+
+def test_durations_read_naturally() -> None:
+    assert (duration(4.25), duration(75), duration(3723)) == ("4.2s", "1m 15s", "1h 02m 03s")
