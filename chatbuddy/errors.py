@@ -23,6 +23,8 @@ class ErrorType(StrEnum):
     MISSING_SESSION = "missing_session"
     SESSION_MISMATCH = "session_mismatch"
     RATE_LIMITED = "rate_limited"
+    DUPLICATE_MESSAGE = "duplicate_message"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
     AGENT_ERROR = "agent_error"
     INTERNAL_ERROR = "internal_error"
 
@@ -89,3 +91,7 @@ class SessionNotFound(ChatBuddyError):
     def __init__(self, session_id: str) -> None:
         super().__init__(f"session {session_id!r} does not exist or has expired")
         self.session_id = session_id
+
+
+class StorageUnavailable(ChatBuddyError):
+    """The engine's store (Redis) cannot be reached right now; retry later."""

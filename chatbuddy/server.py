@@ -76,6 +76,20 @@ def build_server(
     return Server(settings, engine, registry, counters, service, app, admin_token)
 
 
+def make_engine(settings: Settings) -> Engine:
+    """The Redis engine when a Redis URL is set, else the in-memory one."""
+    if settings.redis_url:
+        from chatbuddy.engine.redis import RedisEngine  # only Redis deployments need it
+
+        return RedisEngine(
+            url=settings.redis_url,
+            prefix=settings.redis_prefix,
+            session_ttl=settings.session_ttl,
+            history_limit=settings.history_limit,
+        )
+    return MemoryEngine(session_ttl=settings.session_ttl, history_limit=settings.history_limit)
+
+
 def bind(settings: Settings) -> list[object]:
     """Open the listening sockets, or raise ConfigurationError saying why not."""
     try:

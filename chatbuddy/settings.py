@@ -36,6 +36,10 @@ class Settings:
     sweep_interval: float = 60.0
     #: Trust X-Forwarded-For / X-Real-Ip (only behind a proxy that sets them).
     trust_proxy_headers: bool = False
+    #: Redis to share sessions and fan-out with other nodes; None: in-memory engine.
+    redis_url: str | None = field(default=None, repr=False)
+    #: Prefix of every Redis key and channel (several deployments can share a Redis).
+    redis_prefix: str = "chatbuddy:"
     #: Opens the admin API; None: the server makes a random one at start.
     admin_token: str | None = field(default=None, repr=False)
     #: How long shutdown waits for replies being produced, in seconds.

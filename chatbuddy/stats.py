@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatbuddy.engine import Presence
 from chatbuddy.records import utcnow
-from chatbuddy.registry import ConnectionRegistry
 
 
 @dataclass
@@ -25,16 +25,22 @@ class Counters:
         return time.monotonic() - self.started
 
 
-def stats_document(registry: ConnectionRegistry, counters: Counters) -> dict[str, Any]:
-    """``GET /api/v1/websocket/stats``: the seed's shape plus uptime and counters."""
+def stats_document(presence: Presence, counters: Counters, engine: str) -> dict[str, Any]:
+    """``GET /api/v1/websocket/stats``: the seed's shape plus uptime and counters.
+
+    Connections are counted on every live node (``nodes``); uptime and
+    counters are this node's.
+    """
     return {
         "websocket_stats": {
-            "total_connections": len(registry),
-            "total_sessions": registry.session_count,
-            "total_users": registry.user_count,
-            "sessions": registry.session_counts(),
-            "users": registry.user_counts(),
+            "total_connections": presence.connections,
+            "total_sessions": len(presence.sessions),
+            "total_users": len(presence.users),
+            "sessions": presence.sessions,
+            "users": presence.users,
         },
+        "nodes": presence.nodes,
+        "engine": engine,
         "uptime_seconds": round(counters.uptime, 3),
         "counters": {
             "connections_opened": counters.connections_opened,

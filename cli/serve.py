@@ -114,6 +114,22 @@ class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]
     help="Take client IPs from X-Forwarded-For (only behind a proxy).",
 )
 @click.option(
+    "--redis-url",
+    envvar="CHATBUDDY_REDIS_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="Keep sessions in Redis and act as one service with every other server using it, "
+    "e.g. redis://127.0.0.1:6379/0 (default: in memory, this process only).",
+)
+@click.option(
+    "--redis-prefix",
+    default="chatbuddy:",
+    show_default=True,
+    envvar="CHATBUDDY_REDIS_PREFIX",
+    show_envvar=True,
+    help="Prefix of ChatBuddy's Redis keys and channels.",
+)
+@click.option(
     "--admin-token",
     envvar="CHATBUDDY_ADMIN_TOKEN",
     show_envvar=True,
@@ -139,6 +155,8 @@ def serve(
     rate_burst: int,
     allowed_origins: tuple[str, ...],
     trust_proxy_headers: bool,
+    redis_url: str | None,
+    redis_prefix: str,
     admin_token: str | None,
     log_level: str,
 ) -> None:
@@ -149,6 +167,7 @@ def serve(
       chatbuddy serve                      # http://127.0.0.1:8000/
       chatbuddy serve --port 9000 --agent echo
       CHATBUDDY_SESSION_TTL=30m chatbuddy serve --host 0.0.0.0
+      chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
 
     Stops cleanly on Ctrl-C or SIGTERM, letting replies in progress finish.
     """
@@ -163,6 +182,8 @@ def serve(
             rate_burst=rate_burst,
             allowed_origins=tuple(allowed_origins),
             trust_proxy_headers=trust_proxy_headers,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
             admin_token=admin_token,
         )
     except ConfigurationError as exc:
@@ -175,7 +196,8 @@ def serve(
     def announce(url: str, token_file: Path) -> None:
         console.print(
             f"ChatBuddy is serving on [bold]{escape(url)}[/] "
-            f"(agent: {escape(agent)}, engine: memory). Press Ctrl-C to stop.",
+            f"(agent: {escape(agent)}, engine: {'redis' if redis_url else 'memory'}). "
+            "Press Ctrl-C to stop.",
             soft_wrap=True,
         )
         console.print(

@@ -13,6 +13,7 @@ from chatbuddy.agents import Agent
 from chatbuddy.server import Server, build_server
 from chatbuddy.settings import Settings
 from tests.helpers import ChatClient
+from tests.redis_server import RedisServer
 
 Connect = Callable[..., Awaitable[ChatClient]]
 
@@ -75,3 +76,20 @@ def connect(port: int) -> Iterator[Connect]:
     yield open_client
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the test session (flushed before each test that uses it)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The shared Redis, empty."""
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -96,3 +97,12 @@ async def refused(port: int, session_id: str, **query: str) -> HTTPClientError:
         return error
     client.close()
     raise AssertionError("the handshake was accepted")
+
+
+async def eventually(predicate: Callable[[], bool], what: str = "condition") -> None:
+    """Wait (up to TIMEOUT) for something another process or task makes true."""
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from chatbuddy.agents import Agent, AgentRequest
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.engine import Engine
-from chatbuddy.errors import ClientError, ErrorType, SessionNotFound
+from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
 from chatbuddy.events import ErrorEvent, ReplyChunk, ReplyDone, UserMessageEvent
 from chatbuddy.protocol import (
     ChatResponse,
@@ -28,6 +28,7 @@ from chatbuddy.protocol import (
     error_frame,
 )
 from chatbuddy.records import StoredMessage, utcnow
+from chatbuddy.registry import ConnectionRegistry
 from chatbuddy.stats import Counters
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,19 @@ class ReplyPipeline:
         engine: Engine,
         agent: Agent,
         feed: EventFeed,
+        registry: ConnectionRegistry,
         counters: Counters,
         max_pending: int,
     ) -> None:
-        # Stores messages and publishes frames to the session.
+        # Stores messages and publishes frames to the session on every node.
         self._engine = engine
         # Produces the replies.
         self._agent = agent
         # Tells watching admins what is said.
         self._feed = feed
+        # This node's connections: for answers meant for one connection, and
+        # for errors when the engine itself cannot be reached.
+        self._registry = registry
         # Counts replies and errors for the stats endpoint.
         self._counters = counters
         # Refuse more than this many waiting messages per session (a flood guard).
@@ -86,10 +91,6 @@ class ReplyPipeline:
                 self._drain(message.session_id), name=f"replies:{message.session_id}"
             )
 
-    def busy(self, session_id: str) -> bool:
-        """Whether replies for the session are queued or being produced."""
-        return session_id in self._workers
-
     async def drain(self, grace: float) -> int:
         """Wait up to ``grace`` seconds for queued replies; cancel the rest.
 
@@ -111,20 +112,22 @@ class ReplyPipeline:
                 try:
                     await self._answer(message)
                 except SessionNotFound:
-                    await self._publish_error(
+                    await self._error(
                         message,
                         ErrorType.MISSING_SESSION,
                         "this session has expired; open a new one",
-                        in_reply_to=None,
+                    )
+                except StorageUnavailable:
+                    await self._error(
+                        message,
+                        ErrorType.STORAGE_UNAVAILABLE,
+                        "the message could not be stored; resend it with its client_message_id",
                     )
                 except Exception:
                     # Never let one bad message stop the session's queue.
                     log.exception("internal error answering a message in session %s", session_id)
-                    await self._publish_error(
-                        message,
-                        ErrorType.INTERNAL_ERROR,
-                        "internal error; please retry",
-                        in_reply_to=None,
+                    await self._error(
+                        message, ErrorType.INTERNAL_ERROR, "internal error; please retry"
                     )
         finally:
             del self._workers[session_id]
@@ -133,15 +136,22 @@ class ReplyPipeline:
 
     async def _answer(self, message: PendingMessage) -> None:
         engine, sid = self._engine, message.session_id
-        user_message = StoredMessage(
-            id=await engine.next_message_id(sid),
-            role="user",
-            content=message.content,
-            timestamp=utcnow(),
-            user_id=message.user_id,
-            client_message_id=message.client_message_id,
+        added = await engine.add_user_message(
+            sid,
+            StoredMessage(
+                id=0,  # assigned by the engine
+                role="user",
+                content=message.content,
+                timestamp=utcnow(),
+                user_id=message.user_id,
+                client_message_id=message.client_message_id,
+            ),
         )
-        await engine.append_message(sid, user_message)
+        user_message = added.message
+        if added.reply_id is None:
+            await self._answer_duplicate(message, user_message)
+            return
+        reply_id = added.reply_id
         await engine.publish(
             sid,
             UserMessage(
@@ -159,7 +169,6 @@ class ReplyPipeline:
                     content=user_message.content,
                 )
             )
-        reply_id = await engine.next_message_id(sid)
         started = time.perf_counter()
         try:
             reply = await self._agent.respond(
@@ -187,12 +196,14 @@ class ReplyPipeline:
                     )
             if not parts:
                 raise ValueError("the agent returned an empty reply")
+        except StorageUnavailable:
+            raise
         except Exception as exc:
             # The type only: an agent's error text may quote the user's message.
             log.warning(
                 "agent %s failed in session %s: %s", self._agent.name, sid, type(exc).__name__
             )
-            await self._publish_error(
+            await self._error(
                 message,
                 ErrorType.AGENT_ERROR,
                 "the assistant could not answer this message; please try again",
@@ -207,7 +218,16 @@ class ReplyPipeline:
             "agent": reply.agent,
         }
         content = "".join(parts)
-        await engine.append_message(
+        response = ChatResponseData(
+            message_id=reply_id,
+            content=content,
+            agent_type=self._agent.name,
+            confidence=confidence,
+            timestamp=now,
+            metadata=metadata,
+            in_reply_to=user_message.id,
+        )
+        await engine.add_reply(
             sid,
             StoredMessage(
                 id=reply_id,
@@ -219,18 +239,7 @@ class ReplyPipeline:
                 confidence=confidence,
                 metadata=metadata,
             ),
-        )
-        response = ChatResponseData(
-            message_id=reply_id,
-            content=content,
-            agent_type=self._agent.name,
-            confidence=confidence,
-            timestamp=now,
-            metadata=metadata,
-            in_reply_to=user_message.id,
-        )
-        await engine.publish(
-            sid, ChatResponse(data=response, session_id=sid, timestamp=now).to_json()
+            publish=ChatResponse(data=response, session_id=sid, timestamp=now).to_json(),
         )
         self._counters.replies_sent += 1
         if self._feed.wanted:
@@ -247,25 +256,68 @@ class ReplyPipeline:
                 )
             )
 
-    async def _publish_error(
-        self, message: PendingMessage, kind: ErrorType, text: str, *, in_reply_to: int | None
+    async def _answer_duplicate(self, message: PendingMessage, original: StoredMessage) -> None:
+        """A resend of a stored message: send its stored reply, or say it is on its way."""
+        messages, _ = await self._engine.history(message.session_id, after=original.id, limit=50)
+        reply = next(
+            (m for m in messages if m.role == "assistant" and m.in_reply_to == original.id), None
+        )
+        if reply is None:
+            await self._error(
+                message,
+                ErrorType.DUPLICATE_MESSAGE,
+                f"message {message.client_message_id!r} was already received as "
+                f"#{original.id}; its reply follows or is in history",
+                in_reply_to=original.id,
+                only_sender=True,
+            )
+            return
+        data = ChatResponseData(
+            message_id=reply.id,
+            content=reply.content,
+            agent_type=self._agent.name,
+            confidence=reply.confidence or 0.0,
+            timestamp=reply.timestamp,
+            metadata=reply.metadata or {},
+            in_reply_to=original.id,
+        )
+        frame = ChatResponse(data=data, session_id=message.session_id, timestamp=utcnow())
+        self._registry.send_to(message.connection_id, frame.to_json())
+
+    async def _error(
+        self,
+        message: PendingMessage,
+        kind: ErrorType,
+        text: str,
+        *,
+        in_reply_to: int | None = None,
+        only_sender: bool = False,
     ) -> None:
+        """Tell the session (or just the sender) that a message failed."""
         self._counters.errors_sent += 1
         now = utcnow()
+        sid = message.session_id
         frame = error_frame(
             ClientError(kind, text, request_type="chat_message"),
-            session_id=message.session_id,
+            session_id=sid,
             now=now,
             in_reply_to=in_reply_to,
         )
-        await self._engine.publish(message.session_id, frame)
-        if self._feed.wanted:
-            await self._feed.emit(
-                ErrorEvent(
-                    session_id=message.session_id,
-                    timestamp=now,
-                    error_type=kind.value,
-                    error_message=text,
-                    request_type="chat_message",
+        if only_sender:
+            self._registry.send_to(message.connection_id, frame)
+            return
+        try:
+            await self._engine.publish(sid, frame)
+            if self._feed.wanted:
+                await self._feed.emit(
+                    ErrorEvent(
+                        session_id=sid,
+                        timestamp=now,
+                        error_type=kind.value,
+                        error_message=text,
+                        request_type="chat_message",
+                    )
                 )
-            )
+        except StorageUnavailable:
+            # The store is down, so other nodes are out of reach: tell this node's tabs.
+            self._registry.send_to_session(sid, frame)

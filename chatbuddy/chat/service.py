@@ -15,8 +15,8 @@ from chatbuddy.agents import Agent
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.replies import PendingMessage, ReplyPipeline
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
-from chatbuddy.engine import Engine
-from chatbuddy.errors import ClientError, ErrorType, SessionNotFound
+from chatbuddy.engine import Engine, Presence
+from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
 from chatbuddy.events import ConnectionClosed, ConnectionOpened, ErrorEvent
 from chatbuddy.protocol import (
     ChatMessage,
@@ -75,6 +75,7 @@ class ChatService:
             engine=engine,
             agent=agent,
             feed=self._feed,
+            registry=registry,
             counters=counters,
             max_pending=settings.max_pending_per_session,
         )
@@ -91,7 +92,7 @@ class ChatService:
 
     async def start(self) -> None:
         """Connect the engine's fan-out to this node's connections and watchers."""
-        await self._engine.start(self._deliver, self._watchers.deliver)
+        await self._engine.start(self)
 
     async def close(self) -> None:
         await self._engine.close()
@@ -207,6 +208,15 @@ class ChatService:
                     request_type=request_type,
                 ),
             )
+        except StorageUnavailable:
+            await self._report_error(
+                connection,
+                ClientError(
+                    ErrorType.STORAGE_UNAVAILABLE,
+                    "storage is unavailable; try again shortly",
+                    request_type=request_type,
+                ),
+            )
         except Exception:
             log.exception("internal error on a %s frame", request_type or "unparsed")
             await self._report_error(
@@ -291,9 +301,20 @@ class ChatService:
 
     # -- sending --------------------------------------------------------------
 
-    def _deliver(self, session_id: str, frame: str, exclude: str | None) -> None:
-        """The engine's fan-out sink: frames for a session reach its local connections."""
+    # -- NodeLink: what the engine calls back ----------------------------------
+
+    def deliver(self, session_id: str, frame: str, exclude: str | None) -> None:
+        """Frames published to a session reach its connections on this node."""
         self._registry.send_to_session(session_id, frame, exclude=exclude)
+
+    def deliver_event(self, session_id: str, frame: str) -> None:
+        """Admin events reach this node's watchers."""
+        self._watchers.deliver(session_id, frame)
+
+    def presence(self) -> Presence:
+        """Who is connected to this node."""
+        registry = self._registry
+        return Presence(len(registry), registry.session_counts(), registry.user_counts())
 
     def _send(self, connection: Connection, frame: str) -> None:
         self._registry.send_to(connection.connection_id, frame)

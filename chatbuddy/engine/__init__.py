@@ -1,6 +1,6 @@
-"""Engines keep sessions, history and fan-out; see :class:`Engine`."""
+"""Engines keep sessions, history, fan-out and presence; see :class:`Engine`."""
 
-from chatbuddy.engine.base import Engine, EventSink, FrameSink
+from chatbuddy.engine.base import AddedMessage, Engine, NodeLink, Presence
 from chatbuddy.engine.memory import MemoryEngine
 
-__all__ = ["Engine", "EventSink", "FrameSink", "MemoryEngine"]
+__all__ = ["AddedMessage", "Engine", "MemoryEngine", "NodeLink", "Presence"]

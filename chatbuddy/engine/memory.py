@@ -1,34 +1,41 @@
 """The in-memory engine: the default, for one server process.
 
 A real implementation, not a test double: it keeps sessions with sliding
-expiry, capped history and ordered fan-out, and is what the tests and the
-benchmarks run on unless they say otherwise.
+expiry, capped history, client-message deduplication and ordered fan-out, and
+is what the tests and benchmarks run on unless they say otherwise.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chatbuddy.engine.base import EventSink, FrameSink
+from chatbuddy.engine.base import AddedMessage, NodeLink, Presence
 from chatbuddy.errors import SessionNotFound
 from chatbuddy.records import SessionRecord, StoredMessage, utcnow
+
+#: Client message ids remembered per session, for deduplication.
+DEDUP_WINDOW = 1000
 
 
 @dataclass
 class _Session:
     record: SessionRecord
-    # Oldest first; ids ascend because ids are reserved in order and each
-    # session's replies are produced one at a time.
+    # Oldest first, in id order (a reply may be stored after a later message).
     history: deque[StoredMessage] = field(default_factory=deque)
+    # The last id handed out; ids only grow.
     last_reserved_id: int = 0
+    # client_message_id -> the stored message, newest last (bounded).
+    seen: OrderedDict[str, StoredMessage] = field(default_factory=OrderedDict)
 
 
 class MemoryEngine:
     """Sessions and history in this process's memory."""
+
+    name = "memory"
 
     def __init__(
         self,
@@ -45,20 +52,19 @@ class MemoryEngine:
         self._clock = clock
         # session_id -> its state; the engine's whole store.
         self._sessions: dict[str, _Session] = {}
-        # Where published frames go; set by start().
-        self._sink: FrameSink | None = None
-        # Where admin events go while this process watches them; set by start().
-        self._event_sink: EventSink | None = None
+        # This process: where published frames and events go; set by start().
+        self._node: NodeLink | None = None
         # Whether this process (the only one) watches admin events.
         self._watching_events = False
 
-    async def start(self, sink: FrameSink, event_sink: EventSink) -> None:
-        self._sink = sink
-        self._event_sink = event_sink
+    async def start(self, node: NodeLink) -> None:
+        self._node = node
 
     async def close(self) -> None:
-        self._sink = None
-        self._event_sink = None
+        self._node = None
+
+    def ready(self) -> bool:
+        return True
 
     # -- sessions -----------------------------------------------------------
 
@@ -95,25 +101,24 @@ class MemoryEngine:
 
     # -- history ------------------------------------------------------------
 
-    async def next_message_id(self, session_id: str) -> int:
+    async def add_user_message(self, session_id: str, message: StoredMessage) -> AddedMessage:
         session = self._require(session_id)
-        session.last_reserved_id += 1
-        return session.last_reserved_id
+        key = message.client_message_id
+        if key is not None and key in session.seen:
+            session.record.last_activity = self._clock()
+            return AddedMessage(session.seen[key], reply_id=None)
+        session.last_reserved_id += 2
+        stored = message.model_copy(update={"id": session.last_reserved_id - 1})
+        self._store(session, stored)
+        if key is not None:
+            session.seen[key] = stored
+            if len(session.seen) > DEDUP_WINDOW:
+                session.seen.popitem(last=False)
+        return AddedMessage(stored, reply_id=session.last_reserved_id)
 
-    async def append_message(self, session_id: str, message: StoredMessage) -> SessionRecord:
-        session = self._require(session_id)
-        history = session.history
-        if not history or history[-1].id < message.id:
-            history.append(message)
-        else:  # a reply stored after a later-reserved message; keep id order
-            history.insert(bisect.bisect(history, message.id, key=_message_id), message)
-        while len(history) > self._history_limit:
-            history.popleft()
-        record = session.record
-        record.message_count += 1
-        record.last_message_id = history[-1].id
-        record.last_activity = self._clock()
-        return record
+    async def add_reply(self, session_id: str, message: StoredMessage, *, publish: str) -> None:
+        self._store(self._require(session_id), message)
+        await self.publish(session_id, publish)
 
     async def history(
         self, session_id: str, *, after: int | None, limit: int, touch: bool = True
@@ -127,6 +132,19 @@ class MemoryEngine:
         start = bisect.bisect(messages, after, key=_message_id)
         return messages[start : start + limit], len(messages) > start + limit
 
+    def _store(self, session: _Session, message: StoredMessage) -> None:
+        history = session.history
+        if not history or history[-1].id < message.id:
+            history.append(message)
+        else:  # a reply stored after a later message; keep id order
+            history.insert(bisect.bisect(history, message.id, key=_message_id), message)
+        while len(history) > self._history_limit:
+            history.popleft()
+        record = session.record
+        record.message_count += 1
+        record.last_message_id = history[-1].id
+        record.last_activity = self._clock()
+
     # -- fan-out --------------------------------------------------------------
 
     async def subscribe(self, session_id: str) -> None:
@@ -136,8 +154,8 @@ class MemoryEngine:
         """Nothing to do; see subscribe."""
 
     async def publish(self, session_id: str, frame: str, *, exclude: str | None = None) -> None:
-        if self._sink is not None:
-            self._sink(session_id, frame, exclude)
+        if self._node is not None:
+            self._node.deliver(session_id, frame, exclude)
 
     def events_wanted(self) -> bool:
         return self._watching_events
@@ -149,8 +167,13 @@ class MemoryEngine:
         self._watching_events = False
 
     async def publish_event(self, session_id: str, frame: str) -> None:
-        if self._watching_events and self._event_sink is not None:
-            self._event_sink(session_id, frame)
+        if self._watching_events and self._node is not None:
+            self._node.deliver_event(session_id, frame)
+
+    # -- presence -------------------------------------------------------------
+
+    async def cluster_presence(self) -> Presence:
+        return Presence() if self._node is None else self._node.presence()
 
     # -- helpers --------------------------------------------------------------
 

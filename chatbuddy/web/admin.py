@@ -18,7 +18,6 @@ from chatbuddy.admin_token import tokens_match
 from chatbuddy.chat import ChatService
 from chatbuddy.errors import ConnectionClosed
 from chatbuddy.records import SessionRecord
-from chatbuddy.registry import ConnectionRegistry
 from chatbuddy.stats import Counters, stats_document
 from chatbuddy.text import is_valid_id
 from chatbuddy.web.http import JsonHandler
@@ -65,27 +64,25 @@ class StatsHandler(AdminHandler):
     """``GET /api/v1/websocket/stats``: who is connected to this node, and totals."""
 
     def initialize(  # type: ignore[override]
-        self, admin_token: str, registry: ConnectionRegistry, counters: Counters
+        self, admin_token: str, service: ChatService, counters: Counters
     ) -> None:
         super().initialize(admin_token)
-        # The same registry the chat socket fills (passed in, never global).
-        self._registry = registry
+        # Asks the engine who is connected on every node.
+        self._service = service
         # Totals kept by the chat service.
         self._counters = counters
 
-    def get(self) -> None:
-        self.write_json(stats_document(self._registry, self._counters))
+    async def get(self) -> None:
+        engine = self._service.engine
+        presence = await engine.cluster_presence()
+        self.write_json(stats_document(presence, self._counters, engine.name))
 
 
 class _SessionsBase(AdminHandler):
-    def initialize(  # type: ignore[override]
-        self, admin_token: str, service: ChatService, registry: ConnectionRegistry
-    ) -> None:
+    def initialize(self, admin_token: str, service: ChatService) -> None:  # type: ignore[override]
         super().initialize(admin_token)
-        # Reads sessions and history from the engine.
+        # Reads sessions, history and presence from the engine.
         self._service = service
-        # Counts live connections per session.
-        self._registry = registry
 
 
 class SessionsHandler(_SessionsBase):
@@ -94,8 +91,9 @@ class SessionsHandler(_SessionsBase):
     async def get(self) -> None:
         offset = self._int_argument("offset", 0, 0, 10**9)
         limit = self._int_argument("limit", 50, 1, MAX_PAGE)
-        records, total = await self._service.engine.list_sessions(offset=offset, limit=limit)
-        counts = self._registry.session_counts()
+        engine = self._service.engine
+        records, total = await engine.list_sessions(offset=offset, limit=limit)
+        counts = (await engine.cluster_presence()).sessions
         self.write_json(
             {
                 "sessions": [session_summary(r, counts.get(r.session_id, 0)) for r in records],
@@ -123,9 +121,10 @@ class SessionHandler(_SessionsBase):
         if record is None:
             raise tornado.web.HTTPError(404, reason=f"no session {session_id[:128]!r}")
         messages, _ = await engine.history(session_id, after=None, limit=10**6, touch=False)
+        connections = (await engine.cluster_presence()).sessions.get(session_id, 0)
         self.write_json(
             {
-                "session": session_summary(record, len(self._registry.in_session(session_id))),
+                "session": session_summary(record, connections),
                 "messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
             }
         )

@@ -13,7 +13,13 @@ from chatbuddy.settings import Settings
 from chatbuddy.stats import Counters
 from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
 from chatbuddy.web.chat_socket import ChatSocketHandler
-from chatbuddy.web.http import HealthHandler, NotFoundHandler, PageHandler, log_request
+from chatbuddy.web.http import (
+    HealthHandler,
+    NotFoundHandler,
+    PageHandler,
+    ReadyHandler,
+    log_request,
+)
 
 
 def static_path() -> str:
@@ -41,7 +47,7 @@ def make_app(
     """Wire the handlers to the one registry, service and settings of this process."""
     static = static_path()
     admin = {"admin_token": admin_token}
-    sessions = {**admin, "service": service, "registry": registry}
+    sessions = {**admin, "service": service}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -50,12 +56,13 @@ def make_app(
             (
                 r"/api/v1/websocket/stats",
                 StatsHandler,
-                {**admin, "registry": registry, "counters": counters},
+                {**admin, "service": service, "counters": counters},
             ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
             (r"/ws/admin/tail", AdminTailHandler, {**admin, "service": service}),
             (r"/healthz", HealthHandler),
+            (r"/readyz", ReadyHandler, {"service": service}),
         ],
         default_handler_class=NotFoundHandler,
         log_function=log_request,

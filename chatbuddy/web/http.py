@@ -8,6 +8,8 @@ from typing import Any
 
 import tornado.web
 
+from chatbuddy.chat import ChatService
+
 access_log = logging.getLogger("chatbuddy.access")
 
 
@@ -33,6 +35,21 @@ class HealthHandler(JsonHandler):
 
     def get(self) -> None:
         self.write_json({"status": "ok"})
+
+
+class ReadyHandler(JsonHandler):
+    """``GET /readyz``: whether this node can serve chats now (its engine is reachable)."""
+
+    def initialize(self, service: ChatService) -> None:
+        # Asks the engine whether it can serve.
+        self._service = service
+
+    def get(self) -> None:
+        engine = self._service.engine
+        if engine.ready():
+            self.write_json({"status": "ready", "engine": engine.name})
+        else:
+            self.write_json({"status": "not ready", "engine": engine.name}, status=503)
 
 
 class NotFoundHandler(JsonHandler):
