@@ -10,9 +10,11 @@ import tornado.ioloop
 import tornado.web
 
 from chatbuddy.agents import Agent
+from chatbuddy.engine import Engine
+from chatbuddy.engine.redis import RedisEngine
 from chatbuddy.server import Server, build_server
 from chatbuddy.settings import Settings
-from tests.helpers import ChatClient
+from tests.helpers import ChatClient, eventually
 from tests.redis_server import RedisServer
 
 Connect = Callable[..., Awaitable[ChatClient]]
@@ -41,12 +43,32 @@ def agent() -> Agent | None:
 
 
 @pytest.fixture
+def engine_kind() -> str:
+    """The engine test servers use; modules parametrize it to run on both."""
+    return "memory"
+
+
+@pytest.fixture
 def server(
-    io_loop: tornado.ioloop.IOLoop, settings: Settings, agent: Agent | None
+    request: pytest.FixtureRequest,
+    io_loop: tornado.ioloop.IOLoop,
+    settings: Settings,
+    agent: Agent | None,
+    engine_kind: str,
 ) -> Iterator[Server]:
     """The server's parts, wired as `chatbuddy serve` wires them."""
-    built = build_server(settings, agent=agent)
+    engine: Engine | None = None
+    if engine_kind == "redis":
+        engine = RedisEngine(
+            url=request.getfixturevalue("redis_url"),
+            session_ttl=settings.session_ttl,
+            history_limit=settings.history_limit,
+            heartbeat=0.05,
+        )
+    built = build_server(settings, agent=agent, engine=engine)
     io_loop.run_sync(built.service.start)
+    if engine is not None:
+        io_loop.run_sync(lambda: eventually(built.engine.ready, "Redis engine ready"))
     yield built
     io_loop.run_sync(lambda: built.service.drain(1.0))
     io_loop.run_sync(built.service.close)

@@ -15,6 +15,17 @@ from chatbuddy.server import Server
 from tests.conftest import ADMIN_TOKEN, Connect
 from tests.helpers import TIMEOUT
 
+# pytest-tornasync looks the app up by name at run time; naming it here lets
+# pytest see the engine parameter behind it.
+pytestmark = pytest.mark.usefixtures("app")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both engines."""
+    return str(request.param)
+
+
 ADMIN_PATHS = ["/api/v1/websocket/stats", "/api/v1/sessions", "/api/v1/sessions/some-session"]
 
 

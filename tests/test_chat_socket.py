@@ -14,6 +14,17 @@ from tests.helpers import refused
 PRICE_QUESTION = "Mennyi az ára a Samsung Galaxy S24-nek?"
 
 
+# pytest-tornasync looks the app up by name at run time; naming it here lets
+# pytest see the engine parameter behind it.
+pytestmark = pytest.mark.usefixtures("app")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both engines."""
+    return str(request.param)
+
+
 # -- connecting ---------------------------------------------------------------
 
 

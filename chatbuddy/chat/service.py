@@ -95,6 +95,9 @@ class ChatService:
         await self._engine.start(self)
 
     async def close(self) -> None:
+        """Let fire-and-forget calls (events, unsubscribes) finish, then close the engine."""
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=1.0)
         await self._engine.close()
 
     async def drain(self, grace: float) -> int:
