@@ -53,9 +53,7 @@ def build_server(
     ``engine`` and ``agent`` replace the ones the settings name (tests, embedding).
     """
     if engine is None:
-        engine = MemoryEngine(
-            session_ttl=settings.session_ttl, history_limit=settings.history_limit
-        )
+        engine = make_engine(settings)
     registry = ConnectionRegistry()
     counters = Counters()
     service = ChatService(

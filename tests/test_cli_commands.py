@@ -4,66 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import select
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import TIMEOUT, ChatClient
-
-
-@dataclass
-class LiveServer:
-    url: str
-    port: int
-    env: dict[str, str]
-    process: subprocess.Popen[str]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start(env: dict[str, str], port: int = 0, log: Path | None = None) -> LiveServer:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatbuddy", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=log.open("a") if log else subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 2 * TIMEOUT)
-    line = process.stdout.readline() if ready else ""
-    match = re.search(r"serving on (http://127\.0\.0\.1:(\d+))/", line)
-    if match is None:
-        process.kill()
-        raise AssertionError(f"server did not start: {line!r}")
-    return LiveServer(match.group(1), int(match.group(2)), env, process)
+from tests.processes import LiveServer, serve_env, start_server
+from tests.redis_server import free_port
 
 
 def stop(server: LiveServer) -> None:
-    server.process.send_signal(signal.SIGTERM)
-    server.process.wait(TIMEOUT)
+    server.stop()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the module, with its own runtime folder for the token file."""
     runtime = tmp_path_factory.mktemp("runtime")
-    env = {**os.environ, "CHATBUDDY_RUNTIME_DIR": str(runtime), "COLUMNS": "120"}
-    env.pop("CHATBUDDY_ADMIN_TOKEN", None)
-    live = start(env, log=runtime / "server.log")
+    live = start_server(serve_env(runtime), log=runtime / "server.log")
     yield live
     stop(live)
 
@@ -303,15 +266,16 @@ async def test_tail_json_prints_one_event_per_line(server: LiveServer) -> None:
 
 
 async def test_tail_reconnects_when_the_server_comes_back(tmp_path: Path) -> None:
-    env = {**os.environ, "CHATBUDDY_RUNTIME_DIR": str(tmp_path)}
-    env.pop("CHATBUDDY_ADMIN_TOKEN", None)
+    env = serve_env(tmp_path)
     port = free_port()
-    first = start(env, port)
+    first = start_server(env, port=port)
     tail = await Tail.start(first)
     await asyncio.to_thread(stop, first)
     assert "lost the connection" in await tail.notice("reconnecting")
 
-    second = start(env, port)  # a new server: a new admin token, read from the file again
+    second = start_server(
+        env, port=port
+    )  # a new server: a new admin token, read from the file again
     try:
         await tail.notice("Following")
         client = await ChatClient.connect(second.port, "after-restart")

@@ -76,7 +76,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     """Access log without query strings: they carry session tokens."""
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING
-    if status >= 500:
+    if status >= 500 and status != 503:  # 503 is /readyz saying "not yet", not a fault
         level = logging.ERROR
     access_log.log(
         level,

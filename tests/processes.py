@@ -1,0 +1,77 @@
+"""`chatbuddy serve` as a real process, for tests that need one (or several)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
+
+from tests.helpers import TIMEOUT
+
+_URL_RE = re.compile(r"serving on (http://127\.0\.0\.1:(\d+))/")
+
+
+def serve_env(runtime_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for servers and CLI runs of one test: its own token folder."""
+    env = {**os.environ, "CHATBUDDY_RUNTIME_DIR": str(runtime_dir), "COLUMNS": "120", **extra}
+    if "CHATBUDDY_ADMIN_TOKEN" not in extra:
+        env.pop("CHATBUDDY_ADMIN_TOKEN", None)
+    return env
+
+
+@dataclass
+class LiveServer:
+    """A running `chatbuddy serve`."""
+
+    url: str
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.process.wait(TIMEOUT)
+
+    async def get(self, path: str, token: str | None = None) -> HTTPResponse:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response: HTTPResponse = await AsyncHTTPClient().fetch(
+            self.url + path, headers=headers, raise_error=False
+        )
+        return response
+
+    async def stats(self, token: str) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(
+            (await self.get("/api/v1/websocket/stats", token)).body
+        )
+        return document
+
+
+def start_server(
+    env: dict[str, str], *args: str, port: int = 0, log: Path | None = None
+) -> LiveServer:
+    """Start `chatbuddy serve` and wait for the URL it announces."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatbuddy", "serve", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=log.open("a") if log else subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 2 * TIMEOUT)
+    line = process.stdout.readline() if ready else ""
+    match = _URL_RE.search(line)
+    if match is None:
+        process.kill()
+        raise AssertionError(f"server did not start: {line!r}")
+    return LiveServer(match.group(1), int(match.group(2)), env, process)
