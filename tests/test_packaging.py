@@ -39,6 +39,8 @@ def test_the_wheel_carries_the_page_the_cli_and_the_shop_data(wheel: Path) -> No
     for needed in [
         "chatbuddy/static/index.html",
         "chatbuddy/static/chat.js",
+        "chatbuddy/static/i18n.js",
+        "chatbuddy/static/chat.css",
         "chatbuddy/cli/main.py",
         "chatbuddy/agents/data/shop.json",
         "chatbuddy/py.typed",

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import tornado.web
 import tornado.websocket
@@ -70,8 +71,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             self._refuse(426, "upgrade_required", "this endpoint speaks WebSocket only")
             return
-        origin = self.request.headers.get("Origin")
-        if origin is not None and not self.check_origin(origin):
+        if not self._origin_allowed():
+            origin = self.request.headers.get("Origin")
             self._refuse(403, "origin_not_allowed", f"origin {origin!r} is not allowed")
             return
         headers = self.request.headers
@@ -93,8 +94,26 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
-        """Same-origin (Tornado's rule) or one of the configured origins."""
-        return origin in self._settings.allowed_origins or super().check_origin(origin)
+        """For requests Tornado finds cross-origin: only the configured origins."""
+        return origin in self._settings.allowed_origins
+
+    def _origin_allowed(self) -> bool:
+        """The browser rule, checked before a session is created for the request.
+
+        Same-origin pages (by ``Sec-Fetch-Site``, else ``Origin`` against
+        ``Host``) and non-browser clients (no ``Origin``) may connect; other
+        sites only if configured with ``--allowed-origin``. Tornado applies the
+        same rule again when it upgrades the connection.
+        """
+        headers = self.request.headers
+        if headers.get("Sec-Fetch-Site") in ("same-origin", "none"):
+            return True
+        origin = headers.get("Origin")
+        if origin is None:
+            return True
+        if urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
+            return True
+        return self.check_origin(origin)
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
         self.set_status(status)
