@@ -125,6 +125,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     async def open(self, *args: str, **kwargs: str) -> None:
         assert self._grant is not None
         self._opened_at = time.monotonic()
+        # A reply is several small frames (chunks, then the whole); without this,
+        # Nagle holds each frame back until the client's delayed ACK (~40 ms).
+        self.set_nodelay(True)
         log.info(
             "open %s session=%s user=%s ip=%s resumed=%s",
             self._connection_id,
