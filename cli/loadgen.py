@@ -279,7 +279,7 @@ async def run_load(
     warmup: float = 1.0,
     on_progress: Callable[[float, int], None] | None = None,
 ) -> LoadResult:
-    """Drive ``connections`` closed loops for ``warmup + duration`` seconds; measure ``duration``."""
+    """Drive ``connections`` closed loops for ``warmup + duration`` s; measure ``duration``."""
     tally = Tally()
     opened = await _open(target, connections, tally, loop_messages=True)
     try:
