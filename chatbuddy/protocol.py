@@ -7,6 +7,7 @@ validation, for docs/protocol.md and for the tests. This module does no I/O.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -222,8 +223,27 @@ class Envelope(BaseModel, Generic[DataT]):
     timestamp: datetime
 
     def to_json(self) -> str:
-        """The frame as sent: compact JSON."""
-        return self.model_dump_json()
+        """The frame as sent: compact JSON (the same as ``model_dump_json()``)."""
+        return envelope(self.type, self.data, self.session_id, self.timestamp)
+
+
+def envelope(kind: str, data: BaseModel, session_id: str | None, timestamp: datetime) -> str:
+    """Serialize a server frame without building its Envelope model.
+
+    Equal to ``Envelope.model_dump_json()`` (tests/test_protocol.py checks it);
+    on the hot path this saves a model construction per frame.
+    """
+    sid = "null" if session_id is None else json.dumps(session_id)
+    return (
+        f'{{"type":"{kind}","data":{data.model_dump_json()},'
+        f'"session_id":{sid},"timestamp":"{iso_time(timestamp)}"}}'
+    )
+
+
+def iso_time(moment: datetime) -> str:
+    """A UTC time as pydantic writes it: ``2024-01-15T10:30:00.123456Z``."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class ConnectionEstablished(Envelope[ConnectionEstablishedData]):
@@ -281,14 +301,11 @@ def error_frame(
     error: ClientError, *, session_id: str | None, now: datetime, in_reply_to: int | None = None
 ) -> str:
     """Serialize a :class:`ClientError` as an ``error`` frame."""
-    return Error(
-        data=ErrorData(
-            error_type=error.error_type,
-            error_message=error.message,
-            timestamp=now,
-            request_type=error.request_type,
-            in_reply_to=in_reply_to,
-        ),
-        session_id=session_id,
+    data = ErrorData(
+        error_type=error.error_type,
+        error_message=error.message,
         timestamp=now,
-    ).to_json()
+        request_type=error.request_type,
+        in_reply_to=in_reply_to,
+    )
+    return envelope("error", data, session_id, now)

@@ -8,7 +8,7 @@ a connection is anything with ids and a ``send``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from chatbuddy.errors import ConnectionClosed
@@ -89,12 +89,20 @@ class ConnectionRegistry:
         connection = self._by_id.get(connection_id)
         return connection is not None and self._send(connection, frame)
 
-    def send_to_session(self, session_id: str, frame: str, *, exclude: str | None = None) -> int:
-        """Send to every connection of a session but ``exclude``; return how many got it."""
+    def send_to_session(
+        self, session_id: str, frame: str | Callable[[], str], *, exclude: str | None = None
+    ) -> int:
+        """Send to every connection of a session but ``exclude``; return how many got it.
+
+        ``frame`` may be a function that makes it, called only if someone receives it.
+        """
         targets = self._by_session.get(session_id)
         if not targets:
             return 0
-        return self._send_all([c for cid, c in targets.items() if cid != exclude], frame)
+        receivers = [c for cid, c in targets.items() if cid != exclude]
+        if not receivers:
+            return 0
+        return self._send_all(receivers, frame if isinstance(frame, str) else frame())
 
     def send_to_user(self, user_id: str, frame: str) -> int:
         return self._send_all(self.of_user(user_id), frame)

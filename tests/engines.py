@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chatbuddy.engine import Presence
+from chatbuddy.engine import Frame, Presence, frame_text
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, hash_token, utcnow
 
 
@@ -17,8 +17,8 @@ class RecordingNode:
     events: list[tuple[str, str]] = field(default_factory=list)
     local: Presence = field(default_factory=Presence)
 
-    def deliver(self, session_id: str, frame: str, exclude: str | None) -> None:
-        self.frames.append((session_id, frame, exclude))
+    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
+        self.frames.append((session_id, frame_text(frame), exclude))
 
     def deliver_event(self, session_id: str, frame: str) -> None:
         self.events.append((session_id, frame))

@@ -16,6 +16,7 @@ SHOP = Shop.demo()
 async def ask(text: str) -> tuple[str, str, float, dict[str, object]]:
     agent = CoordinatorAgent(SHOP, words_per_chunk=3)
     reply = await agent.respond(AgentRequest(session_id="s", user_id=None, content=text))
+    assert reply.chunks is not None  # the coordinator streams
     content = "".join([chunk async for chunk in reply.chunks])
     return reply.agent, content, reply.confidence, reply.metadata
 
@@ -145,6 +146,7 @@ async def test_a_vague_message_has_low_confidence_and_a_matched_one_high() -> No
 async def test_replies_stream_in_several_chunks() -> None:
     agent = CoordinatorAgent(SHOP, words_per_chunk=2)
     reply = await agent.respond(AgentRequest("s", None, "What coupons do you have?"))
+    assert reply.chunks is not None
     chunks = [chunk async for chunk in reply.chunks]
     assert len(chunks) > 3
 

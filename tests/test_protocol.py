@@ -86,3 +86,22 @@ def test_error_messages_do_not_echo_the_content() -> None:
     secret = "my card number is 4111 1111 1111 1111"
     error = error_of(chat(content=secret * 200))
     assert secret not in error.message
+
+
+def test_the_fast_envelope_writes_exactly_what_the_models_would() -> None:
+    from pathlib import Path
+
+    from chatbuddy.protocol import parse_server_message
+
+    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+    import re
+
+    frames = [
+        parse_server_message(block)
+        for block in re.findall(r"```json\n(.*?)```", doc, flags=re.S)
+        if '"data"' in block and '"type"' in block
+    ]
+    assert len({frame.type for frame in frames}) == 8
+    for frame in frames:
+        assert frame.to_json() == frame.model_dump_json()
+        assert json.loads(frame.to_json())["type"] == frame.type

@@ -90,3 +90,18 @@ def test_removing_the_last_connection_forgets_its_session_and_user() -> None:
     assert "s2" not in registry.session_counts()
     assert "bob" not in registry.user_counts()
     assert registry.send_to_session("s2", "anyone?") == 0
+
+
+def test_a_lazy_frame_is_made_only_when_someone_receives_it() -> None:
+    registry, conns = populated()
+    made: list[str] = []
+
+    def make() -> str:
+        made.append("frame")
+        return "frame"
+
+    assert registry.send_to_session("s2", make, exclude="c3") == 0  # only the sender
+    assert made == []
+    assert registry.send_to_session("s1", make, exclude="c1") == 1
+    assert made == ["frame"]
+    assert conns[1].received == ["frame"]

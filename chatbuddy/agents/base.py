@@ -6,7 +6,7 @@ the text. The chat logic forwards each chunk as it comes and stores the whole.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,16 +22,27 @@ class AgentRequest:
 
 @dataclass
 class AgentReply:
-    """A reply being produced: who answers, how sure, and the text as a stream."""
+    """A reply being produced: who answers, how sure, and the text.
+
+    The text comes either as a stream (``chunks``: each is sent to the client
+    as it comes) or whole (``text``: nothing to stream, so the client gets the
+    finished reply at once, with no chunk frames).
+    """
 
     #: The sub-agent that answers (product, order, ... or the agent's own name).
     agent: str
     #: How well the message was understood, 0..1.
     confidence: float
     #: The text, chunk by chunk; iterating it produces the reply.
-    chunks: AsyncIterator[str]
+    chunks: AsyncIterator[str] | None = None
+    #: Or the whole text at once.
+    text: str | None = None
     #: JSON-safe extras that go into the reply's metadata.
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.chunks is None) == (self.text is None):
+            raise ValueError("an AgentReply has either chunks or text")
 
 
 class Agent(Protocol):
@@ -42,9 +53,3 @@ class Agent(Protocol):
 
     async def respond(self, request: AgentRequest) -> AgentReply:
         """Start a reply; raising here or while streaming is an agent error."""
-
-
-async def stream_text(chunks: Iterable[str]) -> AsyncIterator[str]:
-    """Turn ready-made text pieces into a chunk stream."""
-    for chunk in chunks:
-        yield chunk

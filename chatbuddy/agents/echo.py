@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from chatbuddy.agents.base import AgentReply, AgentRequest, stream_text
+from chatbuddy.agents.base import AgentReply, AgentRequest
 
 
 class EchoAgent:
-    """Echoes the message back in one chunk: pure server overhead, no thinking."""
+    """Echoes the message back, whole: pure server overhead, no thinking, no streaming."""
 
     name = "echo"
 
     async def respond(self, request: AgentRequest) -> AgentReply:
-        return AgentReply(agent="echo", confidence=1.0, chunks=stream_text([request.content]))
+        return AgentReply(agent="echo", confidence=1.0, text=request.content)

@@ -14,17 +14,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from chatbuddy.agents import Agent, AgentRequest
+from chatbuddy.agents import Agent, AgentReply, AgentRequest
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
 from chatbuddy.events import ErrorEvent, ReplyChunk, ReplyDone, UserMessageEvent
 from chatbuddy.protocol import (
     ChatResponse,
-    ChatResponseChunk,
     ChatResponseChunkData,
     ChatResponseData,
-    UserMessage,
+    envelope,
     error_frame,
 )
 from chatbuddy.records import StoredMessage, utcnow
@@ -152,11 +151,10 @@ class ReplyPipeline:
             await self._answer_duplicate(message, user_message)
             return
         reply_id = added.reply_id
+        # Built only if another tab will receive it (the sender has its own copy).
         await engine.publish(
             sid,
-            UserMessage(
-                data=user_message, session_id=sid, timestamp=user_message.timestamp
-            ).to_json(),
+            lambda: envelope("user_message", user_message, sid, user_message.timestamp),
             exclude=message.connection_id,
         )
         if self._feed.wanted:
@@ -174,28 +172,7 @@ class ReplyPipeline:
             reply = await self._agent.respond(
                 AgentRequest(session_id=sid, user_id=message.user_id, content=message.content)
             )
-            parts: list[str] = []
-            async for delta in reply.chunks:
-                if not delta:
-                    continue
-                chunk = ChatResponseChunkData(message_id=reply_id, delta=delta, index=len(parts))
-                parts.append(delta)
-                now = utcnow()
-                await engine.publish(
-                    sid, ChatResponseChunk(data=chunk, session_id=sid, timestamp=now).to_json()
-                )
-                if self._feed.wanted:
-                    await self._feed.emit(
-                        ReplyChunk(
-                            session_id=sid,
-                            timestamp=now,
-                            message_id=reply_id,
-                            index=chunk.index,
-                            delta=delta,
-                        )
-                    )
-            if not parts:
-                raise ValueError("the agent returned an empty reply")
+            content = await self._stream(reply, sid, reply_id)
         except StorageUnavailable:
             raise
         except Exception as exc:
@@ -217,7 +194,6 @@ class ReplyPipeline:
             "processing_time": round(time.perf_counter() - started, 6),
             "agent": reply.agent,
         }
-        content = "".join(parts)
         response = ChatResponseData(
             message_id=reply_id,
             content=content,
@@ -239,7 +215,7 @@ class ReplyPipeline:
                 confidence=confidence,
                 metadata=metadata,
             ),
-            publish=ChatResponse(data=response, session_id=sid, timestamp=now).to_json(),
+            publish=envelope("chat_response", response, sid, now),
         )
         self._counters.replies_sent += 1
         if self._feed.wanted:
@@ -255,6 +231,35 @@ class ReplyPipeline:
                     content=content,
                 )
             )
+
+    async def _stream(self, reply: AgentReply, sid: str, reply_id: int) -> str:
+        """Send the reply's chunks as they come (none for a whole reply); its text."""
+        if reply.text is not None:
+            if not reply.text:
+                raise ValueError("the agent returned an empty reply")
+            return reply.text
+        assert reply.chunks is not None
+        parts: list[str] = []
+        async for delta in reply.chunks:
+            if not delta:
+                continue
+            chunk = ChatResponseChunkData(message_id=reply_id, delta=delta, index=len(parts))
+            parts.append(delta)
+            now = utcnow()
+            await self._engine.publish(sid, envelope("chat_response_chunk", chunk, sid, now))
+            if self._feed.wanted:
+                await self._feed.emit(
+                    ReplyChunk(
+                        session_id=sid,
+                        timestamp=now,
+                        message_id=reply_id,
+                        index=chunk.index,
+                        delta=delta,
+                    )
+                )
+        if not parts:
+            raise ValueError("the agent returned an empty reply")
+        return "".join(parts)
 
     async def _answer_duplicate(self, message: PendingMessage, original: StoredMessage) -> None:
         """A resend of a stored message: send its stored reply, or say it is on its way."""

@@ -15,7 +15,7 @@ from chatbuddy.agents import Agent
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.replies import PendingMessage, ReplyPipeline
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
-from chatbuddy.engine import Engine, Presence
+from chatbuddy.engine import Engine, Frame, Presence
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
 from chatbuddy.events import ConnectionClosed, ConnectionOpened, ErrorEvent
 from chatbuddy.protocol import (
@@ -306,7 +306,7 @@ class ChatService:
 
     # -- NodeLink: what the engine calls back ----------------------------------
 
-    def deliver(self, session_id: str, frame: str, exclude: str | None) -> None:
+    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
         """Frames published to a session reach its connections on this node."""
         self._registry.send_to_session(session_id, frame, exclude=exclude)
 

@@ -9,11 +9,19 @@ so that a networked engine can do it in one round trip.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from chatbuddy.records import SessionRecord, StoredMessage
+
+#: A frame to send, or a function that makes it: lets a node skip serializing
+#: a frame nobody will receive (a `user_message` when there is no other tab).
+Frame = str | Callable[[], str]
+
+
+def frame_text(frame: Frame) -> str:
+    return frame if isinstance(frame, str) else frame()
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ class AddedMessage:
 class NodeLink(Protocol):
     """What an engine calls back on this node (the chat service implements it)."""
 
-    def deliver(self, session_id: str, frame: str, exclude: str | None) -> None:
+    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
         """A frame published to a session: send it to this node's connections of it."""
 
     def deliver_event(self, session_id: str, frame: str) -> None:
@@ -134,9 +142,10 @@ class Engine(Protocol):
     async def unsubscribe(self, session_id: str) -> None:
         """Stop receiving them."""
 
-    async def publish(self, session_id: str, frame: str, *, exclude: str | None = None) -> None:
+    async def publish(self, session_id: str, frame: Frame, *, exclude: str | None = None) -> None:
         """Deliver ``frame`` to every subscribed node's connections of the session,
-        except the connection ``exclude``; each gets it once, in publishing order."""
+        except the connection ``exclude``; each gets it once, in publishing order.
+        A callable frame is made only if some connection is to receive it."""
 
     def events_wanted(self) -> bool:
         """Whether any node watches admin events (so they are worth building)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chatbuddy.engine.base import AddedMessage, NodeLink, Presence
+from chatbuddy.engine.base import AddedMessage, Frame, NodeLink, Presence
 from chatbuddy.errors import SessionNotFound
 from chatbuddy.records import SessionRecord, StoredMessage, utcnow
 
@@ -108,7 +108,10 @@ class MemoryEngine:
             session.record.last_activity = self._clock()
             return AddedMessage(session.seen[key], reply_id=None)
         session.last_reserved_id += 2
-        stored = message.model_copy(update={"id": session.last_reserved_id - 1})
+        # Validated when it was made; only the id changes.
+        stored = StoredMessage.model_construct(
+            **{**message.__dict__, "id": session.last_reserved_id - 1}
+        )
         self._store(session, stored)
         if key is not None:
             session.seen[key] = stored
@@ -153,7 +156,7 @@ class MemoryEngine:
     async def unsubscribe(self, session_id: str) -> None:
         """Nothing to do; see subscribe."""
 
-    async def publish(self, session_id: str, frame: str, *, exclude: str | None = None) -> None:
+    async def publish(self, session_id: str, frame: Frame, *, exclude: str | None = None) -> None:
         if self._node is not None:
             self._node.deliver(session_id, frame, exclude)
 

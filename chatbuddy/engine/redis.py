@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chatbuddy.engine.base import AddedMessage, NodeLink, Presence
+from chatbuddy.engine.base import AddedMessage, Frame, NodeLink, Presence, frame_text
 from chatbuddy.errors import SessionNotFound, StorageUnavailable
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
 
@@ -394,9 +394,11 @@ class RedisEngine:
         if self._channels.pop(channel, None) is not None:
             await self._pubsub_call("unsubscribe", channel)
 
-    async def publish(self, session_id: str, frame: str, *, exclude: str | None = None) -> None:
+    async def publish(self, session_id: str, frame: Frame, *, exclude: str | None = None) -> None:
+        # Other nodes may have receivers: a lazy frame is always made here.
+        text = frame_text(frame)
         async with self._store():
-            await self._redis.publish(self._channel(session_id), f"{exclude or ''}\n{frame}")
+            await self._redis.publish(self._channel(session_id), f"{exclude or ''}\n{text}")
 
     def events_wanted(self) -> bool:
         return self._watching_events or self._events_watched_anywhere
