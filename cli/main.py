@@ -6,6 +6,7 @@ import click
 
 from chatbuddy import __version__
 
+from .bench import bench
 from .send import send
 from .serve import serve
 from .sessions import sessions
@@ -24,13 +25,14 @@ def cli() -> None:
       chatbuddy tail                  # live events
       chatbuddy stats                 # who is connected
       chatbuddy send "Szia!"          # talk to it
+      chatbuddy bench -c 50           # load-test it
 
     The admin commands find a local server's admin token by themselves; for a
     remote server pass --url and --token (or CHATBUDDY_URL, CHATBUDDY_ADMIN_TOKEN).
     """
 
 
-for command in (serve, tail, stats, send, sessions):
+for command in (serve, tail, stats, send, sessions, bench):
     cli.add_command(command)
 
 

@@ -1,0 +1,132 @@
+"""``chatbuddy bench``: load-test a ChatBuddy deployment."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import aio
+from .errors import ServerUnreachable
+from .loadgen import LoadResult, Target, run_load
+from .target import Target as ServerTarget
+from .target import target_options
+
+
+@click.command()
+@target_options
+@click.option(
+    "--connections",
+    "-c",
+    type=click.IntRange(1, 10_000),
+    default=10,
+    show_default=True,
+    help="Concurrent connections, each a new session in a closed loop.",
+)
+@click.option(
+    "--duration",
+    "-d",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to measure.",
+)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="Seconds to run before measuring.",
+)
+@click.option("--message", default="hello", show_default=True, help="The chat text to send.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def bench(
+    target: ServerTarget,
+    connections: int,
+    duration: float,
+    warmup: float,
+    message: str,
+    as_json: bool,
+) -> None:
+    """Measure replies per second and latency of a running server.
+
+    Each connection sends a chat message, waits for the whole reply, and sends
+    the next. Servers limit each connection to 5 messages a second by default;
+    start the server with `--rate-limit 0` to measure its capacity (refused
+    messages are counted as errors).
+
+    \b
+    Examples:
+      chatbuddy bench                                  # the local server, 10 connections
+      chatbuddy bench -c 50 -d 30 --url http://chat.internal:8000
+    """
+    load = Target(target.url, message=message)
+    result = aio.run(_bench(load, target.url, connections, duration, warmup, quiet=as_json))
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    else:
+        Console().print(result_table(result, target.url))
+    if result.replies == 0:
+        raise click.ClickException("no replies were measured")
+
+
+async def _bench(
+    load: Target, url: str, connections: int, duration: float, warmup: float, *, quiet: bool
+) -> LoadResult:
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rate]:>9.0f} replies/s"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(f"{connections} connections", total=duration, rate=0.0)
+
+        def advance(elapsed: float, replies: int) -> None:
+            progress.update(task, completed=elapsed, rate=replies / max(elapsed, 1e-9))
+
+        try:
+            return await run_load(
+                load,
+                connections=connections,
+                duration=duration,
+                warmup=warmup,
+                on_progress=advance,
+            )
+        except OSError:
+            raise ServerUnreachable(url) from None
+        except ConnectionError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def result_table(result: LoadResult, url: str) -> Table:
+    table = Table(title=f"chatbuddy bench {url}", box=box.SIMPLE_HEAVY)
+    for column in (
+        "connections",
+        "replies/s",
+        "replies",
+        "errors",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+    ):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(result.connections),
+        f"{result.rate:,.0f}",
+        f"{result.replies:,}",
+        str(result.errors),
+        f"{result.p50_ms:.2f}",
+        f"{result.p90_ms:.2f}",
+        f"{result.p99_ms:.2f}",
+        f"{result.max_ms:.2f}",
+    )
+    return table

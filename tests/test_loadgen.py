@@ -1,0 +1,95 @@
+"""The load generator and `chatbuddy bench`: real closed loops against real servers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatbuddy.cli.loadgen import Target, client_frame, run_load  # type: ignore[import-not-found,unused-ignore]
+from chatbuddy.settings import Settings
+from tests.helpers import TIMEOUT
+from tests.processes import serve_env, start_server
+from tests.redis_server import free_port
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(port=0, agent="echo", rate_limit=0)
+
+
+def test_a_client_frame_is_masked_and_sized() -> None:
+    frame = client_frame(b"hello")
+    assert frame[0] == 0x81  # final text frame
+    assert frame[1] == 0x80 | 5  # masked, 5 bytes
+    mask, body = frame[2:6], frame[6:]
+    assert bytes(b ^ mask[i % 4] for i, b in enumerate(body)) == b"hello"
+    assert client_frame(b"x" * 300)[1] == 0x80 | 126
+
+
+async def test_closed_loops_against_chatbuddy_measure_replies(port: int) -> None:
+    result = await run_load(
+        Target(f"http://127.0.0.1:{port}"), connections=3, duration=0.3, warmup=0.1
+    )
+    assert result.replies > 10
+    assert result.errors == 0
+    assert 0 < result.p50_ms <= result.p90_ms <= result.p99_ms <= result.max_ms
+    assert result.rate == pytest.approx(result.replies / result.seconds)
+
+
+def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chatbuddy", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=4 * TIMEOUT,
+        env=env,
+    )
+
+
+def test_the_bench_command_prints_a_table(tmp_path: Path) -> None:
+    server = start_server(serve_env(tmp_path), "--agent", "echo", "--rate-limit", "0")
+    try:
+        result = bench("--url", server.url, "-c", "2", "-d", "0.3", "--warmup", "0.1", "--json")
+        assert result.returncode == 0, result.stderr
+        figures = json.loads(result.stdout)
+        assert figures["connections"] == 2
+        assert figures["replies"] > 0
+        table = bench(
+            "--url", server.url, "-c", "1", "-d", "0.2", env={**server.env, "COLUMNS": "120"}
+        )
+        assert "replies/s" in table.stdout
+    finally:
+        server.stop()
+
+
+def test_bench_against_nothing_is_exit_code_4() -> None:
+    port = free_port()
+    result = bench("--url", f"http://127.0.0.1:{port}", "-d", "0.2")
+    assert result.returncode == 4
+    assert "is `chatbuddy serve` running?" in result.stderr
+
+
+def test_the_benchmark_suite_runs_with_one_command(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--rounds", "1", "--duration", "0.3",
+         "--warmup", "0.1", "--connections", "2", "--idle", "50", "--out", str(out)],
+        capture_output=True, text=True, timeout=30 * TIMEOUT, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    document = json.loads(out.read_text())
+    assert set(document["medians"]) == {
+        "tornado echo",
+        "memory + echo",
+        "memory + coordinator",
+        "redis + echo",
+    }
+    for scenario in document["medians"].values():
+        assert scenario["2"]["rate"] > 0
+        assert scenario["2"]["errors"] == 0
+    assert set(document["idle"]) == {"tornado echo", "memory + echo"}
+    assert "× bare" in result.stdout
