@@ -233,10 +233,16 @@ def envelope(kind: str, data: BaseModel, session_id: str | None, timestamp: date
     Equal to ``Envelope.model_dump_json()`` (tests/test_protocol.py checks it);
     on the hot path this saves a model construction per frame.
     """
+    head, tail = envelope_parts(kind, session_id, timestamp)
+    return head + data.model_dump_json() + tail
+
+
+def envelope_parts(kind: str, session_id: str | None, timestamp: datetime) -> tuple[str, str]:
+    """What goes before and after the data of a server frame."""
     sid = "null" if session_id is None else json.dumps(session_id)
     return (
-        f'{{"type":"{kind}","data":{data.model_dump_json()},'
-        f'"session_id":{sid},"timestamp":"{iso_time(timestamp)}"}}'
+        f'{{"type":"{kind}","data":',
+        f',"session_id":{sid},"timestamp":"{iso_time(timestamp)}"}}',
     )
 
 

@@ -10,6 +10,7 @@ import tornado.ioloop
 from chatbuddy.engine import Engine, MemoryEngine, Presence
 from chatbuddy.engine.redis import RedisEngine
 from chatbuddy.errors import SessionNotFound
+from chatbuddy.protocol import parse_server_message
 from tests.engines import RecordingNode, record, reply, user_message
 from tests.helpers import eventually
 
@@ -74,15 +75,21 @@ async def test_a_reply_stored_late_keeps_id_order_and_is_published(
     await engine.create_session(record())
     await engine.subscribe("s1")
     await eventually(engine.ready, "engine ready")
-    first = await engine.add_user_message("s1", user_message("one"))
-    await engine.add_user_message("s1", user_message("two"))
+    first = await engine.add_user_message("s1", user_message("one"), exclude="sender")
+    await engine.add_user_message("s1", user_message("two"), exclude="sender")
     assert first.reply_id is not None
     await engine.add_reply("s1", reply(first.reply_id, first.message.id), publish="frame-1")
     messages, _ = await engine.history("s1", after=None, limit=10)
     assert [(m.id, m.role) for m in messages] == [(1, "user"), (2, "assistant"), (3, "user")]
     assert messages[1].metadata == {"processing_time": 0.001, "agent": "general"}
-    await eventually(lambda: bool(node.frames), "the published reply")
-    assert node.frames == [("s1", "frame-1", None)]
+    await eventually(lambda: len(node.frames) == 3, "two user messages and the reply")
+    published = [parse_server_message(frame) for _, frame, _ in node.frames[:2]]
+    assert [(f.type, f.data.content) for f in published] == [  # type: ignore[union-attr]
+        ("user_message", "one"),
+        ("user_message", "two"),
+    ]
+    assert [exclude for _, _, exclude in node.frames] == ["sender", "sender", None]
+    assert node.frames[2] == ("s1", "frame-1", None)
 
 
 async def test_history_pages_forward_and_shows_the_latest(engine: Engine) -> None:

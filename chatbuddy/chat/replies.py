@@ -145,18 +145,13 @@ class ReplyPipeline:
                 user_id=message.user_id,
                 client_message_id=message.client_message_id,
             ),
+            exclude=message.connection_id,  # the sender has its own copy
         )
         user_message = added.message
         if added.reply_id is None:
             await self._answer_duplicate(message, user_message)
             return
         reply_id = added.reply_id
-        # Built only if another tab will receive it (the sender has its own copy).
-        await engine.publish(
-            sid,
-            lambda: envelope("user_message", user_message, sid, user_message.timestamp),
-            exclude=message.connection_id,
-        )
         if self._feed.wanted:
             await self._feed.emit(
                 UserMessageEvent(

@@ -115,13 +115,17 @@ class Engine(Protocol):
 
     # -- history --------------------------------------------------------------
 
-    async def add_user_message(self, session_id: str, message: StoredMessage) -> AddedMessage:
-        """Store a user's message under a new id and reserve the id of its reply.
+    async def add_user_message(
+        self, session_id: str, message: StoredMessage, *, exclude: str | None = None
+    ) -> AddedMessage:
+        """Store a user's message under a new id, reserve the id of its reply, and
+        publish it as ``user_message`` to the session's connections but ``exclude``
+        (the sender), so other tabs see it.
 
         ``message.id`` is ignored: the engine assigns ids, which only grow
         within a session. If ``message.client_message_id`` was stored in this
-        session before, nothing is stored and the earlier message is returned
-        (a client resending after a reconnect gets no second answer).
+        session before, nothing is stored or published and the earlier message
+        is returned (a client resending after a reconnect gets no second answer).
         """
 
     async def add_reply(self, session_id: str, message: StoredMessage, *, publish: str) -> None:

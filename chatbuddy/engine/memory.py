@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from chatbuddy.engine.base import AddedMessage, Frame, NodeLink, Presence
 from chatbuddy.errors import SessionNotFound
+from chatbuddy.protocol import envelope
 from chatbuddy.records import SessionRecord, StoredMessage, utcnow
 
 #: Client message ids remembered per session, for deduplication.
@@ -101,7 +102,9 @@ class MemoryEngine:
 
     # -- history ------------------------------------------------------------
 
-    async def add_user_message(self, session_id: str, message: StoredMessage) -> AddedMessage:
+    async def add_user_message(
+        self, session_id: str, message: StoredMessage, *, exclude: str | None = None
+    ) -> AddedMessage:
         session = self._require(session_id)
         key = message.client_message_id
         if key is not None and key in session.seen:
@@ -117,6 +120,12 @@ class MemoryEngine:
             session.seen[key] = stored
             if len(session.seen) > DEDUP_WINDOW:
                 session.seen.popitem(last=False)
+        # Made only if another tab will receive it.
+        await self.publish(
+            session_id,
+            lambda: envelope("user_message", stored, session_id, stored.timestamp),
+            exclude=exclude,
+        )
         return AddedMessage(stored, reply_id=session.last_reserved_id)
 
     async def add_reply(self, session_id: str, message: StoredMessage, *, publish: str) -> None:

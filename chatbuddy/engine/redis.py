@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -20,21 +21,24 @@ from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
+from redis.asyncio.client import Pipeline, PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatbuddy.engine.base import AddedMessage, Frame, NodeLink, Presence, frame_text
 from chatbuddy.errors import SessionNotFound, StorageUnavailable
+from chatbuddy.protocol import envelope_parts
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
 
 log = logging.getLogger(__name__)
 
 #: Client message ids remembered per session, for deduplication.
 DEDUP_WINDOW = 1000
+#: Seconds between updates of a session's place in the "most recent first" index.
+INDEX_EVERY = 10.0
 #: Errors that mean "Redis is out of reach" rather than "we sent nonsense".
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -69,8 +73,9 @@ local function store(id, encoded, limit, ttl, now)
 end
 """
 
-# A user's message: dedup, new id (+ the reply's), store. KEYS: session, history, seen.
-# ARGV: message json without id, client_message_id or '', limit, ttl_ms, now, window.
+# A user's message: dedup, new id (+ the reply's), store, publish it as user_message.
+# KEYS: session, history, seen. ARGV: message json without id, client_message_id or '',
+# limit, ttl_ms, now, window, channel, exclude, frame head, frame tail.
 # Returns {-1} (no session), {0, id, json} (duplicate) or {1, id, json}.
 _ADD_USER = (
     _STORE
@@ -92,17 +97,19 @@ if ARGV[2] ~= '' then
   redis.call('ZADD', KEYS[3], id, ARGV[2])
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
 end
+redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. ARGV[9] .. encoded .. ARGV[10])
 return {1, id, encoded}
 """
 )
 
-# A reply under its reserved id. KEYS: session, history, seen.
-# ARGV: message json, id, limit, ttl_ms, now. Returns 0 (no session) or 1.
+# A reply under its reserved id, then its frame published. KEYS: session, history, seen.
+# ARGV: message json, id, limit, ttl_ms, now, channel, frame. Returns 0 (no session) or 1.
 _ADD_REPLY = (
     _STORE
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 store(tonumber(ARGV[2]), ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[6], '\\n' .. ARGV[7])
 return 1
 """
 )
@@ -147,11 +154,25 @@ class RedisEngine:
         self._clock = clock
         # This node's name in presence keys; random, so a restarted node is new.
         self.node_id = secrets.token_hex(6)
-        # Lua scripts, loaded once per Redis (redis-py re-loads after a restart).
-        self._create = self._redis.register_script(_CREATE)
-        self._touch = self._redis.register_script(_TOUCH)
-        self._add_user = self._redis.register_script(_ADD_USER)
-        self._add_reply = self._redis.register_script(_ADD_REPLY)
+        # Lua scripts by SHA1; loaded into Redis on first use and after a restart.
+        self._scripts = {
+            name: hashlib.sha1(body.encode()).hexdigest()  # noqa: S324 - Redis's script id
+            for name, body in (
+                ("create", _CREATE),
+                ("touch", _TOUCH),
+                ("add_user", _ADD_USER),
+                ("add_reply", _ADD_REPLY),
+            )
+        }
+        self._script_bodies = {
+            "create": _CREATE,
+            "touch": _TOUCH,
+            "add_user": _ADD_USER,
+            "add_reply": _ADD_REPLY,
+        }
+        # session id -> when this node last moved it up the session index; the
+        # index orders a listing, so once per INDEX_EVERY seconds is enough.
+        self._indexed: dict[str, float] = {}
         # This node: where published frames and events go; set by start().
         self._node: NodeLink | None = None
         # channel -> session id, for every session channel this node listens to.
@@ -239,6 +260,53 @@ class RedisEngine:
         now = self._clock()
         return now.isoformat(), now.timestamp()
 
+    def _script(self, pipe: Pipeline, name: str, keys: list[str], args: list[Any]) -> None:
+        """Queue a Lua script by its SHA (no SCRIPT EXISTS round trip first)."""
+        pipe.evalsha(self._scripts[name], len(keys), *keys, *args)
+
+    async def _eval(self, name: str, keys: list[str], args: list[Any], index: str | None) -> Any:
+        """Run one script; with ``index``, also move that session up the index.
+
+        One command needs no pipeline, and the hot path is one script per step.
+        """
+        if index is not None:
+            stamp = self._clock().timestamp()
+
+            def build(pipe: Pipeline) -> None:
+                self._script(pipe, name, keys, args)
+                pipe.zadd(self._index, {index: stamp}, xx=True)
+
+            return (await self._run(build))[0]
+        try:
+            return await self._redis.evalsha(self._scripts[name], len(keys), *keys, *args)
+        except NoScriptError:
+            await self._load_scripts()
+            return await self._redis.evalsha(self._scripts[name], len(keys), *keys, *args)
+
+    async def _load_scripts(self) -> None:
+        for body in self._script_bodies.values():
+            await self._redis.script_load(body)
+
+    async def _run(self, build: Callable[[Pipeline], None]) -> list[Any]:
+        """Run a pipeline ``build`` fills; after a Redis restart, load the scripts and retry."""
+        for attempt in (1, 2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                build(pipe)
+                try:
+                    return list(await pipe.execute())
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+            await self._load_scripts()
+        raise AssertionError("unreachable")
+
+    def _index_due(self, session_id: str) -> bool:
+        now = time.monotonic()
+        if now - self._indexed.get(session_id, 0.0) < INDEX_EVERY:
+            return False
+        self._indexed[session_id] = now
+        return True
+
     # -- sessions -------------------------------------------------------------
 
     async def create_session(self, record: SessionRecord) -> bool:
@@ -259,12 +327,14 @@ class RedisEngine:
         args: list[Any] = [self._ttl_ms]
         for key, value in fields.items():
             args += [key, value]
+        key = self._session_keys(record.session_id)[0]
+
+        def build(pipe: Pipeline) -> None:
+            self._script(pipe, "create", [key], args)
+            pipe.zadd(self._index, {record.session_id: record.last_activity.timestamp()})
+
         async with self._store():
-            created = await self._create(keys=self._session_keys(record.session_id)[:1], args=args)
-            if created:
-                await self._redis.zadd(
-                    self._index, {record.session_id: record.last_activity.timestamp()}
-                )
+            created, _ = await self._run(build)
         return bool(created)
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
@@ -274,16 +344,17 @@ class RedisEngine:
 
     async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
         now, stamp = self._now()
-        async with self._store(), self._redis.pipeline(transaction=False) as pipe:
-            await self._touch(
-                keys=self._session_keys(session_id),
-                args=[self._ttl_ms, now, "1" if connected else "0"],
-                client=pipe,
-            )
+        keys = self._session_keys(session_id)
+
+        def build(pipe: Pipeline) -> None:
+            self._script(pipe, "touch", keys, [self._ttl_ms, now, "1" if connected else "0"])
             pipe.zadd(self._index, {session_id: stamp}, xx=True)
-            flat, _ = await pipe.execute()
+
+        async with self._store():
+            flat, _ = await self._run(build)
         if not flat:
             raise SessionNotFound(session_id)
+        self._indexed[session_id] = time.monotonic()
         return _record(session_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
@@ -304,6 +375,8 @@ class RedisEngine:
     async def sweep_expired(self) -> int:
         """Session keys expire by themselves; this prunes the index of them."""
         _, stamp = self._now()
+        stale = time.monotonic() - 6 * INDEX_EVERY
+        self._indexed = {sid: t for sid, t in self._indexed.items() if t > stale}
         async with self._store():
             removed = await self._redis.zremrangebyscore(
                 self._index, "-inf", stamp - self._ttl_ms / 1000
@@ -312,24 +385,30 @@ class RedisEngine:
 
     # -- history --------------------------------------------------------------
 
-    async def add_user_message(self, session_id: str, message: StoredMessage) -> AddedMessage:
-        now, stamp = self._now()
-        draft = message.model_dump_json(exclude={"id"})
-        async with self._store(), self._redis.pipeline(transaction=False) as pipe:
-            await self._add_user(
-                keys=self._session_keys(session_id),
-                args=[
-                    draft,
-                    message.client_message_id or "",
-                    self._history_limit,
-                    self._ttl_ms,
-                    now,
-                    DEDUP_WINDOW,
-                ],
-                client=pipe,
+    async def add_user_message(
+        self, session_id: str, message: StoredMessage, *, exclude: str | None = None
+    ) -> AddedMessage:
+        now, _ = self._now()
+        head, tail = envelope_parts("user_message", session_id, message.timestamp)
+        args = [
+            message.model_dump_json(exclude={"id"}),
+            message.client_message_id or "",
+            self._history_limit,
+            self._ttl_ms,
+            now,
+            DEDUP_WINDOW,
+            self._channel(session_id),
+            exclude or "",
+            head,
+            tail,
+        ]
+        async with self._store():
+            result = await self._eval(
+                "add_user",
+                self._session_keys(session_id),
+                args,
+                session_id if self._index_due(session_id) else None,
             )
-            pipe.zadd(self._index, {session_id: stamp}, xx=True)
-            result, _ = await pipe.execute()
         status = int(result[0])
         if status == -1:
             raise SessionNotFound(session_id)
@@ -342,22 +421,23 @@ class RedisEngine:
         return AddedMessage(stored, reply_id=stored_id + 1 if status == 1 else None)
 
     async def add_reply(self, session_id: str, message: StoredMessage, *, publish: str) -> None:
-        now, stamp = self._now()
-        async with self._store(), self._redis.pipeline(transaction=False) as pipe:
-            await self._add_reply(
-                keys=self._session_keys(session_id),
-                args=[
-                    message.model_dump_json(),
-                    message.id,
-                    self._history_limit,
-                    self._ttl_ms,
-                    now,
-                ],
-                client=pipe,
+        now, _ = self._now()
+        args = [
+            message.model_dump_json(),
+            message.id,
+            self._history_limit,
+            self._ttl_ms,
+            now,
+            self._channel(session_id),
+            publish,
+        ]
+        async with self._store():
+            stored = await self._eval(
+                "add_reply",
+                self._session_keys(session_id),
+                args,
+                session_id if self._index_due(session_id) else None,
             )
-            pipe.zadd(self._index, {session_id: stamp}, xx=True)
-            pipe.publish(self._channel(session_id), "\n" + publish)
-            stored, _, _ = await pipe.execute()
         if not stored:
             raise SessionNotFound(session_id)
 
@@ -366,16 +446,19 @@ class RedisEngine:
     ) -> tuple[list[StoredMessage], bool]:
         keys = self._session_keys(session_id)
         now, _ = self._now()
-        async with self._store(), self._redis.pipeline(transaction=False) as pipe:
+
+        def build(pipe: Pipeline) -> None:
             if touch:
-                await self._touch(keys=keys, args=[self._ttl_ms, now, "0"], client=pipe)
+                self._script(pipe, "touch", keys, [self._ttl_ms, now, "0"])
             else:
                 pipe.exists(keys[0])
             if after is None:
                 pipe.zrange(keys[1], -limit, -1)
             else:
                 pipe.zrangebyscore(keys[1], f"({after}", "+inf", start=0, num=limit + 1)
-            found, members = await pipe.execute()
+
+        async with self._store():
+            found, members = await self._run(build)
         if not found:
             raise SessionNotFound(session_id)
         messages = [StoredMessage.model_validate_json(m) for m in members]

@@ -16,7 +16,7 @@ import tornado.web
 import tornado.websocket
 
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
-from chatbuddy.errors import ConnectionClosed, HandshakeRejected
+from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
 from chatbuddy.records import ClientInfo
 from chatbuddy.settings import Settings
 from chatbuddy.text import new_connection_id
@@ -90,6 +90,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             self._grant = await self._service.admit(request)
         except HandshakeRejected as rejected:
             self._refuse(rejected.status, rejected.reason, rejected.message)
+            return
+        except StorageUnavailable:
+            self._refuse(503, "storage_unavailable", "sessions are unavailable; retry shortly")
             return
         await super().get(*args, **kwargs)
 
