@@ -68,8 +68,10 @@ def _start(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
     assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 20)
-    line = process.stdout.readline() if ready else ""
+    # poll, not select: after the idle test this process holds >1024 descriptors.
+    poller = select.poll()
+    poller.register(process.stdout, select.POLLIN)
+    line = process.stdout.readline() if poller.poll(20_000) else ""
     match = re.search(pattern, line)
     if match is None:
         process.kill()
@@ -156,6 +158,7 @@ async def idle_memory(server: Server, count: int) -> dict[str, float]:
     after = server.rss_kib()
     for connection in held:
         connection.close()
+    await asyncio.gather(*(connection.closed for connection in held))
     return {
         "connections": count,
         "rss_before_kib": before,

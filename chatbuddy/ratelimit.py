@@ -9,6 +9,9 @@ from collections.abc import Callable
 class TokenBucket:
     """Allows ``rate`` events per second on average and ``burst`` at once."""
 
+    # One per connection: slots keep 10,000 of them small.
+    __slots__ = ("_burst", "_clock", "_rate", "_tokens", "_updated")
+
     def __init__(
         self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic
     ) -> None:

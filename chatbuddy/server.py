@@ -24,6 +24,7 @@ from chatbuddy.registry import ConnectionRegistry
 from chatbuddy.settings import Settings
 from chatbuddy.stats import Counters
 from chatbuddy.web import make_app
+from chatbuddy.web.keepalive import KeepAlive
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class Server:
     app: tornado.web.Application
     #: Opens the admin API (given in the settings, or made at start).
     admin_token: str
+    #: Pings chat connections and closes the silent ones (started by serve()).
+    keepalive: KeepAlive
 
 
 def build_server(
@@ -64,14 +67,16 @@ def build_server(
         counters=counters,
     )
     admin_token = settings.admin_token or token_file.new_admin_token()
+    keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
     app = make_app(
         service=service,
         registry=registry,
         counters=counters,
         settings=settings,
         admin_token=admin_token,
+        keepalive=keepalive,
     )
-    return Server(settings, engine, registry, counters, service, app, admin_token)
+    return Server(settings, engine, registry, counters, service, app, admin_token, keepalive)
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -125,6 +130,7 @@ async def serve(
     http = tornado.httpserver.HTTPServer(server.app, xheaders=settings.trust_proxy_headers)
     http.add_sockets(sockets)  # type: ignore[arg-type]
     sweeper = asyncio.create_task(_sweep(server.engine, settings.sweep_interval))
+    server.keepalive.start()
     port = sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     token_path = token_file.write_token(port, server.admin_token)
@@ -136,6 +142,7 @@ async def serve(
         token_file.remove_token(port, server.admin_token)
         log.info("shutting down")
         http.stop()
+        server.keepalive.stop()
         cancelled = await server.service.drain(settings.shutdown_grace)
         if cancelled:
             log.warning("%d sessions still had replies in progress at shutdown", cancelled)

@@ -30,6 +30,10 @@ class Settings:
     max_pending_per_session: int = 32
     #: Largest WebSocket frame accepted; 4000 characters of JSON-escaped text fit.
     max_frame_bytes: int = 64 * 1024
+    #: Seconds between keep-alive pings of every chat connection.
+    ping_interval: float = 30.0
+    #: A connection that sent nothing and answered no ping for this long is closed.
+    ping_timeout: float = 75.0
     #: Origins (scheme://host[:port]) allowed besides the page's own.
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     #: How often expired sessions are swept, in seconds.

@@ -8,7 +8,6 @@ is what the tests and benchmarks run on unless they say otherwise.
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,15 +21,17 @@ from chatbuddy.records import SessionRecord, StoredMessage, utcnow
 DEDUP_WINDOW = 1000
 
 
-@dataclass
+@dataclass(slots=True)
 class _Session:
+    # Slots, a list and no empty containers up front: most of the memory an idle
+    # connection costs is its session (docs/performance.md).
     record: SessionRecord
     # Oldest first, in id order (a reply may be stored after a later message).
-    history: deque[StoredMessage] = field(default_factory=deque)
+    history: list[StoredMessage] = field(default_factory=list)
     # The last id handed out; ids only grow.
     last_reserved_id: int = 0
-    # client_message_id -> the stored message, newest last (bounded).
-    seen: OrderedDict[str, StoredMessage] = field(default_factory=OrderedDict)
+    # client_message_id -> the stored message, oldest first (bounded); made on first use.
+    seen: dict[str, StoredMessage] | None = None
 
 
 class MemoryEngine:
@@ -107,7 +108,7 @@ class MemoryEngine:
     ) -> AddedMessage:
         session = self._require(session_id)
         key = message.client_message_id
-        if key is not None and key in session.seen:
+        if key is not None and session.seen is not None and key in session.seen:
             session.record.last_activity = self._clock()
             return AddedMessage(session.seen[key], reply_id=None)
         session.last_reserved_id += 2
@@ -117,9 +118,11 @@ class MemoryEngine:
         )
         self._store(session, stored)
         if key is not None:
-            session.seen[key] = stored
-            if len(session.seen) > DEDUP_WINDOW:
-                session.seen.popitem(last=False)
+            seen = session.seen if session.seen is not None else {}
+            session.seen = seen
+            seen[key] = stored
+            if len(seen) > DEDUP_WINDOW:
+                del seen[next(iter(seen))]  # dicts keep insertion order: the oldest
         # Made only if another tab will receive it.
         await self.publish(
             session_id,
@@ -150,8 +153,8 @@ class MemoryEngine:
             history.append(message)
         else:  # a reply stored after a later message; keep id order
             history.insert(bisect.bisect(history, message.id, key=_message_id), message)
-        while len(history) > self._history_limit:
-            history.popleft()
+        if len(history) > self._history_limit:
+            del history[: len(history) - self._history_limit]
         record = session.record
         record.message_count += 1
         record.last_message_id = history[-1].id

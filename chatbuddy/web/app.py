@@ -20,6 +20,7 @@ from chatbuddy.web.http import (
     ReadyHandler,
     log_request,
 )
+from chatbuddy.web.keepalive import KeepAlive
 
 
 def static_path() -> str:
@@ -43,6 +44,7 @@ def make_app(
     counters: Counters,
     settings: Settings,
     admin_token: str,
+    keepalive: KeepAlive,
 ) -> tornado.web.Application:
     """Wire the handlers to the one registry, service and settings of this process."""
     static = static_path()
@@ -52,7 +54,11 @@ def make_app(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
             (r"/static/(.*)", PageHandler, {"path": static}),
-            (r"/ws/chat/([^/]*)", ChatSocketHandler, {"service": service, "settings": settings}),
+            (
+                r"/ws/chat/([^/]*)",
+                ChatSocketHandler,
+                {"service": service, "settings": settings, "keepalive": keepalive},
+            ),
             (
                 r"/api/v1/websocket/stats",
                 StatsHandler,
@@ -67,7 +73,5 @@ def make_app(
         default_handler_class=NotFoundHandler,
         log_function=log_request,
         websocket_max_message_size=settings.max_frame_bytes,
-        # Find peers that vanished without a close (laptop lid, lost Wi-Fi).
-        websocket_ping_interval=30,
-        websocket_ping_timeout=20,
+        # Chat sockets are pinged by the one KeepAlive timer, not a timer each.
     )

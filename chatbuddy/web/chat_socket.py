@@ -20,6 +20,7 @@ from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavail
 from chatbuddy.records import ClientInfo
 from chatbuddy.settings import Settings
 from chatbuddy.text import new_connection_id
+from chatbuddy.web.keepalive import KeepAlive
 
 log = logging.getLogger("chatbuddy.connections")
 
@@ -27,7 +28,7 @@ log = logging.getLogger("chatbuddy.connections")
 class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     """One chat connection; implements :class:`chatbuddy.registry.Connection`."""
 
-    def initialize(self, service: ChatService, settings: Settings) -> None:
+    def initialize(self, service: ChatService, settings: Settings, keepalive: KeepAlive) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
         # For allowed origins.
@@ -38,6 +39,10 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         self._grant: Grant | None = None
         # For the close log line.
         self._opened_at = 0.0
+        # Pings this connection and closes it when its peer goes silent.
+        self._keepalive = keepalive
+        # When the peer last sent anything (a message or a pong).
+        self._last_heard = 0.0
 
     # -- Connection protocol ----------------------------------------------------
 
@@ -131,6 +136,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # A reply is several small frames (chunks, then the whole); without this,
         # Nagle holds each frame back until the client's delayed ACK (~40 ms).
         self.set_nodelay(True)
+        self._last_heard = self._opened_at
+        self._keepalive.add(self)
         log.info(
             "open %s session=%s user=%s ip=%s resumed=%s",
             self._connection_id,
@@ -142,11 +149,20 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         await self._service.attach(self, self._grant)
 
     async def on_message(self, message: str | bytes) -> None:
+        self._last_heard = time.monotonic()
         await self._service.handle_frame(self, message)
+
+    def on_pong(self, data: bytes) -> None:
+        self._last_heard = time.monotonic()
+
+    @property
+    def last_heard(self) -> float:
+        return self._last_heard
 
     def on_close(self) -> None:
         if self._grant is None or not self._opened_at:
             return
+        self._keepalive.discard(self)
         duration = time.monotonic() - self._opened_at
         self._service.detach(self, close_code=self.close_code, duration=duration)
         log.info(

@@ -1,0 +1,47 @@
+"""Keep-alive: one timer pings every chat connection and closes the silent ones."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from chatbuddy.server import Server
+from chatbuddy.web.keepalive import KeepAlive
+from tests.conftest import Connect
+from tests.helpers import eventually
+
+
+@dataclass(eq=False)
+class Peer:
+    last_heard: float
+    pings: int = 0
+    closed: list[tuple[int | None, str | None]] = field(default_factory=list)
+
+    def ping(self, data: bytes = b"") -> None:
+        self.pings += 1
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closed.append((code, reason))
+
+
+def test_a_round_pings_the_lively_and_closes_the_silent() -> None:
+    keepalive = KeepAlive(interval=30, timeout=75)
+    lively, silent = Peer(time.monotonic()), Peer(time.monotonic() - 100)
+    keepalive.add(lively)
+    keepalive.add(silent)
+    assert keepalive.tick() == 1
+    assert silent.closed == [(1001, "no answer to pings")]
+    assert (lively.pings, lively.closed) == (1, [])
+    assert keepalive.tick() == 0  # the closed one is no longer pinged
+    assert silent.pings == 0
+
+
+async def test_a_real_client_answers_the_ping_and_stays(connect: Connect, server: Server) -> None:
+    client = await connect("pinged")
+    await client.greeting()
+    handler = next(iter(server.keepalive._connections))
+    before = handler.last_heard
+    server.keepalive.tick()
+    await eventually(lambda: handler.last_heard > before, "the pong")
+    await client.send(type="ping")
+    await client.expect("pong")  # still connected
