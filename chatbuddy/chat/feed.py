@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chatbuddy.engine import Engine
-from chatbuddy.events import AdminEvent
+from chatbuddy.errors import ClientError
+from chatbuddy.events import AdminEvent, ErrorEvent
 
 
 class EventFeed:
@@ -23,3 +26,16 @@ class EventFeed:
 
     async def emit(self, event: AdminEvent) -> None:
         await self._engine.publish_event(event.session_id, event.to_json())
+
+    async def error(self, session_id: str, error: ClientError, now: datetime) -> None:
+        """Tell watching admins about an ``error`` frame (if anyone watches)."""
+        if self.wanted:
+            await self.emit(
+                ErrorEvent(
+                    session_id=session_id,
+                    timestamp=now,
+                    error_type=error.error_type.value,
+                    error_message=error.message,
+                    request_type=error.request_type,
+                )
+            )

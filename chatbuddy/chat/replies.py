@@ -18,7 +18,7 @@ from chatbuddy.agents import Agent, AgentReply, AgentRequest
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
-from chatbuddy.events import ErrorEvent, ReplyChunk, ReplyDone, UserMessageEvent
+from chatbuddy.events import ReplyChunk, ReplyDone, UserMessageEvent
 from chatbuddy.protocol import (
     ChatResponse,
     ChatResponseChunkData,
@@ -297,27 +297,14 @@ class ReplyPipeline:
         self._counters.errors_sent += 1
         now = utcnow()
         sid = message.session_id
-        frame = error_frame(
-            ClientError(kind, text, request_type="chat_message"),
-            session_id=sid,
-            now=now,
-            in_reply_to=in_reply_to,
-        )
+        error = ClientError(kind, text, request_type="chat_message")
+        frame = error_frame(error, session_id=sid, now=now, in_reply_to=in_reply_to)
         if only_sender:
             self._registry.send_to(message.connection_id, frame)
             return
         try:
             await self._engine.publish(sid, frame)
-            if self._feed.wanted:
-                await self._feed.emit(
-                    ErrorEvent(
-                        session_id=sid,
-                        timestamp=now,
-                        error_type=kind.value,
-                        error_message=text,
-                        request_type="chat_message",
-                    )
-                )
+            await self._feed.error(sid, error, now)
         except StorageUnavailable:
             # The store is down, so other nodes are out of reach: tell this node's tabs.
             self._registry.send_to_session(sid, frame)

@@ -17,7 +17,7 @@ from chatbuddy.chat.replies import PendingMessage, ReplyPipeline
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
 from chatbuddy.engine import Engine, Frame, Presence
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
-from chatbuddy.events import ConnectionClosed, ConnectionOpened, ErrorEvent
+from chatbuddy.events import ConnectionClosed, ConnectionOpened
 from chatbuddy.protocol import (
     ChatMessage,
     ConnectionEstablished,
@@ -326,13 +326,4 @@ class ChatService:
         self._counters.errors_sent += 1
         now = utcnow()
         self._send(connection, error_frame(error, session_id=connection.session_id, now=now))
-        if self._feed.wanted:
-            await self._feed.emit(
-                ErrorEvent(
-                    session_id=connection.session_id,
-                    timestamp=now,
-                    error_type=error.error_type.value,
-                    error_message=error.message,
-                    request_type=error.request_type,
-                )
-            )
+        await self._feed.error(connection.session_id, error, now)
