@@ -5,6 +5,7 @@ Shipped as package data (``data/shop.json``) so answers are real look-ups.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ def words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Product:
+    # cached_property needs a __dict__; frozen only blocks assignment, not the cache.
     id: str
     name: str
     brand: str
@@ -30,9 +32,12 @@ class Product:
     stock: int
     rating: float
 
-    @property
+    @functools.cached_property
     def model_words(self) -> tuple[str, ...]:
-        """The name's words without the brand: people say "iPhone 15", not "Apple iPhone 15"."""
+        """The name's words without the brand: people say "iPhone 15", not "Apple iPhone 15".
+
+        Computed once per product, not once per message.
+        """
         brand = set(words(self.brand))
         return tuple(w for w in words(self.name) if w not in brand)
 
@@ -81,6 +86,8 @@ class Shop:
         self.orders = {o.id: o for o in orders}
         self.coupons = coupons
         self._by_id = {p.id: p for p in products}
+        # Lower-cased brand -> brand, for recognising brands in messages.
+        self._brands = {p.brand.lower(): p.brand for p in products}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Shop:
@@ -135,8 +142,7 @@ class Shop:
         return None
 
     def find_brand(self, tokens: list[str]) -> str | None:
-        brands = {p.brand.lower(): p.brand for p in self.products}
-        return next((brands[t] for t in tokens if t in brands), None)
+        return next((self._brands[t] for t in tokens if t in self._brands), None)
 
     def in_category(self, key: str) -> list[Product]:
         return [p for p in self.products if p.category == key]
