@@ -327,3 +327,21 @@ async def test_a_frame_over_the_size_limit_closes_the_connection_with_1009(
     await client.greeting()
     await client.send_raw("x" * (65 * 1024))
     assert await client.closed() == 1009
+
+
+async def test_a_tab_that_reloads_at_once_still_hears_the_other_tab(connect: Connect) -> None:
+    """Unsubscribing the closed tab must not deafen the session for its successor."""
+    steady = await connect("reloader", user_id="anna")
+    token = (await steady.greeting())["session_token"]
+    steady.close()  # the only tab goes, so the node lets go of the session...
+    for attempt in range(5):
+        tab = await connect("reloader", session_token=token)  # ...and it comes right back
+        await tab.greeting()
+        if attempt < 4:
+            tab.close()
+    other = await connect("reloader", session_token=token)
+    await other.greeting()
+    await other.send(type="chat_message", session_id="reloader", content="still there?")
+    assert (await tab.expect("user_message"))["data"]["content"] == "still there?"
+    _, reply = await tab.reply()
+    assert reply["content"] == "still there?" or reply["in_reply_to"] > 0

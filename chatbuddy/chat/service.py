@@ -83,6 +83,10 @@ class ChatService:
         self._limiters: dict[str, TokenBucket] = {}
         # Sessions this node receives published frames for.
         self._subscribed: set[str] = set()
+        # Whether this node receives admin events.
+        self._watching_events = False
+        # Subscription changes run one at a time (see _follow).
+        self._following = asyncio.Lock()
         # Fire-and-forget calls from sync callbacks; held so they are not garbage-collected.
         self._background: set[asyncio.Task[None]] = set()
 
@@ -95,10 +99,14 @@ class ChatService:
         await self._engine.start(self)
 
     async def close(self) -> None:
-        """Let fire-and-forget calls (events, unsubscribes) finish, then close the engine."""
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=1.0)
+        """Let fire-and-forget work finish, then close the engine."""
+        await self.settle()
         await self._engine.close()
+
+    async def settle(self, within: float = 1.0) -> None:
+        """Wait (up to ``within`` s) for fire-and-forget work: events, subscription changes."""
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=within)
 
     async def drain(self, grace: float) -> int:
         """Let replies in progress finish (up to ``grace`` s); see ReplyPipeline.drain."""
@@ -118,9 +126,7 @@ class ChatService:
             self._limiters[connection.connection_id] = TokenBucket(
                 self._settings.rate_limit, self._settings.rate_burst
             )
-        if sid not in self._subscribed:
-            self._subscribed.add(sid)
-            await self._engine.subscribe(sid)
+        await self._follow(sid)
         self._counters.connections_opened += 1
         now = utcnow()
         greeting = ConnectionEstablishedData(
@@ -154,8 +160,7 @@ class ChatService:
         self._limiters.pop(connection.connection_id, None)
         sid = connection.session_id
         if sid in self._subscribed and not self._registry.in_session(sid):
-            self._subscribed.discard(sid)
-            self._spawn(self._engine.unsubscribe(sid))
+            self._spawn(self._follow(sid))
         if self._feed.wanted:
             event = ConnectionClosed(
                 session_id=sid,
@@ -171,13 +176,38 @@ class ChatService:
     async def watch(self, watcher: Watcher, session_id: str | None) -> None:
         """Stream admin events (of one session, or all) to ``watcher``."""
         self._watchers.add(watcher, session_id)
-        if len(self._watchers) == 1:
-            await self._engine.subscribe_events()
+        await self._follow(None)
 
     def unwatch(self, watcher: Watcher) -> None:
         self._watchers.remove(watcher)
         if not self._watchers:
-            self._spawn(self._engine.unsubscribe_events())
+            self._spawn(self._follow(None))
+
+    async def _follow(self, session_id: str | None) -> None:
+        """Make the engine's subscription match this node's state: a session's frames
+        while it has connections here, admin events (``None``) while someone watches.
+
+        Changes run one at a time and each looks at the state when it runs, so a
+        tab that closes and reopens at once cannot leave the session unsubscribed.
+        """
+        async with self._following:
+            if session_id is None:
+                wanted = bool(self._watchers)
+                if wanted != self._watching_events:
+                    self._watching_events = wanted
+                    await (
+                        self._engine.subscribe_events()
+                        if wanted
+                        else self._engine.unsubscribe_events()
+                    )
+                return
+            wanted = bool(self._registry.in_session(session_id))
+            if wanted and session_id not in self._subscribed:
+                self._subscribed.add(session_id)
+                await self._engine.subscribe(session_id)
+            elif not wanted and session_id in self._subscribed:
+                self._subscribed.discard(session_id)
+                await self._engine.unsubscribe(session_id)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
