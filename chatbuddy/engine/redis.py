@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import secrets
@@ -29,6 +28,7 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatbuddy.engine.base import AddedMessage, Frame, NodeLink, Presence, frame_text
+from chatbuddy.engine.redis_scripts import SCRIPTS, SHAS
 from chatbuddy.errors import SessionNotFound, StorageUnavailable
 from chatbuddy.protocol import envelope_parts
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
@@ -41,78 +41,6 @@ DEDUP_WINDOW = 1000
 INDEX_EVERY = 10.0
 #: Errors that mean "Redis is out of reach" rather than "we sent nonsense".
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-
-# Creates the session hash unless it exists. KEYS: session. ARGV: ttl_ms, field, value, ...
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-
-# Marks activity on an existing session. KEYS: session, history, seen.
-# ARGV: ttl_ms, now, connected (1/0). Returns the hash as a flat list, or {}.
-_TOUCH = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-redis.call('HSET', KEYS[1], 'last_activity', ARGV[2])
-if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'connected_at', ARGV[2]) end
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-return redis.call('HGETALL', KEYS[1])
-"""
-
-# Stores a message (with its id) in id order, trims, counts, slides expiry.
-_STORE = """
-local function store(id, encoded, limit, ttl, now)
-  redis.call('ZADD', KEYS[2], id, encoded)
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(limit + 1))
-  redis.call('HINCRBY', KEYS[1], 'message_count', 1)
-  local last = tonumber(redis.call('HGET', KEYS[1], 'last_message_id') or '0')
-  if id > last then redis.call('HSET', KEYS[1], 'last_message_id', id) end
-  redis.call('HSET', KEYS[1], 'last_activity', now)
-  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
-end
-"""
-
-# A user's message: dedup, new id (+ the reply's), store, publish it as user_message.
-# KEYS: session, history, seen. ARGV: message json without id, client_message_id or '',
-# limit, ttl_ms, now, window, channel, exclude, frame head, frame tail.
-# Returns {-1} (no session), {0, id, json} (duplicate) or {1, id, json}.
-_ADD_USER = (
-    _STORE
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-if ARGV[2] ~= '' then
-  local seen = redis.call('ZSCORE', KEYS[3], ARGV[2])
-  if seen then
-    local found = redis.call('ZRANGEBYSCORE', KEYS[2], seen, seen)
-    return {0, tonumber(seen), found[1] or ''}
-  end
-end
-local id = redis.call('HINCRBY', KEYS[1], 'seq', 2) - 1
-local message = cjson.decode(ARGV[1])
-message['id'] = id
-local encoded = cjson.encode(message)
-store(id, encoded, tonumber(ARGV[3]), ARGV[4], ARGV[5])
-if ARGV[2] ~= '' then
-  redis.call('ZADD', KEYS[3], id, ARGV[2])
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
-end
-redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. ARGV[9] .. encoded .. ARGV[10])
-return {1, id, encoded}
-"""
-)
-
-# A reply under its reserved id, then its frame published. KEYS: session, history, seen.
-# ARGV: message json, id, limit, ttl_ms, now, channel, frame. Returns 0 (no session) or 1.
-_ADD_REPLY = (
-    _STORE
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-store(tonumber(ARGV[2]), ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5])
-redis.call('PUBLISH', ARGV[6], '\\n' .. ARGV[7])
-return 1
-"""
-)
 
 
 class RedisEngine:
@@ -154,22 +82,6 @@ class RedisEngine:
         self._clock = clock
         # This node's name in presence keys; random, so a restarted node is new.
         self.node_id = secrets.token_hex(6)
-        # Lua scripts by SHA1; loaded into Redis on first use and after a restart.
-        self._scripts = {
-            name: hashlib.sha1(body.encode()).hexdigest()  # noqa: S324 - Redis's script id
-            for name, body in (
-                ("create", _CREATE),
-                ("touch", _TOUCH),
-                ("add_user", _ADD_USER),
-                ("add_reply", _ADD_REPLY),
-            )
-        }
-        self._script_bodies = {
-            "create": _CREATE,
-            "touch": _TOUCH,
-            "add_user": _ADD_USER,
-            "add_reply": _ADD_REPLY,
-        }
         # session id -> when this node last moved it up the session index; the
         # index orders a listing, so once per INDEX_EVERY seconds is enough.
         self._indexed: dict[str, float] = {}
@@ -262,7 +174,7 @@ class RedisEngine:
 
     def _script(self, pipe: Pipeline, name: str, keys: list[str], args: list[Any]) -> None:
         """Queue a Lua script by its SHA (no SCRIPT EXISTS round trip first)."""
-        pipe.evalsha(self._scripts[name], len(keys), *keys, *args)
+        pipe.evalsha(SHAS[name], len(keys), *keys, *args)
 
     async def _eval(self, name: str, keys: list[str], args: list[Any], index: str | None) -> Any:
         """Run one script; with ``index``, also move that session up the index.
@@ -278,13 +190,13 @@ class RedisEngine:
 
             return (await self._run(build))[0]
         try:
-            return await self._redis.evalsha(self._scripts[name], len(keys), *keys, *args)
+            return await self._redis.evalsha(SHAS[name], len(keys), *keys, *args)
         except NoScriptError:
             await self._load_scripts()
-            return await self._redis.evalsha(self._scripts[name], len(keys), *keys, *args)
+            return await self._redis.evalsha(SHAS[name], len(keys), *keys, *args)
 
     async def _load_scripts(self) -> None:
-        for body in self._script_bodies.values():
+        for body in SCRIPTS.values():
             await self._redis.script_load(body)
 
     async def _run(self, build: Callable[[Pipeline], None]) -> list[Any]:
