@@ -33,7 +33,7 @@ from chatbuddy.stats import Counters
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PendingMessage:
     """A validated chat message waiting for its turn."""
 
@@ -77,7 +77,9 @@ class ReplyPipeline:
 
     def submit(self, message: PendingMessage) -> None:
         """Queue ``message``; raise ClientError(rate_limited) if the session is flooded."""
-        queue = self._queues.setdefault(message.session_id, deque())
+        queue = self._queues.get(message.session_id)
+        if queue is None:  # not setdefault: that would build a deque for every message
+            queue = self._queues[message.session_id] = deque()
         if len(queue) >= self._max_pending:
             raise ClientError(
                 ErrorType.RATE_LIMITED,
