@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -137,6 +140,13 @@ class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]
     "file only you can read, where `chatbuddy stats` and friends find it).",
 )
 @click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="PATH",
+    help="Once listening, write {url, port, pid, admin_token_file} as JSON to PATH "
+    "(for scripts, tests and process managers; the banner is for people).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -158,6 +168,7 @@ def serve(
     redis_url: str | None,
     redis_prefix: str,
     admin_token: str | None,
+    ready_file: Path | None,
     log_level: str,
 ) -> None:
     """Run the chat server: the page at /, the WebSocket at /ws/chat/{session_id}.
@@ -206,9 +217,24 @@ def serve(
             soft_wrap=True,
             style="dim",
         )
+        if ready_file is not None:
+            write_ready_file(ready_file, url, token_file)
 
     try:
         asyncio.run(run_server(settings, on_ready=announce))
     except ConfigurationError as exc:
         raise ConfigError(str(exc)) from None
     console.print("ChatBuddy stopped.")
+
+
+def write_ready_file(path: Path, url: str, token_file: Path) -> None:
+    """Say where the server listens, atomically: a reader sees all of it or nothing."""
+    document = {
+        "url": url,
+        "port": urlsplit(url).port,
+        "pid": os.getpid(),
+        "admin_token_file": str(token_file),
+    }
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(document) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

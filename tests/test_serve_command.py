@@ -136,3 +136,17 @@ def test_settings_come_from_the_environment_too() -> None:
     result = CliRunner().invoke(cli, ["serve"], env={"CHATBUDDY_PORT": "not-a-port"})
     assert result.exit_code == 2
     assert "'not-a-port' is not a valid integer" in result.output
+
+
+async def test_the_ready_file_says_where_the_server_listens() -> None:
+    from chatbuddy.client.launcher import launch_server
+
+    server = launch_server("--agent", "echo")
+    try:
+        client = await ChatClient.connect(server.port, "ready-file")
+        assert (await client.greeting())["session_id"] == "ready-file"
+        client.close()
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert server.admin_token()
+    finally:
+        assert server.stop() == 0
