@@ -35,7 +35,7 @@ from chatbuddy import __version__
 # setup.py maps cli/ to chatbuddy.cli; mypy checks that folder as "cli".
 from chatbuddy.cli.loadgen import (  # type: ignore[import-not-found,unused-ignore]
     LoadResult,
-    Target,
+    LoadTarget,
     hold_idle,
     run_load,
 )
@@ -48,7 +48,7 @@ QUESTION = "Mennyi az ára a Samsung Galaxy S24-nek?"
 class Server:
     name: str
     process: subprocess.Popen[str]
-    target: Target
+    target: LoadTarget
 
     def rss_kib(self) -> int:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -83,7 +83,9 @@ def start_echo() -> Server:
     process, port = _start(
         [sys.executable, "-m", "benchmarks.echo_server"], r"listening on (\d+)", dict(os.environ)
     )
-    return Server("tornado echo", process, Target(f"ws://127.0.0.1:{port}/echo", chatbuddy=False))
+    return Server(
+        "tornado echo", process, LoadTarget(f"ws://127.0.0.1:{port}/echo", chatbuddy=False)
+    )
 
 
 def start_chatbuddy(name: str, agent: str, message: str, runtime: Path, *extra: str) -> Server:
@@ -97,7 +99,7 @@ def start_chatbuddy(name: str, agent: str, message: str, runtime: Path, *extra: 
         r"serving on http://127\.0\.0\.1:(\d+)/",
         env,
     )  # fmt: skip
-    return Server(name, process, Target(f"http://127.0.0.1:{port}", message=message))
+    return Server(name, process, LoadTarget(f"http://127.0.0.1:{port}", message=message))
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:

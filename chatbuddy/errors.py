@@ -73,10 +73,6 @@ class SessionAccessDenied(HandshakeRejected):
     reason = "session_access_denied"
 
 
-class AgentError(ChatBuddyError):
-    """An agent could not produce a reply."""
-
-
 class ConnectionClosed(ChatBuddyError):
     """A send to a connection that is already gone."""
 

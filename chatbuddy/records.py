@@ -6,12 +6,12 @@ and the wire protocol can send a stored message as it is.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from chatbuddy.tokens import token_matches_hash
 
 T = TypeVar("T")
 #: An optional field that is left out of JSON when it has no value.
@@ -21,11 +21,6 @@ OmitNone = Annotated[T | None, Field(exclude_if=lambda value: value is None)]
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC (the only kind we store)."""
     return datetime.now(UTC)
-
-
-def hash_token(token: str) -> str:
-    """The form in which a session token is stored: a dump of the store reveals no token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class ClientInfo(BaseModel):
@@ -49,14 +44,12 @@ class SessionRecord(BaseModel):
     last_activity: datetime
     message_count: int = 0
     last_message_id: int | None = None
-    # Never sent to clients; see hash_token.
+    # Never sent to clients; see chatbuddy.tokens.hash_token.
     token_hash: str = Field(exclude=True, repr=False)
 
     def token_matches(self, token: str | None) -> bool:
         """Whether ``token`` is this session's token, compared in constant time."""
-        if not token:
-            return False
-        return hmac.compare_digest(self.token_hash, hash_token(token))
+        return token_matches_hash(self.token_hash, token)
 
 
 class StoredMessage(BaseModel):

@@ -15,14 +15,15 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from chatbuddy import admin_token as token_file
+from chatbuddy import token_file
 from chatbuddy.agents import Agent, make_agent
 from chatbuddy.chat import ChatService
+from chatbuddy.chat.counters import Counters
+from chatbuddy.chat.registry import ConnectionRegistry
 from chatbuddy.engine import Engine, MemoryEngine
 from chatbuddy.errors import ConfigurationError
-from chatbuddy.registry import ConnectionRegistry
 from chatbuddy.settings import Settings
-from chatbuddy.stats import Counters
+from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
 from chatbuddy.web.keepalive import KeepAlive
 
@@ -66,7 +67,7 @@ def build_server(
         settings=settings,
         counters=counters,
     )
-    admin_token = settings.admin_token or token_file.new_admin_token()
+    admin_token = settings.admin_token or new_token()
     keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
     app = make_app(
         service=service,

@@ -34,11 +34,6 @@ def normalize_text(text: str) -> str:
     return _CONTROL_RE.sub("", unicodedata.normalize("NFC", text))
 
 
-def new_token() -> str:
-    """A fresh session token: 256 random bits, URL-safe."""
-    return secrets.token_urlsafe(32)
-
-
 def new_connection_id() -> str:
     """A connection id, unique across nodes."""
     return "conn_" + secrets.token_hex(8)

@@ -12,9 +12,8 @@ from rich.table import Table
 
 from . import aio
 from .errors import ServerUnreachable
-from .loadgen import LoadResult, Target, run_load
-from .target import Target as ServerTarget
-from .target import target_options
+from .loadgen import LoadResult, LoadTarget, run_load
+from .target import Target, target_options
 
 
 @click.command()
@@ -45,7 +44,7 @@ from .target import target_options
 @click.option("--message", default="hello", show_default=True, help="The chat text to send.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def bench(
-    target: ServerTarget,
+    target: Target,
     connections: int,
     duration: float,
     warmup: float,
@@ -64,7 +63,7 @@ def bench(
       chatbuddy bench                                  # the local server, 10 connections
       chatbuddy bench -c 50 -d 30 --url http://chat.internal:8000
     """
-    load = Target(target.url, message=message)
+    load = LoadTarget(target.url, message=message)
     result = aio.run(_bench(load, target.url, connections, duration, warmup, quiet=as_json))
     if as_json:
         click.echo(json.dumps(result.as_dict()))
@@ -75,7 +74,7 @@ def bench(
 
 
 async def _bench(
-    load: Target, url: str, connections: int, duration: float, warmup: float, *, quiet: bool
+    load: LoadTarget, url: str, connections: int, duration: float, warmup: float, *, quiet: bool
 ) -> LoadResult:
     progress = Progress(
         TextColumn("[bold]{task.description}"),

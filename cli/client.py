@@ -14,7 +14,7 @@ import click
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from chatbuddy.events import event_dict
+from chatbuddy.wire.events import event_dict
 
 from .errors import NotFound, ServerUnreachable, Unauthorized
 from .target import Target

@@ -208,7 +208,7 @@ def _request(host: str, port: int, path: str) -> bytes:
     ).encode()
 
 
-class Target:
+class LoadTarget:
     """Where to connect and what to send: a ChatBuddy server or a bare echo server."""
 
     def __init__(self, url: str, *, chatbuddy: bool = True, message: str = "hello") -> None:
@@ -246,7 +246,7 @@ class Target:
 
 
 async def _open(
-    target: Target, count: int, tally: Tally, *, loop_messages: bool, parallel: int = 200
+    target: LoadTarget, count: int, tally: Tally, *, loop_messages: bool, parallel: int = 200
 ) -> list[_Connection]:
     """Open ``count`` connections, ``parallel`` handshakes at a time."""
     loop = asyncio.get_running_loop()
@@ -272,7 +272,7 @@ async def _open(
 
 
 async def run_load(
-    target: Target,
+    target: LoadTarget,
     *,
     connections: int,
     duration: float,
@@ -313,6 +313,6 @@ async def run_load(
     )
 
 
-async def hold_idle(target: Target, count: int) -> list[_Connection]:
+async def hold_idle(target: LoadTarget, count: int) -> list[_Connection]:
     """Open ``count`` connections that send nothing (for memory per connection)."""
     return await _open(target, count, Tally(), loop_messages=False)

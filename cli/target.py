@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import click
 from click.core import ParameterSource
 
-from chatbuddy import admin_token
+from chatbuddy import token_file
 from chatbuddy.text import is_valid_id
 
 from .errors import Unauthorized
@@ -52,10 +52,10 @@ class Target:
         if self.token:
             return self.token
         if self.is_local:
-            token = admin_token.read_token(self.port)
+            token = token_file.read_token(self.port)
             if token:
                 return token
-            where = admin_token.token_path(self.port)
+            where = token_file.token_path(self.port)
             raise Unauthorized(
                 f"no admin token for {self.url}: none found at {where}; "
                 "pass --token or set CHATBUDDY_ADMIN_TOKEN"

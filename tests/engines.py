@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chatbuddy.engine import Frame, Presence, frame_text
-from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, hash_token, utcnow
+from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
+from chatbuddy.tokens import hash_token
 
 
 @dataclass

@@ -10,8 +10,8 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from chatbuddy.events import EVENT_TYPES, parse_event
 from chatbuddy.server import Server
+from chatbuddy.wire.events import EVENT_TYPES, parse_event
 from tests.conftest import ADMIN_TOKEN, Connect
 from tests.helpers import TIMEOUT
 

@@ -9,14 +9,14 @@ import tornado.ioloop
 
 from chatbuddy.agents import make_agent
 from chatbuddy.chat import ChatService, Grant
+from chatbuddy.chat.counters import Counters
+from chatbuddy.chat.registry import ConnectionRegistry
 from chatbuddy.engine import Engine, MemoryEngine
 from chatbuddy.engine.redis import RedisEngine
-from chatbuddy.registry import ConnectionRegistry
 from chatbuddy.settings import Settings
-from chatbuddy.stats import Counters
+from tests.doubles import RecordingConnection
 from tests.engines import record
 from tests.helpers import eventually
-from tests.test_registry import RecordingConnection
 
 
 @pytest.fixture(params=["memory", "redis"])

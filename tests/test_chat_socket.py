@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chatbuddy.protocol import MAX_CONTENT_CHARS, parse_server_message
+from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, parse_server_message
 from tests.conftest import Connect
 from tests.helpers import refused
 

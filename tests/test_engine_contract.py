@@ -10,7 +10,7 @@ import tornado.ioloop
 from chatbuddy.engine import Engine, MemoryEngine, Presence
 from chatbuddy.engine.redis import RedisEngine
 from chatbuddy.errors import SessionNotFound
-from chatbuddy.protocol import parse_server_message
+from chatbuddy.wire.protocol import parse_server_message
 from tests.engines import RecordingNode, record, reply, user_message
 from tests.helpers import eventually
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbuddy.cli.loadgen import Target, client_frame, run_load  # type: ignore[import-not-found,unused-ignore]
+from chatbuddy.cli.loadgen import LoadTarget, client_frame, run_load  # type: ignore[import-not-found,unused-ignore]
 from chatbuddy.settings import Settings
 from tests.helpers import TIMEOUT
 from tests.processes import serve_env, start_server
@@ -32,7 +32,7 @@ def test_a_client_frame_is_masked_and_sized() -> None:
 
 async def test_closed_loops_against_chatbuddy_measure_replies(port: int) -> None:
     result = await run_load(
-        Target(f"http://127.0.0.1:{port}"), connections=3, duration=0.3, warmup=0.1
+        LoadTarget(f"http://127.0.0.1:{port}"), connections=3, duration=0.3, warmup=0.1
     )
     assert result.replies > 10
     assert result.errors == 0

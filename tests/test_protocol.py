@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chatbuddy.errors import ClientError, ErrorType
-from chatbuddy.protocol import (
+from chatbuddy.wire.protocol import (
     MAX_CONTENT_CHARS,
     ChatMessage,
     HistoryRequest,
@@ -91,7 +91,7 @@ def test_error_messages_do_not_echo_the_content() -> None:
 def test_the_fast_envelope_writes_exactly_what_the_models_would() -> None:
     from pathlib import Path
 
-    from chatbuddy.protocol import parse_server_message
+    from chatbuddy.wire.protocol import parse_server_message
 
     doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
     import re

@@ -10,7 +10,7 @@ from typing import Any, get_args
 import pytest
 
 from chatbuddy.errors import ErrorType
-from chatbuddy.protocol import (
+from chatbuddy.wire.protocol import (
     CLIENT_MESSAGE_TYPES,
     ServerMessage,
     parse_client_message,
@@ -55,7 +55,7 @@ ADMIN_DOC = (Path(__file__).parent.parent / "docs" / "admin.md").read_text(encod
 
 
 def test_every_admin_event_type_has_a_valid_example() -> None:
-    from chatbuddy.events import EVENT_TYPES, parse_event
+    from chatbuddy.wire.events import EVENT_TYPES, parse_event
 
     blocks = re.findall(r"```json\n(.*?)```", ADMIN_DOC, flags=re.S)
     assert {parse_event(block).type for block in blocks} == set(EVENT_TYPES)

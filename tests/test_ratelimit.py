@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatbuddy.ratelimit import TokenBucket
+from chatbuddy.chat.ratelimit import TokenBucket
 
 
 def test_a_full_bucket_allows_a_burst_then_refuses() -> None:

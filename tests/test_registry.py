@@ -2,29 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from chatbuddy.errors import ConnectionClosed
-from chatbuddy.registry import ConnectionRegistry
-
-
-@dataclass
-class RecordingConnection:
-    """A Connection that keeps what it was sent; ``alive=False`` makes sends fail."""
-
-    connection_id: str
-    session_id: str
-    user_id: str | None = None
-    alive: bool = True
-    received: list[str] = field(default_factory=list)
-
-    def send(self, frame: str) -> None:
-        if not self.alive:
-            raise ConnectionClosed(self.connection_id)
-        self.received.append(frame)
-
-    def close(self, code: int, reason: str) -> None:
-        self.alive = False
+from chatbuddy.chat.registry import ConnectionRegistry
+from tests.doubles import RecordingConnection
 
 
 def populated() -> tuple[ConnectionRegistry, list[RecordingConnection]]:
@@ -43,18 +22,14 @@ def populated() -> tuple[ConnectionRegistry, list[RecordingConnection]]:
 def test_it_counts_connections_sessions_and_users() -> None:
     registry, _ = populated()
     assert len(registry) == 4
-    assert registry.session_count == 3
-    assert registry.user_count == 2
     assert registry.session_counts() == {"s1": 2, "s2": 1, "s3": 1}
     assert registry.user_counts() == {"anna": 2, "bob": 1}
 
 
-def test_it_finds_connections_by_id_session_and_user() -> None:
-    registry, conns = populated()
-    assert registry.get("c3") is conns[2]
-    assert registry.get("nope") is None
+def test_it_finds_the_connections_of_a_session() -> None:
+    registry, _ = populated()
     assert {c.connection_id for c in registry.in_session("s1")} == {"c1", "c2"}
-    assert {c.connection_id for c in registry.of_user("anna")} == {"c1", "c2"}
+    assert registry.in_session("nobody") == []
 
 
 def test_sending_to_a_session_can_leave_out_the_sender() -> None:
@@ -64,21 +39,19 @@ def test_sending_to_a_session_can_leave_out_the_sender() -> None:
     assert conns[1].received == ["hello"]
 
 
-def test_sending_to_one_a_user_and_all() -> None:
+def test_sending_to_one_connection_reaches_only_it() -> None:
     registry, conns = populated()
     assert registry.send_to("c3", "one")
     assert not registry.send_to("missing", "one")
-    assert registry.send_to_user("anna", "user") == 2
-    assert registry.broadcast("all") == 4
-    assert conns[2].received == ["one", "all"]
-    assert conns[0].received == ["user", "all"]
+    assert conns[2].received == ["one"]
+    assert all(not c.received for c in conns if c is not conns[2])
 
 
 def test_a_send_that_fails_removes_the_connection() -> None:
     registry, conns = populated()
     conns[1].alive = False
     assert registry.send_to_session("s1", "hello") == 1
-    assert registry.get("c2") is None
+    assert [c.connection_id for c in registry.in_session("s1")] == ["c1"]
     assert registry.session_counts()["s1"] == 1
     assert registry.user_counts()["anna"] == 1
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbuddy.text import is_valid_id, new_connection_id, new_token, normalize_text
+from chatbuddy.text import is_valid_id, new_connection_id, normalize_text
+from chatbuddy.tokens import new_token
 
 
 @pytest.mark.parametrize("value", ["a", "session_123", "user.name:42-x", "A" * 128])

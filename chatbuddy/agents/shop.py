@@ -81,10 +81,15 @@ class Shop:
         orders: list[Order],
         coupons: list[Coupon],
     ) -> None:
+        # The catalogue, in the shop file's order (ties in a ranking keep it).
         self.products = products
+        # Category key -> its names in both languages.
         self.categories = {c.key: c for c in categories}
+        # Order number -> order, for status questions.
         self.orders = {o.id: o for o in orders}
+        # Coupons on offer now.
         self.coupons = coupons
+        # Product id -> product, for look-ups by id (tools, tests).
         self._by_id = {p.id: p for p in products}
         # Lower-cased brand -> brand, for recognising brands in messages.
         self._brands = {p.brand.lower(): p.brand for p in products}

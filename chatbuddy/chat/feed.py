@@ -6,7 +6,7 @@ from datetime import datetime
 
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ClientError
-from chatbuddy.events import AdminEvent, ErrorEvent
+from chatbuddy.wire.events import AdminEvent, ErrorEvent
 
 
 class EventFeed:

@@ -15,20 +15,20 @@ from collections import deque
 from dataclasses import dataclass
 
 from chatbuddy.agents import Agent, AgentReply, AgentRequest
+from chatbuddy.chat.counters import Counters
 from chatbuddy.chat.feed import EventFeed
+from chatbuddy.chat.registry import ConnectionRegistry
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
-from chatbuddy.events import ReplyChunk, ReplyDone, UserMessageEvent
-from chatbuddy.protocol import (
+from chatbuddy.records import StoredMessage, utcnow
+from chatbuddy.wire.events import ReplyChunkEvent, ReplyDoneEvent, UserMessageEvent
+from chatbuddy.wire.protocol import (
     ChatResponse,
     ChatResponseChunkData,
     ChatResponseData,
     envelope,
     error_frame,
 )
-from chatbuddy.records import StoredMessage, utcnow
-from chatbuddy.registry import ConnectionRegistry
-from chatbuddy.stats import Counters
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class ReplyPipeline:
         self._counters.replies_sent += 1
         if self._feed.wanted:
             await self._feed.emit(
-                ReplyDone(
+                ReplyDoneEvent(
                     session_id=sid,
                     timestamp=now,
                     message_id=reply_id,
@@ -246,7 +246,7 @@ class ReplyPipeline:
             await self._engine.publish(sid, envelope("chat_response_chunk", chunk, sid, now))
             if self._feed.wanted:
                 await self._feed.emit(
-                    ReplyChunk(
+                    ReplyChunkEvent(
                         session_id=sid,
                         timestamp=now,
                         message_id=reply_id,

@@ -12,13 +12,19 @@ from collections.abc import Coroutine
 from typing import Any
 
 from chatbuddy.agents import Agent
+from chatbuddy.chat.counters import Counters
 from chatbuddy.chat.feed import EventFeed
+from chatbuddy.chat.ratelimit import TokenBucket
+from chatbuddy.chat.registry import Connection, ConnectionRegistry
 from chatbuddy.chat.replies import PendingMessage, ReplyPipeline
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
+from chatbuddy.chat.watchers import Watcher, Watchers
 from chatbuddy.engine import Engine, Frame, Presence
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
-from chatbuddy.events import ConnectionClosed, ConnectionOpened
-from chatbuddy.protocol import (
+from chatbuddy.records import utcnow
+from chatbuddy.settings import Settings
+from chatbuddy.wire.events import ConnectionClosedEvent, ConnectionOpenedEvent
+from chatbuddy.wire.protocol import (
     ChatMessage,
     ConnectionEstablished,
     ConnectionEstablishedData,
@@ -34,12 +40,6 @@ from chatbuddy.protocol import (
     error_frame,
     parse_client_message,
 )
-from chatbuddy.ratelimit import TokenBucket
-from chatbuddy.records import utcnow
-from chatbuddy.registry import Connection, ConnectionRegistry
-from chatbuddy.settings import Settings
-from chatbuddy.stats import Counters
-from chatbuddy.watchers import Watcher, Watchers
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class ChatService:
         )
         if self._feed.wanted:
             await self._feed.emit(
-                ConnectionOpened(
+                ConnectionOpenedEvent(
                     session_id=sid,
                     timestamp=now,
                     connection_id=connection.connection_id,
@@ -162,7 +162,7 @@ class ChatService:
         if sid in self._subscribed and not self._registry.in_session(sid):
             self._spawn(self._follow(sid))
         if self._feed.wanted:
-            event = ConnectionClosed(
+            event = ConnectionClosedEvent(
                 session_id=sid,
                 timestamp=utcnow(),
                 connection_id=connection.connection_id,

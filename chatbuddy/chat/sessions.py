@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from chatbuddy.engine import Engine
 from chatbuddy.errors import InvalidIdentifier, SessionAccessDenied
-from chatbuddy.records import ClientInfo, SessionRecord, hash_token, utcnow
-from chatbuddy.text import is_valid_id, new_token
+from chatbuddy.records import ClientInfo, SessionRecord, utcnow
+from chatbuddy.text import is_valid_id
+from chatbuddy.tokens import hash_token, new_token
 
 _ID_RULE = "use 1-128 characters from A-Z a-z 0-9 _ . : -"
 

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from chatbuddy.engine.base import AddedMessage, Frame, NodeLink, Presence
 from chatbuddy.errors import SessionNotFound
-from chatbuddy.protocol import envelope
 from chatbuddy.records import SessionRecord, StoredMessage, utcnow
+from chatbuddy.wire.protocol import envelope
 
 #: Client message ids remembered per session, for deduplication.
 DEDUP_WINDOW = 1000

@@ -30,8 +30,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from chatbuddy.engine.base import AddedMessage, Frame, NodeLink, Presence, frame_text
 from chatbuddy.engine.redis_scripts import SCRIPTS, SHAS
 from chatbuddy.errors import SessionNotFound, StorageUnavailable
-from chatbuddy.protocol import envelope_parts
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
+from chatbuddy.wire.protocol import envelope_parts
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from typing import Any
 import tornado.web
 import tornado.websocket
 
-from chatbuddy.admin_token import tokens_match
 from chatbuddy.chat import ChatService
+from chatbuddy.chat.counters import Counters, stats_document
 from chatbuddy.errors import ConnectionClosed
 from chatbuddy.records import SessionRecord
-from chatbuddy.stats import Counters, stats_document
 from chatbuddy.text import is_valid_id
+from chatbuddy.tokens import tokens_match
 from chatbuddy.web.http import JsonHandler
 
 MAX_PAGE = 500

@@ -7,10 +7,10 @@ from pathlib import Path
 import tornado.web
 
 from chatbuddy.chat import ChatService
+from chatbuddy.chat.counters import Counters
+from chatbuddy.chat.registry import ConnectionRegistry
 from chatbuddy.errors import ConfigurationError
-from chatbuddy.registry import ConnectionRegistry
 from chatbuddy.settings import Settings
-from chatbuddy.stats import Counters
 from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
 from chatbuddy.web.chat_socket import ChatSocketHandler
 from chatbuddy.web.http import (

@@ -26,7 +26,7 @@ log = logging.getLogger("chatbuddy.connections")
 
 
 class ChatSocketHandler(tornado.websocket.WebSocketHandler):
-    """One chat connection; implements :class:`chatbuddy.registry.Connection`."""
+    """One chat connection; implements :class:`chatbuddy.chat.registry.Connection`."""
 
     def initialize(self, service: ChatService, settings: Settings, keepalive: KeepAlive) -> None:
         # The chat logic; this handler only translates frames to calls on it.

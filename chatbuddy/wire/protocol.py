@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -94,7 +94,11 @@ class HistoryRequest(_ClientModel):
 ClientMessage = Annotated[
     ChatMessage | Ping | SessionInfoRequest | HistoryRequest, Field(discriminator="type")
 ]
-CLIENT_MESSAGE_TYPES = ("chat_message", "ping", "session_info", "history")
+#: Every client message's ``type``, derived from the union so the two cannot drift.
+CLIENT_MESSAGE_TYPES: tuple[str, ...] = tuple(
+    get_args(model.model_fields["type"].annotation)[0]  # Literal["x"] -> "x"
+    for model in get_args(get_args(ClientMessage)[0])
+)
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 # Pydantic error types that are ours, raised by the validators above.

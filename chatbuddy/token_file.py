@@ -1,4 +1,4 @@
-"""The admin token: how the CLI on this machine gets into a local server.
+"""The admin token file: how the CLI on this machine gets into a local server.
 
 ``chatbuddy serve`` writes its admin token to a per-user runtime file, readable
 only by its owner and keyed by port; the CLI reads it when it talks to a
@@ -9,7 +9,6 @@ else on the machine gets in.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import os
 import secrets
 import stat
@@ -18,17 +17,6 @@ from pathlib import Path
 from chatbuddy.errors import ConfigurationError
 
 ENV_RUNTIME_DIR = "CHATBUDDY_RUNTIME_DIR"
-
-
-def new_admin_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def tokens_match(expected: str, given: str | None) -> bool:
-    """Constant-time comparison; a missing token never matches."""
-    if not given:
-        return False
-    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def runtime_dir() -> Path:

@@ -67,14 +67,8 @@ class ConnectionRegistry:
             _discard(self._by_user, connection.user_id, cid)
         return True
 
-    def get(self, connection_id: str) -> Connection | None:
-        return self._by_id.get(connection_id)
-
     def in_session(self, session_id: str) -> list[Connection]:
         return list(self._by_session.get(session_id, {}).values())
-
-    def of_user(self, user_id: str) -> list[Connection]:
-        return list(self._by_user.get(user_id, {}).values())
 
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._by_id.values()))
@@ -104,12 +98,6 @@ class ConnectionRegistry:
             return 0
         return self._send_all(receivers, frame if isinstance(frame, str) else frame())
 
-    def send_to_user(self, user_id: str, frame: str) -> int:
-        return self._send_all(self.of_user(user_id), frame)
-
-    def broadcast(self, frame: str) -> int:
-        return self._send_all(list(self._by_id.values()), frame)
-
     def _send_all(self, connections: list[Connection], frame: str) -> int:
         return sum(self._send(connection, frame) for connection in connections)
 
@@ -123,14 +111,6 @@ class ConnectionRegistry:
         return True
 
     # -- counting ---------------------------------------------------------
-
-    @property
-    def session_count(self) -> int:
-        return len(self._by_session)
-
-    @property
-    def user_count(self) -> int:
-        return len(self._by_user)
 
     def session_counts(self) -> dict[str, int]:
         """Connections per session."""

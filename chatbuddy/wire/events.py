@@ -24,7 +24,7 @@ class _Event(BaseModel):
         return self.model_dump_json()
 
 
-class ConnectionOpened(_Event):
+class ConnectionOpenedEvent(_Event):
     type: Literal["connection_opened"] = "connection_opened"
     connection_id: str
     user_id: OmitNone[str] = None
@@ -32,7 +32,7 @@ class ConnectionOpened(_Event):
     resumed: bool
 
 
-class ConnectionClosed(_Event):
+class ConnectionClosedEvent(_Event):
     type: Literal["connection_closed"] = "connection_closed"
     connection_id: str
     close_code: OmitNone[int] = None
@@ -46,14 +46,14 @@ class UserMessageEvent(_Event):
     content: str
 
 
-class ReplyChunk(_Event):
+class ReplyChunkEvent(_Event):
     type: Literal["reply_chunk"] = "reply_chunk"
     message_id: int
     index: int
     delta: str
 
 
-class ReplyDone(_Event):
+class ReplyDoneEvent(_Event):
     type: Literal["reply_done"] = "reply_done"
     message_id: int
     in_reply_to: int
@@ -70,22 +70,26 @@ class ErrorEvent(_Event):
     request_type: OmitNone[str] = None
 
 
+_EVENT_MODELS = (
+    ConnectionOpenedEvent,
+    ConnectionClosedEvent,
+    UserMessageEvent,
+    ReplyChunkEvent,
+    ReplyDoneEvent,
+    ErrorEvent,
+)
 AdminEvent = Annotated[
-    ConnectionOpened | ConnectionClosed | UserMessageEvent | ReplyChunk | ReplyDone | ErrorEvent,
+    ConnectionOpenedEvent
+    | ConnectionClosedEvent
+    | UserMessageEvent
+    | ReplyChunkEvent
+    | ReplyDoneEvent
+    | ErrorEvent,
     Field(discriminator="type"),
 ]
 event_adapter: TypeAdapter[AdminEvent] = TypeAdapter(AdminEvent)
-EVENT_TYPES = tuple(
-    model.model_fields["type"].default
-    for model in (
-        ConnectionOpened,
-        ConnectionClosed,
-        UserMessageEvent,
-        ReplyChunk,
-        ReplyDone,
-        ErrorEvent,
-    )
-)
+#: Every event's ``type``, in the order of the union.
+EVENT_TYPES = tuple(model.model_fields["type"].default for model in _EVENT_MODELS)
 
 
 def parse_event(frame: str | bytes) -> AdminEvent:
