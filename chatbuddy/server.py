@@ -1,4 +1,9 @@
-"""Running a ChatBuddy server: build the parts, serve, shut down cleanly."""
+"""One ChatBuddy process: its parts built once from the settings, with a lifecycle.
+
+:class:`Server` is what ``chatbuddy serve`` runs and what the tests start, so
+the tests run the server users run: the same engine start, keep-alive, session
+sweeper, admin token file and shutdown.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,24 @@ import contextlib
 import errno
 import logging
 import signal
+import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import tornado.httpserver
 import tornado.netutil
-import tornado.web
 
 from chatbuddy import token_file
 from chatbuddy.agents import Agent, make_agent
-from chatbuddy.chat import ChatService
+from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
-from chatbuddy.chat.registry import ConnectionRegistry
-from chatbuddy.engine import Engine, MemoryEngine
+from chatbuddy.engine import Engine, make_engine
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.settings import Settings
 from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
+from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.keepalive import KeepAlive
 
 log = logging.getLogger(__name__)
@@ -33,68 +38,109 @@ log = logging.getLogger(__name__)
 GOING_AWAY = 1001
 
 
-@dataclass
 class Server:
-    """One process's shared state, built once and passed to whoever needs it."""
-
-    settings: Settings
-    engine: Engine
-    registry: ConnectionRegistry
-    counters: Counters
-    service: ChatService
-    app: tornado.web.Application
-    #: Opens the admin API (given in the settings, or made at start).
-    admin_token: str
-    #: Pings chat connections and closes the silent ones (started by serve()).
-    keepalive: KeepAlive
-
-
-def build_server(
-    settings: Settings, *, engine: Engine | None = None, agent: Agent | None = None
-) -> Server:
-    """Assemble engine, registry, agent, service and app from ``settings``.
+    """A ChatBuddy server: ``async with Server(settings) as server:`` serves until the block ends.
 
     ``engine`` and ``agent`` replace the ones the settings name (tests, embedding).
     """
-    if engine is None:
-        engine = make_engine(settings)
-    registry = ConnectionRegistry()
-    counters = Counters()
-    service = ChatService(
-        engine=engine,
-        registry=registry,
-        agent=agent if agent is not None else make_agent(settings.agent),
-        settings=settings,
-        counters=counters,
-    )
-    admin_token = settings.admin_token or new_token()
-    keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
-    app = make_app(
-        service=service,
-        registry=registry,
-        counters=counters,
-        settings=settings,
-        admin_token=admin_token,
-        keepalive=keepalive,
-    )
-    return Server(settings, engine, registry, counters, service, app, admin_token, keepalive)
 
-
-def make_engine(settings: Settings) -> Engine:
-    """The Redis engine when a Redis URL is set, else the in-memory one."""
-    if settings.redis_url:
-        from chatbuddy.engine.redis import RedisEngine  # only Redis deployments need it
-
-        return RedisEngine(
-            url=settings.redis_url,
-            prefix=settings.redis_prefix,
-            session_ttl=settings.session_ttl,
-            history_limit=settings.history_limit,
+    def __init__(
+        self, settings: Settings, *, engine: Engine | None = None, agent: Agent | None = None
+    ) -> None:
+        # Everything the process is configured with.
+        self.settings = settings
+        # Sessions and history (store) and fan-out between nodes (bus).
+        self.engine = engine if engine is not None else make_engine(settings)
+        # Totals for the stats endpoint.
+        self.counters = Counters()
+        # This process's connections and watchers; the bus delivers to it.
+        self.node = LocalNode(self.engine.bus)
+        # The chat rules and the reply pipeline.
+        self.service = ChatService(
+            engine=self.engine,
+            node=self.node,
+            agent=agent if agent is not None else make_agent(settings.agent),
+            settings=settings,
+            counters=self.counters,
         )
-    return MemoryEngine(session_ttl=settings.session_ttl, history_limit=settings.history_limit)
+        # Opens the admin API (given in the settings, or made now).
+        self.access = AdminAccess(settings.admin_token or new_token())
+        # Pings chat connections and closes the silent ones.
+        self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
+        # The routes, each handler given what it uses.
+        self.app = make_app(
+            settings=settings,
+            engine=self.engine,
+            node=self.node,
+            service=self.service,
+            counters=self.counters,
+            access=self.access,
+            keepalive=self.keepalive,
+        )
+        # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
+        self._http: tornado.httpserver.HTTPServer | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.port = 0
+        self.token_file: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """The page's URL (``http://HOST:PORT/``), once started."""
+        host = self.settings.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
+
+    async def start(self, sockets: list[socket.socket] | None = None) -> None:
+        """Listen (on ``sockets``, or as the settings say) and start the background work.
+
+        Raises ConfigurationError when the port cannot be had.
+        """
+        sockets = sockets if sockets is not None else bind(self.settings)
+        await self.engine.start(self.node)
+        self._http = tornado.httpserver.HTTPServer(
+            self.app, xheaders=self.settings.trust_proxy_headers
+        )
+        self._http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        self._sweeper = asyncio.create_task(
+            _sweep(self.engine, self.settings.sweep_interval), name="session-sweeper"
+        )
+        self.keepalive.start()
+        self.token_file = token_file.write_token(self.port, self.access.token)
+
+    async def stop(self) -> None:
+        """Stop accepting, let replies in progress finish, close every connection."""
+        if self._http is None:
+            return
+        token_file.remove_token(self.port, self.access.token)
+        self._http.stop()
+        self.keepalive.stop()
+        cancelled = await self.service.finish(self.settings.shutdown_grace)
+        if cancelled:
+            log.warning("%d sessions still had replies in progress at shutdown", cancelled)
+        for connection in self.node.connections():
+            connection.close(GOING_AWAY, "server shutting down")
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._http.close_all_connections(), timeout=2.0)
+        self._http = None
+        await self.node.settle()
+        await self.engine.close()
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
 
-def bind(settings: Settings) -> list[object]:
+def bind(settings: Settings) -> list[socket.socket]:
     """Open the listening sockets, or raise ConfigurationError saying why not."""
     try:
         return list(tornado.netutil.bind_sockets(settings.port, settings.host))
@@ -114,45 +160,27 @@ def bind(settings: Settings) -> list[object]:
 async def serve(
     settings: Settings,
     *,
-    on_ready: Callable[[str, Path], None] | None = None,
+    on_ready: Callable[[Server], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set), then shut down cleanly.
 
-    ``on_ready`` gets the page URL and the admin token file once the server listens.
+    ``on_ready`` gets the server once it listens.
     """
-    server = build_server(settings)
-    sockets = bind(settings)
+    server = Server(settings)
+    sockets = bind(settings)  # before anything starts: a port in use is a one-line error
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await server.service.start()
-    http = tornado.httpserver.HTTPServer(server.app, xheaders=settings.trust_proxy_headers)
-    http.add_sockets(sockets)  # type: ignore[arg-type]
-    sweeper = asyncio.create_task(_sweep(server.engine, settings.sweep_interval))
-    server.keepalive.start()
-    port = sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    token_path = token_file.write_token(port, server.admin_token)
-    if on_ready is not None:
-        on_ready(f"http://{host}:{port}/", token_path)
     try:
+        await server.start(sockets)
+        if on_ready is not None:
+            on_ready(server)
         await stop.wait()
-    finally:
-        token_file.remove_token(port, server.admin_token)
         log.info("shutting down")
-        http.stop()
-        server.keepalive.stop()
-        cancelled = await server.service.drain(settings.shutdown_grace)
-        if cancelled:
-            log.warning("%d sessions still had replies in progress at shutdown", cancelled)
-        for connection in server.registry:
-            connection.close(GOING_AWAY, "server shutting down")
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(http.close_all_connections(), timeout=2.0)
-        await server.service.close()
+    finally:
+        await server.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
 
@@ -162,7 +190,7 @@ async def _sweep(engine: Engine, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            removed = await engine.sweep_expired()
+            removed = await engine.store.sweep_expired()
         except Exception:
             log.exception("sweeping expired sessions failed; will retry")
             continue

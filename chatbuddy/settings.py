@@ -49,6 +49,11 @@ class Settings:
     #: How long shutdown waits for replies being produced, in seconds.
     shutdown_grace: float = 5.0
 
+    @property
+    def engine(self) -> str:
+        """Which engine (``chatbuddy.engine.ENGINES``) these settings run on."""
+        return "redis" if self.redis_url else "memory"
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port must be 0..65535, got {self.port}")

@@ -32,6 +32,11 @@ class Unauthorized(click.ClickException):
     exit_code = EXIT_UNAUTHORIZED
 
 
+class TokenMissing(Unauthorized):
+    """No admin token was given and the local server's token file is not there (yet):
+    the server is not running, or is restarting."""
+
+
 class NotFound(click.ClickException):
     """The server has no such thing (an unknown session)."""
 

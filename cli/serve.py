@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from chatbuddy.agents import AGENTS
 from chatbuddy.errors import ConfigurationError
+from chatbuddy.server import Server
 from chatbuddy.server import serve as run_server
 from chatbuddy.settings import DAY, Settings, parse_duration
 
@@ -204,10 +205,12 @@ def serve(
     )
     console = Console(highlight=False)
 
-    def announce(url: str, token_file: Path) -> None:
+    def announce(server: Server) -> None:
+        url, token_file = server.url, server.token_file
+        assert token_file is not None
         console.print(
             f"ChatBuddy is serving on [bold]{escape(url)}[/] "
-            f"(agent: {escape(agent)}, engine: {'redis' if redis_url else 'memory'}). "
+            f"(agent: {escape(agent)}, engine: {server.engine.name}). "
             "Press Ctrl-C to stop.",
             soft_wrap=True,
         )

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from . import aio
 from .client import AdminClient, Disconnected
-from .errors import ServerUnreachable
+from .errors import ServerUnreachable, TokenMissing
 from .render import TailPrinter
 from .target import Target, identifier, target_options
 
@@ -62,6 +62,11 @@ async def _follow(client: AdminClient, url: str, session_id: str | None, *, as_j
             if not connected_once:
                 raise
             problem = f"cannot reach {url}"
+        except TokenMissing:
+            if not connected_once:
+                raise
+            # A restarting server removes its token file and writes a new one.
+            problem = f"waiting for {url} to come back"
         except Disconnected:
             problem = f"lost the connection to {url}"
         wait = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrets

@@ -14,7 +14,7 @@ from click.core import ParameterSource
 from chatbuddy import token_file
 from chatbuddy.text import is_valid_id
 
-from .errors import Unauthorized
+from .errors import TokenMissing, Unauthorized
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 # Hosts for which the admin token file of this machine applies.
@@ -56,7 +56,7 @@ class Target:
             if token:
                 return token
             where = token_file.token_path(self.port)
-            raise Unauthorized(
+            raise TokenMissing(
                 f"no admin token for {self.url}: none found at {where}; "
                 "pass --token or set CHATBUDDY_ADMIN_TOKEN"
             )

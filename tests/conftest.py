@@ -1,19 +1,19 @@
-"""Fixtures: a real ChatBuddy server on a free port (pytest-tornasync's http_server)."""
+"""Fixtures: a real ChatBuddy server on a free port, started as `chatbuddy serve` starts it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import tornado.ioloop
-import tornado.web
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
 from chatbuddy.agents import Agent
 from chatbuddy.engine import Engine
-from chatbuddy.engine.redis import RedisEngine
-from chatbuddy.server import Server, build_server
+from chatbuddy.server import Server
 from chatbuddy.settings import Settings
+from tests.builders import build_engine
 from tests.helpers import ChatClient, eventually
 from tests.redis_server import RedisServer
 
@@ -49,40 +49,48 @@ def engine_kind() -> str:
 
 
 @pytest.fixture
-def server(
-    request: pytest.FixtureRequest,
-    io_loop: tornado.ioloop.IOLoop,
-    settings: Settings,
-    agent: Agent | None,
-    engine_kind: str,
-) -> Iterator[Server]:
-    """The server's parts, wired as `chatbuddy serve` wires them."""
-    engine: Engine | None = None
-    if engine_kind == "redis":
-        engine = RedisEngine(
-            url=request.getfixturevalue("redis_url"),
-            session_ttl=settings.session_ttl,
-            history_limit=settings.history_limit,
-            heartbeat=0.05,
-        )
-    built = build_server(settings, agent=agent, engine=engine)
-    io_loop.run_sync(built.service.start)
-    if engine is not None:
-        io_loop.run_sync(lambda: eventually(built.engine.ready, "Redis engine ready"))
-    yield built
-    io_loop.run_sync(lambda: built.service.drain(1.0))
-    io_loop.run_sync(built.service.close)
+def engine(request: pytest.FixtureRequest, engine_kind: str, settings: Settings) -> Engine:
+    """The engine of ``engine_kind`` (a Redis one gets the shared test Redis, emptied)."""
+    redis_url = request.getfixturevalue("redis_url") if engine_kind == "redis" else None
+    return build_engine(
+        engine_kind,
+        redis_url=redis_url,
+        session_ttl=settings.session_ttl,
+        history_limit=settings.history_limit,
+    )
 
 
 @pytest.fixture
-def app(server: Server) -> tornado.web.Application:
-    return server.app
+async def server(settings: Settings, agent: Agent | None, engine: Engine) -> AsyncIterator[Server]:
+    """A running server, wired and started exactly as `chatbuddy serve` does it."""
+    async with Server(settings, agent=agent, engine=engine) as running:
+        await eventually(running.engine.ready, "the engine ready")
+        yield running
 
 
 @pytest.fixture
-def port(http_server: object, http_server_port: tuple[object, int]) -> int:
+def port(server: Server) -> int:
     """The port of the running test server."""
-    return http_server_port[1]
+    return server.port
+
+
+class Http:
+    """Plain HTTP requests to the test server, by path."""
+
+    def __init__(self, port: int) -> None:
+        # Where the test server listens.
+        self.base = f"http://127.0.0.1:{port}"
+
+    async def fetch(self, path: str, **options: Any) -> HTTPResponse:
+        """GET (or what ``options`` say) ``path``; never raises for an HTTP error status."""
+        options.setdefault("raise_error", False)
+        response: HTTPResponse = await AsyncHTTPClient().fetch(self.base + path, **options)
+        return response
+
+
+@pytest.fixture
+def http(port: int) -> Http:
+    return Http(port)
 
 
 @pytest.fixture

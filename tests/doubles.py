@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chatbuddy.engine import Frame, Presence, frame_text
 from chatbuddy.errors import ConnectionClosed
 
 
@@ -24,3 +25,21 @@ class RecordingConnection:
 
     def close(self, code: int, reason: str) -> None:
         self.alive = False
+
+
+@dataclass
+class RecordingNode:
+    """A NodeLink that keeps what the bus delivered to this node."""
+
+    frames: list[tuple[str, str, str | None]] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    local: Presence = field(default_factory=Presence)
+
+    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
+        self.frames.append((session_id, frame_text(frame), exclude))
+
+    def deliver_event(self, session_id: str, frame: str) -> None:
+        self.events.append((session_id, frame))
+
+    def presence(self) -> Presence:
+        return self.local

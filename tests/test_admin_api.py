@@ -12,12 +12,8 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from chatbuddy.server import Server
 from chatbuddy.wire.events import EVENT_TYPES, parse_event
-from tests.conftest import ADMIN_TOKEN, Connect
+from tests.conftest import ADMIN_TOKEN, Connect, Http
 from tests.helpers import TIMEOUT
-
-# pytest-tornasync looks the app up by name at run time; naming it here lets
-# pytest see the engine parameter behind it.
-pytestmark = pytest.mark.usefixtures("app")
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -29,12 +25,12 @@ def engine_kind(request: pytest.FixtureRequest) -> str:
 ADMIN_PATHS = ["/api/v1/websocket/stats", "/api/v1/sessions", "/api/v1/sessions/some-session"]
 
 
-async def fetch(client: Any, path: str, headers: dict[str, str] | None = None) -> HTTPResponse:
+async def fetch(client: Http, path: str, headers: dict[str, str] | None = None) -> HTTPResponse:
     response: HTTPResponse = await client.fetch(path, headers=headers or {}, raise_error=False)
     return response
 
 
-async def admin(client: Any, path: str) -> tuple[int, dict[str, Any]]:
+async def admin(client: Http, path: str) -> tuple[int, dict[str, Any]]:
     response = await fetch(client, path, {"Authorization": f"Bearer {ADMIN_TOKEN}"})
     return response.code, json.loads(response.body)
 
@@ -51,16 +47,16 @@ async def admin(client: Any, path: str) -> tuple[int, dict[str, Any]]:
     ids=["none", "wrong", "not-bearer", "empty"],
 )
 async def test_admin_endpoints_refuse_requests_without_the_right_token(
-    http_server_client: Any, path: str, headers: dict[str, str]
+    http: Http, path: str, headers: dict[str, str]
 ) -> None:
-    response = await fetch(http_server_client, path, headers)
+    response = await fetch(http, path, headers)
     assert response.code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert json.loads(response.body)["error"]["type"] == "unauthorized"
 
 
 async def test_the_session_list_shows_sessions_newest_activity_first(
-    http_server_client: Any, connect: Connect
+    http: Http, connect: Connect
 ) -> None:
     first = await connect("older", user_id="anna")
     await first.greeting()
@@ -71,7 +67,7 @@ async def test_the_session_list_shows_sessions_newest_activity_first(
     second.close()
     await second.closed()
 
-    code, page = await admin(http_server_client, "/api/v1/sessions")
+    code, page = await admin(http, "/api/v1/sessions")
     assert code == 200
     assert [s["session_id"] for s in page["sessions"]] == ["newer", "older"]
     assert page["total"] == 2
@@ -80,31 +76,29 @@ async def test_the_session_list_shows_sessions_newest_activity_first(
     assert older["message_count"] == 2
     assert older["connections"] == 1
     assert "token_hash" not in older
-    code, one = await admin(http_server_client, "/api/v1/sessions?limit=1&offset=1")
+    code, one = await admin(http, "/api/v1/sessions?limit=1&offset=1")
     assert [s["session_id"] for s in one["sessions"]] == ["older"]
 
 
-async def test_bad_paging_is_a_json_400(http_server_client: Any) -> None:
-    code, body = await admin(http_server_client, "/api/v1/sessions?limit=0")
+async def test_bad_paging_is_a_json_400(http: Http) -> None:
+    code, body = await admin(http, "/api/v1/sessions?limit=0")
     assert code == 400
     assert "limit must be" in body["error"]["message"]
 
 
-async def test_one_session_comes_with_its_history(
-    http_server_client: Any, connect: Connect
-) -> None:
+async def test_one_session_comes_with_its_history(http: Http, connect: Connect) -> None:
     client = await connect("detailed", user_id="anna")
     await client.greeting()
     await client.chat("detailed", "Mennyi az ára a Samsung Galaxy S24-nek?")
-    code, doc = await admin(http_server_client, "/api/v1/sessions/detailed")
+    code, doc = await admin(http, "/api/v1/sessions/detailed")
     assert code == 200
     assert doc["session"]["session_id"] == "detailed"
     assert [m["role"] for m in doc["messages"]] == ["user", "assistant"]
     assert "349" in doc["messages"][1]["content"]
 
 
-async def test_an_unknown_session_is_a_json_404(http_server_client: Any) -> None:
-    code, body = await admin(http_server_client, "/api/v1/sessions/nobody-here")
+async def test_an_unknown_session_is_a_json_404(http: Http) -> None:
+    code, body = await admin(http, "/api/v1/sessions/nobody-here")
     assert code == 404
     assert "nobody-here" in body["error"]["message"]
 
@@ -174,16 +168,16 @@ async def test_a_tail_of_one_session_sees_only_that_session(port: int, connect: 
 async def test_events_are_wanted_only_while_someone_watches(
     port: int, connect: Connect, server: Server
 ) -> None:
-    assert not server.engine.events_wanted()
+    assert not server.engine.bus.events_wanted()
     tail = await open_tail(port, Authorization=f"Bearer {ADMIN_TOKEN}")
     client = await connect("watch-toggle")
     await client.greeting()
     await next_event(tail)  # the tail is live
-    assert server.engine.events_wanted()
+    assert server.engine.bus.events_wanted()
     tail.close()
     for _ in range(50):  # the server notices the close within a few loop turns
         await client.send(type="ping")
         await client.expect("pong")
-        if not server.engine.events_wanted():
+        if not server.engine.bus.events_wanted():
             break
-    assert not server.engine.events_wanted()
+    assert not server.engine.bus.events_wanted()

@@ -1,60 +1,113 @@
-"""The chat service on its own (no Tornado): subscriptions follow connections."""
+"""The chat service and this node on their own (no Tornado): what each connection hears."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import AsyncIterator
 
 import pytest
-import tornado.ioloop
 
 from chatbuddy.agents import make_agent
-from chatbuddy.chat import ChatService, Grant
+from chatbuddy.chat import ChatService, Grant, LocalNode
 from chatbuddy.chat.counters import Counters
-from chatbuddy.chat.registry import ConnectionRegistry
-from chatbuddy.engine import Engine, MemoryEngine
-from chatbuddy.engine.redis import RedisEngine
+from chatbuddy.engine import Engine
 from chatbuddy.settings import Settings
+from tests.builders import ENGINE_KINDS, build_engine, record
 from tests.doubles import RecordingConnection
-from tests.engines import record
 from tests.helpers import eventually
 
 
-@pytest.fixture(params=["memory", "redis"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "memory":
-        return MemoryEngine(session_ttl=60, history_limit=50)
-    url = request.getfixturevalue("redis_url")
-    return RedisEngine(url=url, session_ttl=60, history_limit=50, heartbeat=0.05)
+@pytest.fixture(params=ENGINE_KINDS)
+async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    built = build_engine(request.param, redis_url=redis_url)
+    yield built
+    await built.close()
 
 
 @pytest.fixture
-def service(io_loop: tornado.ioloop.IOLoop, engine: Engine) -> Iterator[ChatService]:
-    built = ChatService(
+async def node(engine: Engine) -> AsyncIterator[LocalNode]:
+    local = LocalNode(engine.bus)
+    await engine.start(local)
+    await eventually(engine.ready, "engine ready")
+    yield local
+    await local.settle()
+
+
+@pytest.fixture
+def service(engine: Engine, node: LocalNode) -> ChatService:
+    return ChatService(
         engine=engine,
-        registry=ConnectionRegistry(),
+        node=node,
         agent=make_agent("echo"),
-        settings=Settings(),
+        settings=Settings(rate_limit=0),
         counters=Counters(),
     )
-    io_loop.run_sync(built.start)
-    io_loop.run_sync(lambda: eventually(engine.ready, "engine ready"))
-    yield built
-    io_loop.run_sync(built.close)
+
+
+async def grant(engine: Engine, session_id: str) -> Grant:
+    await engine.store.create_session(record(session_id))
+    stored = await engine.store.get_session(session_id)
+    assert stored is not None
+    return Grant(session=stored, session_token="tok", resumed=True)
+
+
+def frames_of(connection: RecordingConnection) -> list[dict[str, object]]:
+    return [json.loads(frame) for frame in connection.received]
+
+
+def types_of(connection: RecordingConnection) -> list[object]:
+    return [frame["type"] for frame in frames_of(connection)]
 
 
 async def test_a_session_left_and_rejoined_in_one_breath_keeps_its_subscription(
-    service: ChatService, engine: Engine
+    service: ChatService, node: LocalNode, engine: Engine
 ) -> None:
-    await engine.create_session(record("flicker"))
-    stored = await engine.get_session("flicker")
-    assert stored is not None
-    grant = Grant(session=stored, session_token="tok", resumed=True)
+    opened = await grant(engine, "flicker")
     first = RecordingConnection("c1", "flicker")
-    await service.attach(first, grant)
+    await service.attach(first, opened)
     # The last tab closes and a new one opens before anything else runs.
     service.detach(first, close_code=1001, duration=1.0)
     second = RecordingConnection("c2", "flicker")
-    await service.attach(second, grant)
-    await service.settle()  # the queued subscription changes have all run
-    await engine.publish("flicker", "hello again")
+    await service.attach(second, opened)
+    await node.settle()  # the queued subscription changes have all run
+    await engine.bus.publish("flicker", "hello again")
     await eventually(lambda: "hello again" in second.received, "the frame on the new tab")
+
+
+async def test_a_message_is_echoed_to_the_other_tab_and_answered_to_both(
+    service: ChatService, engine: Engine
+) -> None:
+    opened = await grant(engine, "two-tabs")
+    sender, other = RecordingConnection("c1", "two-tabs"), RecordingConnection("c2", "two-tabs")
+    await service.attach(sender, opened)
+    await service.attach(other, opened)
+    frame = {"type": "chat_message", "session_id": "two-tabs", "content": "hello"}
+    await service.handle_frame(sender, json.dumps(frame))
+    await eventually(lambda: "chat_response" in types_of(sender), "the reply to the sender")
+    await eventually(lambda: "chat_response" in types_of(other), "the reply to the other tab")
+    assert types_of(sender) == ["connection_established", "chat_response"]
+    assert types_of(other) == ["connection_established", "user_message", "chat_response"]
+
+
+async def test_a_refusal_reaches_only_the_connection_that_caused_it(
+    service: ChatService, engine: Engine
+) -> None:
+    opened = await grant(engine, "refused")
+    sender, other = RecordingConnection("c1", "refused"), RecordingConnection("c2", "refused")
+    await service.attach(sender, opened)
+    await service.attach(other, opened)
+    await service.handle_frame(sender, '{"type": "dance"}')
+    assert types_of(sender)[-1] == "error"
+    assert types_of(other) == ["connection_established"]
+
+
+async def test_a_frame_from_a_connection_already_gone_is_ignored(
+    service: ChatService, engine: Engine
+) -> None:
+    opened = await grant(engine, "gone")
+    connection = RecordingConnection("c1", "gone")
+    await service.attach(connection, opened)
+    service.detach(connection, close_code=1000, duration=0.1)
+    await service.handle_frame(connection, '{"type": "ping"}')
+    assert types_of(connection) == ["connection_established"]

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, parse_server_message
-from tests.conftest import Connect
+from tests.conftest import Connect, Http
 from tests.helpers import refused
 
 PRICE_QUESTION = "Mennyi az ára a Samsung Galaxy S24-nek?"
-
-
-# pytest-tornasync looks the app up by name at run time; naming it here lets
-# pytest see the engine parameter behind it.
-pytestmark = pytest.mark.usefixtures("app")
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -115,8 +109,8 @@ async def test_another_user_cannot_take_over_a_session_even_with_its_token(
     assert error.code == 403
 
 
-async def test_a_plain_http_get_on_the_socket_gets_a_json_426(http_server_client: Any) -> None:
-    response = await http_server_client.fetch("/ws/chat/abc", raise_error=False)
+async def test_a_plain_http_get_on_the_socket_gets_a_json_426(http: Http) -> None:
+    response = await http.fetch("/ws/chat/abc", raise_error=False)
     assert response.code == 426
     assert json.loads(response.body)["error"]["type"] == "upgrade_required"
 

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
-from tests.conftest import ADMIN_TOKEN, Connect
+from tests.conftest import ADMIN_TOKEN, Connect, Http
 
 
-async def get(client: Any, path: str, token: str | None = ADMIN_TOKEN) -> HTTPResponse:
+async def get(client: Http, path: str, token: str | None = ADMIN_TOKEN) -> HTTPResponse:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response: HTTPResponse = await client.fetch(path, headers=headers, raise_error=False)
     return response
 
 
 async def test_stats_have_the_seed_shape_and_count_live_connections(
-    http_server_client: Any, connect: Connect
+    http: Http, connect: Connect
 ) -> None:
     anna1 = await connect("s-a", user_id="anna")
     token = (await anna1.greeting())["session_token"]
@@ -28,7 +27,7 @@ async def test_stats_have_the_seed_shape_and_count_live_connections(
     await anon.greeting()
     await anon.chat("s-b", "hello")
 
-    response = await get(http_server_client, "/api/v1/websocket/stats")
+    response = await get(http, "/api/v1/websocket/stats")
     assert response.code == 200
     assert response.headers["Content-Type"].startswith("application/json")
     doc = json.loads(response.body)
@@ -46,50 +45,46 @@ async def test_stats_have_the_seed_shape_and_count_live_connections(
     assert doc["timestamp"].endswith("Z")
 
 
-async def test_a_closed_connection_leaves_the_stats(
-    http_server_client: Any, connect: Connect
-) -> None:
+async def test_a_closed_connection_leaves_the_stats(http: Http, connect: Connect) -> None:
     client = await connect("s-gone")
     await client.greeting()
     client.close()
     await client.closed()  # the server answered the close
     # The server forgets it as the close lands; each request yields to it (bounded).
     for _ in range(100):
-        doc = json.loads((await get(http_server_client, "/api/v1/websocket/stats")).body)
+        doc = json.loads((await get(http, "/api/v1/websocket/stats")).body)
         if doc["websocket_stats"]["total_connections"] == 0:
             break
     assert doc["websocket_stats"]["total_connections"] == 0
     assert doc["websocket_stats"]["sessions"] == {}
 
 
-async def test_healthz_says_ok_without_a_token(http_server_client: Any) -> None:
-    response = await get(http_server_client, "/healthz", token=None)
+async def test_healthz_says_ok_without_a_token(http: Http) -> None:
+    response = await get(http, "/healthz", token=None)
     assert (response.code, json.loads(response.body)) == (200, {"status": "ok"})
 
 
-async def test_the_page_is_served_with_protective_headers(http_server_client: Any) -> None:
-    response = await get(http_server_client, "/", token=None)
+async def test_the_page_is_served_with_protective_headers(http: Http) -> None:
+    response = await get(http, "/", token=None)
     assert response.code == 200
     assert b"<title>ChatBuddy</title>" in response.body
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    script = await get(http_server_client, "/static/chat.js")
+    script = await get(http, "/static/chat.js")
     assert script.code == 200
     assert b"textContent" in script.body
 
 
 @pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/static/missing.js"])
-async def test_unknown_paths_get_a_json_404_without_a_traceback(
-    http_server_client: Any, path: str
-) -> None:
-    response = await get(http_server_client, path)
+async def test_unknown_paths_get_a_json_404_without_a_traceback(http: Http, path: str) -> None:
+    response = await get(http, path)
     assert response.code == 404
     assert b"Traceback" not in response.body
-    if path != "/static/missing.js":
-        assert json.loads(response.body)["error"]["status"] == 404
+    # One error shape everywhere, the page's static files included.
+    assert json.loads(response.body)["error"]["type"] == "not_found"
 
 
-async def test_the_socket_refuses_a_foreign_origin(http_server_client: Any, port: int) -> None:
+async def test_the_socket_refuses_a_foreign_origin(http: Http, port: int) -> None:
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
 

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chatbuddy.engine.redis import RedisEngine
+from chatbuddy.engine import Engine, Presence
+from chatbuddy.engine.redis import redis_pair
 from chatbuddy.errors import SessionNotFound, StorageUnavailable
-from tests.engines import RecordingNode, record, user_message
+from tests.builders import record, user_message
+from tests.doubles import RecordingNode
 from tests.helpers import TIMEOUT, eventually
 from tests.redis_server import RedisServer
 
 
-async def started(url: str, node: RecordingNode, **options: object) -> RedisEngine:
-    engine = RedisEngine(
-        url=url,
-        session_ttl=float(options.pop("session_ttl", 60)),  # type: ignore[arg-type]
-        history_limit=50,
-        heartbeat=0.05,
-        **options,  # type: ignore[arg-type]
+async def started(
+    url: str, node: RecordingNode, *, session_ttl: float = 60, prefix: str = "chatbuddy:"
+) -> Engine:
+    store, bus = redis_pair(
+        url, session_ttl=session_ttl, history_limit=50, prefix=prefix, heartbeat=0.05
     )
+    engine = Engine("redis", store, bus)
     await engine.start(node)
     return engine
 
@@ -41,8 +43,8 @@ async def test_keys_of_a_session_share_a_hash_tag_under_the_prefix(
 ) -> None:
     engine = await started(redis_url, RecordingNode(), prefix="shop1:")
     try:
-        await engine.create_session(record("web-42", token="secret-token-value"))
-        await engine.add_user_message("web-42", user_message("hi", client_message_id="c1"))
+        await engine.store.create_session(record("web-42", token="secret-token-value"))
+        await engine.store.add_user_message("web-42", user_message("hi", client_message_id="c1"))
         with redis_server.client() as client:
             keys = set(client.keys("*"))
             assert {
@@ -63,16 +65,16 @@ async def test_keys_of_a_session_share_a_hash_tag_under_the_prefix(
 async def test_a_session_expires_in_redis_after_its_ttl(redis_url: str) -> None:
     engine = await started(redis_url, RecordingNode(), session_ttl=0.3)
     try:
-        await engine.create_session(record())
-        await engine.add_user_message("s1", user_message())
-        assert await engine.get_session("s1") is not None
+        await engine.store.create_session(record())
+        await engine.store.add_user_message("s1", user_message())
+        assert await engine.store.get_session("s1") is not None
         deadline = asyncio.get_running_loop().time() + TIMEOUT
-        while await engine.get_session("s1") is not None:
+        while await engine.store.get_session("s1") is not None:
             assert asyncio.get_running_loop().time() < deadline, "never expired"
             await asyncio.sleep(0.05)
         with pytest.raises(SessionNotFound):
-            await engine.history("s1", after=None, limit=10)
-        assert await engine.sweep_expired() == 1  # the index forgets it too
+            await engine.store.history("s1", after=None, limit=10)
+        assert await engine.store.sweep_expired() == 1  # the index forgets it too
     finally:
         await engine.close()
 
@@ -83,20 +85,20 @@ async def test_redis_down_means_storage_unavailable_and_not_ready_then_recovery(
     node = RecordingNode()
     engine = await started(own_redis.url, node)
     try:
-        await engine.create_session(record())
-        await engine.subscribe("s1")
+        await engine.store.create_session(record())
+        await engine.bus.subscribe("s1")
         await eventually(engine.ready, "ready")
 
         own_redis.stop()
         with pytest.raises(StorageUnavailable):
-            await engine.add_user_message("s1", user_message())
+            await engine.store.add_user_message("s1", user_message())
         await eventually(lambda: not engine.ready(), "not ready")
 
         own_redis.start()  # the same port; data kept (append-only file)
         await eventually(engine.ready, "ready again")
-        added = await engine.add_user_message("s1", user_message("after the outage"))
+        added = await engine.store.add_user_message("s1", user_message("after the outage"))
         assert added.message.id == 1
-        await engine.publish("s1", "after-restart")  # the listener resubscribed by itself
+        await engine.bus.publish("s1", "after-restart")  # the listener resubscribed by itself
         await eventually(lambda: ("s1", "after-restart", None) in node.frames, "fan-out back")
     finally:
         await engine.close()
@@ -109,34 +111,39 @@ async def test_an_engine_started_while_redis_is_down_connects_when_it_comes_up(
     node = RecordingNode()
     engine = await started(own_redis.url, node)
     try:
-        await engine.subscribe("late")
+        await engine.bus.subscribe("late")
         assert not engine.ready()
         with pytest.raises(StorageUnavailable):
-            await engine.get_session("late")
+            await engine.store.get_session("late")
         own_redis.start()
         await eventually(engine.ready, "ready")
-        await engine.publish("late", "hello")
+        await engine.bus.publish("late", "hello")
         await eventually(lambda: bool(node.frames), "a frame")
     finally:
         await engine.close()
 
 
-async def test_a_dead_nodes_presence_drops_out_within_seconds(redis_url: str) -> None:
-    from chatbuddy.engine import Presence
-
-    here, there = RecordingNode(), RecordingNode(local=Presence(3, {"x": 3}, {}))
-    engine = await started(redis_url, here)
-    other = await started(redis_url, there)
+async def test_a_node_that_stops_beating_drops_out_of_presence_within_seconds(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    engine = await started(redis_url, RecordingNode(local=Presence(1, {"here": 1}, {})))
     try:
-        await eventually(lambda: engine.ready() and other.ready(), "both ready")
-        presence = await engine.cluster_presence()
-        assert (presence.connections, presence.nodes) == (3, 2)
-        for task in other._tasks:  # the other node dies without saying goodbye
-            task.cancel()
+        await eventually(engine.ready, "ready")
+        # Another node's last heartbeat, as it wrote it before it died: it expires by itself.
+        with redis_server.client() as client:
+            client.set(
+                "chatbuddy:node:gone",
+                json.dumps({"connections": 3, "sessions": {"x": 3}, "users": {}}),
+                px=300,
+            )
+            client.sadd("chatbuddy:nodes", "gone")
+        presence = await engine.bus.cluster_presence()
+        assert (presence.connections, presence.nodes) == (4, 2)
         deadline = asyncio.get_running_loop().time() + TIMEOUT
-        while (await engine.cluster_presence()).connections:
+        while (await engine.bus.cluster_presence()).connections != 1:
             assert asyncio.get_running_loop().time() < deadline, "the dead node never dropped out"
             await asyncio.sleep(0.05)
+        with redis_server.client() as client:
+            assert "gone" not in client.smembers("chatbuddy:nodes")  # pruned when counted
     finally:
         await engine.close()
-        await other.close()

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-import tornado.ioloop
 
 from chatbuddy.agents import Agent, AgentReply, AgentRequest
-from chatbuddy.engine import MemoryEngine
+from chatbuddy.engine import Engine
 from chatbuddy.records import utcnow
-from chatbuddy.server import Server, build_server
 from chatbuddy.settings import Settings
+from tests.builders import build_engine
 from tests.conftest import Connect
 from tests.helpers import TIMEOUT
 
@@ -180,13 +179,12 @@ class TestSessionExpiry:
         return [utcnow()]
 
     @pytest.fixture
-    def server(self, io_loop: tornado.ioloop.IOLoop, clock: list[datetime]) -> Iterator[Server]:
-        settings = Settings(port=0, agent="echo", session_ttl=60)
-        engine = MemoryEngine(session_ttl=60, history_limit=200, clock=lambda: clock[0])
-        built = build_server(settings, engine=engine)
-        io_loop.run_sync(built.service.start)
-        yield built
-        io_loop.run_sync(built.service.close)
+    def settings(self) -> Settings:
+        return Settings(port=0, agent="echo", session_ttl=60)
+
+    @pytest.fixture
+    def engine(self, clock: list[datetime]) -> Engine:
+        return build_engine("memory", session_ttl=60, history_limit=200, clock=lambda: clock[0])
 
     async def test_an_expired_session_answers_missing_session(
         self, connect: Connect, clock: list[datetime]

@@ -1,41 +1,147 @@
-"""Admin events out of the chat logic, built only when someone watches."""
+"""Admin events out of the chat logic: one method per event, each built only when
+someone watches, published through the bus so every node's tail sees it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from chatbuddy.engine import Engine
+from chatbuddy.engine import Bus
 from chatbuddy.errors import ClientError
-from chatbuddy.wire.events import AdminEvent, ErrorEvent
+from chatbuddy.wire.events import (
+    AdminEvent,
+    ConnectionClosedEvent,
+    ConnectionOpenedEvent,
+    ErrorEvent,
+    ReplyChunkEvent,
+    ReplyDoneEvent,
+    UserMessageEvent,
+)
 
 
 class EventFeed:
-    """Publishes admin events through the engine, so every node's tail sees them.
+    """What admins watching ``chatbuddy tail`` are told.
 
-    Check :attr:`wanted` before building an event: with nobody watching, the
-    per-message hot path should not pay for it.
+    Every method returns at once when nobody watches: the per-message hot path
+    does not pay for events no one reads.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        # Carries events to the nodes that watch them.
-        self._engine = engine
+    def __init__(self, bus: Bus) -> None:
+        # Carries events to the nodes that watch them, and knows whether any does.
+        self._bus = bus
 
     @property
     def wanted(self) -> bool:
-        return self._engine.events_wanted()
+        """Whether any node watches events now."""
+        return self._bus.events_wanted()
 
-    async def emit(self, event: AdminEvent) -> None:
-        await self._engine.publish_event(event.session_id, event.to_json())
+    async def opened(
+        self,
+        session_id: str,
+        now: datetime,
+        *,
+        connection_id: str,
+        user_id: str | None,
+        ip_address: str | None,
+        resumed: bool,
+    ) -> None:
+        if self._bus.events_wanted():
+            await self._emit(
+                ConnectionOpenedEvent(
+                    session_id=session_id,
+                    timestamp=now,
+                    connection_id=connection_id,
+                    user_id=user_id,
+                    ip_address=ip_address,
+                    resumed=resumed,
+                )
+            )
 
-    async def error(self, session_id: str, error: ClientError, now: datetime) -> None:
-        """Tell watching admins about an ``error`` frame (if anyone watches)."""
-        if self.wanted:
-            await self.emit(
+    async def closed(
+        self,
+        session_id: str,
+        now: datetime,
+        *,
+        connection_id: str,
+        close_code: int | None,
+        duration: float,
+    ) -> None:
+        if self._bus.events_wanted():
+            await self._emit(
+                ConnectionClosedEvent(
+                    session_id=session_id,
+                    timestamp=now,
+                    connection_id=connection_id,
+                    close_code=close_code,
+                    duration=round(duration, 3),
+                )
+            )
+
+    async def user_message(
+        self, session_id: str, now: datetime, *, message_id: int, user_id: str | None, content: str
+    ) -> None:
+        if self._bus.events_wanted():
+            await self._emit(
+                UserMessageEvent(
+                    session_id=session_id,
+                    timestamp=now,
+                    message_id=message_id,
+                    user_id=user_id,
+                    content=content,
+                )
+            )
+
+    async def chunk(
+        self, session_id: str, now: datetime, *, message_id: int, index: int, delta: str
+    ) -> None:
+        if self._bus.events_wanted():
+            await self._emit(
+                ReplyChunkEvent(
+                    session_id=session_id,
+                    timestamp=now,
+                    message_id=message_id,
+                    index=index,
+                    delta=delta,
+                )
+            )
+
+    async def done(
+        self,
+        session_id: str,
+        now: datetime,
+        *,
+        message_id: int,
+        in_reply_to: int,
+        agent: str,
+        confidence: float,
+        processing_time: float,
+        content: str,
+    ) -> None:
+        if self._bus.events_wanted():
+            await self._emit(
+                ReplyDoneEvent(
+                    session_id=session_id,
+                    timestamp=now,
+                    message_id=message_id,
+                    in_reply_to=in_reply_to,
+                    agent=agent,
+                    confidence=confidence,
+                    processing_time=processing_time,
+                    content=content,
+                )
+            )
+
+    async def error(self, session_id: str, now: datetime, failure: ClientError) -> None:
+        """An ``error`` frame was sent in the session."""
+        if self._bus.events_wanted():
+            await self._emit(
                 ErrorEvent(
                     session_id=session_id,
                     timestamp=now,
-                    error_type=error.error_type.value,
-                    error_message=error.message,
-                    request_type=error.request_type,
+                    error_type=failure.error_type.value,
+                    error_message=failure.message,
+                    request_type=failure.request_type,
                 )
             )
+
+    async def _emit(self, event: AdminEvent) -> None:
+        await self._bus.publish_event(event.session_id, event.to_json())

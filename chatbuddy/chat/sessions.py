@@ -1,15 +1,15 @@
 """Who may open a connection to which session.
 
-The seed trusted any session id. Here a new session gets a random token, and
-an existing session opens only for whoever presents that token: knowing
-someone's session id is not enough to read their conversation.
+A new session gets a random token, and an existing session opens only for
+whoever presents that token: knowing someone's session id is not enough to
+read their conversation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatbuddy.engine import Engine
+from chatbuddy.engine.store import SessionStore
 from chatbuddy.errors import InvalidIdentifier, SessionAccessDenied
 from chatbuddy.records import ClientInfo, SessionRecord, utcnow
 from chatbuddy.text import is_valid_id
@@ -44,16 +44,16 @@ class Grant:
 class SessionGate:
     """Creates sessions on first connect and guards them afterwards."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, store: SessionStore) -> None:
         # Where sessions live; the gate only reads and creates them.
-        self._engine = engine
+        self._store = store
 
     async def admit(self, request: HandshakeRequest) -> Grant:
         """Create or resume the session, or raise a HandshakeRejected subclass."""
         _check_id("session id", request.session_id)
         if request.user_id is not None:
             _check_id("user id", request.user_id)
-        existing = await self._engine.get_session(request.session_id)
+        existing = await self._store.get_session(request.session_id)
         if existing is None:
             token = new_token()
             now = utcnow()
@@ -66,10 +66,10 @@ class SessionGate:
                 last_activity=now,
                 token_hash=hash_token(token),
             )
-            if await self._engine.create_session(record):
+            if await self._store.create_session(record):
                 return Grant(record, token, resumed=False)
             # Someone created it between our read and our write: theirs now.
-            existing = await self._engine.get_session(request.session_id)
+            existing = await self._store.get_session(request.session_id)
             if existing is None:
                 raise SessionAccessDenied("session was removed while connecting; retry")
         if not existing.token_matches(request.session_token):
@@ -81,7 +81,7 @@ class SessionGate:
             raise SessionAccessDenied(
                 f"session {request.session_id!r} belongs to another user than {request.user_id!r}"
             )
-        record = await self._engine.touch_session(request.session_id, connected=True)
+        record = await self._store.touch_session(request.session_id, connected=True)
         assert request.session_token is not None  # token_matches() said so
         return Grant(record, request.session_token, resumed=True)
 

@@ -1,8 +1,9 @@
-"""The in-memory engine: the default, for one server process.
+"""The in-memory store: the default, for one server process.
 
 A real implementation, not a test double: it keeps sessions with sliding
-expiry, capped history, client-message deduplication and ordered fan-out, and
-is what the tests and benchmarks run on unless they say otherwise.
+expiry, capped history and client-message deduplication, and is what the tests
+and benchmarks run on unless they say otherwise. It publishes nothing itself
+(it pairs with the in-process bus).
 """
 
 from __future__ import annotations
@@ -12,13 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chatbuddy.engine.base import AddedMessage, Frame, NodeLink, Presence
+from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
 from chatbuddy.errors import SessionNotFound
 from chatbuddy.records import SessionRecord, StoredMessage, utcnow
-from chatbuddy.wire.protocol import envelope
-
-#: Client message ids remembered per session, for deduplication.
-DEDUP_WINDOW = 1000
 
 
 @dataclass(slots=True)
@@ -34,7 +31,7 @@ class _Session:
     seen: dict[str, StoredMessage] | None = None
 
 
-class MemoryEngine:
+class MemoryStore:
     """Sessions and history in this process's memory."""
 
     name = "memory"
@@ -52,18 +49,14 @@ class MemoryEngine:
         self._history_limit = history_limit
         # Injected so that tests can move time instead of sleeping.
         self._clock = clock
-        # session_id -> its state; the engine's whole store.
+        # session_id -> its state; the whole store.
         self._sessions: dict[str, _Session] = {}
-        # This process: where published frames and events go; set by start().
-        self._node: NodeLink | None = None
-        # Whether this process (the only one) watches admin events.
-        self._watching_events = False
 
-    async def start(self, node: NodeLink) -> None:
-        self._node = node
+    async def start(self) -> None:
+        """Nothing to open."""
 
     async def close(self) -> None:
-        self._node = None
+        """Nothing to release: the sessions go with the process."""
 
     def ready(self) -> bool:
         return True
@@ -104,7 +97,7 @@ class MemoryEngine:
     # -- history ------------------------------------------------------------
 
     async def add_user_message(
-        self, session_id: str, message: StoredMessage, *, exclude: str | None = None
+        self, session_id: str, message: StoredMessage, *, announce: FrameAround | None = None
     ) -> AddedMessage:
         session = self._require(session_id)
         key = message.client_message_id
@@ -123,17 +116,13 @@ class MemoryEngine:
             seen[key] = stored
             if len(seen) > DEDUP_WINDOW:
                 del seen[next(iter(seen))]  # dicts keep insertion order: the oldest
-        # Made only if another tab will receive it.
-        await self.publish(
-            session_id,
-            lambda: envelope("user_message", stored, session_id, stored.timestamp),
-            exclude=exclude,
-        )
         return AddedMessage(stored, reply_id=session.last_reserved_id)
 
-    async def add_reply(self, session_id: str, message: StoredMessage, *, publish: str) -> None:
+    async def add_reply(
+        self, session_id: str, message: StoredMessage, *, announce: str | None = None
+    ) -> bool:
         self._store(self._require(session_id), message)
-        await self.publish(session_id, publish)
+        return False
 
     async def history(
         self, session_id: str, *, after: int | None, limit: int, touch: bool = True
@@ -159,36 +148,6 @@ class MemoryEngine:
         record.message_count += 1
         record.last_message_id = history[-1].id
         record.last_activity = self._clock()
-
-    # -- fan-out --------------------------------------------------------------
-
-    async def subscribe(self, session_id: str) -> None:
-        """Nothing to do: every frame published here is for this process."""
-
-    async def unsubscribe(self, session_id: str) -> None:
-        """Nothing to do; see subscribe."""
-
-    async def publish(self, session_id: str, frame: Frame, *, exclude: str | None = None) -> None:
-        if self._node is not None:
-            self._node.deliver(session_id, frame, exclude)
-
-    def events_wanted(self) -> bool:
-        return self._watching_events
-
-    async def subscribe_events(self) -> None:
-        self._watching_events = True
-
-    async def unsubscribe_events(self) -> None:
-        self._watching_events = False
-
-    async def publish_event(self, session_id: str, frame: str) -> None:
-        if self._watching_events and self._node is not None:
-            self._node.deliver_event(session_id, frame)
-
-    # -- presence -------------------------------------------------------------
-
-    async def cluster_presence(self) -> Presence:
-        return Presence() if self._node is None else self._node.presence()
 
     # -- helpers --------------------------------------------------------------
 

@@ -1,57 +1,23 @@
-"""The admin API: sessions, stats and the live event tail, behind the admin token.
-
-Every handler here requires ``Authorization: Bearer <admin token>`` (the tail
-socket also takes ``?token=``, since browsers cannot set headers on a
-WebSocket). A missing or wrong token gets 401 with a JSON error; tokens are
-compared in constant time.
-"""
+"""The admin API: sessions, stats and the live event tail, behind the admin token
+(:class:`chatbuddy.web.auth.AdminAccess`)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import tornado.web
 import tornado.websocket
 
-from chatbuddy.chat import ChatService
+from chatbuddy.chat import LocalNode
 from chatbuddy.chat.counters import Counters, stats_document
+from chatbuddy.engine import Bus, SessionStore
 from chatbuddy.errors import ConnectionClosed
 from chatbuddy.records import SessionRecord
 from chatbuddy.text import is_valid_id
-from chatbuddy.tokens import tokens_match
-from chatbuddy.web.http import JsonHandler
+from chatbuddy.web.auth import AdminAccess
+from chatbuddy.web.http import JsonHandler, json_error
 
 MAX_PAGE = 500
-
-
-def bearer_token(handler: tornado.web.RequestHandler) -> str | None:
-    """The token of an ``Authorization: Bearer`` header, if any."""
-    scheme, _, token = handler.request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def unauthorized_body(given: str | None) -> str:
-    if given is None:
-        message = "missing admin token: send 'Authorization: Bearer TOKEN' (see chatbuddy --help)"
-    else:
-        message = "wrong admin token"
-    return json.dumps({"error": {"type": "unauthorized", "message": message}})
-
-
-class AdminHandler(JsonHandler):
-    """Base of the admin API: refuses requests without the admin token."""
-
-    def initialize(self, admin_token: str, **_: Any) -> None:
-        # The one secret that opens the admin API of this server.
-        self._admin_token = admin_token
-
-    def prepare(self) -> None:
-        given = bearer_token(self)
-        if not tokens_match(self._admin_token, given):
-            self.set_status(401)
-            self.set_header("WWW-Authenticate", 'Bearer realm="chatbuddy-admin"')
-            self.finish(unauthorized_body(given))
 
 
 def session_summary(record: SessionRecord, connections: int) -> dict[str, Any]:
@@ -60,29 +26,43 @@ def session_summary(record: SessionRecord, connections: int) -> dict[str, Any]:
     return summary
 
 
-class StatsHandler(AdminHandler):
-    """``GET /api/v1/websocket/stats``: who is connected to this node, and totals."""
+class AdminHandler(JsonHandler):
+    """Base of the admin API: refuses requests without the admin token."""
 
-    def initialize(  # type: ignore[override]
-        self, admin_token: str, service: ChatService, counters: Counters
+    _access: AdminAccess
+
+    def prepare(self) -> None:
+        self._access.admit(self)
+
+
+class StatsHandler(AdminHandler):
+    """``GET /api/v1/websocket/stats``: who is connected to every node, and this node's totals."""
+
+    def initialize(
+        self, access: AdminAccess, bus: Bus, counters: Counters, engine_name: str
     ) -> None:
-        super().initialize(admin_token)
-        # Asks the engine who is connected on every node.
-        self._service = service
+        # Checks the admin token.
+        self._access = access
+        # Knows who is connected on every node.
+        self._bus = bus
         # Totals kept by the chat service.
         self._counters = counters
+        # Reported in the document ("memory", "redis").
+        self._engine_name = engine_name
 
     async def get(self) -> None:
-        engine = self._service.engine
-        presence = await engine.cluster_presence()
-        self.write_json(stats_document(presence, self._counters, engine.name))
+        presence = await self._bus.cluster_presence()
+        self.write_json(stats_document(presence, self._counters, self._engine_name))
 
 
 class _SessionsBase(AdminHandler):
-    def initialize(self, admin_token: str, service: ChatService) -> None:  # type: ignore[override]
-        super().initialize(admin_token)
-        # Reads sessions, history and presence from the engine.
-        self._service = service
+    def initialize(self, access: AdminAccess, store: SessionStore, bus: Bus) -> None:
+        # Checks the admin token.
+        self._access = access
+        # Reads sessions and history.
+        self._store = store
+        # Counts each session's connections on every node.
+        self._bus = bus
 
 
 class SessionsHandler(_SessionsBase):
@@ -91,9 +71,8 @@ class SessionsHandler(_SessionsBase):
     async def get(self) -> None:
         offset = self._int_argument("offset", 0, 0, 10**9)
         limit = self._int_argument("limit", 50, 1, MAX_PAGE)
-        engine = self._service.engine
-        records, total = await engine.list_sessions(offset=offset, limit=limit)
-        counts = (await engine.cluster_presence()).sessions
+        records, total = await self._store.list_sessions(offset=offset, limit=limit)
+        counts = (await self._bus.cluster_presence()).sessions
         self.write_json(
             {
                 "sessions": [session_summary(r, counts.get(r.session_id, 0)) for r in records],
@@ -116,12 +95,12 @@ class SessionHandler(_SessionsBase):
     """``GET /api/v1/sessions/{id}``: one session with its history."""
 
     async def get(self, session_id: str) -> None:
-        engine = self._service.engine
-        record = await engine.get_session(session_id) if is_valid_id(session_id) else None
+        store = self._store
+        record = await store.get_session(session_id) if is_valid_id(session_id) else None
         if record is None:
             raise tornado.web.HTTPError(404, reason=f"no session {session_id[:128]!r}")
-        messages, _ = await engine.history(session_id, after=None, limit=10**6, touch=False)
-        connections = (await engine.cluster_presence()).sessions.get(session_id, 0)
+        messages, _ = await store.history(session_id, after=None, limit=10**6, touch=False)
+        connections = (await self._bus.cluster_presence()).sessions.get(session_id, 0)
         self.write_json(
             {
                 "session": session_summary(record, connections),
@@ -131,56 +110,50 @@ class SessionHandler(_SessionsBase):
 
 
 class AdminTailHandler(tornado.websocket.WebSocketHandler):
-    """``/ws/admin/tail?session=ID``: admin events as they happen, one JSON frame each."""
+    """``/ws/admin/tail?session=ID``: admin events as they happen, one JSON frame each.
 
-    def initialize(self, admin_token: str, service: ChatService) -> None:
-        # The one secret that opens the admin API of this server.
-        self._admin_token = admin_token
+    The admin token, not the browser's origin, authorizes this socket; Tornado's
+    own origin check still refuses cross-site pages, so a token leaked in a URL
+    cannot be replayed from one.
+    """
+
+    def initialize(self, access: AdminAccess, node: LocalNode) -> None:
+        # Checks the admin token.
+        self._access = access
         # Registers this socket as a watcher of admin events.
-        self._service = service
+        self._node = node
         # Whether open() ran, so on_close knows whether to unwatch.
         self._watching = False
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        given = bearer_token(self) or self.get_query_argument("token", None)
-        if not tokens_match(self._admin_token, given):
-            self.set_status(401)
-            self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(unauthorized_body(given))
+        if not self._access.admit(self, query_token=True):
             return
         session = self.get_query_argument("session", None)
         if session is not None and not is_valid_id(session):
-            self.set_status(400)
-            self.set_header("Content-Type", "application/json; charset=utf-8")
-            message = f"invalid session id {session[:40]!r}"
-            self.finish(json.dumps({"error": {"type": "invalid_identifier", "message": message}}))
+            json_error(self, 400, "invalid_identifier", f"invalid session id {session[:40]!r}")
             return
         await super().get(*args, **kwargs)
 
-    def check_origin(self, origin: str) -> bool:
-        # The admin token, not the browser's origin, is what authorizes this socket;
-        # still refuse cross-site pages so a leaked token in a URL cannot be replayed
-        # from one.
-        return super().check_origin(origin)
-
     async def open(self, *args: str, **kwargs: str) -> None:
         self._watching = True
-        await self._service.watch(self, self.get_query_argument("session", None))
+        await self._node.watch(self, self.get_query_argument("session", None))
 
     def on_message(self, message: str | bytes) -> None:
         """Watchers only listen; anything they send is ignored."""
 
     def on_close(self) -> None:
         if self._watching:
-            self._service.unwatch(self)
+            self._node.unwatch(self)
 
     def send(self, frame: str) -> None:
         try:
-            self.write_message(frame).add_done_callback(_retrieve)
+            self.write_message(frame).add_done_callback(retrieve_exception)
         except tornado.websocket.WebSocketClosedError:
             raise ConnectionClosed("admin tail") from None
 
 
-def _retrieve(future: Any) -> None:
+def retrieve_exception(future: Any) -> None:
+    """A write that fails later (the peer vanished) is handled by on_close; mark the
+    future's exception retrieved so asyncio does not log it as lost."""
     if not future.cancelled():
         future.exception()

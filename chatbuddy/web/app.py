@@ -1,4 +1,4 @@
-"""The Tornado application: routes, and the collaborators each handler gets."""
+"""The Tornado application: routes, and exactly the collaborators each handler uses."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from pathlib import Path
 
 import tornado.web
 
-from chatbuddy.chat import ChatService
+from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
-from chatbuddy.chat.registry import ConnectionRegistry
+from chatbuddy.engine import Engine
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.settings import Settings
 from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
+from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.chat_socket import ChatSocketHandler
 from chatbuddy.web.http import (
     HealthHandler,
@@ -39,17 +40,17 @@ def static_path() -> str:
 
 def make_app(
     *,
-    service: ChatService,
-    registry: ConnectionRegistry,
-    counters: Counters,
     settings: Settings,
-    admin_token: str,
+    engine: Engine,
+    node: LocalNode,
+    service: ChatService,
+    counters: Counters,
+    access: AdminAccess,
     keepalive: KeepAlive,
 ) -> tornado.web.Application:
-    """Wire the handlers to the one registry, service and settings of this process."""
+    """Wire the handlers to this process's one node, service, engine and settings."""
     static = static_path()
-    admin = {"admin_token": admin_token}
-    sessions = {**admin, "service": service}
+    sessions = {"access": access, "store": engine.store, "bus": engine.bus}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -57,18 +58,27 @@ def make_app(
             (
                 r"/ws/chat/([^/]*)",
                 ChatSocketHandler,
-                {"service": service, "settings": settings, "keepalive": keepalive},
+                {
+                    "service": service,
+                    "allowed_origins": settings.allowed_origins,
+                    "keepalive": keepalive,
+                },
             ),
             (
                 r"/api/v1/websocket/stats",
                 StatsHandler,
-                {**admin, "service": service, "counters": counters},
+                {
+                    "access": access,
+                    "bus": engine.bus,
+                    "counters": counters,
+                    "engine_name": engine.name,
+                },
             ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
-            (r"/ws/admin/tail", AdminTailHandler, {**admin, "service": service}),
+            (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
-            (r"/readyz", ReadyHandler, {"service": service}),
+            (r"/readyz", ReadyHandler, {"engine": engine}),
         ],
         default_handler_class=NotFoundHandler,
         log_function=log_request,

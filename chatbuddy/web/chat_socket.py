@@ -6,7 +6,6 @@ JSON (before any socket opens) and passes frames in and out.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -18,8 +17,9 @@ import tornado.websocket
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
 from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
 from chatbuddy.records import ClientInfo
-from chatbuddy.settings import Settings
 from chatbuddy.text import new_connection_id
+from chatbuddy.web.admin import retrieve_exception
+from chatbuddy.web.http import json_error
 from chatbuddy.web.keepalive import KeepAlive
 
 log = logging.getLogger("chatbuddy.connections")
@@ -28,11 +28,13 @@ log = logging.getLogger("chatbuddy.connections")
 class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     """One chat connection; implements :class:`chatbuddy.chat.registry.Connection`."""
 
-    def initialize(self, service: ChatService, settings: Settings, keepalive: KeepAlive) -> None:
+    def initialize(
+        self, service: ChatService, allowed_origins: tuple[str, ...], keepalive: KeepAlive
+    ) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
-        # For allowed origins.
-        self._settings = settings
+        # Sites other than this server's own whose pages may connect.
+        self._allowed_origins = allowed_origins
         # Unique across nodes, so fan-out can exclude exactly this connection.
         self._connection_id = new_connection_id()
         # Set by the handshake; None until then.
@@ -67,7 +69,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             raise ConnectionClosed(self._connection_id) from None
         # A write can still fail later when the peer vanishes; on_close handles
         # that, so the failure needs no one to await it.
-        future.add_done_callback(_ignore_closed)
+        future.add_done_callback(retrieve_exception)
 
     # -- handshake ----------------------------------------------------------------
 
@@ -76,8 +78,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             self._refuse(426, "upgrade_required", "this endpoint speaks WebSocket only")
             return
-        if not self._origin_allowed():
-            origin = self.request.headers.get("Origin")
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.check_origin(origin):
             self._refuse(403, "origin_not_allowed", f"origin {origin!r} is not allowed")
             return
         headers = self.request.headers
@@ -102,31 +104,26 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
-        """For requests Tornado finds cross-origin: only the configured origins."""
-        return origin in self._settings.allowed_origins
+        """The whole origin rule, checked before a session is created for the request.
 
-    def _origin_allowed(self) -> bool:
-        """The browser rule, checked before a session is created for the request.
+        A page of this server (``Sec-Fetch-Site: same-origin``, or an ``Origin``
+        whose host is the request's ``Host``) may connect; other sites only if
+        allowed with ``--allowed-origin``. Clients that send no ``Origin`` (not
+        browsers) are not asked. Tornado calls this again at the upgrade.
 
-        Same-origin pages (by ``Sec-Fetch-Site``, else ``Origin`` against
-        ``Host``) and non-browser clients (no ``Origin``) may connect; other
-        sites only if configured with ``--allowed-origin``. Tornado applies the
-        same rule again when it upgrades the connection.
+        .. warning:: a browser sends the page's origin with every WebSocket
+           handshake and applies no same-origin policy to WebSockets: this check
+           is what stops a foreign page from chatting as its visitor.
         """
         headers = self.request.headers
         if headers.get("Sec-Fetch-Site") in ("same-origin", "none"):
             return True
-        origin = headers.get("Origin")
-        if origin is None:
-            return True
         if urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
             return True
-        return self.check_origin(origin)
+        return origin in self._allowed_origins
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": {"type": reason, "message": message}}))
+        json_error(self, status, reason, message)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -176,8 +173,3 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
 
 def _clip(value: str | None, limit: int) -> str | None:
     return None if value is None else value[:limit]
-
-
-def _ignore_closed(future: Any) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved, so asyncio does not log it as lost

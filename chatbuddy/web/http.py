@@ -1,16 +1,36 @@
-"""JSON HTTP handlers: stats, health, and JSON errors everywhere."""
+"""Plain HTTP: JSON bodies and errors, health and readiness, the page, the access log."""
 
 from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import tornado.web
 
-from chatbuddy.chat import ChatService
+from chatbuddy.engine import Engine
 
 access_log = logging.getLogger("chatbuddy.access")
+
+
+def json_error(
+    handler: tornado.web.RequestHandler, status: int, error_type: str, message: str
+) -> None:
+    """Finish ``handler`` with the one error body every endpoint uses:
+    ``{"error": {"type": ..., "message": ...}}``."""
+    handler.clear_header("Content-Type")
+    handler.set_status(status)
+    handler.set_header("Content-Type", "application/json; charset=utf-8")
+    handler.finish(json.dumps({"error": {"type": error_type, "message": message}}))
+
+
+def error_type_of(status: int) -> str:
+    """``not_found`` for 404 and so on: the error type of a plain HTTP error."""
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "http_error"
 
 
 class JsonHandler(tornado.web.RequestHandler):
@@ -27,7 +47,7 @@ class JsonHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Tornado's default page would include a traceback in debug mode; ours never does.
-        self.finish(json.dumps({"error": {"status": status_code, "message": self._reason}}))
+        json_error(self, status_code, error_type_of(status_code), self._reason)
 
 
 class HealthHandler(JsonHandler):
@@ -40,12 +60,12 @@ class HealthHandler(JsonHandler):
 class ReadyHandler(JsonHandler):
     """``GET /readyz``: whether this node can serve chats now (its engine is reachable)."""
 
-    def initialize(self, service: ChatService) -> None:
-        # Asks the engine whether it can serve.
-        self._service = service
+    def initialize(self, engine: Engine) -> None:
+        # Asked whether its store and bus can serve.
+        self._engine = engine
 
     def get(self) -> None:
-        engine = self._service.engine
+        engine = self._engine
         if engine.ready():
             self.write_json({"status": "ready", "engine": engine.name})
         else:
@@ -70,6 +90,9 @@ class PageHandler(tornado.web.StaticFileHandler):
             "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
             "object-src 'none'; base-uri 'none'; form-action 'none'",
         )
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        json_error(self, status_code, error_type_of(status_code), self._reason)
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:

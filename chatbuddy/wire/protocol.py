@@ -305,17 +305,3 @@ server_message_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
 def parse_server_message(frame: str | bytes) -> ServerMessage:
     """Parse a frame the server sent (for clients: the CLI and the tests)."""
     return server_message_adapter.validate_json(frame)
-
-
-def error_frame(
-    error: ClientError, *, session_id: str | None, now: datetime, in_reply_to: int | None = None
-) -> str:
-    """Serialize a :class:`ClientError` as an ``error`` frame."""
-    data = ErrorData(
-        error_type=error.error_type,
-        error_message=error.message,
-        timestamp=now,
-        request_type=error.request_type,
-        in_reply_to=in_reply_to,
-    )
-    return envelope("error", data, session_id, now)

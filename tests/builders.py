@@ -1,31 +1,40 @@
-"""Engines under test, and a NodeLink that records what they deliver."""
+"""Things tests build: engines of either kind, session records, stored messages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 
-from chatbuddy.engine import Frame, Presence, frame_text
+from chatbuddy.engine import Engine, LocalBus, MemoryStore
+from chatbuddy.engine.redis import redis_pair
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
 from chatbuddy.tokens import hash_token
 
+#: Every engine a test can run on; modules parametrize over it.
+ENGINE_KINDS = ["memory", "redis"]
 
-@dataclass
-class RecordingNode:
-    """A NodeLink that keeps what the engine delivered to this node."""
 
-    frames: list[tuple[str, str, str | None]] = field(default_factory=list)
-    events: list[tuple[str, str]] = field(default_factory=list)
-    local: Presence = field(default_factory=Presence)
-
-    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
-        self.frames.append((session_id, frame_text(frame), exclude))
-
-    def deliver_event(self, session_id: str, frame: str) -> None:
-        self.events.append((session_id, frame))
-
-    def presence(self) -> Presence:
-        return self.local
+def build_engine(
+    kind: str,
+    *,
+    redis_url: str | None = None,
+    session_ttl: float = 60,
+    history_limit: int = 50,
+    clock: Callable[[], datetime] = utcnow,
+) -> Engine:
+    """An engine of ``kind`` as a server builds it, with a fast heartbeat for tests."""
+    if kind == "memory":
+        store = MemoryStore(session_ttl=session_ttl, history_limit=history_limit, clock=clock)
+        return Engine("memory", store, LocalBus())
+    assert redis_url is not None, "a redis engine needs the redis_url fixture"
+    redis_store, bus = redis_pair(
+        redis_url,
+        session_ttl=session_ttl,
+        history_limit=history_limit,
+        heartbeat=0.05,
+        clock=clock,
+    )
+    return Engine("redis", redis_store, bus)
 
 
 def record(

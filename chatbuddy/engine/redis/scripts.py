@@ -1,7 +1,9 @@
 """The Redis engine's Lua scripts: each step of a chat message is one atomic script.
 
-Plain text, so this module needs no ``redis`` import; ``engine/redis.py`` runs
-them by SHA1 (docs/redis.md lists the keys they touch).
+Plain text, so this module needs no ``redis`` import; ``connection.py`` runs
+them by SHA1 (docs/redis.md lists the keys they touch). A frame published to a
+session's channel is ``exclude .. "\n" .. frame``, as ``chatbuddy.engine.pubsub``
+encodes it; an empty channel argument means "store, publish nothing".
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ if ARGV[2] ~= '' then
   redis.call('ZADD', KEYS[3], id, ARGV[2])
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
 end
-redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. ARGV[9] .. encoded .. ARGV[10])
+if ARGV[7] ~= '' then
+  redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. ARGV[9] .. encoded .. ARGV[10])
+end
 return {1, id, encoded}
 """
 )
@@ -75,7 +79,7 @@ _ADD_REPLY = (
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 store(tonumber(ARGV[2]), ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5])
-redis.call('PUBLISH', ARGV[6], '\\n' .. ARGV[7])
+if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], '\\n' .. ARGV[7]) end
 return 1
 """
 )

@@ -1,0 +1,135 @@
+"""Every frame the chat layer sends, made in one place (pure functions, no I/O).
+
+The engines store and carry these as opaque text; the wire models they are made
+from live in :mod:`chatbuddy.wire.protocol`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chatbuddy.chat.sessions import Grant
+from chatbuddy.engine import FrameAround
+from chatbuddy.errors import ClientError
+from chatbuddy.records import SessionRecord, StoredMessage
+from chatbuddy.wire.protocol import (
+    ChatResponseChunkData,
+    ChatResponseData,
+    ConnectionEstablishedData,
+    ErrorData,
+    HistoryData,
+    PongData,
+    SessionInfoData,
+    envelope,
+    envelope_parts,
+)
+
+
+def greeting(connection_id: str, grant: Grant, now: datetime) -> str:
+    sid = grant.session.session_id
+    data = ConnectionEstablishedData(
+        connection_id=connection_id,
+        session_id=sid,
+        user_id=grant.user_id,
+        timestamp=now,
+        session_token=grant.session_token,
+        resumed=grant.resumed,
+        last_message_id=grant.session.last_message_id,
+    )
+    return envelope("connection_established", data, sid, now)
+
+
+def pong(session_id: str, client_timestamp: str | None, now: datetime) -> str:
+    data = PongData(timestamp=now, client_timestamp=client_timestamp)
+    return envelope("pong", data, session_id, now)
+
+
+def session_info(record: SessionRecord, connections: int, now: datetime) -> str:
+    data = SessionInfoData(
+        session_id=record.session_id,
+        user_id=record.user_id,
+        created_at=record.created_at,
+        connected_at=record.connected_at,
+        last_activity=record.last_activity,
+        message_count=record.message_count,
+        client_info=record.client_info,
+        connections=connections,
+    )
+    return envelope("session_info", data, record.session_id, now)
+
+
+def history(
+    session_id: str,
+    messages: list[StoredMessage],
+    has_more: bool,
+    last_message_id: int | None,
+    now: datetime,
+) -> str:
+    data = HistoryData(messages=messages, has_more=has_more, last_message_id=last_message_id)
+    return envelope("history", data, session_id, now)
+
+
+def user_message_around(session_id: str, sent_at: datetime, *, exclude: str) -> FrameAround:
+    """The ``user_message`` frame that tells a session's other tabs what was said,
+    as the text around the stored message (the store may publish it as it stores)."""
+    head, tail = envelope_parts("user_message", session_id, sent_at)
+    return FrameAround(head, tail, exclude)
+
+
+def chunk(session_id: str, reply_id: int, index: int, delta: str, now: datetime) -> str:
+    data = ChatResponseChunkData(message_id=reply_id, delta=delta, index=index)
+    return envelope("chat_response_chunk", data, session_id, now)
+
+
+def response(
+    session_id: str,
+    *,
+    reply_id: int,
+    content: str,
+    agent_type: str,
+    confidence: float,
+    metadata: dict[str, Any],
+    in_reply_to: int,
+    timestamp: datetime,
+    now: datetime,
+) -> str:
+    data = ChatResponseData(
+        message_id=reply_id,
+        content=content,
+        agent_type=agent_type,
+        confidence=confidence,
+        timestamp=timestamp,
+        metadata=metadata,
+        in_reply_to=in_reply_to,
+    )
+    return envelope("chat_response", data, session_id, now)
+
+
+def stored_response(session_id: str, reply: StoredMessage, agent_type: str, now: datetime) -> str:
+    """A reply from history sent again (to a client that resent its message)."""
+    assert reply.in_reply_to is not None, "a stored reply answers a message"
+    return response(
+        session_id,
+        reply_id=reply.id,
+        content=reply.content,
+        agent_type=agent_type,
+        confidence=reply.confidence or 0.0,
+        metadata=reply.metadata or {},
+        in_reply_to=reply.in_reply_to,
+        timestamp=reply.timestamp,
+        now=now,
+    )
+
+
+def error(
+    failure: ClientError, session_id: str | None, now: datetime, in_reply_to: int | None = None
+) -> str:
+    data = ErrorData(
+        error_type=failure.error_type,
+        error_message=failure.message,
+        timestamp=now,
+        request_type=failure.request_type,
+        in_reply_to=in_reply_to,
+    )
+    return envelope("error", data, session_id, now)

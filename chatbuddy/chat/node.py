@@ -1,0 +1,149 @@
+"""This node: who is connected here and who watches, and the one way frames leave.
+
+The bus calls :class:`LocalNode` back (it is the bus's :class:`NodeLink`) with
+what was published anywhere; the chat layer sends through it to one of two
+targets: one connection, or every connection of a session (on every node,
+through the bus). Subscriptions follow the connections: this node listens to a
+session's frames while it has a connection in it, and to admin events while
+someone here watches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterator
+from typing import Any
+
+from chatbuddy.chat.registry import Connection, ConnectionRegistry
+from chatbuddy.chat.watchers import Watcher, Watchers
+from chatbuddy.engine import Bus, Frame, Presence
+from chatbuddy.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class LocalNode:
+    """The connections and watchers of this process, and their subscriptions."""
+
+    def __init__(self, bus: Bus) -> None:
+        # Carries frames and events between nodes; calls deliver*() back.
+        self._bus = bus
+        # This node's chat connections.
+        self._registry = ConnectionRegistry()
+        # This node's admin tail sockets.
+        self._watchers = Watchers()
+        # Sessions this node receives published frames for.
+        self._subscribed: set[str] = set()
+        # Whether this node receives admin events.
+        self._watching_events = False
+        # Subscription changes run one at a time (see _follow).
+        self._following = asyncio.Lock()
+        # Fire-and-forget work from sync callbacks; held so it is not garbage-collected.
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- membership -------------------------------------------------------------
+
+    async def join(self, connection: Connection) -> None:
+        """Register a connection and make sure its session's frames reach this node."""
+        self._registry.add(connection)
+        await self._follow(connection.session_id)
+
+    def leave(self, connection: Connection) -> None:
+        """Forget a connection; the session's subscription goes with its last one here."""
+        self._registry.remove(connection)
+        sid = connection.session_id
+        if sid in self._subscribed and not self._registry.in_session(sid):
+            self.spawn(self._follow(sid))
+
+    def connections(self) -> Iterator[Connection]:
+        return iter(self._registry)
+
+    def connections_in(self, session_id: str) -> int:
+        """How many of this node's connections are in the session."""
+        return len(self._registry.in_session(session_id))
+
+    async def watch(self, watcher: Watcher, session_id: str | None) -> None:
+        """Stream admin events (of one session, or all) to ``watcher``."""
+        self._watchers.add(watcher, session_id)
+        await self._follow(None)
+
+    def unwatch(self, watcher: Watcher) -> None:
+        self._watchers.remove(watcher)
+        if not self._watchers:
+            self.spawn(self._follow(None))
+
+    # -- outbound: the two targets ----------------------------------------------
+
+    def to_connection(self, connection_id: str, frame: str) -> bool:
+        """Send to one connection of this node; False if it is gone."""
+        return self._registry.send_to(connection_id, frame)
+
+    async def to_session(
+        self, session_id: str, frame: Frame, *, exclude: str | None = None
+    ) -> None:
+        """Send to every connection of the session on every node, but ``exclude``.
+
+        Raises StorageUnavailable when the bus cannot carry it.
+        """
+        await self._bus.publish(session_id, frame, exclude=exclude)
+
+    async def to_session_or_here(self, session_id: str, frame: str) -> None:
+        """Like :meth:`to_session`, but when the bus is down still reach this node's tabs
+        (for errors: whoever is here should hear that something failed)."""
+        try:
+            await self._bus.publish(session_id, frame)
+        except StorageUnavailable:
+            self._registry.send_to_session(session_id, frame)
+
+    # -- NodeLink: what the bus calls back --------------------------------------
+
+    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
+        """Frames published to a session reach its connections on this node."""
+        self._registry.send_to_session(session_id, frame, exclude=exclude)
+
+    def deliver_event(self, session_id: str, frame: str) -> None:
+        """Admin events reach this node's watchers."""
+        self._watchers.deliver(session_id, frame)
+
+    def presence(self) -> Presence:
+        """Who is connected to this node."""
+        registry = self._registry
+        return Presence(len(registry), registry.session_counts(), registry.user_counts())
+
+    # -- background work --------------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` without waiting for it (from a sync callback)."""
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self, within: float = 1.0) -> None:
+        """Wait (up to ``within`` s) for fire-and-forget work: events, subscription changes."""
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=within)
+
+    async def _follow(self, session_id: str | None) -> None:
+        """Make the bus's subscription match this node's state: a session's frames
+        while it has connections here, admin events (``None``) while someone watches.
+
+        Changes run one at a time and each looks at the state when it runs, so a
+        tab that closes and reopens at once cannot leave the session unsubscribed.
+        """
+        async with self._following:
+            if session_id is None:
+                wanted = bool(self._watchers)
+                if wanted != self._watching_events:
+                    self._watching_events = wanted
+                    await (
+                        self._bus.subscribe_events() if wanted else self._bus.unsubscribe_events()
+                    )
+                return
+            wanted = bool(self._registry.in_session(session_id))
+            if wanted and session_id not in self._subscribed:
+                self._subscribed.add(session_id)
+                await self._bus.subscribe(session_id)
+            elif not wanted and session_id in self._subscribed:
+                self._subscribed.discard(session_id)
+                await self._bus.unsubscribe(session_id)

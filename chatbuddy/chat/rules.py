@@ -1,0 +1,155 @@
+"""The rules for each frame a client sends, as a decision and nothing else.
+
+:func:`decide` takes a frame and what is known about its sender and returns an
+outcome: send this frame back, queue this message for a reply, refuse with this
+error, or look something up and show it. It does no I/O and knows no socket,
+the way websockets' protocol core returns events instead of acting;
+:class:`chatbuddy.chat.service.ChatService` carries the outcome out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from chatbuddy.chat import frames
+from chatbuddy.chat.ratelimit import TokenBucket
+from chatbuddy.errors import ClientError, ErrorType
+from chatbuddy.wire.protocol import (
+    ChatMessage,
+    HistoryRequest,
+    Ping,
+    SessionInfoRequest,
+    parse_client_message,
+)
+
+
+@dataclass(slots=True)
+class Peer:
+    """What the rules know about one open connection."""
+
+    connection_id: str
+    session_id: str
+    user_id: str | None
+    #: Its chat-message budget; None when rate limiting is off.
+    limiter: TokenBucket | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """A validated chat message waiting for its turn to be answered."""
+
+    session_id: str
+    connection_id: str
+    user_id: str | None
+    content: str
+    client_message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``frame`` back to the connection that asked."""
+
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Queue ``message`` for a reply, after the session's earlier messages."""
+
+    message: PendingMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Tell the connection that its frame was not accepted, and why."""
+
+    error: ClientError
+
+
+@dataclass(frozen=True, slots=True)
+class ShowSessionInfo:
+    """Read the session and send it as ``session_info``."""
+
+    request_type: str = "session_info"
+
+
+@dataclass(frozen=True, slots=True)
+class ShowHistory:
+    """Read stored messages after ``after`` and send them as ``history``."""
+
+    after: int | None
+    limit: int
+    request_type: str = "history"
+
+
+Outcome = Send | Enqueue | Refuse | ShowSessionInfo | ShowHistory
+
+
+def decide(
+    frame: str | bytes, peer: Peer, *, waiting: int, max_waiting: int, now: datetime
+) -> Outcome:
+    """What to do with ``frame`` from ``peer``.
+
+    ``waiting`` is how many of the session's messages wait for a reply; past
+    ``max_waiting`` a new one is refused (a flood guard beside the rate limit).
+    """
+    try:
+        message = parse_client_message(frame)
+    except ClientError as error:
+        return Refuse(error)
+    if isinstance(message, ChatMessage):
+        return _chat_message(message, peer, waiting=waiting, max_waiting=max_waiting)
+    if isinstance(message, Ping):
+        return Send(frames.pong(peer.session_id, message.timestamp, now))
+    if isinstance(message, SessionInfoRequest):
+        return ShowSessionInfo()
+    assert isinstance(message, HistoryRequest)
+    return ShowHistory(after=message.after, limit=message.limit)
+
+
+def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting: int) -> Outcome:
+    kind = message.type
+    if message.session_id != peer.session_id:
+        return Refuse(
+            ClientError(
+                ErrorType.SESSION_MISMATCH,
+                f"session_id {message.session_id!r} does not match this connection's "
+                f"session {peer.session_id!r}",
+                request_type=kind,
+            )
+        )
+    if message.user_id is not None and message.user_id != peer.user_id:
+        return Refuse(
+            ClientError(
+                ErrorType.VALIDATION_ERROR,
+                f"user_id {message.user_id!r} does not match this connection's user "
+                f"{peer.user_id!r}",
+                request_type=kind,
+            )
+        )
+    if peer.limiter is not None and not peer.limiter.try_acquire():
+        return Refuse(
+            ClientError(
+                ErrorType.RATE_LIMITED,
+                f"too many messages; the limit is {peer.limiter.rate:g} per second",
+                request_type=kind,
+            )
+        )
+    if waiting >= max_waiting:
+        return Refuse(
+            ClientError(
+                ErrorType.RATE_LIMITED,
+                f"{waiting} messages are already waiting for a reply; try again shortly",
+                request_type=kind,
+            )
+        )
+    return Enqueue(
+        PendingMessage(
+            session_id=peer.session_id,
+            connection_id=peer.connection_id,
+            user_id=peer.user_id,
+            content=message.content,
+            client_message_id=message.client_message_id,
+        )
+    )

@@ -1,0 +1,249 @@
+"""Sessions and history in Redis, shared by every node.
+
+Each step of a chat message is one Lua script (one round trip) that also
+publishes the frame announcing it, so a message is stored and announced
+atomically. docs/redis.md lists the keys and the round trips.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chatbuddy.engine.redis.connection import RedisConnection
+from chatbuddy.engine.redis.keys import Keys
+from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
+from chatbuddy.errors import SessionNotFound
+from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
+
+#: Seconds between updates of a session's place in the "most recent first" index.
+INDEX_EVERY = 10.0
+
+
+class RedisStore:
+    """A :class:`chatbuddy.engine.store.SessionStore` on Redis."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        connection: RedisConnection,
+        *,
+        keys: Keys,
+        channel_of: Callable[[str], str],
+        session_ttl: float,
+        history_limit: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        # Commands go through here; the store owns it and closes it.
+        self._redis = connection
+        # Key names under the deployment's prefix.
+        self._keys = keys
+        # The bus's channel of a session: the scripts publish to it.
+        self._channel_of = channel_of
+        # Sliding session expiry, in milliseconds, as Redis wants it.
+        self._ttl_ms = int(session_ttl * 1000)
+        # Messages kept per session.
+        self._history_limit = history_limit
+        # Timestamps come from here (injected in tests).
+        self._clock = clock
+        # session id -> when this node last moved it up the session index; the
+        # index orders a listing, so once per INDEX_EVERY seconds is enough.
+        self._indexed: dict[str, float] = {}
+
+    async def start(self) -> None:
+        """Nothing to do before the first command: connections are made on use."""
+
+    async def close(self) -> None:
+        await self._redis.close()
+
+    def ready(self) -> bool:
+        """The bus's heartbeat knows whether Redis answers; the store has no view of its own."""
+        return True
+
+    def _now(self) -> tuple[str, float]:
+        now = self._clock()
+        return now.isoformat(), now.timestamp()
+
+    def _index_due(self, session_id: str) -> bool:
+        now = time.monotonic()
+        if now - self._indexed.get(session_id, 0.0) < INDEX_EVERY:
+            return False
+        self._indexed[session_id] = now
+        return True
+
+    async def _step(self, name: str, session_id: str, args: list[Any]) -> Any:
+        """One hot-path script; now and then also moves the session up the index."""
+        keys = self._keys.session(session_id)
+        if not self._index_due(session_id):
+            return await self._redis.script(name, keys, args)
+        stamp = self._clock().timestamp()
+        also = [("ZADD", self._keys.index, "XX", stamp, session_id)]
+        return (await self._redis.script_with(name, keys, args, also))[0]
+
+    # -- sessions -------------------------------------------------------------
+
+    async def create_session(self, record: SessionRecord) -> bool:
+        fields = {
+            "record": json.dumps(
+                {
+                    "user_id": record.user_id,
+                    "client_info": record.client_info.model_dump(mode="json"),
+                    "created_at": record.created_at.isoformat(),
+                    "token_hash": record.token_hash,
+                }
+            ),
+            "connected_at": record.connected_at.isoformat(),
+            "last_activity": record.last_activity.isoformat(),
+            "message_count": record.message_count,
+            "seq": 0,
+        }
+        args: list[Any] = [self._ttl_ms]
+        for key, value in fields.items():
+            args += [key, value]
+        sid = record.session_id
+        also = [("ZADD", self._keys.index, record.last_activity.timestamp(), sid)]
+        created, _ = await self._redis.script_with(
+            "create", self._keys.session(sid)[:1], args, also
+        )
+        return bool(created)
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        flat = await self._redis.execute("HGETALL", self._keys.session(session_id)[0])
+        return _record(session_id, _pairs(flat)) if flat else None
+
+    async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
+        now, stamp = self._now()
+        args = [self._ttl_ms, now, "1" if connected else "0"]
+        also = [("ZADD", self._keys.index, "XX", stamp, session_id)]
+        flat, _ = await self._redis.script_with("touch", self._keys.session(session_id), args, also)
+        if not flat:
+            raise SessionNotFound(session_id)
+        self._indexed[session_id] = time.monotonic()
+        return _record(session_id, _pairs(flat))
+
+    async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
+        _, stamp = self._now()
+        index = self._keys.index
+        _, ids, total = await self._redis.execute_many(
+            [
+                ("ZREMRANGEBYSCORE", index, "-inf", stamp - self._ttl_ms / 1000),
+                ("ZREVRANGE", index, offset, offset + limit - 1),
+                ("ZCARD", index),
+            ]
+        )
+        if not ids:
+            return [], int(total)
+        hashes = await self._redis.execute_many(
+            [("HGETALL", self._keys.session(sid)[0]) for sid in ids]
+        )
+        records = [
+            _record(sid, _pairs(flat)) for sid, flat in zip(ids, hashes, strict=True) if flat
+        ]
+        return records, int(total)
+
+    async def sweep_expired(self) -> int:
+        """Session keys expire by themselves; this prunes the index of them."""
+        _, stamp = self._now()
+        stale = time.monotonic() - 6 * INDEX_EVERY
+        self._indexed = {sid: t for sid, t in self._indexed.items() if t > stale}
+        removed = await self._redis.execute(
+            "ZREMRANGEBYSCORE", self._keys.index, "-inf", stamp - self._ttl_ms / 1000
+        )
+        return int(removed)
+
+    # -- history --------------------------------------------------------------
+
+    async def add_user_message(
+        self, session_id: str, message: StoredMessage, *, announce: FrameAround | None = None
+    ) -> AddedMessage:
+        now, _ = self._now()
+        args = [
+            message.model_dump_json(exclude={"id"}),
+            message.client_message_id or "",
+            self._history_limit,
+            self._ttl_ms,
+            now,
+            DEDUP_WINDOW,
+            self._channel_of(session_id) if announce is not None else "",
+            (announce.exclude or "") if announce is not None else "",
+            announce.head if announce is not None else "",
+            announce.tail if announce is not None else "",
+        ]
+        result = await self._step("add_user", session_id, args)
+        status = int(result[0])
+        if status == -1:
+            raise SessionNotFound(session_id)
+        stored_id = int(result[1])
+        stored = (
+            StoredMessage.model_validate_json(result[2])
+            if result[2]
+            else message.model_copy(update={"id": stored_id})
+        )
+        if status == 0:
+            return AddedMessage(stored, reply_id=None)
+        return AddedMessage(stored, reply_id=stored_id + 1, published=announce is not None)
+
+    async def add_reply(
+        self, session_id: str, message: StoredMessage, *, announce: str | None = None
+    ) -> bool:
+        now, _ = self._now()
+        args = [
+            message.model_dump_json(),
+            message.id,
+            self._history_limit,
+            self._ttl_ms,
+            now,
+            self._channel_of(session_id) if announce is not None else "",
+            announce or "",
+        ]
+        if not await self._step("add_reply", session_id, args):
+            raise SessionNotFound(session_id)
+        return announce is not None
+
+    async def history(
+        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
+    ) -> tuple[list[StoredMessage], bool]:
+        keys = self._keys.session(session_id)
+        now, _ = self._now()
+        if after is None:
+            page: tuple[Any, ...] = ("ZRANGE", keys[1], -limit, -1)
+        else:
+            page = ("ZRANGEBYSCORE", keys[1], f"({after}", "+inf", "LIMIT", 0, limit + 1)
+        if touch:
+            found, members = await self._redis.script_with(
+                "touch", keys, [self._ttl_ms, now, "0"], [page]
+            )
+        else:
+            found, members = await self._redis.execute_many([("EXISTS", keys[0]), page])
+        if not found:
+            raise SessionNotFound(session_id)
+        messages = [StoredMessage.model_validate_json(m) for m in members]
+        has_more = after is not None and len(messages) > limit
+        return messages[:limit], has_more
+
+
+def _pairs(flat: list[str] | dict[str, str]) -> dict[str, str]:
+    """HGETALL's reply as a dict (a flat list over RESP2, a map where a client decodes it)."""
+    if isinstance(flat, dict):
+        return flat
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _record(session_id: str, raw: dict[str, str]) -> SessionRecord:
+    static = json.loads(raw["record"])
+    last_id = raw.get("last_message_id")
+    return SessionRecord(
+        session_id=session_id,
+        user_id=static["user_id"],
+        client_info=ClientInfo(**static["client_info"]),
+        created_at=datetime.fromisoformat(static["created_at"]),
+        connected_at=datetime.fromisoformat(raw["connected_at"]),
+        last_activity=datetime.fromisoformat(raw["last_activity"]),
+        message_count=int(raw.get("message_count", 0)),
+        last_message_id=int(last_id) if last_id else None,
+        token_hash=static["token_hash"],
+    )

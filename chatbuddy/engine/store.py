@@ -1,0 +1,109 @@
+"""The session store: sessions, their history, and client-message deduplication.
+
+A store keeps what a deployment must not forget; it does not know the wire
+format. Each method is shaped so that a networked store can do it in one round
+trip. Every method that reads or writes a session counts as activity and
+extends its sliding expiry, unless it says otherwise. Methods that need an
+existing session raise :class:`chatbuddy.errors.SessionNotFound` when it is
+gone; a store that cannot reach its backend raises
+:class:`chatbuddy.errors.StorageUnavailable`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from chatbuddy.records import SessionRecord, StoredMessage
+
+#: Client message ids remembered per session, for deduplication.
+DEDUP_WINDOW = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FrameAround:
+    """The text that goes before and after a stored message's JSON to make the frame
+    that tells other tabs about it (built by the chat layer, opaque here)."""
+
+    head: str
+    tail: str
+    #: The connection that sent the message, which has its own copy.
+    exclude: str | None
+
+    def wrap(self, message: StoredMessage) -> str:
+        return self.head + message.model_dump_json() + self.tail
+
+
+@dataclass(frozen=True, slots=True)
+class AddedMessage:
+    """What :meth:`SessionStore.add_user_message` did."""
+
+    #: The stored user message (for a duplicate: the one stored before).
+    message: StoredMessage
+    #: The id reserved for the reply; None for a duplicate.
+    reply_id: int | None
+    #: Whether the store already published the announcement (it shares its backend
+    #: with the bus); if not, the caller publishes it.
+    published: bool = False
+
+    @property
+    def duplicate(self) -> bool:
+        return self.reply_id is None
+
+
+class SessionStore(Protocol):
+    """Where sessions and their history live."""
+
+    #: "memory", "redis", ..., for logs and stats.
+    name: str
+
+    async def start(self) -> None:
+        """Open connections or files; a networked store may start while its backend is down."""
+
+    async def close(self) -> None:
+        """Release them."""
+
+    def ready(self) -> bool:
+        """Whether the store can serve requests now (for /readyz)."""
+
+    async def create_session(self, record: SessionRecord) -> bool:
+        """Store a new session; False (and no change) if the id is taken."""
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The live session, or None if it does not exist or has expired. Not activity."""
+
+    async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
+        """Mark activity (and a new connection when ``connected``); return the record."""
+
+    async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
+        """Live sessions, most recently active first, and how many there are in all.
+        Listing is not activity."""
+
+    async def sweep_expired(self) -> int:
+        """Delete expired sessions' leftovers; return how many sessions went."""
+
+    async def add_user_message(
+        self, session_id: str, message: StoredMessage, *, announce: FrameAround | None = None
+    ) -> AddedMessage:
+        """Store a user's message under a new id and reserve the id of its reply.
+
+        ``message.id`` is ignored: the store assigns ids, which only grow within a
+        session. If ``message.client_message_id`` was stored in this session
+        before, nothing is stored and the earlier message is returned (a client
+        resending after a reconnect gets no second answer). A store that shares
+        its backend with the bus publishes ``announce`` in the same atomic step
+        and says so in :attr:`AddedMessage.published`.
+        """
+
+    async def add_reply(
+        self, session_id: str, message: StoredMessage, *, announce: str | None = None
+    ) -> bool:
+        """Store a reply under its reserved id; True if it also published ``announce``
+        (see :meth:`add_user_message`)."""
+
+    async def history(
+        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
+    ) -> tuple[list[StoredMessage], bool]:
+        """Up to ``limit`` messages after id ``after`` (the latest ones when None),
+        oldest first, and whether more follow them. ``touch=False`` reads without
+        counting as activity (an admin looking is not the user coming back)."""

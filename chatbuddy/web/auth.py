@@ -1,0 +1,48 @@
+"""The admin token check, in one place for every admin endpoint.
+
+Admin endpoints require ``Authorization: Bearer <admin token>`` (the tail
+socket also takes ``?token=``, since browsers cannot set headers on a
+WebSocket). A missing or wrong token gets 401 with a JSON error; tokens are
+compared in constant time.
+"""
+
+from __future__ import annotations
+
+import tornado.web
+
+from chatbuddy.tokens import tokens_match
+from chatbuddy.web.http import json_error
+
+
+class AdminAccess:
+    """Who may use the admin API of this server."""
+
+    def __init__(self, token: str) -> None:
+        # The one secret that opens the admin API of this server.
+        self.token = token
+
+    def admit(self, handler: tornado.web.RequestHandler, *, query_token: bool = False) -> bool:
+        """Whether the request carries the admin token; if not, answer 401 and say why.
+
+        ``query_token`` also accepts ``?token=`` (WebSockets from browsers).
+        """
+        given = bearer_token(handler)
+        if given is None and query_token:
+            given = handler.get_query_argument("token", None)
+        if tokens_match(self.token, given):
+            return True
+        if given is None:
+            message = (
+                "missing admin token: send 'Authorization: Bearer TOKEN' (see chatbuddy --help)"
+            )
+        else:
+            message = "wrong admin token"
+        handler.set_header("WWW-Authenticate", 'Bearer realm="chatbuddy-admin"')
+        json_error(handler, 401, "unauthorized", message)
+        return False
+
+
+def bearer_token(handler: tornado.web.RequestHandler) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if any."""
+    scheme, _, token = handler.request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None

@@ -1,0 +1,105 @@
+"""The frame rules on their own: a frame and a peer in, a decision out; no socket, no I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import pytest
+
+from chatbuddy.chat.ratelimit import TokenBucket
+from chatbuddy.chat.rules import (
+    Enqueue,
+    Outcome,
+    Peer,
+    PendingMessage,
+    Refuse,
+    Send,
+    ShowHistory,
+    ShowSessionInfo,
+    decide,
+)
+from chatbuddy.errors import ErrorType
+from chatbuddy.records import utcnow
+
+
+def peer(limiter: TokenBucket | None = None) -> Peer:
+    return Peer("conn-1", "s1", "anna", limiter)
+
+
+def rule(
+    frame: Mapping[str, object] | str | bytes, who: Peer | None = None, waiting: int = 0
+) -> Outcome:
+    text = frame if isinstance(frame, str | bytes) else json.dumps(frame)
+    return decide(text, who or peer(), waiting=waiting, max_waiting=3, now=utcnow())
+
+
+def refusal(outcome: Outcome) -> ErrorType:
+    assert isinstance(outcome, Refuse), outcome
+    return outcome.error.error_type
+
+
+def test_a_chat_message_in_the_connections_session_is_queued_with_its_ids() -> None:
+    outcome = rule(
+        {"type": "chat_message", "session_id": "s1", "content": "hi", "client_message_id": "c-1"}
+    )
+    assert outcome == Enqueue(PendingMessage("s1", "conn-1", "anna", "hi", "c-1"))
+
+
+def test_a_chat_message_for_another_session_is_refused() -> None:
+    outcome = rule({"type": "chat_message", "session_id": "s2", "content": "hi"})
+    assert refusal(outcome) is ErrorType.SESSION_MISMATCH
+    assert "'s2'" in outcome.error.message  # type: ignore[union-attr]
+
+
+def test_a_chat_message_claiming_another_user_is_refused() -> None:
+    outcome = rule({"type": "chat_message", "session_id": "s1", "user_id": "bob", "content": "x"})
+    assert refusal(outcome) is ErrorType.VALIDATION_ERROR
+
+
+def test_a_connection_over_its_rate_is_refused_until_tokens_come_back() -> None:
+    now = [0.0]
+    limited = peer(TokenBucket(1.0, 2, clock=lambda: now[0]))
+    frame: Mapping[str, object] = {"type": "chat_message", "session_id": "s1", "content": "hi"}
+    assert isinstance(rule(frame, limited), Enqueue)
+    assert isinstance(rule(frame, limited), Enqueue)
+    assert refusal(rule(frame, limited)) is ErrorType.RATE_LIMITED
+    now[0] += 1.0
+    assert isinstance(rule(frame, limited), Enqueue)
+
+
+def test_a_session_with_too_many_waiting_messages_refuses_more() -> None:
+    frame: Mapping[str, object] = {"type": "chat_message", "session_id": "s1", "content": "hi"}
+    assert isinstance(rule(frame, waiting=2), Enqueue)
+    outcome = rule(frame, waiting=3)
+    assert refusal(outcome) is ErrorType.RATE_LIMITED
+    assert "3 messages are already waiting" in outcome.error.message  # type: ignore[union-attr]
+
+
+def test_a_ping_is_answered_at_once_with_the_clients_timestamp() -> None:
+    outcome = rule({"type": "ping", "timestamp": "t-42"})
+    assert isinstance(outcome, Send)
+    pong = json.loads(outcome.frame)
+    assert (pong["type"], pong["data"]["client_timestamp"]) == ("pong", "t-42")
+
+
+def test_reads_become_look_ups_for_the_service() -> None:
+    assert rule({"type": "session_info"}) == ShowSessionInfo()
+    assert rule({"type": "history", "after": 4, "limit": 10}) == ShowHistory(after=4, limit=10)
+    assert rule({"type": "history"}) == ShowHistory(after=None, limit=200)
+
+
+@pytest.mark.parametrize(
+    ("frame", "kind"),
+    [
+        ("{not json", ErrorType.INVALID_JSON),
+        (b"\x00\x01", ErrorType.UNSUPPORTED_FRAME),
+        ('{"content": "no type"}', ErrorType.MISSING_TYPE),
+        ('{"type": "dance"}', ErrorType.UNKNOWN_TYPE),
+        ('{"type": "chat_message", "session_id": "s1", "content": "  "}', ErrorType.EMPTY_MESSAGE),
+    ],
+)
+def test_bad_frames_are_refused_with_the_protocols_error_type(
+    frame: str | bytes, kind: ErrorType
+) -> None:
+    assert refusal(rule(frame)) is kind

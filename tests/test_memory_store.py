@@ -1,0 +1,68 @@
+"""What only the in-memory store does: expiry on an injected clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from chatbuddy.engine import MemoryStore
+from chatbuddy.errors import SessionNotFound
+from chatbuddy.records import utcnow
+from tests.builders import record
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(clock: Clock) -> MemoryStore:
+    return MemoryStore(session_ttl=60, history_limit=5, clock=clock)
+
+
+async def test_a_session_expires_after_the_ttl_without_activity(
+    store: MemoryStore, clock: Clock
+) -> None:
+    await store.create_session(record(now=clock.now))
+    clock.advance(61)
+    assert await store.get_session("s1") is None
+    with pytest.raises(SessionNotFound):
+        await store.touch_session("s1")
+    assert await store.create_session(record(now=clock.now))  # the id is free again
+
+
+async def test_activity_slides_the_expiry(store: MemoryStore, clock: Clock) -> None:
+    await store.create_session(record(now=clock.now))
+    for _ in range(5):
+        clock.advance(50)
+        await store.touch_session("s1")
+    assert await store.get_session("s1") is not None
+
+
+async def test_sweeping_removes_only_expired_sessions(store: MemoryStore, clock: Clock) -> None:
+    await store.create_session(record("old", now=clock.now))
+    clock.advance(40)
+    await store.create_session(record("new", now=clock.now))
+    clock.advance(30)
+    assert await store.sweep_expired() == 1
+    assert await store.get_session("old") is None
+    assert await store.get_session("new") is not None
+
+
+def test_the_token_is_stored_only_as_a_hash() -> None:
+    dumped = record(token="super-secret-token").model_dump_json()
+    assert "super-secret-token" not in dumped
+    assert "token_hash" not in dumped
