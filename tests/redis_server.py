@@ -11,7 +11,9 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -36,9 +38,15 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process that tests can stop and start again on the same port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, *, password: str | None = None, extra_args: Sequence[str] = ()
+    ) -> None:
         # Its data and log live here, apart from any other server's.
         self.directory = directory
+        # requirepass, when a test needs a server that wants AUTH.
+        self.password = password
+        # More redis-server options (a Unix socket, TLS...).
+        self.extra_args = tuple(extra_args)
         # Fixed for its life, so clients can reconnect after a restart.
         self.port = free_port()
         # The running process, if any.
@@ -46,7 +54,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        login = f":{quote(self.password, safe='')}@" if self.password is not None else ""
+        return f"redis://{login}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -59,6 +68,8 @@ class RedisServer:
                 "--appendonly", "yes",
                 "--appendfsync", "always",
                 "--logfile", str(self.directory / "redis.log"),
+                *(("--requirepass", self.password) if self.password is not None else ()),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -147,3 +147,27 @@ async def test_a_node_that_stops_beating_drops_out_of_presence_within_seconds(
             assert "gone" not in client.smembers("chatbuddy:nodes")  # pruned when counted
     finally:
         await engine.close()
+
+
+async def test_two_thousand_concurrent_requests_all_succeed(redis_url: str) -> None:
+    """A traffic spike: far more requests at once than any connection pool would hold."""
+    engine = await started(redis_url, RecordingNode())
+    try:
+        sessions = [f"spike-{n}" for n in range(500)]
+        await asyncio.gather(*(engine.store.create_session(record(sid)) for sid in sessions))
+        steps = [
+            step
+            for sid in sessions
+            for step in (
+                engine.store.add_user_message(sid, user_message("hi")),
+                engine.store.touch_session(sid),
+                engine.store.history(sid, after=None, limit=10),
+                engine.bus.publish(sid, "frame"),
+            )
+        ]
+        results = await asyncio.gather(*steps, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        assert failures == []
+        assert engine.ready()
+    finally:
+        await engine.close()

@@ -1,7 +1,8 @@
 """The Redis engine: a store and a bus that let many nodes act as one service.
 
-``connection.py`` is the only module that imports ``redis``; keys, scripts, the
-store and the bus are plain Python over it.
+No redis-py: ``client.py`` auto-pipelines commands and ``subscriber.py`` reads
+pub/sub, over hiredis' C parser (imported by ``endpoint.py`` alone); keys,
+scripts, the store and the bus are plain Python over them.
 """
 
 from __future__ import annotations

@@ -1,126 +1,75 @@
-"""The one module that imports ``redis``: commands, scripts and pub/sub listeners.
+"""The Redis engine's way to Redis: commands, scripts by name, and listeners.
 
-Everything Redis can throw becomes :class:`chatbuddy.errors.StorageUnavailable`
-here, so the store and the bus never see a redis-py exception.
+Commands are auto-pipelined (:mod:`client`), pub/sub is read by a plain loop
+(:mod:`subscriber`); both raise errors that are
+:class:`chatbuddy.errors.StorageUnavailable`, so the store and the bus need
+no mapping of their own.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import NoScriptError, RedisError
-
+from chatbuddy.engine.redis.client import RedisClient
+from chatbuddy.engine.redis.endpoint import Arg, RedisReplyError
 from chatbuddy.engine.redis.scripts import SCRIPTS, SHAS
-from chatbuddy.errors import StorageUnavailable
+from chatbuddy.engine.redis.subscriber import Subscriber
+from chatbuddy.errors import ConfigurationError
 
-Command = Sequence[str | int | float]
+Command = Sequence[Arg]
 
 
 class RedisConnection:
-    """Commands to one Redis; Lua scripts by name."""
+    """Commands and listeners for one Redis URL."""
 
     def __init__(self, url: str) -> None:
-        # One quick retry covers a stale pooled connection after a Redis restart,
-        # then errors surface as StorageUnavailable.
-        self._redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=2.0,
-            socket_timeout=5.0,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
-        )
-        kwargs = self._redis.connection_pool.connection_kwargs
-        # Host:port/db for logs, never the password.
-        self.where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+        try:
+            # Every command of the store and the bus; no pool to run dry.
+            self._client = RedisClient(url)
+        except ValueError as exc:  # a URL that cannot work; its message holds no password
+            raise ConfigurationError(f"bad Redis URL: {exc}") from None
+        # The URL, for the listeners' own connections.
+        self._url = url
+        #: ``host:port/db`` for log lines, never the password.
+        self.where = self._client.where
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._client.close()
 
-    async def execute(self, *command: str | int | float) -> Any:
-        with self._unavailable():
-            return await self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
+    async def execute(self, *command: Arg) -> Any:
+        return await self._client.execute(*command)
 
     async def execute_many(self, commands: Sequence[Command]) -> list[Any]:
         """Send ``commands`` together (not a transaction); their replies in order."""
-        with self._unavailable():
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for command in commands:
-                    pipe.execute_command(*command)
-                return list(await pipe.execute())
+        return await self._client.execute_many([tuple(c) for c in commands])
 
-    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def script(self, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the Lua script ``name`` (scripts.py) by its SHA; load it if Redis lost it."""
-        with self._unavailable():
-            try:
-                return await self._redis.evalsha(SHAS[name], len(keys), *keys, *args)
-            except NoScriptError:
-                await self._redis.script_load(SCRIPTS[name])
-                return await self._redis.evalsha(SHAS[name], len(keys), *keys, *args)
+        return await self._client.evalsha(SHAS[name], keys, args, script=SCRIPTS[name])
 
     async def script_with(
-        self, name: str, keys: Sequence[str], args: Sequence[Any], also: Sequence[Command]
+        self, name: str, keys: Sequence[str], args: Sequence[Arg], also: Sequence[Command]
     ) -> list[Any]:
         """Run a script and ``also`` some commands in one round trip; all their replies."""
-        with self._unavailable():
-            for attempt in (1, 2):
-                try:
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        pipe.evalsha(SHAS[name], len(keys), *keys, *args)
-                        for command in also:
-                            pipe.execute_command(*command)
-                        return list(await pipe.execute())
-                except NoScriptError:
-                    if attempt == 2:
-                        raise
-                    await self._redis.script_load(SCRIPTS[name])
-        raise AssertionError("unreachable")
+        commands = [("EVALSHA", SHAS[name], len(keys), *keys, *args), *map(tuple, also)]
+        replies = await self._client.execute_many(commands, raise_on_error=False)
+        first = replies[0]
+        if isinstance(first, RedisReplyError) and first.code == "NOSCRIPT":
+            await self._client.execute("SCRIPT", "LOAD", SCRIPTS[name])
+            replies = await self._client.execute_many(commands, raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, RedisReplyError):
+                raise reply
+        return replies
 
-    async def listener(self, channels: Sequence[str]) -> RedisListener:
-        """A pub/sub connection subscribed to ``channels``."""
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        with self._unavailable():
-            await pubsub.subscribe(*channels)
-        return RedisListener(pubsub, self)
-
-    @contextlib.contextmanager
-    def _unavailable(self) -> Iterator[None]:
+    async def listener(self, channels: Sequence[str]) -> Subscriber:
+        """A pub/sub connection of its own, subscribed to ``channels``."""
+        subscriber = Subscriber(self._url)
+        await subscriber.connect()
         try:
-            yield
-        except (RedisError, OSError) as exc:
-            raise StorageUnavailable(
-                f"Redis at {self.where} is unavailable: {type(exc).__name__}"
-            ) from None
-
-
-class RedisListener:
-    """What a pub/sub connection receives (a :class:`chatbuddy.engine.pubsub.Listener`)."""
-
-    def __init__(self, pubsub: PubSub, connection: RedisConnection) -> None:
-        # The subscribed connection.
-        self._pubsub = pubsub
-        # Maps redis-py's errors for us.
-        self._connection = connection
-
-    async def subscribe(self, *channels: str) -> None:
-        with self._connection._unavailable():
-            await self._pubsub.subscribe(*channels)
-
-    async def unsubscribe(self, *channels: str) -> None:
-        with self._connection._unavailable():
-            await self._pubsub.unsubscribe(*channels)
-
-    async def messages(self) -> AsyncIterator[tuple[str, str]]:
-        with self._connection._unavailable():
-            while True:
-                message = await self._pubsub.get_message(timeout=1.0)
-                if message is not None and message.get("type") == "message":
-                    yield message["channel"], message["data"]
-
-    async def close(self) -> None:
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await subscriber.subscribe(*channels)
+        except BaseException:
+            await subscriber.close()
+            raise
+        return subscriber

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from chatbuddy.engine.redis.connection import RedisConnection
+from chatbuddy.engine.redis.endpoint import Arg
 from chatbuddy.engine.redis.keys import Keys
 from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
 from chatbuddy.errors import SessionNotFound
@@ -117,7 +118,7 @@ class RedisStore:
 
     async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
         now, stamp = self._now()
-        args = [self._ttl_ms, now, "1" if connected else "0"]
+        args: list[Arg] = [self._ttl_ms, now, "1" if connected else "0"]
         also = [("ZADD", self._keys.index, "XX", stamp, session_id)]
         flat, _ = await self._redis.script_with("touch", self._keys.session(session_id), args, also)
         if not flat:
