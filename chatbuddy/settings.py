@@ -1,9 +1,15 @@
-"""Server settings: one frozen object, built by the CLI and passed in."""
+"""Server settings: one frozen object, built by the CLI and passed in.
+
+A setting that ``chatbuddy serve`` offers carries its :class:`Flag` (help text
+and what the CLI cannot infer from the type); the CLI makes the option and its
+``CHATBUDDY_*`` environment variable from it, so a new setting is one edit here.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from chatbuddy.errors import ConfigurationError
 
@@ -11,21 +17,83 @@ DAY = 24 * 60 * 60
 
 
 @dataclass(frozen=True)
+class Flag:
+    """How a setting appears as an option of ``chatbuddy serve``."""
+
+    help: str
+    #: The option when it is not ``--field-name`` (``--allowed-origin`` for a list).
+    name: str | None = None
+    #: The environment variable when it is not ``CHATBUDDY_FIELD_NAME``.
+    envvar: str | None = None
+    metavar: str | None = None
+    #: Inclusive bounds of a number (None: unbounded on that side).
+    low: float | None = None
+    high: float | None = None
+    #: Seconds written as a duration: 90s, 30m, 24h, 7d.
+    duration: bool = False
+    #: What ``--help`` shows as the default: True for the value, a text, or False.
+    shown: bool | str = True
+
+
+def option(default: Any, help: str, **flag: Any) -> Any:
+    """A setting offered on the command line (see :class:`Flag`)."""
+    metadata = {"flag": Flag(help, **flag)}
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a running server is configured with; defaults are production-sane."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = option("127.0.0.1", "Address to listen on; 0.0.0.0 for every interface.")
+    port: int = option(8000, "Port to listen on (0: any free port).", low=0, high=65535)
     #: Name of the agent that answers (see chatbuddy.agents.AGENTS).
-    agent: str = "coordinator"
+    agent: str = option(
+        "coordinator", "Who answers: the shop assistant, or echo for tests and benchmarks."
+    )
     #: Seconds of inactivity after which a session expires (sliding).
-    session_ttl: float = DAY
+    session_ttl: float = option(
+        float(DAY),
+        "Inactivity after which a session expires (sliding), e.g. 30m, 24h, 7d.",
+        duration=True,
+        shown="24h",
+    )
     #: Messages kept per session; older ones are dropped.
-    history_limit: int = 200
+    history_limit: int = option(200, "Messages kept per session.", low=1, high=100_000)
     #: chat_message frames a connection may send per second, sustained (0: no limit).
-    rate_limit: float = 5.0
+    rate_limit: float = option(
+        5.0, "Chat messages per second one connection may send (0: unlimited).", low=0
+    )
     #: ...and in a burst.
-    rate_burst: int = 20
+    rate_burst: int = option(20, "Chat messages one connection may send at once.", low=1)
+    #: Origins (scheme://host[:port]) allowed besides the page's own.
+    allowed_origins: tuple[str, ...] = option(
+        (),
+        "Also accept WebSockets from this origin (repeatable), e.g. https://shop.example.",
+        name="--allowed-origin",
+        metavar="ORIGIN",
+    )
+    #: Trust X-Forwarded-For / X-Real-Ip (only behind a proxy that sets them).
+    trust_proxy_headers: bool = option(
+        False, "Take client IPs from X-Forwarded-For (only behind a proxy)."
+    )
+    #: Redis to share sessions and fan-out with other nodes; None: in-memory engine.
+    redis_url: str | None = option(
+        None,
+        "Keep sessions in Redis and act as one service with every other server using it, "
+        "e.g. redis://127.0.0.1:6379/0 (default: in memory, this process only).",
+        metavar="URL",
+    )
+    #: Prefix of every Redis key and channel (several deployments can share a Redis).
+    redis_prefix: str = option("chatbuddy:", "Prefix of ChatBuddy's Redis keys and channels.")
+    #: Opens the admin API; None: the server makes a random one at start.
+    admin_token: str | None = option(
+        None,
+        "Token for the admin API and commands (default: a random one, written to a "
+        "file only you can read, where `chatbuddy stats` and friends find it).",
+    )
     #: chat messages waiting for a reply in one session before new ones are refused.
     max_pending_per_session: int = 32
     #: Largest WebSocket frame accepted; 4000 characters of JSON-escaped text fit.
@@ -34,20 +102,19 @@ class Settings:
     ping_interval: float = 30.0
     #: A connection that sent nothing and answered no ping for this long is closed.
     ping_timeout: float = 75.0
-    #: Origins (scheme://host[:port]) allowed besides the page's own.
-    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     #: How often expired sessions are swept, in seconds.
     sweep_interval: float = 60.0
-    #: Trust X-Forwarded-For / X-Real-Ip (only behind a proxy that sets them).
-    trust_proxy_headers: bool = False
-    #: Redis to share sessions and fan-out with other nodes; None: in-memory engine.
-    redis_url: str | None = field(default=None, repr=False)
-    #: Prefix of every Redis key and channel (several deployments can share a Redis).
-    redis_prefix: str = "chatbuddy:"
-    #: Opens the admin API; None: the server makes a random one at start.
-    admin_token: str | None = field(default=None, repr=False)
     #: How long shutdown waits for replies being produced, in seconds.
     shutdown_grace: float = 5.0
+
+    def __repr__(self) -> str:
+        # Secrets (the admin token, a Redis URL's password) never reach a log line.
+        shown = {
+            name: value
+            for name, value in self.__dict__.items()
+            if name not in ("admin_token", "redis_url")
+        }
+        return f"Settings({shown})"
 
     @property
     def engine(self) -> str:

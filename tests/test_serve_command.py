@@ -150,3 +150,20 @@ async def test_the_ready_file_says_where_the_server_listens() -> None:
         assert server.admin_token()
     finally:
         assert server.stop() == 0
+
+
+def test_every_setting_with_a_flag_is_an_option_and_its_defaults_are_the_settings() -> None:
+    import dataclasses
+
+    from chatbuddy.cli.options import settings_from  # type: ignore[import-not-found,unused-ignore]
+    from chatbuddy.settings import Settings
+
+    help_text = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=200).output
+    flagged = [f for f in dataclasses.fields(Settings) if "flag" in f.metadata]
+    assert len(flagged) >= 12
+    for field in flagged:
+        assert f"CHATBUDDY_{field.name.upper()}" in help_text
+    # Parsing no options at all gives exactly the defaults Settings declares.
+    command = cli.commands["serve"]
+    context = command.make_context("serve", [])
+    assert settings_from(dict(context.params)) == Settings()

@@ -1,0 +1,107 @@
+"""The options of ``chatbuddy serve``, made from the settings' own declarations.
+
+Each field of :class:`chatbuddy.settings.Settings` that carries a ``Flag``
+becomes an option with its ``CHATBUDDY_*`` environment variable, in field order;
+the type decides the click type (a tuple repeats, a bool is a switch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from chatbuddy.agents import AGENTS
+from chatbuddy.errors import ConfigurationError
+from chatbuddy.settings import Flag, Settings, parse_duration
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Settings whose values come from a list the CLI knows.
+CHOICES: dict[str, Callable[[], list[str]]] = {"agent": lambda: sorted(AGENTS)}
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]
+    """A duration option: 90, 90s, 30m, 24h, 7d."""
+
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ConfigurationError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _click_type(field: dataclasses.Field[Any], flag: Flag, kind: Any) -> Any:
+    if field.name in CHOICES:
+        return click.Choice(CHOICES[field.name]())
+    if flag.duration:
+        return Duration()
+    bounded = flag.low is not None or flag.high is not None
+    if kind is int:
+        return click.IntRange(flag.low, flag.high) if bounded else int  # type: ignore[arg-type]
+    if kind is float:
+        return click.FloatRange(flag.low, flag.high) if bounded else float
+    return None
+
+
+def _option(field: dataclasses.Field[Any], flag: Flag, hints: dict[str, Any]) -> Callable[[F], F]:
+    kind = hints[field.name]
+    optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    if optional:
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    multiple = typing.get_origin(kind) is tuple
+    default = () if multiple else field.default
+    name = flag.name or "--" + field.name.replace("_", "-")
+    extra: dict[str, Any] = {}
+    if kind is bool:
+        extra["is_flag"] = True
+    elif not multiple and default is not None:
+        extra["default"] = str(default) if flag.duration else default
+        extra["show_default"] = flag.shown
+    return click.option(
+        name,
+        field.name,
+        type=_click_type(field, flag, kind),
+        multiple=multiple,
+        envvar=flag.envvar or "CHATBUDDY_" + field.name.upper(),
+        show_envvar=True,
+        metavar=flag.metavar,
+        help=flag.help,
+        **extra,
+    )
+
+
+def settings_options(command: F) -> F:
+    """Add an option for every setting that has a Flag; the command gets them as
+    keyword arguments named after the fields (see :func:`settings_from`)."""
+    hints = typing.get_type_hints(Settings)
+    flagged = [
+        (field, field.metadata["flag"])
+        for field in dataclasses.fields(Settings)
+        if "flag" in field.metadata
+    ]
+    for field, flag in reversed(flagged):  # click applies decorators bottom-up
+        command = _option(field, flag, hints)(command)
+    return command
+
+
+def settings_from(options: dict[str, Any]) -> Settings:
+    """The Settings from the options :func:`settings_options` added (others ignored).
+
+    Raises ConfigurationError for values that cannot work together.
+    """
+    names = {field.name for field in dataclasses.fields(Settings) if "flag" in field.metadata}
+    given = {name: value for name, value in options.items() if name in names}
+    if "allowed_origins" in given:
+        given["allowed_origins"] = tuple(given["allowed_origins"])
+    return Settings(**given)
