@@ -35,14 +35,17 @@ def generator_cores(run: Run) -> float | None:
 
 
 def summarize(runs: list[Run]) -> list[dict[str, Any]]:
-    """One row per (kind, scenario, connections): medians over its rounds,
-    errors and failures added up, flags gathered."""
+    """One row per (kind, scenario, connections): medians over its rounds that
+    did not fail (a failed run's figures, kept in the JSON, measure something
+    else: fewer connections, refused messages), errors and failures over all
+    rounds added up, flags gathered."""
     groups: dict[tuple[str, str, int], list[Run]] = {}
     for run in runs:
         groups.setdefault((run["kind"], run["scenario"], run["connections"]), []).append(run)
     rows: list[dict[str, Any]] = []
     for (kind, key, connections), group in groups.items():
         measured = [run for run in group if run.get("client")]
+        good = [run for run in measured if run["status"] == "ok"]
         foreign = [run["cpu"]["foreign_cores"] for run in measured if run.get("cpu")]
         row: dict[str, Any] = {
             "kind": kind,
@@ -53,27 +56,27 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
             "failed": sum(run["status"] == "FAILED" for run in group),
             "errors": sum(run["client"]["errors"]["total"] for run in measured),
             "generator_cores": _median(
-                cores for run in measured if (cores := generator_cores(run)) is not None
+                cores for run in good if (cores := generator_cores(run)) is not None
             ),
             "server_cores": _median(
-                _cores(run, "server") + _cores(run, "redis") for run in measured if run.get("cpu")
+                _cores(run, "server") + _cores(run, "redis") for run in good if run.get("cpu")
             ),
             "foreign_cores": _median(foreign),
             "foreign_cores_max": max(foreign) if foreign else None,
             "flags": sorted({flag for run in group for flag in run.get("flags", [])}),
         }
         if kind == "idle":
-            idle = [run["idle"] for run in group if run.get("idle")]
+            idle = [run["idle"] for run in good if run.get("idle")]
             row["kib_per_connection"] = _median(i["kib_per_connection"] for i in idle)
             row["rss_before_kib"] = _median(i["rss_before_kib"] for i in idle)
             row["rss_after_kib"] = _median(i["rss_after_kib"] for i in idle)
         else:
-            row["rate"] = _median(run["client"]["rate"] for run in measured)
+            row["rate"] = _median(run["client"]["rate"] for run in good)
             for name in ("p50", "p90", "p99", "max"):
-                row[f"{name}_ms"] = _median(run["client"]["latency_ms"][name] for run in measured)
+                row[f"{name}_ms"] = _median(run["client"]["latency_ms"][name] for run in good)
             if kind == "open":
                 row["send_lag_p99_ms"] = _median(
-                    run["client"]["send_lag_ms"]["p99"] for run in measured
+                    run["client"]["send_lag_ms"]["p99"] for run in good
                 )
         rows.append(row)
     _add_ratios(rows)
@@ -101,6 +104,15 @@ def _number(value: float | None, form: str = "{:.2f}") -> str:
     return "–" if value is None else form.format(value)
 
 
+def _ms(value: float | None) -> str:
+    """Milliseconds to about three significant digits: 0.07, 6.31, 58.5, 1,772."""
+    if value is None:
+        return "–"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
 def _status(row: dict[str, Any]) -> Text:
     if row["failed"]:
         return Text(f"FAILED {row['failed']}/{row['runs']}", style="bold red")
@@ -108,9 +120,10 @@ def _status(row: dict[str, Any]) -> Text:
 
 
 def _foreign(row: dict[str, Any], limit: float) -> Text:
+    """The median foreign load; ⚠ when any round's exceeded the limit (see the notes)."""
     text = _number(row["foreign_cores"])
     if row["foreign_cores_max"] is not None and row["foreign_cores_max"] > limit:
-        return Text(f"{text} (max {row['foreign_cores_max']:.2f})", style="yellow")
+        return Text(f"{text} ⚠", style="yellow")
     return Text(text)
 
 
@@ -123,21 +136,17 @@ def closed_table(document: dict[str, Any]) -> Table:
     )
     columns = (
         "scenario", "conns", "replies/s", "× tornado", "× socketio", "p50 ms", "p99 ms",
-        "max ms", "errors", "gen CPU", "server CPU", "foreign", "status",
+        "max ms", "errors", "gen CPU", "srv CPU", "foreign", "status",
     )  # fmt: skip
     for column in columns:
-        table.add_column(
-            column,
-            justify="left" if column == "scenario" else "right",
-            no_wrap=column == "scenario",
-        )
+        table.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=True)
     for row in document["summary"]:
         if row["kind"] != "closed":
             continue
         table.add_row(
             row["label"], f"{row['connections']:,}", _number(row["rate"], "{:,.0f}"),
-            _number(row["x_tornado"]), _number(row["x_peer"]), _number(row["p50_ms"]),
-            _number(row["p99_ms"]), _number(row["max_ms"]), f"{row['errors']:,}",
+            _number(row["x_tornado"]), _number(row["x_peer"]), _ms(row["p50_ms"]),
+            _ms(row["p99_ms"]), _ms(row["max_ms"]), f"{row['errors']:,}",
             _number(row["generator_cores"]), _number(row["server_cores"]),
             _foreign(row, limit), _status(row),
         )  # fmt: skip
@@ -155,21 +164,17 @@ def open_table(document: dict[str, Any]) -> Table:
     )
     columns = (
         "scenario", "conns", "replies/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
-        "send lag p99", "gen CPU", "server CPU", "foreign", "status",
+        "lag p99", "gen CPU", "srv CPU", "foreign", "status",
     )  # fmt: skip
     for column in columns:
-        table.add_column(
-            column,
-            justify="left" if column == "scenario" else "right",
-            no_wrap=column == "scenario",
-        )
+        table.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=True)
     for row in document["summary"]:
         if row["kind"] != "open":
             continue
         table.add_row(
             row["label"], f"{row['connections']:,}", _number(row["rate"], "{:,.0f}"),
-            _number(row["p50_ms"]), _number(row["p90_ms"]), _number(row["p99_ms"]),
-            _number(row["max_ms"]), f"{row['errors']:,}", _number(row["send_lag_p99_ms"]),
+            _ms(row["p50_ms"]), _ms(row["p90_ms"]), _ms(row["p99_ms"]),
+            _ms(row["max_ms"]), f"{row['errors']:,}", _ms(row["send_lag_p99_ms"]),
             _number(row["generator_cores"]), _number(row["server_cores"]),
             _foreign(row, config["foreign_limit"]), _status(row),
         )  # fmt: skip
@@ -180,7 +185,7 @@ def idle_table(document: dict[str, Any]) -> Table:
     table = Table(title="Idle connections: resident memory", box=box.SIMPLE_HEAVY)
     columns = ("server", "conns", "RSS before", "RSS after", "per connection", "errors", "status")
     for column in columns:
-        table.add_column(column, justify="left" if column == "server" else "right")
+        table.add_column(column, justify="left" if column == "server" else "right", no_wrap=True)
     for row in document["summary"]:
         if row["kind"] != "idle":
             continue

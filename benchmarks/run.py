@@ -43,6 +43,8 @@ CLIENT_BUSY_CORES = 0.9
 #: An open-loop run whose client sent this late (p99, ms) could not keep its schedule.
 SEND_LAG_LIMIT_MS = 5.0
 
+KINDS = ("closed", "open", "idle")
+
 PEER_PACKAGES = ("python-socketio", "python-engineio", "uvicorn", "websockets", "redis")
 
 
@@ -253,6 +255,13 @@ QUICK = {
     help="Closed-loop scenarios to run (repeatable; default: all).",
 )
 @click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(KINDS),
+    help="Measurements to run (repeatable; default: all): closed loop, open loop, idle memory.",
+)
+@click.option(
     "--connections",
     "-c",
     multiple=True,
@@ -289,6 +298,7 @@ QUICK = {
 def main(
     ctx: click.Context,
     scenario_keys: tuple[str, ...],
+    kinds: tuple[str, ...],
     connections: tuple[int, ...],
     rounds: int,
     duration: float,
@@ -311,14 +321,17 @@ def main(
     client.raise_descriptor_limit(max([*options["connections"], options["open_connections"],
                                        options["idle"]]))  # fmt: skip
     chosen = [s for s in SCENARIOS if not scenario_keys or s.key in scenario_keys]
-    jobs = [Job("closed", s, c) for c in options["connections"] for s in chosen]
-    if options["open_connections"]:
+    kinds = kinds or KINDS
+    jobs = []
+    if "closed" in kinds:
+        jobs += [Job("closed", s, c) for c in options["connections"] for s in chosen]
+    if "open" in kinds and options["open_connections"]:
         jobs += [
             Job("open", s, options["open_connections"])
             for s in SCENARIOS
             if s.key in OPEN_LOOP_SCENARIOS
         ]
-    if options["idle"]:
+    if "idle" in kinds and options["idle"]:
         jobs += [Job("idle", s, options["idle"]) for s in SCENARIOS if s.key in IDLE_SCENARIOS]
     plan = Plan(
         jobs=tuple(jobs),
@@ -329,7 +342,7 @@ def main(
         open_duration=options["open_duration"],
         foreign_limit=foreign_limit,
     )
-    console = Console(width=max(Console().width, 150))
+    console = Console(width=max(Console().width, 160))
     changed = [s.as_dict() for s in servers.CHATBUDDY_CHANGED_SETTINGS]
     console.print(
         "ChatBuddy's settings changed from its defaults: "
@@ -348,6 +361,7 @@ def main(
             "warmup": plan.warmup,
             "connections": list(options["connections"]),
             "scenarios": [s.key for s in chosen],
+            "kinds": list(kinds),
             "open_connections": options["open_connections"],
             "open_interval": plan.open_interval,
             "open_duration": plan.open_duration,

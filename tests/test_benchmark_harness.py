@@ -8,6 +8,7 @@ skip: a benchmark nobody can run proves nothing.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from benchmarks import client, machine, servers
+from benchmarks import client, machine, report, servers
 from benchmarks.scenarios import SCENARIOS
 from chatbuddy.client.launcher import ServerProcess, launch_server
 from tests.helpers import TIMEOUT
@@ -171,3 +173,47 @@ def test_the_benchmark_suite_runs_every_scenario_with_one_command(tmp_path: Path
     assert [s["flag"] for s in document["chatbuddy_changed_settings"]] == ["--rate-limit"]
     assert "--rate-limit 0" in result.stdout
     assert "× tornado" in result.stdout
+
+
+def fake_run(scenario: str, rate: float, *, errors: int = 0) -> dict[str, Any]:
+    latency = {"count": 1, "mean": 1.0, "p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0}
+    return {
+        "round": 1, "kind": "closed", "scenario": scenario, "label": scenario,
+        "connections": 50, "status": "FAILED" if errors else "ok",
+        "problems": [f"{errors} errors"] if errors else [], "flags": [],
+        "client": {
+            "rate": rate, "latency_ms": latency, "errors": {"total": errors},
+            "cpu_seconds": 1.0, "window_seconds": 5.0,
+        },
+        "cpu": {"known_cores": {"server": 1.0}, "foreign_cores": 0.5},
+    }  # fmt: skip
+
+
+def test_the_table_shows_ratios_and_no_figures_from_failed_runs() -> None:
+    runs = [
+        fake_run("tornado", 10_000),
+        fake_run("socketio-memory", 5_000),
+        fake_run("memory-echo", 6_000),
+        fake_run("redis-echo", 9_999, errors=7),
+    ]
+    document = {
+        "config": {"rounds": 1, "foreign_limit": 0.2},
+        "chatbuddy_changed_settings": [s.as_dict() for s in servers.CHATBUDDY_CHANGED_SETTINGS],
+        "summary": report.summarize(runs),
+        "runs": runs,
+    }
+    output = io.StringIO()
+    report.render(document, Console(file=output, width=160, color_system=None))
+    text = output.getvalue()
+
+    def row(label: str) -> list[str]:
+        line = next(line for line in text.splitlines() if line.strip().startswith(label))
+        return line.removeprefix(f"  {label}").split()
+
+    # conns, replies/s, × tornado, × socketio (memory + echo's peer is socketio-memory)
+    assert row("memory + echo")[:4] == ["50", "6,000", "0.60", "1.20"]
+    assert row("redis + echo")[-2:] == ["FAILED", "1/1"]
+    assert "9,999" not in text  # a failed run's figure is not a median
+    assert row("tornado echo")[-3:-1] == ["0.50", "⚠"]  # foreign load over the limit
+    assert "round 1 redis-echo closed 50: 7 errors" in text
+    assert "--rate-limit 0" in text

@@ -156,10 +156,15 @@ function options() {
         parallel: { type: "string", default: "200" },
         timeout: { type: "string", default: "10" },
         hold: { type: "string", default: "600" },
+        help: { type: "boolean", short: "h", default: false },
       },
     }));
   } catch (error) {
     fail(error.message);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
   }
   const number = (name, min) => {
     const value = Number(values[name]);
