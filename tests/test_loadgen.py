@@ -71,25 +71,3 @@ def test_bench_against_nothing_is_exit_code_4() -> None:
     result = bench("--url", f"http://127.0.0.1:{port}", "-d", "0.2")
     assert result.returncode == 4
     assert "is `chatbuddy serve` running?" in result.stderr
-
-
-def test_the_benchmark_suite_runs_with_one_command(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--rounds", "1", "--duration", "0.3",
-         "--warmup", "0.1", "--connections", "2", "--idle", "50", "--out", str(out)],
-        capture_output=True, text=True, timeout=30 * TIMEOUT, cwd=Path(__file__).parent.parent,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    document = json.loads(out.read_text())
-    assert set(document["medians"]) == {
-        "tornado echo",
-        "memory + echo",
-        "memory + coordinator",
-        "redis + echo",
-    }
-    for scenario in document["medians"].values():
-        assert scenario["2"]["rate"] > 0
-        assert scenario["2"]["errors"] == 0
-    assert set(document["idle"]) == {"tornado echo", "memory + echo"}
-    assert "× bare" in result.stdout

@@ -1,0 +1,72 @@
+"""What the suite measures: which server, spoken to how, compared with what."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import servers
+
+#: The coordinator's question: routing, a catalogue look-up, a reply in 3 chunks.
+QUESTION = "Mennyi az ára a Samsung Galaxy S24-nek?"
+
+Starter = Callable[[Path], contextlib.AbstractContextManager[servers.Running]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One server configuration and the message its clients send."""
+
+    #: Short name for --scenario and the JSON.
+    key: str
+    #: Name in the tables.
+    label: str
+    #: Starts a fresh server (and its Redis) in a folder of the run's own.
+    start: Starter
+    #: The chat text every message carries.
+    message: str = "hello"
+    #: The python-socketio scenario this one is compared with, where the issue compares them.
+    peer: str | None = None
+
+
+BASELINE = "tornado"
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(BASELINE, "tornado echo", servers.tornado_echo),
+    Scenario(
+        "socketio-memory",
+        "python-socketio memory",
+        lambda folder: servers.socketio_peer(folder, redis=False),
+    ),
+    Scenario(
+        "socketio-redis",
+        "python-socketio + Redis",
+        lambda folder: servers.socketio_peer(folder, redis=True),
+    ),
+    Scenario(
+        "memory-echo",
+        "memory + echo",
+        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False),
+        peer="socketio-memory",
+    ),
+    Scenario(
+        "memory-coordinator",
+        "memory + coordinator",
+        lambda folder: servers.chatbuddy(folder, agent="coordinator", redis=False),
+        message=QUESTION,
+    ),
+    Scenario(
+        "redis-echo",
+        "redis + echo",
+        lambda folder: servers.chatbuddy(folder, agent="echo", redis=True),
+        peer="socketio-redis",
+    ),
+)
+
+BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
+
+#: The open-loop and idle measurements compare ChatBuddy's own overhead with the ceiling.
+OPEN_LOOP_SCENARIOS = (BASELINE, "memory-echo")
+IDLE_SCENARIOS = (BASELINE, "memory-echo")
