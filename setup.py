@@ -53,6 +53,8 @@ setup(
             "playwright>=1.40",
             "ruff>=0.6",
             "mypy>=1.10",
+            # Checks the architecture's import rules (pyproject.toml, tests/test_layers.py).
+            "import-linter>=2.1",
         ],
     },
     entry_points={"console_scripts": ["chatbuddy = chatbuddy.cli.main:main"]},

@@ -91,3 +91,47 @@ class SessionNotFound(ChatBuddyError):
 
 class StorageUnavailable(ChatBuddyError):
     """The engine's store (Redis) cannot be reached right now; retry later."""
+
+
+# -- the client side (chatbuddy.client: the CLI, the tests, the benchmarks) --------
+
+
+class ClientFailure(ChatBuddyError):
+    """Talking to a ChatBuddy server failed; the message says what to do.
+
+    When the server refused a request, ``status`` is its HTTP status and
+    ``error_type`` the ``error.type`` of its JSON body.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, error_type: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.error_type = error_type
+
+
+class ServerUnreachable(ClientFailure):
+    """Nothing answers at the URL."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"cannot connect to {url} — is `chatbuddy serve` running?")
+        self.url = url
+
+
+class AccessRefused(ClientFailure):
+    """The server refused the admin token or the session token (HTTP 401/403)."""
+
+
+class TokenMissing(AccessRefused):
+    """No admin token was given, and the local server's token file is not there
+    (yet): the server is not running, or is restarting."""
+
+
+class NotFound(ClientFailure):
+    """The server has no such thing (an unknown session)."""
+
+
+class Disconnected(ClientFailure):
+    """The server closed or lost a socket."""

@@ -1,10 +1,15 @@
-"""Running a command's coroutine; Ctrl-C ends it quietly."""
+"""Running a command's coroutine: Ctrl-C ends it quietly, client failures become
+one-line errors with their exit codes."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from chatbuddy.errors import ClientFailure
+
+from .errors import click_error
 
 T = TypeVar("T")
 
@@ -18,3 +23,5 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     except KeyboardInterrupt:
         raise SystemExit(EXIT_INTERRUPTED) from None
+    except ClientFailure as failure:
+        raise click_error(failure) from None

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import click
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+
+from chatbuddy.client.target import Target
+from chatbuddy.errors import ServerUnreachable
 
 from . import aio
-from .errors import ServerUnreachable
 from .loadgen import LoadResult, LoadTarget, run_load
-from .target import Target, target_options
+from .render import result_table
+from .target import target_options
 
 
 @click.command()
@@ -103,29 +104,3 @@ async def _bench(
             raise ServerUnreachable(url) from None
         except ConnectionError as error:
             raise click.ClickException(str(error)) from None
-
-
-def result_table(result: LoadResult, url: str) -> Table:
-    table = Table(title=f"chatbuddy bench {url}", box=box.SIMPLE_HEAVY)
-    for column in (
-        "connections",
-        "replies/s",
-        "replies",
-        "errors",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "max ms",
-    ):
-        table.add_column(column, justify="right")
-    table.add_row(
-        str(result.connections),
-        f"{result.rate:,.0f}",
-        f"{result.replies:,}",
-        str(result.errors),
-        f"{result.p50_ms:.2f}",
-        f"{result.p90_ms:.2f}",
-        f"{result.p99_ms:.2f}",
-        f"{result.max_ms:.2f}",
-    )
-    return table

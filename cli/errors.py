@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from chatbuddy.errors import AccessRefused, ClientFailure, NotFound, ServerUnreachable
+
 #: Exit codes (click itself uses 1 for ClickException and 2 for usage errors).
 EXIT_CONFIG = 3
 EXIT_UNREACHABLE = 4
@@ -17,27 +19,30 @@ class ConfigError(click.ClickException):
     exit_code = EXIT_CONFIG
 
 
-class ServerUnreachable(click.ClickException):
+class Unreachable(click.ClickException):
     """Nothing answers at the URL."""
 
     exit_code = EXIT_UNREACHABLE
 
-    def __init__(self, url: str) -> None:
-        super().__init__(f"cannot connect to {url} — is `chatbuddy serve` running?")
-
 
 class Unauthorized(click.ClickException):
-    """The server refused the admin token (or none was found)."""
+    """The server refused the admin token or the session token (or there was none)."""
 
     exit_code = EXIT_UNAUTHORIZED
 
 
-class TokenMissing(Unauthorized):
-    """No admin token was given and the local server's token file is not there (yet):
-    the server is not running, or is restarting."""
-
-
-class NotFound(click.ClickException):
+class Missing(click.ClickException):
     """The server has no such thing (an unknown session)."""
 
     exit_code = EXIT_NOT_FOUND
+
+
+def click_error(failure: ClientFailure) -> click.ClickException:
+    """The failure as click prints it: ``Error: MESSAGE`` on stderr, with its exit code."""
+    if isinstance(failure, ServerUnreachable):
+        return Unreachable(failure.message)
+    if isinstance(failure, AccessRefused):
+        return Unauthorized(failure.message)
+    if isinstance(failure, NotFound):
+        return Missing(failure.message)
+    return click.ClickException(failure.message)

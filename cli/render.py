@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from .loadgen import LoadResult
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-character escapes.
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
@@ -144,11 +146,11 @@ def stats_view(
     return Group(*parts)
 
 
-def render_sessions(console: Console, sessions: dict[str, Any]) -> None:
+def sessions_view(sessions: dict[str, Any]) -> RenderableType:
+    """A page of the session list."""
     if not sessions["sessions"]:
-        console.print("No sessions.")
-        return
-    console.print(sessions_table(sessions["sessions"], title=_page_title(sessions)))
+        return Text("No sessions.")
+    return sessions_table(sessions["sessions"], title=_page_title(sessions))
 
 
 def _page_title(page: dict[str, Any]) -> str:
@@ -159,7 +161,7 @@ def _page_title(page: dict[str, Any]) -> str:
     return f"Sessions {start}-{page['offset'] + shown} of {total}"
 
 
-def render_transcript(console: Console, document: dict[str, Any]) -> None:
+def transcript_view(document: dict[str, Any]) -> Group:
     """A session's details and its history as a transcript."""
     s = document["session"]
     header = Text.assemble(
@@ -174,9 +176,9 @@ def render_transcript(console: Console, document: dict[str, Any]) -> None:
         ("  created ", "bold"),
         when(s.get("created_at")),
     )
-    console.print(header)
+    lines: list[Text] = [header]
     if not document["messages"]:
-        console.print("(no messages)")
+        lines.append(Text("(no messages)"))
     for m in document["messages"]:
         line = Text.assemble((clock(m.get("timestamp")), "dim"), " ")
         if m["role"] == "user":
@@ -185,7 +187,8 @@ def render_transcript(console: Console, document: dict[str, Any]) -> None:
             line.append_text(safe(m.get("agent") or "assistant", "bold magenta"))
         line.append(": ")
         line.append_text(safe(m["content"]))
-        console.print(line, soft_wrap=True)
+        lines.append(line)
+    return Group(*lines)
 
 
 # -- tail ----------------------------------------------------------------------
@@ -298,4 +301,31 @@ def latency_table(latencies: list[float], failures: int) -> Table:
     else:
         figures = ["-"] * 4
     table.add_row(str(len(ms) + failures), str(len(ms)), str(failures), *figures)
+    return table
+
+
+def result_table(result: LoadResult, url: str) -> Table:
+    """`chatbuddy bench`'s result."""
+    table = Table(title=f"chatbuddy bench {url}", box=box.SIMPLE_HEAVY)
+    for column in (
+        "connections",
+        "replies/s",
+        "replies",
+        "errors",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+    ):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(result.connections),
+        f"{result.rate:,.0f}",
+        f"{result.replies:,}",
+        str(result.errors),
+        f"{result.p50_ms:.2f}",
+        f"{result.p90_ms:.2f}",
+        f"{result.p99_ms:.2f}",
+        f"{result.max_ms:.2f}",
+    )
     return table

@@ -6,22 +6,18 @@ import asyncio
 import secrets
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.text import Text
 
-from . import aio
-from .client import ChatSocket
-from .render import latency_table, safe
-from .target import Target, identifier, target_options
+from chatbuddy.client.chat import Answer, ChatSocket
+from chatbuddy.client.target import Target
 
-#: How often a rate-limited message is retried, with a growing pause.
-RATE_LIMIT_RETRIES = 10
+from . import aio
+from .render import latency_table, safe
+from .target import identifier, target_options
 
 
 @click.command()
@@ -72,24 +68,13 @@ def send(
         raise click.UsageError("TEXT is empty")
     if session_token and not session_id:
         raise click.UsageError("--session-token needs --session")
-    new_session = session_id is None
     sid = session_id or f"cli-{secrets.token_hex(4)}"
-    aio.run(_send(target, sid, new_session, session_token, user_id, text, repeat, interactive))
-
-
-@dataclass
-class Outcome:
-    """What one message got: a reply or an error, and how long it took."""
-
-    seconds: float
-    reply: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    aio.run(_send(target, sid, session_token, user_id, text, repeat, interactive))
 
 
 async def _send(
     target: Target,
     sid: str,
-    new_session: bool,
     session_token: str | None,
     user_id: str | None,
     text: str | None,
@@ -98,9 +83,9 @@ async def _send(
 ) -> None:
     out = Console(highlight=False)
     notes = Console(stderr=True, highlight=False)
-    socket = await ChatSocket.open(target, sid, user_id=user_id, session_token=session_token)
+    socket = await ChatSocket.connect(target, sid, user_id=user_id, session_token=session_token)
     try:
-        greeting = socket.greeting
+        greeting = await socket.greeting()
         if greeting["resumed"]:
             notes.print(f"session {sid} (resumed)", style="dim")
         else:
@@ -114,7 +99,7 @@ async def _send(
             await _interactive(socket, sid, out, notes)
         elif repeat == 1:
             assert text is not None
-            _report(out, await _exchange(socket, sid, text, _streamer(out)), streamed=True)
+            _report(out, await socket.ask(sid, text, on_chunk=_streamer(out)), streamed=True)
         else:
             assert text is not None
             await _repeat(socket, sid, text, repeat, out)
@@ -129,29 +114,7 @@ def _streamer(out: Console) -> Callable[[str], None]:
     return show
 
 
-async def _exchange(
-    socket: ChatSocket, sid: str, text: str, on_chunk: Callable[[str], None] | None
-) -> Outcome:
-    """Send one message; wait for its reply, retrying politely when rate limited."""
-    started = time.perf_counter()
-    for attempt in range(RATE_LIMIT_RETRIES + 1):
-        await socket.send(type="chat_message", session_id=sid, content=text)
-        while True:
-            frame = await socket.receive()
-            kind, data = frame.get("type"), frame.get("data", {})
-            if kind == "chat_response_chunk" and on_chunk is not None:
-                on_chunk(data["delta"])
-            elif kind == "chat_response":
-                return Outcome(time.perf_counter() - started, reply=data)
-            elif kind == "error":
-                break
-        if data.get("error_type") != "rate_limited" or attempt == RATE_LIMIT_RETRIES:
-            return Outcome(time.perf_counter() - started, error=data)
-        await asyncio.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _report(out: Console, outcome: Outcome, *, streamed: bool) -> None:
+def _report(out: Console, outcome: Answer, *, streamed: bool) -> None:
     if outcome.error is not None:
         error = outcome.error
         raise click.ClickException(f"{error['error_type']}: {error['error_message']}")
@@ -176,7 +139,7 @@ async def _repeat(socket: ChatSocket, sid: str, text: str, count: int, out: Cons
     latencies: list[float] = []
     failures = 0
     for number in range(1, count + 1):
-        outcome = await _exchange(socket, sid, text, None)
+        outcome = await socket.ask(sid, text)
         if outcome.reply is not None:
             latencies.append(outcome.seconds)
             agent = outcome.reply.get("metadata", {}).get("agent", "?")
@@ -201,7 +164,7 @@ async def _interactive(socket: ChatSocket, sid: str, out: Console, notes: Consol
         if not text:
             continue
         out.print(Text("bot> ", style="bold magenta"), end="")
-        outcome = await _exchange(socket, sid, text, _streamer(out))
+        outcome = await socket.ask(sid, text, on_chunk=_streamer(out))
         if outcome.error is not None:
             out.print()
             notes.print(

@@ -7,10 +7,12 @@ import json
 import click
 from rich.console import Console
 
+from chatbuddy.client.admin import AdminClient
+from chatbuddy.client.target import Target
+
 from . import aio
-from .client import AdminClient
-from .render import render_sessions, render_transcript
-from .target import Target, identifier, target_options
+from .render import sessions_view, transcript_view
+from .target import identifier, target_options
 
 
 @click.group(invoke_without_command=True)
@@ -34,7 +36,7 @@ def sessions(ctx: click.Context, target: Target, as_json: bool, limit: int, offs
     if as_json:
         click.echo(json.dumps(page))
     else:
-        render_sessions(Console(), page)
+        Console().print(sessions_view(page))
 
 
 @sessions.command()
@@ -47,4 +49,4 @@ def show(target: Target, session_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(document))
     else:
-        render_transcript(Console(), document)
+        Console(soft_wrap=True).print(transcript_view(document))

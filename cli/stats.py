@@ -10,11 +10,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from chatbuddy.client.admin import AdminClient
+from chatbuddy.client.target import Target
+from chatbuddy.errors import ServerUnreachable
+
 from . import aio
-from .client import AdminClient
-from .errors import ServerUnreachable
 from .render import stats_view
-from .target import Target, target_options
+from .target import target_options
 
 
 @click.command()

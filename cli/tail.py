@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 
 import click
 from rich.console import Console
 
-from . import aio
-from .client import AdminClient, Disconnected
-from .errors import ServerUnreachable, TokenMissing
-from .render import TailPrinter
-from .target import Target, identifier, target_options
+from chatbuddy.backoff import Backoff
+from chatbuddy.client.admin import AdminClient
+from chatbuddy.client.target import Target
+from chatbuddy.errors import Disconnected, ServerUnreachable, TokenMissing
 
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 10.0
+from . import aio
+from .render import TailPrinter
+from .target import identifier, target_options
 
 
 @click.command()
@@ -43,11 +42,12 @@ async def _follow(client: AdminClient, url: str, session_id: str | None, *, as_j
     printer = TailPrinter(Console(highlight=False), notices=notices)
     what = f"session {session_id}" if session_id else "all sessions"
     connected_once = False
-    backoff = BACKOFF_FIRST
+    backoff = Backoff(first=0.5, cap=10.0)
 
     def opened() -> None:
-        nonlocal connected_once, backoff
-        connected_once, backoff = True, BACKOFF_FIRST
+        nonlocal connected_once
+        connected_once = True
+        backoff.reset()
         printer.notice(f"Following {what} on {url} (Ctrl-C to stop)", style="dim")
 
     while True:
@@ -69,7 +69,6 @@ async def _follow(client: AdminClient, url: str, session_id: str | None, *, as_j
             problem = f"waiting for {url} to come back"
         except Disconnected:
             problem = f"lost the connection to {url}"
-        wait = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not secrets
+        wait = backoff.delay()
         printer.notice(f"{problem}; reconnecting in {wait:.1f}s (Ctrl-C to stop)")
         await asyncio.sleep(wait)
-        backoff = min(2 * backoff, BACKOFF_MAX)

@@ -1,69 +1,17 @@
-"""Which server a command talks to, and with which admin token."""
+"""The --url and --token options every admin command shares, and id checks."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
 
-from chatbuddy import token_file
+from chatbuddy.client.target import DEFAULT_URL, Target
 from chatbuddy.text import is_valid_id
-
-from .errors import TokenMissing, Unauthorized
-
-DEFAULT_URL = "http://127.0.0.1:8000"
-# Hosts for which the admin token file of this machine applies.
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"}  # noqa: S104
-
-
-@dataclass(frozen=True)
-class Target:
-    """A server's base URL and the admin token given for it (if any)."""
-
-    url: str
-    token: str | None = None
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (443 if parts.scheme == "https" else 80)
-
-    @property
-    def is_local(self) -> bool:
-        return (urlsplit(self.url).hostname or "") in LOCAL_HOSTS
-
-    def http(self, path: str) -> str:
-        return self.url + path
-
-    def ws(self, path: str) -> str:
-        return "ws" + self.url[len("http") :] + path
-
-    def admin_token(self) -> str:
-        """The token to send: --token / CHATBUDDY_ADMIN_TOKEN, else the local server's file.
-
-        Read anew on each call, so a reconnect after a server restart picks up
-        the new server's token.
-        """
-        if self.token:
-            return self.token
-        if self.is_local:
-            token = token_file.read_token(self.port)
-            if token:
-                return token
-            where = token_file.token_path(self.port)
-            raise TokenMissing(
-                f"no admin token for {self.url}: none found at {where}; "
-                "pass --token or set CHATBUDDY_ADMIN_TOKEN"
-            )
-        raise Unauthorized(
-            f"{self.url} is not on this machine: pass its admin token with --token "
-            "or CHATBUDDY_ADMIN_TOKEN"
-        )
 
 
 def parse_url(ctx: click.Context, param: click.Parameter, value: str) -> str:

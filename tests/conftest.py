@@ -99,7 +99,7 @@ def connect(port: int) -> Iterator[Connect]:
     clients: list[ChatClient] = []
 
     async def open_client(session_id: str, **query: str) -> ChatClient:
-        client = await ChatClient.connect(port, session_id, **query)
+        client = await ChatClient.open(port, session_id, **query)
         clients.append(client)
         return client
 

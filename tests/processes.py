@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import select
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
+from chatbuddy.client.launcher import launch_server
 from tests.helpers import TIMEOUT
-
-_URL_RE = re.compile(r"serving on (http://127\.0\.0\.1:(\d+))/")
 
 
 def serve_env(runtime_dir: Path, **extra: str) -> dict[str, str]:
@@ -35,7 +31,7 @@ class LiveServer:
     url: str
     port: int
     env: dict[str, str]
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
@@ -59,19 +55,13 @@ class LiveServer:
 def start_server(
     env: dict[str, str], *args: str, port: int = 0, log: Path | None = None
 ) -> LiveServer:
-    """Start `chatbuddy serve` and wait for the URL it announces."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatbuddy", "serve", "--port", str(port), *args],
-        stdout=subprocess.PIPE,
-        stderr=log.open("a") if log else subprocess.DEVNULL,
+    """Start `chatbuddy serve` and wait until it listens (its ready file says where)."""
+    server = launch_server(
+        "--port",
+        str(port),
+        *args,
         env=env,
-        text=True,
+        timeout=4 * TIMEOUT,
+        stderr=log.open("a") if log else subprocess.DEVNULL,
     )
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 2 * TIMEOUT)
-    line = process.stdout.readline() if ready else ""
-    match = _URL_RE.search(line)
-    if match is None:
-        process.kill()
-        raise AssertionError(f"server did not start: {line!r}")
-    return LiveServer(match.group(1), int(match.group(2)), env, process)
+    return LiveServer(server.url, server.port, env, server.process)

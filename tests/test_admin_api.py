@@ -10,8 +10,10 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from chatbuddy.client.admin import AdminClient, EventStream
+from chatbuddy.client.target import Target
 from chatbuddy.server import Server
-from chatbuddy.wire.events import EVENT_TYPES, parse_event
+from chatbuddy.wire.events import EVENT_TYPES
 from tests.conftest import ADMIN_TOKEN, Connect, Http
 from tests.helpers import TIMEOUT
 
@@ -111,12 +113,14 @@ async def open_tail(port: int, query: str = "", **headers: str) -> WebSocketClie
     return await asyncio.wait_for(websocket_connect(request), TIMEOUT)
 
 
-async def next_event(tail: WebSocketClientConnection) -> dict[str, Any]:
-    frame = await asyncio.wait_for(tail.read_message(), TIMEOUT)
-    assert frame is not None, "the tail closed"
-    parse_event(frame)  # every event is valid under the models
-    event: dict[str, Any] = json.loads(frame)
-    return event
+async def watch(port: int, session_id: str | None = None) -> EventStream:
+    """The admin client's event stream (every event is validated against the models)."""
+    client = AdminClient(Target(f"http://127.0.0.1:{port}", ADMIN_TOKEN))
+    return await asyncio.wait_for(client.watch(session_id), TIMEOUT)
+
+
+async def next_event(tail: EventStream) -> dict[str, Any]:
+    return await asyncio.wait_for(tail.next(), TIMEOUT)
 
 
 @pytest.mark.parametrize("query", ["", "?token=wrong"])
@@ -127,7 +131,7 @@ async def test_the_tail_refuses_a_missing_or_wrong_token(port: int, query: str) 
 
 
 async def test_the_tail_streams_a_conversation_as_it_happens(port: int, connect: Connect) -> None:
-    tail = await open_tail(port, Authorization=f"Bearer {ADMIN_TOKEN}")
+    tail = await watch(port)
     client = await connect("watched", user_id="anna")
     await client.greeting()
     await client.chat("watched", "Where is my order 10042?")
@@ -153,8 +157,20 @@ async def test_the_tail_streams_a_conversation_as_it_happens(port: int, connect:
     tail.close()
 
 
+async def test_the_tail_takes_the_token_in_the_query_as_browsers_must_send_it(
+    port: int, connect: Connect
+) -> None:
+    tail = await open_tail(port, "?token=" + ADMIN_TOKEN)
+    client = await connect("by-query")
+    await client.greeting()
+    frame = await asyncio.wait_for(tail.read_message(), TIMEOUT)
+    assert frame is not None
+    assert json.loads(frame)["type"] == "connection_opened"
+    tail.close()
+
+
 async def test_a_tail_of_one_session_sees_only_that_session(port: int, connect: Connect) -> None:
-    tail = await open_tail(port, "?session=mine&token=" + ADMIN_TOKEN)
+    tail = await watch(port, "mine")
     other = await connect("theirs")
     await other.greeting()
     await other.chat("theirs", "hello")
@@ -169,7 +185,7 @@ async def test_events_are_wanted_only_while_someone_watches(
     port: int, connect: Connect, server: Server
 ) -> None:
     assert not server.engine.bus.events_wanted()
-    tail = await open_tail(port, Authorization=f"Bearer {ADMIN_TOKEN}")
+    tail = await watch(port)
     client = await connect("watch-toggle")
     await client.greeting()
     await next_event(tail)  # the tail is live

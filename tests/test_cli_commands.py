@@ -103,7 +103,7 @@ def test_send_to_someone_elses_session_is_refused(server: LiveServer) -> None:
 
 
 async def test_stats_show_a_connected_clients_session(server: LiveServer) -> None:
-    client = await ChatClient.connect(server.port, "stats-visible", user_id="stats-user")
+    client = await ChatClient.open(server.port, "stats-visible", user_id="stats-user")
     await client.greeting()
     await client.chat("stats-visible", "hello")
     result = await asyncio.to_thread(cli, server, "stats")
@@ -146,6 +146,17 @@ def test_a_remote_server_without_a_token_asks_for_one(server: LiveServer) -> Non
     result = cli(server, "stats", "--url", "http://chat.example:8000")
     assert result.returncode == 5
     assert "not on this machine" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["stats", "sessions", "tail"])
+def test_with_no_server_running_a_newcomer_is_told_so_not_asked_for_a_token(
+    server: LiveServer, command: str
+) -> None:
+    port = free_port()  # nothing listens here, and no token file was written for it
+    result = cli(server, command, "--url", f"http://127.0.0.1:{port}")
+    assert result.returncode == 4
+    assert "is `chatbuddy serve` running?" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_no_server_is_exit_code_4_with_a_hint(server: LiveServer) -> None:
@@ -232,7 +243,7 @@ async def test_tail_shows_what_another_client_says_without_letting_it_style_the_
     server: LiveServer,
 ) -> None:
     tail = await Tail.start(server, "--session", "tailed", FORCE_COLOR="1")
-    client = await ChatClient.connect(server.port, "tailed", user_id="anna")
+    client = await ChatClient.open(server.port, "tailed", user_id="anna")
     await client.greeting()
     hostile = "[bold red]ALERT[/] \x1b[2J\x1b]0;pwned\x07 where is order 10042?"
     await client.chat("tailed", hostile)
@@ -253,7 +264,7 @@ async def test_tail_shows_what_another_client_says_without_letting_it_style_the_
 
 async def test_tail_json_prints_one_event_per_line(server: LiveServer) -> None:
     tail = await Tail.start(server, "--json", "--session", "tailed-json")
-    client = await ChatClient.connect(server.port, "tailed-json")
+    client = await ChatClient.open(server.port, "tailed-json")
     await client.greeting()
     events = [json.loads(await tail.line())]
     await client.chat("tailed-json", "hello")
@@ -278,7 +289,7 @@ async def test_tail_reconnects_when_the_server_comes_back(tmp_path: Path) -> Non
     )  # a new server: a new admin token, read from the file again
     try:
         await tail.notice("Following")
-        client = await ChatClient.connect(second.port, "after-restart")
+        client = await ChatClient.open(second.port, "after-restart")
         await client.greeting()
         assert "after-restart" in await tail.line_with("open")
         client.close()

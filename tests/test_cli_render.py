@@ -13,9 +13,9 @@ from chatbuddy.cli.render import (  # type: ignore[import-not-found,unused-ignor
     clean,
     duration,
     latency_table,
-    render_transcript,
     safe,
     stats_view,
+    transcript_view,
 )
 
 HOSTILE = "[bold red]ALERT[/] \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x9b1m \u202egnp.exe\u202c bell\x07"
@@ -154,8 +154,7 @@ def test_stats_render_as_totals_sessions_and_users_tables() -> None:
 
 def test_a_transcript_shows_who_said_what() -> None:
     console, out = plain()
-    render_transcript(
-        console,
+    view = transcript_view(
         {
             "session": {**SESSIONS["sessions"][0]},  # type: ignore[index]
             "messages": [
@@ -176,6 +175,7 @@ def test_a_transcript_shows_who_said_what() -> None:
             ],
         },
     )
+    console.print(view)
     lines = out.getvalue().splitlines()
     assert lines[1:] == ["10:30:01 anna: Szia!", "10:30:02 general: Üdvözlöm!"]
 

@@ -6,7 +6,7 @@ runs the installed `chatbuddy` script, as a user who runs `pip install .` would.
 
 from __future__ import annotations
 
-import asyncio
+import shutil
 import subprocess
 import sys
 import venv
@@ -16,18 +16,27 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from chatbuddy.client.launcher import launch_server
 from tests.helpers import TIMEOUT, ChatClient
-from tests.test_serve_command import URL_RE
 
 ROOT = Path(__file__).resolve().parent.parent
+#: What a copy of the checkout leaves out: environments, caches, build output.
+NOT_SOURCE = (
+    ".venv", ".git", "node_modules", "__pycache__", "*.egg-info", "build", "dist",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", "results",
+)  # fmt: skip
 INSTALL_TIMEOUT = 60 * TIMEOUT
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of the checkout: building leaves build/ and
+    *.egg-info behind, and they belong in no one's source tree."""
+    source = tmp_path_factory.mktemp("source") / "chatbuddy"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
         check=True,
         timeout=INSTALL_TIMEOUT,
     )
@@ -76,23 +85,15 @@ def test_the_installed_package_is_the_one_imported_outside_the_checkout(
 async def test_a_fresh_venv_install_serves_the_page_and_the_socket(
     installed: Path, tmp_path: Path
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        str(installed / "chatbuddy"), "serve", "--port", "0",
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    server = launch_server(
+        command=[str(installed / "chatbuddy"), "serve"], cwd=tmp_path, timeout=4 * TIMEOUT
+    )
     try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 2 * TIMEOUT)).decode()
-        match = URL_RE.search(line)
-        assert match is not None, line
-        page = await AsyncHTTPClient().fetch(match.group(1))
+        page = await AsyncHTTPClient().fetch(server.url + "/")
         assert b"<title>ChatBuddy</title>" in page.body
-        client = await ChatClient.connect(int(match.group(2)), "installed")
+        client = await ChatClient.open(server.port, "installed")
         await client.greeting()
         reply = await client.chat("installed", "How much is the Nintendo Switch OLED?")
         assert "129,990 HUF" in reply["content"]
     finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), TIMEOUT)
+        assert server.stop(timeout=TIMEOUT) == 0

@@ -71,9 +71,9 @@ async def two_tabs(cluster: Cluster, session: str) -> tuple[ChatClient, ChatClie
     """One session open on both nodes."""
     await ready(cluster.one)
     await ready(cluster.two)
-    first = await ChatClient.connect(cluster.one.port, session, user_id="anna")
+    first = await ChatClient.open(cluster.one.port, session, user_id="anna")
     token = (await first.greeting())["session_token"]
-    second = await ChatClient.connect(cluster.two.port, session, session_token=token)
+    second = await ChatClient.open(cluster.two.port, session, session_token=token)
     assert (await second.greeting())["resumed"] is True
     return first, second, token
 
@@ -120,7 +120,7 @@ async def test_tail_on_one_node_shows_events_of_the_other(cluster: Cluster) -> N
     tail = await asyncio.wait_for(websocket_connect(request), TIMEOUT)
     # The other node learns within a heartbeat that someone watches; until then it
     # builds no events, so keep talking until the tail hears of it.
-    client = await ChatClient.connect(cluster.two.port, "tailed-remotely")
+    client = await ChatClient.open(cluster.two.port, "tailed-remotely")
     await client.greeting()
     deadline = asyncio.get_running_loop().time() + 2 * TIMEOUT
     while True:
@@ -150,13 +150,13 @@ async def test_a_conversation_moves_to_another_node_with_its_whole_history(
     cluster: Cluster,
 ) -> None:
     await ready(cluster.one)
-    client = await ChatClient.connect(cluster.one.port, "moving", user_id="anna")
+    client = await ChatClient.open(cluster.one.port, "moving", user_id="anna")
     token = (await client.greeting())["session_token"]
     replies = [await client.chat("moving", f"Where is order 1004{n}?") for n in range(1, 4)]
     cluster.one.stop()  # a clean stop: the client is told to go elsewhere
     assert await client.closed() == 1001
 
-    back = await ChatClient.connect(cluster.two.port, "moving", session_token=token)
+    back = await ChatClient.open(cluster.two.port, "moving", session_token=token)
     greeting = await back.greeting()
     assert greeting["resumed"] is True
     assert greeting["last_message_id"] == replies[-1]["message_id"]
@@ -209,7 +209,7 @@ async def test_a_node_started_while_redis_is_down_says_so_and_serves_once_it_is_
             await asyncio.sleep(0.05)
         cluster.redis.start()
         await ready(late)
-        client = await ChatClient.connect(late.port, "late-start")
+        client = await ChatClient.open(late.port, "late-start")
         await client.greeting()
         assert "349" in (await client.chat("late-start", QUESTION))["content"]
     finally:

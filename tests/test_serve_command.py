@@ -4,55 +4,57 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 # setup.py maps cli/ to chatbuddy.cli; mypy checks that folder as "cli".
 from chatbuddy.cli.main import cli  # type: ignore[import-not-found,unused-ignore]
+from chatbuddy.client.launcher import ServerProcess, launch_server
 from tests.helpers import TIMEOUT, ChatClient
-
-URL_RE = re.compile(r"serving on (http://\S+?:(\d+)/)")
 
 
 @dataclass
 class Running:
-    process: asyncio.subprocess.Process
-    url: str
-    port: int
+    """A `chatbuddy serve` process and the files its banner and its log go to."""
+
+    server: ServerProcess
+    banner: Path
+    log: Path
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     async def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str]:
         """Send ``signum``; the exit code and everything logged to stderr."""
-        self.process.send_signal(signum)
-        code = await asyncio.wait_for(self.process.wait(), TIMEOUT)
-        assert self.process.stderr is not None
-        return code, (await self.process.stderr.read()).decode()
+        code = await asyncio.to_thread(self.server.stop, signum, TIMEOUT)
+        return code, self.log.read_text()
 
 
-async def start_server(*args: str) -> Running:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chatbuddy", "serve", "--port", "0", *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+def start_server(folder: Path, *args: str) -> Running:
+    banner, log = folder / "stdout.txt", folder / "stderr.txt"
+    server = launch_server(
+        *args,
         env={**os.environ, "CHATBUDDY_LOG_LEVEL": "info"},
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), 2 * TIMEOUT)).decode()
-    match = URL_RE.search(line)
-    if match is None:
-        process.kill()
-        raise AssertionError(f"no URL announced: {line!r}")
-    return Running(process, match.group(1), int(match.group(2)))
+        timeout=4 * TIMEOUT,
+        stdout=banner.open("w"),
+        stderr=log.open("w"),
+    )
+    return Running(server, banner, log)
 
 
-async def test_serve_answers_a_price_question_and_stops_cleanly_on_sigterm() -> None:
-    server = await start_server()
-    client = await ChatClient.connect(server.port, "cli-session", user_id="anna")
+async def test_serve_answers_a_price_question_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path)
+    assert f"serving on http://127.0.0.1:{server.port}/" in server.banner.read_text()
+    client = await ChatClient.open(server.port, "cli-session", user_id="anna")
     token = (await client.greeting())["session_token"]
     reply = await client.chat("cli-session", "Mennyi az ára a Samsung Galaxy S24-nek?")
     assert "349\u00a0990 Ft" in reply["content"]
@@ -69,8 +71,8 @@ async def test_serve_answers_a_price_question_and_stops_cleanly_on_sigterm() -> 
     assert "Traceback" not in log
 
 
-async def test_ctrl_c_stops_the_server_cleanly() -> None:
-    server = await start_server("--agent", "echo")
+async def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--agent", "echo")
     code, log = await server.stop(signal.SIGINT)
     assert code == 0
     assert "Traceback" not in log
@@ -139,11 +141,9 @@ def test_settings_come_from_the_environment_too() -> None:
 
 
 async def test_the_ready_file_says_where_the_server_listens() -> None:
-    from chatbuddy.client.launcher import launch_server
-
     server = launch_server("--agent", "echo")
     try:
-        client = await ChatClient.connect(server.port, "ready-file")
+        client = await ChatClient.open(server.port, "ready-file")
         assert (await client.greeting())["session_id"] == "ready-file"
         client.close()
         assert server.url == f"http://127.0.0.1:{server.port}"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -60,19 +61,26 @@ def launch_server(
     timeout: float = 20.0,
     stdout: IO[Any] | int | None = subprocess.DEVNULL,
     stderr: IO[Any] | int | None = subprocess.DEVNULL,
+    command: Sequence[str] | None = None,
+    cwd: Path | None = None,
 ) -> ServerProcess:
     """Run ``chatbuddy serve ARGS`` (``--port 0`` unless ARGS say otherwise); return
-    once it listens. Raises :class:`LaunchFailed` if it exits or takes too long."""
+    once it listens. Raises :class:`LaunchFailed` if it exits or takes too long.
+
+    ``command`` replaces ``python -m chatbuddy serve`` (e.g. another install's
+    ``chatbuddy serve``).
+    """
     folder = Path(tempfile.mkdtemp(prefix="chatbuddy-launch-"))
     ready = folder / "ready.json"
-    command = [sys.executable, "-m", "chatbuddy", "serve", "--ready-file", str(ready)]
+    argv = [*(command or [sys.executable, "-m", "chatbuddy", "serve"]), "--ready-file", str(ready)]
     if "--port" not in args:
-        command += ["--port", "0"]
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [*command, *args],
+        argv += ["--port", "0"]
+    process = subprocess.Popen(  # noqa: S603 - our own program and arguments
+        [*argv, *args],
         env=env if env is not None else dict(os.environ),
         stdout=stdout,
         stderr=stderr,
+        cwd=cwd,
     )
     try:
         document = _wait_for(ready, process, timeout)
