@@ -24,7 +24,7 @@ def utcnow() -> datetime:
 
 
 class ClientInfo(BaseModel):
-    """Where a session was opened from (the seed's ``client_info``)."""
+    """Where a session was opened from (``client_info`` in the design document's session)."""
 
     model_config = ConfigDict(frozen=True)
 

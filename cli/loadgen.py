@@ -72,10 +72,15 @@ class _Connection(asyncio.Protocol):
         self._expect = expect
         # Bytes received but not yet parsed.
         self._buffer = bytearray()
+        # The socket; set when the TCP connection is made.
         self._transport: asyncio.Transport | None = None
+        # Whether the server accepted the upgrade (then the buffer holds frames).
         self._upgraded = False
+        # When the message now waiting for its reply was sent (perf_counter).
         self._sent_at = 0.0
+        # False once told to stop or closed: no further message is sent.
         self.running = True
+        # Resolved when the handshake is done (or failed), and when the connection is gone.
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

@@ -118,6 +118,30 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone, to stop and start."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+#: The password of locked_redis.
+REDIS_PASSWORD = "s3cret-pa$$word"
+
+
+@pytest.fixture
+def locked_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server that wants a password, with a Unix socket too."""
+    server = RedisServer(
+        tmp_path, password=REDIS_PASSWORD, extra_args=["--unixsocket", str(tmp_path / "redis.sock")]
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """The shared Redis, empty."""
     with redis_server.client() as client:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from chatbuddy.client.chat import ChatSocket, Frame
+from chatbuddy.client.chat import ChatSocket, Received
 from chatbuddy.errors import ClientFailure
 
 #: The one timeout every wait in the tests is a multiple of. Slow CI machines
@@ -27,15 +27,15 @@ class ChatClient(ChatSocket):
         )
         return cls(socket.ws, timeout=TIMEOUT)
 
-    async def chat(self, session_id: str, content: str, **extra: Any) -> Frame:
+    async def chat(self, session_id: str, content: str, **extra: Any) -> Received:
         """Send a chat message and return the completed reply's data."""
         await self.send(type="chat_message", session_id=session_id, content=content, **extra)
         _, response = await self.reply()
         return response
 
-    async def error(self) -> Frame:
+    async def error(self) -> Received:
         """The next frame, which must be an error; its data."""
-        data: Frame = (await self.expect("error"))["data"]
+        data: Received = (await self.expect("error"))["data"]
         return data
 
 

@@ -26,7 +26,7 @@ class Counters:
 
 
 def stats_document(presence: Presence, counters: Counters, engine: str) -> dict[str, Any]:
-    """``GET /api/v1/websocket/stats``: the seed's shape plus uptime and counters.
+    """``GET /api/v1/websocket/stats``: the design document's shape plus uptime and counters.
 
     Connections are counted on every live node (``nodes``); uptime and
     counters are this node's.

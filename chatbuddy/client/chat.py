@@ -24,7 +24,8 @@ from chatbuddy.client.target import Target
 from chatbuddy.errors import ClientFailure, Disconnected
 from chatbuddy.wire.protocol import parse_server_message
 
-Frame = dict[str, Any]
+#: A frame the server sent, decoded from JSON (after validation against the models).
+Received = dict[str, Any]
 
 
 @dataclass
@@ -32,9 +33,9 @@ class Answer:
     """What one chat message got: its reply or its error, the chunks, how long it took."""
 
     seconds: float
-    chunks: list[Frame]
-    reply: Frame | None = None
-    error: Frame | None = None
+    chunks: list[Received]
+    reply: Received | None = None
+    error: Received | None = None
 
 
 class ChatSocket:
@@ -77,31 +78,31 @@ class ChatSocket:
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.write_message(data, binary=isinstance(data, bytes))
 
-    async def receive(self) -> Frame:
+    async def receive(self) -> Received:
         """The next frame; raises Disconnected if the server closes the connection."""
         reading = self.ws.read_message()
         raw = await (asyncio.wait_for(reading, self._timeout) if self._timeout else reading)
         if raw is None:
             raise Disconnected(f"the server closed the chat connection (code {self.ws.close_code})")
         parse_server_message(raw)  # raises if the frame is not what the protocol says
-        frame: Frame = json.loads(raw)
+        frame: Received = json.loads(raw)
         return frame
 
-    async def expect(self, frame_type: str) -> Frame:
+    async def expect(self, frame_type: str) -> Received:
         """The next frame, which must be of ``frame_type``."""
         frame = await self.receive()
         if frame["type"] != frame_type:
             raise ClientFailure(f"expected a {frame_type} frame, got {frame}")
         return frame
 
-    async def greeting(self) -> Frame:
+    async def greeting(self) -> Received:
         """The ``connection_established`` data every connection starts with."""
-        data: Frame = (await self.expect("connection_established"))["data"]
+        data: Received = (await self.expect("connection_established"))["data"]
         return data
 
-    async def reply(self) -> tuple[list[Frame], Frame]:
+    async def reply(self) -> tuple[list[Received], Received]:
         """Chunks, then the ``chat_response`` that completes them (their data)."""
-        chunks: list[Frame] = []
+        chunks: list[Received] = []
         while True:
             frame = await self.receive()
             if frame["type"] == "chat_response_chunk":
@@ -128,7 +129,7 @@ class ChatSocket:
         backoff = Backoff(first=0.2, cap=2.0)
         for attempt in range(retries + 1):
             await self.send(type="chat_message", session_id=session_id, content=content)
-            chunks: list[Frame] = []
+            chunks: list[Received] = []
             while True:
                 frame = await self.receive()
                 kind, data = frame["type"], frame.get("data", {})

@@ -1,4 +1,4 @@
-"""The Redis client and subscriber against a real redis-server: pipelining, errors, outages."""
+"""The Redis engine's command client: auto-pipelining, outages, and how it connects."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,45 +14,16 @@ import pytest
 from chatbuddy.engine.redis.client import RedisClient
 from chatbuddy.engine.redis.endpoint import RedisBusy, RedisReplyError, RedisUnavailable
 from chatbuddy.engine.redis.subscriber import Subscriber
+from tests.conftest import REDIS_PASSWORD as PASSWORD
 from tests.helpers import TIMEOUT, eventually
 from tests.redis_server import RedisServer, free_port
 
-PASSWORD = "s3cret-pa$$word"
 BOOM = "return redis.error_reply('BOOM the script said no')"
 ADD = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 
 
 def sha1(script: str) -> str:
     return hashlib.sha1(script.encode()).hexdigest()  # noqa: S324 - Redis's script id
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test alone, to stop and start."""
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def locked_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server that wants a password, with a Unix socket too."""
-    server = RedisServer(
-        tmp_path, password=PASSWORD, extra_args=["--unixsocket", str(tmp_path / "redis.sock")]
-    )
-    server.start()
-    yield server
-    server.stop()
-
-
-async def next_messages(messages: AsyncIterator[tuple[str, str]], count: int) -> list[Any]:
-    """The next ``count`` messages; fails if they do not come within TIMEOUT."""
-
-    async def take() -> list[tuple[str, str]]:
-        return [await anext(messages) for _ in range(count)]
-
-    return await asyncio.wait_for(take(), TIMEOUT)
 
 
 # -- commands -------------------------------------------------------------------
@@ -377,7 +347,7 @@ async def test_a_unix_socket_url_connects_with_its_database(
 def certificate(tmp_path: Path) -> Path:
     """A self-signed certificate for localhost (cert.pem, key.pem) in tmp_path."""
     if shutil.which("openssl") is None:
-        pytest.skip("needs openssl to make a certificate")
+        pytest.fail("needs openssl to make a certificate: apt-get install openssl")
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
          "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem"),
@@ -435,112 +405,3 @@ def test_where_names_host_port_and_database_but_never_the_password() -> None:
     assert RedisClient("rediss://u:hunter2@cache.example").where == "cache.example:6379/0"
     assert Subscriber("redis://:hunter2@10.0.0.5").where == "10.0.0.5:6379/0"
     assert "hunter2" not in repr(RedisClient("redis://:hunter2@h")._target)
-
-
-# -- pub/sub ----------------------------------------------------------------------
-
-
-async def test_a_subscriber_receives_messages_in_publish_order_on_several_channels(
-    redis_url: str,
-) -> None:
-    client = RedisClient(redis_url)
-    subscriber = Subscriber(redis_url)
-    try:
-        await subscriber.connect()
-        await subscriber.subscribe("a", "b", "c")
-        assert subscriber.channels == {"a", "b", "c"}
-        sent = [("abc"[i % 3], f"message {i}") for i in range(300)]
-        receivers = await client.execute_many([("PUBLISH", ch, data) for ch, data in sent])
-        assert receivers == [1] * 300
-        assert await next_messages(subscriber.messages(), 300) == sent
-    finally:
-        await subscriber.close()
-        await client.close()
-
-
-async def test_unsubscribe_stops_a_channels_messages(redis_url: str) -> None:
-    client = RedisClient(redis_url)
-    subscriber = Subscriber(redis_url)
-    try:
-        await subscriber.connect()
-        await subscriber.subscribe("a", "b")
-        await subscriber.unsubscribe("a")
-        assert subscriber.channels == {"b"}
-        assert await client.execute("PUBLISH", "a", "not for us") == 0
-        assert await client.execute("PUBLISH", "b", "for us") == 1
-        assert await next_messages(subscriber.messages(), 1) == [("b", "for us")]
-        await subscriber.unsubscribe()  # all that are left
-        assert subscriber.channels == frozenset()
-        assert await client.execute("PUBLISH", "b", "gone") == 0
-        await subscriber.ping()  # the connection is still fine
-    finally:
-        await subscriber.close()
-        await client.close()
-
-
-async def test_a_redis_restart_ends_messages_with_redis_unavailable_and_resubscribing_works(
-    own_redis: RedisServer,
-) -> None:
-    client = RedisClient(own_redis.url)
-    subscriber = Subscriber(own_redis.url)
-    try:
-        await subscriber.connect()
-        await subscriber.subscribe("frames")
-        messages = subscriber.messages()
-        await client.execute("PUBLISH", "frames", "before")
-        assert await next_messages(messages, 1) == [("frames", "before")]
-
-        own_redis.stop()
-        with pytest.raises(RedisUnavailable, match="lost the connection"):
-            await asyncio.wait_for(anext(messages), TIMEOUT)
-        assert subscriber.channels == frozenset()
-        with pytest.raises(RedisUnavailable):
-            await subscriber.connect()  # still down
-
-        own_redis.start()
-        await subscriber.connect()
-        await subscriber.subscribe("frames")
-        assert await client.execute("PUBLISH", "frames", "after") == 1
-        assert await next_messages(subscriber.messages(), 1) == [("frames", "after")]
-    finally:
-        await subscriber.close()
-        await client.close()
-
-
-async def test_a_subscriber_logs_in_with_the_urls_password(locked_redis: RedisServer) -> None:
-    subscriber = Subscriber(locked_redis.url)
-    client = RedisClient(locked_redis.url)
-    try:
-        await subscriber.connect()
-        await subscriber.subscribe("locked")
-        assert await client.execute("PUBLISH", "locked", "hello") == 1
-        assert await next_messages(subscriber.messages(), 1) == [("locked", "hello")]
-    finally:
-        await subscriber.close()
-        await client.close()
-
-
-async def test_a_slow_reader_pauses_the_socket_and_loses_nothing(redis_url: str) -> None:
-    client = RedisClient(redis_url)
-    subscriber = Subscriber(redis_url, max_buffered=10)
-    try:
-        await subscriber.connect()
-        await subscriber.subscribe("busy")
-        sent = [("busy", str(i)) for i in range(500)]
-        await client.execute_many([("PUBLISH", ch, data) for ch, data in sent])
-        assert await next_messages(subscriber.messages(), 500) == sent
-    finally:
-        await subscriber.close()
-        await client.close()
-
-
-async def test_a_subscriber_that_is_not_connected_says_so(redis_url: str) -> None:
-    subscriber = Subscriber(redis_url)
-    with pytest.raises(RedisUnavailable, match="not connected"):
-        await subscriber.subscribe("a")
-    with pytest.raises(RedisUnavailable, match="not connected"):
-        await anext(subscriber.messages())
-    await subscriber.connect()
-    await subscriber.close()
-    with pytest.raises(RedisUnavailable):
-        await subscriber.ping()
