@@ -50,7 +50,7 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "kind": kind,
             "scenario": key,
-            "label": BY_KEY[key].label,
+            "label": BY_KEY[key].label if key in BY_KEY else group[0]["label"],
             "connections": connections,
             "runs": len(group),
             "failed": sum(run["status"] == "FAILED" for run in group),
@@ -94,7 +94,9 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["kind"] != "closed":
             continue
-        peer = BY_KEY[row["scenario"]].peer
+        # A version run with --base compares with the same peer as its original.
+        scenario = BY_KEY.get(row["scenario"].removesuffix("@base"))
+        peer = scenario.peer if scenario is not None else None
         for name, other in (("x_tornado", BASELINE), ("x_peer", peer)):
             base = rates.get((other, row["connections"])) if other else None
             row[name] = round(row["rate"] / base, 3) if row.get("rate") and base else None

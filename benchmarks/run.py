@@ -27,7 +27,14 @@ import tornado
 from rich.console import Console
 
 from benchmarks import client, machine, report, servers
-from benchmarks.scenarios import IDLE_SCENARIOS, OPEN_LOOP_SCENARIOS, SCENARIOS, Scenario
+from benchmarks.scenarios import (
+    CHATBUDDY_SCENARIOS,
+    IDLE_SCENARIOS,
+    OPEN_LOOP_SCENARIOS,
+    SCENARIOS,
+    Scenario,
+    base_scenarios,
+)
 from chatbuddy import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -289,6 +296,12 @@ QUICK = {
               help="Smoke run: 1 round, 50 connections, 2 s runs, open loop 1,000 × 1/s, "
               "idle 2,000 (options given explicitly still win).")  # fmt: skip
 @click.option(
+    "--base",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Another install's `chatbuddy` executable: ChatBuddy's chosen scenarios run "
+    "again with it, labelled @base, interleaved with this version's (an A/B in one run).",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=ROOT / "benchmarks" / "results" / "latest.json",
@@ -309,6 +322,7 @@ def main(
     idle: int,
     foreign_limit: float,
     quick: bool,
+    base: Path | None,
     out: Path,
 ) -> None:
     """Run the benchmark suite and print its tables; JSON goes to --out."""
@@ -321,6 +335,9 @@ def main(
     client.raise_descriptor_limit(max([*options["connections"], options["open_connections"],
                                        options["idle"]]))  # fmt: skip
     chosen = [s for s in SCENARIOS if not scenario_keys or s.key in scenario_keys]
+    if base is not None:
+        ours = [s.key for s in chosen if s.key in CHATBUDDY_SCENARIOS]
+        chosen += base_scenarios(base, ours)
     kinds = kinds or KINDS
     jobs = []
     if "closed" in kinds:

@@ -67,6 +67,30 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
 
+
+def base_scenarios(executable: Path, keys: list[str]) -> list[Scenario]:
+    """ChatBuddy's scenarios ``keys`` again, run by another install's ``chatbuddy``
+    (another version, e.g. a git worktree's), labelled ``@base``, to compare two
+    versions side by side in one run."""
+    command = [str(executable), "serve"]
+    variants = []
+    for key in keys:
+        scenario = BY_KEY[key]
+        agent = "coordinator" if "coordinator" in key else "echo"
+        redis = key.startswith("redis")
+
+        def start(
+            folder: Path, agent: str = agent, redis: bool = redis
+        ) -> contextlib.AbstractContextManager[servers.Running]:
+            return servers.chatbuddy(folder, agent=agent, redis=redis, command=command)
+
+        variants.append(Scenario(f"{key}@base", f"{scenario.label} @base", start, scenario.message))
+    return variants
+
+
+#: The scenarios that run ChatBuddy (the ones --base runs again with another version).
+CHATBUDDY_SCENARIOS = ("memory-echo", "memory-coordinator", "redis-echo")
+
 #: The open-loop and idle measurements compare ChatBuddy's own overhead with the ceiling.
 OPEN_LOOP_SCENARIOS = (BASELINE, "memory-echo")
 IDLE_SCENARIOS = (BASELINE, "memory-echo")

@@ -210,8 +210,13 @@ def socketio_peer(folder: Path, *, redis: bool) -> Iterator[Running]:
 
 
 @contextlib.contextmanager
-def chatbuddy(folder: Path, *, agent: str, redis: bool) -> Iterator[Running]:
-    """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS."""
+def chatbuddy(
+    folder: Path, *, agent: str, redis: bool, command: list[str] | None = None
+) -> Iterator[Running]:
+    """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS.
+
+    ``command`` runs another install's ``chatbuddy serve`` (``--base``).
+    """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
         for setting in CHATBUDDY_CHANGED_SETTINGS:
@@ -226,7 +231,12 @@ def chatbuddy(folder: Path, *, agent: str, redis: bool) -> Iterator[Running]:
         with log.open("wb") as output:
             try:
                 server = launch_server(
-                    *args, env=env, timeout=START_TIMEOUT, stdout=output, stderr=subprocess.STDOUT
+                    *args,
+                    env=env,
+                    timeout=START_TIMEOUT,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    command=command,
                 )
             except LaunchFailed as exc:
                 raise StartFailed(f"{exc}: {log.read_text(errors='replace')[-500:]}") from None
