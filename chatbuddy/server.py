@@ -24,6 +24,7 @@ from chatbuddy import token_file
 from chatbuddy.agents import Agent, make_agent
 from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
+from chatbuddy.collector import CollectorPolicy
 from chatbuddy.engine import Engine, make_engine
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.settings import Settings
@@ -67,6 +68,8 @@ class Server:
         self.access = AdminAccess(settings.admin_token or new_token())
         # Pings chat connections and closes the silent ones.
         self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
+        # Keeps garbage collections short with many connections (chatbuddy/collector.py).
+        self.collector = CollectorPolicy()
         # The routes, each handler given what it uses.
         self.app = make_app(
             settings=settings,
@@ -105,6 +108,7 @@ class Server:
             _sweep(self.engine, self.settings.sweep_interval), name="session-sweeper"
         )
         self.keepalive.start()
+        self.collector.start()
         self.token_file = token_file.write_token(self.port, self.access.token)
 
     async def stop(self) -> None:
@@ -114,6 +118,7 @@ class Server:
         token_file.remove_token(self.port, self.access.token)
         self._http.stop()
         self.keepalive.stop()
+        self.collector.stop()
         cancelled = await self.service.finish(self.settings.shutdown_grace)
         if cancelled:
             log.warning("%d sessions still had replies in progress at shutdown", cancelled)

@@ -39,9 +39,22 @@ def test_a_round_pings_the_lively_and_closes_the_silent() -> None:
 async def test_a_real_client_answers_the_ping_and_stays(connect: Connect, server: Server) -> None:
     client = await connect("pinged")
     await client.greeting()
-    handler = next(iter(server.keepalive._connections))
+    handler = next(iter(server.keepalive))
     before = handler.last_heard
     server.keepalive.tick()
     await eventually(lambda: handler.last_heard > before, "the pong")
     await client.send(type="ping")
     await client.expect("pong")  # still connected
+
+
+def test_the_timer_spreads_a_round_over_the_interval_in_slices() -> None:
+    keepalive = KeepAlive(interval=30, timeout=75)
+    peers = [Peer(time.monotonic()) for _ in range(1200)]
+    for peer in peers:
+        keepalive.add(peer)
+    keepalive._slice()  # one tick of the timer: one bucket, not everyone
+    pinged = sum(peer.pings for peer in peers)
+    assert 0 < pinged < 100
+    for _ in range(round(30 / 0.25) - 1):  # the rest of one interval's ticks
+        keepalive._slice()
+    assert all(peer.pings == 1 for peer in peers)  # each pinged exactly once per round

@@ -17,6 +17,12 @@ from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
 from chatbuddy.errors import SessionNotFound
 from chatbuddy.records import SessionRecord, StoredMessage, utcnow
 
+#: A stored message as kept: its id and its JSON. Tuples of strings and ints
+#: are left alone by the garbage collector (it untracks them), where a model
+#: per message would be scanned by every full collection: with 10,000 busy
+#: sessions that scan took up to 0.9 s (docs/performance.md).
+_Kept = tuple[int, str]
+
 
 @dataclass(slots=True)
 class _Session:
@@ -24,11 +30,12 @@ class _Session:
     # connection costs is its session (docs/performance.md).
     record: SessionRecord
     # Oldest first, in id order (a reply may be stored after a later message).
-    history: list[StoredMessage] = field(default_factory=list)
+    history: list[_Kept] = field(default_factory=list)
     # The last id handed out; ids only grow.
     last_reserved_id: int = 0
-    # client_message_id -> the stored message, oldest first (bounded); made on first use.
-    seen: dict[str, StoredMessage] | None = None
+    # client_message_id -> the id it was stored under, oldest first (bounded); made on
+    # first use. Only strings and ints, so the collector untracks it too.
+    seen: dict[str, int] | None = None
 
 
 class MemoryStore:
@@ -103,7 +110,7 @@ class MemoryStore:
         key = message.client_message_id
         if key is not None and session.seen is not None and key in session.seen:
             session.record.last_activity = self._clock()
-            return AddedMessage(session.seen[key], reply_id=None)
+            return AddedMessage(self._stored(session, session.seen[key], message), reply_id=None)
         session.last_reserved_id += 2
         # Validated when it was made; only the id changes.
         stored = StoredMessage.model_construct(
@@ -113,7 +120,7 @@ class MemoryStore:
         if key is not None:
             seen = session.seen if session.seen is not None else {}
             session.seen = seen
-            seen[key] = stored
+            seen[key] = stored.id
             if len(seen) > DEDUP_WINDOW:
                 del seen[next(iter(seen))]  # dicts keep insertion order: the oldest
         return AddedMessage(stored, reply_id=session.last_reserved_id)
@@ -130,23 +137,35 @@ class MemoryStore:
         session = self._require(session_id)
         if touch:
             session.record.last_activity = self._clock()
-        messages = list(session.history)
+        history = session.history
         if after is None:
-            return messages[-limit:], False
-        start = bisect.bisect(messages, after, key=_message_id)
-        return messages[start : start + limit], len(messages) > start + limit
+            page, more = history[-limit:], False
+        else:
+            start = bisect.bisect(history, after, key=_kept_id)
+            page, more = history[start : start + limit], len(history) > start + limit
+        return [StoredMessage.model_validate_json(text) for _, text in page], more
+
+    def _stored(self, session: _Session, message_id: int, resent: StoredMessage) -> StoredMessage:
+        """The message stored under ``message_id`` (a resend's original); if history
+        has dropped it since, what was resent, under the original id."""
+        history = session.history
+        at = bisect.bisect_left(history, message_id, key=_kept_id)
+        if at < len(history) and history[at][0] == message_id:
+            return StoredMessage.model_validate_json(history[at][1])
+        return resent.model_copy(update={"id": message_id})
 
     def _store(self, session: _Session, message: StoredMessage) -> None:
         history = session.history
-        if not history or history[-1].id < message.id:
-            history.append(message)
+        kept = (message.id, message.model_dump_json())
+        if not history or history[-1][0] < message.id:
+            history.append(kept)
         else:  # a reply stored after a later message; keep id order
-            history.insert(bisect.bisect(history, message.id, key=_message_id), message)
+            history.insert(bisect.bisect(history, message.id, key=_kept_id), kept)
         if len(history) > self._history_limit:
             del history[: len(history) - self._history_limit]
         record = session.record
         record.message_count += 1
-        record.last_message_id = history[-1].id
+        record.last_message_id = history[-1][0]
         record.last_activity = self._clock()
 
     # -- helpers --------------------------------------------------------------
@@ -167,5 +186,5 @@ class MemoryStore:
         return session
 
 
-def _message_id(message: StoredMessage) -> int:
-    return message.id
+def _kept_id(kept: _Kept) -> int:
+    return kept[0]
