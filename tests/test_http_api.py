@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
 from tests.conftest import ADMIN_TOKEN, Connect
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 async def get(client: Any, path: str, token: str | None = ADMIN_TOKEN) -> HTTPResponse:
@@ -76,6 +79,15 @@ async def test_the_page_is_served_with_protective_headers(http_server_client: An
     script = await get(http_server_client, "/static/chat.js")
     assert script.code == 200
     assert b"textContent" in script.body
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in STATIC.glob("*.js")))
+async def test_every_script_of_the_page_is_served_as_javascript(
+    http_server_client: Any, name: str
+) -> None:
+    response = await get(http_server_client, f"/static/{name}", token=None)
+    assert response.code == 200
+    assert response.headers["Content-Type"] == "text/javascript"  # module scripts need it
 
 
 @pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/static/missing.js"])

@@ -71,6 +71,14 @@ class PageHandler(tornado.web.StaticFileHandler):
             "object-src 'none'; base-uri 'none'; form-action 'none'",
         )
 
+    def get_content_type(self) -> str:
+        # Browsers run a module script (and, with nosniff, any script) only when
+        # it is served as JavaScript. Tornado asks `mimetypes`, which reads the
+        # host's tables; on some hosts (the Windows registry) .js is text/plain.
+        if self.absolute_path is not None and self.absolute_path.endswith(".js"):
+            return "text/javascript"
+        return super().get_content_type()
+
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Access log without query strings: they carry session tokens."""
