@@ -1,7 +1,12 @@
-// UI text in Hungarian and English. Only our own strings live here; what users
-// and the assistant write is never translated or interpreted.
-"use strict";
-window.CHATBUDDY_I18N = {
+// UI text in Hungarian and English, and which of the two to show. Only our own
+// strings live here; what users and the assistant write is never translated or
+// interpreted.
+
+// The saved choice; without one the page follows the browser's language.
+const LANG_KEY = "chatbuddy.lang";
+
+/** The strings by language, then by key. Every key exists in English. */
+export const STRINGS = {
   hu: {
     title: "ChatBuddy – vásárlási asszisztens",
     newChat: "Új beszélgetés",
@@ -77,3 +82,70 @@ window.CHATBUDDY_I18N = {
     },
   },
 };
+
+/**
+ * The language to show: the one chosen before, else the browser's if it is
+ * Hungarian, else English.
+ * @param {Storage} storage where the choice is kept (e.g. window.localStorage)
+ * @param {string} [browserLanguage] e.g. navigator.language
+ * @returns {"hu" | "en"}
+ */
+export function pickLanguage(storage, browserLanguage) {
+  const saved = storage.getItem(LANG_KEY);
+  if (saved === "hu" || saved === "en") return saved;
+  return (browserLanguage || "en").toLowerCase().startsWith("hu") ? "hu" : "en";
+}
+
+/**
+ * Remembers the user's choice for the next visit.
+ * @param {Storage} storage
+ * @param {"hu" | "en"} lang
+ */
+export function saveLanguage(storage, lang) {
+  storage.setItem(LANG_KEY, lang);
+}
+
+/**
+ * The language the toggle switches to.
+ * @param {"hu" | "en"} lang
+ * @returns {"hu" | "en"}
+ */
+export function otherLanguage(lang) {
+  return lang === "hu" ? "en" : "hu";
+}
+
+/**
+ * The text for `key` in `lang`, with each `{name}` filled from `values`;
+ * English when `lang` lacks the key, the key itself when English does too.
+ * @param {"hu" | "en"} lang
+ * @param {string} key
+ * @param {Object<string, string | number>} [values]
+ * @returns {string}
+ */
+export function translate(lang, key, values) {
+  let text = STRINGS[lang][key] || STRINGS.en[key] || key;
+  for (const [name, value] of Object.entries(values || {})) text = text.replace("{" + name + "}", value);
+  return text;
+}
+
+/**
+ * How to name an agent under its reply: its translated name, else its own
+ * name, else "Assistant".
+ * @param {"hu" | "en"} lang
+ * @param {string | undefined} agent
+ * @returns {string}
+ */
+export function agentName(lang, agent) {
+  return (STRINGS[lang].agents || {})[agent] || agent || translate(lang, "assistant");
+}
+
+/**
+ * A message's time of day (hours and minutes) as people of `lang` write it.
+ * @param {"hu" | "en"} lang
+ * @param {string | null} [iso] the message's timestamp; now when missing
+ * @returns {string}
+ */
+export function timeOfDay(lang, iso) {
+  const date = iso ? new Date(iso) : new Date();
+  return date.toLocaleTimeString(lang === "hu" ? "hu-HU" : "en-GB", { hour: "2-digit", minute: "2-digit" });
+}

@@ -11,9 +11,11 @@ import pytest
 from playwright.sync_api import (
     Browser,
     BrowserContext,
+    ConsoleMessage,
     Dialog,
     Page,
     Playwright,
+    Response,
     expect,
     sync_playwright,
 )
@@ -285,3 +287,43 @@ def test_a_screenshot_of_a_conversation(
     target = ROOT / "docs" / "screenshot.png" if update else tmp_path / "screenshot.png"
     page.screenshot(path=str(target))
     assert target.stat().st_size > 10_000
+
+
+def test_the_page_runs_as_modules_without_console_errors_or_csp_violations(
+    context: BrowserContext, server: LiveServer
+) -> None:
+    page = context.new_page()
+    errors: list[str] = []
+    scripts: dict[str, str] = {}  # script URL -> the Content-Type it was served with
+
+    def on_console(message: ConsoleMessage) -> None:
+        # The page has no icon; the browser's own request for one is not the page's error.
+        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+            errors.append(f"{message.text} at {message.location['url']}")
+
+    def on_response(response: Response) -> None:
+        if response.url.endswith(".js"):
+            scripts[response.url] = response.headers.get("content-type", "")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", on_response)
+    # The browser reports CSP violations as events too; an init script is not subject to the CSP.
+    page.add_init_script(
+        """window.cspViolations = [];
+        document.addEventListener('securitypolicyviolation', (event) =>
+            window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI));"""
+    )
+    page.goto(server.url)
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+    say(page, PRICE_QUESTION)  # the whole round trip runs: sending, streaming, the reply
+    expect(page.locator(".msg.assistant .body")).to_contain_text(["349"])
+    expect(page.locator("#info-count")).to_have_text("2")
+
+    assert page.evaluate("window.cspViolations") == []
+    assert errors == []
+    assert page.evaluate("[...document.scripts].map((script) => script.type)") == ["module"]
+    assert page.evaluate("typeof window.CHATBUDDY_I18N") == "undefined"  # no globals
+    assert scripts, "no script was loaded"
+    for url, content_type in scripts.items():  # module scripts need a JavaScript MIME type
+        assert content_type.startswith("text/javascript"), (url, content_type)

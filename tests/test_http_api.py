@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
 from tests.conftest import ADMIN_TOKEN, Connect, Http
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 async def get(client: Http, path: str, token: str | None = ADMIN_TOKEN) -> HTTPResponse:
@@ -70,9 +73,17 @@ async def test_the_page_is_served_with_protective_headers(http: Http) -> None:
     assert b"<title>ChatBuddy</title>" in response.body
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    script = await get(http, "/static/chat.js")
-    assert script.code == 200
-    assert b"textContent" in script.body
+    view = await get(http, "/static/view.js")
+    assert view.code == 200
+    assert b".textContent =" in view.body  # the page renders chat text as text
+    assert b"innerHTML" not in view.body
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in STATIC.glob("*.js")))
+async def test_every_script_of_the_page_is_served_as_javascript(http: Http, name: str) -> None:
+    response = await get(http, f"/static/{name}", token=None)
+    assert response.code == 200
+    assert response.headers["Content-Type"] == "text/javascript"  # module scripts need it
 
 
 @pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/static/missing.js"])

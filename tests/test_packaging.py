@@ -45,11 +45,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_the_page_the_cli_and_the_shop_data(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
+    page = [f"chatbuddy/static/{path.name}" for path in (ROOT / "static").iterdir()]
+    assert "chatbuddy/static/chat.js" in page
     for needed in [
-        "chatbuddy/static/index.html",
-        "chatbuddy/static/chat.js",
-        "chatbuddy/static/i18n.js",
-        "chatbuddy/static/chat.css",
+        *page,  # every module of the page, or it breaks where it was installed
         "chatbuddy/cli/main.py",
         "chatbuddy/agents/data/shop.json",
         "chatbuddy/py.typed",

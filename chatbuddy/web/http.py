@@ -94,6 +94,14 @@ class PageHandler(tornado.web.StaticFileHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         json_error(self, status_code, error_type_of(status_code), self._reason)
 
+    def get_content_type(self) -> str:
+        # Browsers run a module script (and, with nosniff, any script) only when
+        # it is served as JavaScript. Tornado asks `mimetypes`, which reads the
+        # host's tables; on some hosts (the Windows registry) .js is text/plain.
+        if self.absolute_path is not None and self.absolute_path.endswith(".js"):
+            return "text/javascript"
+        return super().get_content_type()
+
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Access log without query strings: they carry session tokens."""

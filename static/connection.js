@@ -1,0 +1,339 @@
+// The chat connection: one WebSocket to the server, kept open for as long as
+// the page lives, and the bookkeeping that makes every message arrive once.
+//
+// When the socket drops it reconnects by itself (exponential backoff with
+// jitter, 0.5 s up to 20 s), asks with `history` for what came after the last
+// message id it has, and sends again what was typed offline or was still
+// unanswered, each with its client_message_id, so the server stores it once.
+// It knows no DOM: it tells its owner what happened through events (below).
+import {
+  chatMessage, chatSocketUrl, clientMessageId, healthUrl, historyRequest, isRetryable,
+  parseFrame, ping, replyAgent, sessionInfoRequest,
+} from "./protocol.js";
+import { newSession } from "./storage.js";
+
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 20000;
+// After a retryable error (rate limit, store down) the server wants a pause.
+const RETRY_AFTER_ERROR_MS = 2000;
+
+/**
+ * How long to wait before reconnect attempt `attempt` (0, 1, …): doubling from
+ * 0.5 s up to 20 s, then a random 50–100 % of that, so that many pages cut
+ * off together do not all come back in the same instant.
+ * @param {number} attempt
+ * @param {() => number} [random] a number in [0, 1)
+ * @returns {number} milliseconds
+ */
+export function reconnectDelay(attempt, random = Math.random) {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+  return Math.round(base * (0.5 + random() * 0.5));
+}
+
+/**
+ * A chat with the server that survives disconnects. Construct it, listen to
+ * its events, then call start(). Each event is a CustomEvent; its `detail`:
+ *
+ * - `status` {state: "connecting" | "connected" | "retrying", seconds}: seconds
+ *   until the next attempt when retrying
+ * - `established` {info, lost}: the `connection_established` data; `lost` when
+ *   the server no longer knew the session, so what the page shows is gone there
+ * - `message` {message}: a stored message new to this page (from `history` or
+ *   another tab); `message.client_message_id` may name one of ours
+ * - `historypage` {}: one page of `history` has been delivered as `message`s
+ * - `chunk` {id, delta}: a piece of reply `id`, still streaming
+ * - `reply` {id, content, timestamp, agent}: a whole reply new to this page
+ * - `sending` {cmid}: our message went out and waits for its answer
+ * - `queued` {cmid}: our message waits for the connection to send it (again)
+ * - `confirmed` {cmid, id}: the server has our message (`id` when known)
+ * - `failed` {cmid, message}: the server refused our message for good
+ * - `problem` {message}: any other error the server reported, to show as is
+ * - `typing` {on}: whether an answer is being waited for
+ * - `info` {info}: the `session_info` data
+ * - `pong` {ms}: the round trip of the last ping()
+ * - `newsession` {refused}: the conversation was dropped and a new session
+ *   starts (`refused`: the server refused the old one; else newSession())
+ * - `frame` {type, data}: every server frame, after the above (for frame
+ *   types this module does not handle)
+ */
+export class ChatConnection extends EventTarget {
+  #base;            // the server's URL; the socket and health check paths start at its root
+  #store;           // keeps the session id and token across reloads
+  #session;         // {id, token}; the token arrives with connection_established
+  #socket = null;   // the current WebSocket, null while there is none
+  #attempt = 0;     // reconnect attempts since the last success, for the backoff
+  #retryTimer = null;
+  #seen = new Set(); // message ids this page has, so that none is shown twice
+  #lastId = 0;      // the highest of them: `history` resumes after it
+  #outbox = [];     // [{cmid, text}] to send once connected, oldest first
+  #inflight = [];   // [{cmid, text}] sent, not yet confirmed, oldest first
+  #sentCount = 0;   // numbers this page's client_message_ids
+  #pingSentAt = 0;
+
+  /**
+   * @param {{base: string | URL, store: {load(): object, save(session: object): void}}} options
+   *   `base`: the server, e.g. location.origin; `store`: see storage.js sessionStore()
+   */
+  constructor({ base, store }) {
+    super();
+    this.#base = base;
+    this.#store = store;
+    this.#session = store.load();
+  }
+
+  /** Opens the first connection; reconnecting is automatic from then on. */
+  start() {
+    this.#connect();
+  }
+
+  /** Connects now if there is no socket (e.g. the browser is back online). */
+  reconnectNow() {
+    if (!this.#socket) this.#connect();
+  }
+
+  /**
+   * A new message of ours, not sent yet: show it, then send() it.
+   * @param {string} text
+   * @returns {{cmid: string, text: string}}
+   */
+  prepare(text) {
+    this.#sentCount += 1;
+    return { cmid: clientMessageId(this.#sentCount), text: text };
+  }
+
+  /**
+   * Sends a prepared message now, or queues it until the connection is back.
+   * Emits `sending` or `queued` for it.
+   * @param {{cmid: string, text: string}} message
+   * @returns {boolean} whether it went out now
+   */
+  send(message) {
+    if (this.#sendChat(message)) {
+      this.#emit("sending", { cmid: message.cmid });
+      return true;
+    }
+    this.#outbox.push(message);
+    this.#emit("queued", { cmid: message.cmid });
+    return false;
+  }
+
+  /** Measures the round trip; answered by a `pong` event (when connected). */
+  ping() {
+    this.#pingSentAt = performance.now();
+    this.#transmit(ping());
+  }
+
+  /** Asks for the session's details; answered by an `info` event (when connected). */
+  requestSessionInfo() {
+    this.#transmit(sessionInfoRequest());
+  }
+
+  /** Drops this conversation (here, not on the server) and starts a new session. */
+  newSession() {
+    this.#startNewSession(false);
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail: detail }));
+  }
+
+  #transmit(frame) {
+    if (this.#socket && this.#socket.readyState === WebSocket.OPEN) {
+      this.#socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  // -- sending ------------------------------------------------------------------
+
+  #sendChat(item) {
+    const frame = chatMessage({ sessionId: this.#session.id, cmid: item.cmid, text: item.text });
+    const sent = this.#transmit(frame);
+    if (sent) {
+      this.#inflight.push(item);
+      this.#emit("typing", { on: true });
+    }
+    return sent;
+  }
+
+  #flushOutbox() {
+    while (this.#outbox.length && this.#sendChat(this.#outbox[0])) this.#outbox.shift();
+    for (const item of this.#inflight) this.#emit("sending", { cmid: item.cmid });
+  }
+
+  // The oldest message in flight is the one the server just answered: replies
+  // come in order, one at a time (docs/protocol.md).
+  #confirmOldest(id) {
+    const mine = this.#inflight.shift();
+    this.#remember(id);
+    this.#emit("confirmed", { cmid: mine.cmid, id: id });
+  }
+
+  #remember(id) {
+    if (!id) return;
+    this.#seen.add(id);
+    if (id > this.#lastId) this.#lastId = id;
+  }
+
+  // -- receiving ----------------------------------------------------------------
+
+  #receive(type, data) {
+    switch (type) {
+      case "connection_established": this.#established(data); break;
+      case "history": this.#history(data); break;
+      case "user_message":
+        this.#stored(data);
+        this.#emit("typing", { on: true });
+        break;
+      case "chat_response_chunk":
+        // Skipped when the whole reply is already here (seen via history).
+        if (!this.#seen.has(data.message_id)) this.#emit("chunk", { id: data.message_id, delta: data.delta });
+        break;
+      case "chat_response": this.#reply(data); break;
+      case "session_info": this.#emit("info", { info: data }); break;
+      case "pong": this.#emit("pong", { ms: Math.round(performance.now() - this.#pingSentAt) }); break;
+      case "error":
+        if (data.request_type === "chat_message") this.#chatError(data);
+        else this.#emit("problem", { message: data.error_message });
+        break;
+    }
+    this.#emit("frame", { type: type, data: data });
+  }
+
+  #established(data) {
+    this.#attempt = 0;
+    const wasResuming = Boolean(this.#session.token) && this.#seen.size > 0;
+    this.#session.token = data.session_token;
+    this.#store.save(this.#session);
+    this.#emit("status", { state: "connected", seconds: 0 });
+    // The server no longer knows this session (it expired, or lost it).
+    const lost = !data.resumed && wasResuming;
+    if (lost) {
+      this.#seen.clear();
+      this.#lastId = 0;
+    }
+    this.#emit("established", { info: data, lost: lost });
+    this.#transmit(historyRequest(this.#lastId));
+    this.#transmit(sessionInfoRequest());
+    // Messages that were in flight when the connection dropped go again,
+    // before anything typed offline; the server drops the ones it stored.
+    this.#outbox.unshift(...this.#inflight.splice(0));
+    this.#flushOutbox();
+    if (!this.#inflight.length) this.#emit("typing", { on: false });
+  }
+
+  #history(data) {
+    data.messages.forEach((message) => this.#stored(message));
+    if (data.has_more && data.messages.length) {
+      this.#transmit(historyRequest(data.messages[data.messages.length - 1].id));
+    }
+    this.#emit("historypage", {});
+  }
+
+  // A stored message (from history or another tab): delivered once, whatever the route.
+  #stored(message) {
+    if (this.#seen.has(message.id)) return;
+    const cmid = message.client_message_id;
+    const index = cmid ? this.#inflight.findIndex((item) => item.cmid === cmid) : -1;
+    if (index >= 0) this.#inflight.splice(index, 1);
+    this.#remember(message.id);
+    this.#emit("message", { message: message });
+  }
+
+  #reply(data) {
+    // Our own message is confirmed by its reply: the oldest one in flight.
+    if (!this.#seen.has(data.in_reply_to) && this.#inflight.length) this.#confirmOldest(data.in_reply_to);
+    if (!this.#seen.has(data.message_id)) {
+      this.#remember(data.message_id);
+      this.#emit("reply", {
+        id: data.message_id, content: data.content, timestamp: data.timestamp, agent: replyAgent(data),
+      });
+    }
+    this.#emit("typing", { on: this.#inflight.length > 0 });
+    this.#transmit(sessionInfoRequest());
+  }
+
+  #chatError(data) {
+    if (data.error_type === "duplicate_message" && this.#inflight.length) {
+      // Stored before; its reply will come (or is in history).
+      this.#confirmOldest(data.in_reply_to);
+      return;
+    }
+    if (data.in_reply_to) {
+      // A stored message the assistant could not answer.
+      this.#emit("typing", { on: this.#inflight.length > 0 });
+      this.#emit("problem", { message: data.error_message });
+      return;
+    }
+    const mine = this.#inflight.shift();
+    this.#emit("typing", { on: this.#inflight.length > 0 });
+    if (!mine) {
+      this.#emit("problem", { message: data.error_message });
+    } else if (isRetryable(data.error_type)) {
+      this.#outbox.unshift(mine);
+      this.#emit("queued", { cmid: mine.cmid });
+      setTimeout(() => this.#flushOutbox(), RETRY_AFTER_ERROR_MS);
+    } else {
+      this.#emit("failed", { cmid: mine.cmid, message: data.error_message });
+    }
+  }
+
+  // -- the socket's life ---------------------------------------------------------
+
+  #connect() {
+    clearTimeout(this.#retryTimer);
+    this.#emit("status", { state: "connecting", seconds: 0 });
+    const ws = new WebSocket(chatSocketUrl(this.#base, this.#session.id, this.#session.token));
+    let opened = false;
+    this.#socket = ws;
+    ws.onopen = () => { opened = true; };
+    ws.onmessage = (event) => {
+      const frame = parseFrame(event.data);
+      if (frame) this.#receive(frame.type, frame.data);
+    };
+    ws.onclose = () => {
+      if (this.#socket !== ws) return; // replaced on purpose (new conversation)
+      this.#socket = null;
+      if (!opened) this.#refusedOrDown();
+      else this.#scheduleReconnect();
+    };
+  }
+
+  // The handshake failed: the server is down, or it refused this session.
+  #refusedOrDown() {
+    fetch(healthUrl(this.#base), { cache: "no-store" })
+      .then((response) => {
+        if (response.ok && this.#session.token) {
+          // The server is up and refused us: the session is not ours any more.
+          this.#startNewSession(true);
+        } else {
+          this.#scheduleReconnect();
+        }
+      })
+      .catch(() => this.#scheduleReconnect());
+  }
+
+  #scheduleReconnect() {
+    this.#outbox.unshift(...this.#inflight.splice(0));
+    const delay = reconnectDelay(this.#attempt);
+    this.#attempt += 1;
+    this.#emit("status", { state: "retrying", seconds: Math.max(1, Math.round(delay / 1000)) });
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #startNewSession(refused) {
+    this.#session = newSession();
+    this.#store.save(this.#session);
+    this.#seen.clear();
+    this.#lastId = 0;
+    this.#inflight.length = 0;
+    this.#outbox.length = 0;
+    this.#emit("newsession", { refused: refused });
+    const old = this.#socket;
+    this.#socket = null;
+    if (old) old.close();
+    this.#attempt = 0;
+    this.#connect();
+  }
+}

@@ -1,0 +1,40 @@
+// Where the page keeps its session between reloads: the session id and its
+// token, so that a reload (or a second tab) continues the same conversation.
+// The token is what proves the session is ours (docs/protocol.md), so it is kept
+// only in the storage the caller gives, never in a URL or a cookie.
+import { isValidId, newSessionId } from "./protocol.js";
+
+/** @typedef {{id: string, token: string | null}} Session */
+
+/**
+ * A session that the server does not know yet (it has no token).
+ * @returns {Session}
+ */
+export function newSession() {
+  return { id: newSessionId(), token: null };
+}
+
+/**
+ * Keeps one session in a Web Storage object under one key.
+ * @param {Storage} storage e.g. window.localStorage
+ * @param {string} [key] a widget on a shop's site may want its own
+ * @returns {{load(): Session, save(session: Session): void}} `load` gives the
+ *   saved session, or a new one when none (or a broken one) is saved; it does
+ *   not save the new one: that happens once the server has accepted it.
+ */
+export function sessionStore(storage, key = "chatbuddy.session") {
+  return {
+    load() {
+      try {
+        const saved = JSON.parse(storage.getItem(key) || "null");
+        if (saved && isValidId(saved.id)) {
+          return { id: saved.id, token: typeof saved.token === "string" ? saved.token : null };
+        }
+      } catch (e) { /* a broken entry: start afresh */ }
+      return newSession();
+    },
+    save(session) {
+      storage.setItem(key, JSON.stringify(session));
+    },
+  };
+}
