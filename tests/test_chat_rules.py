@@ -20,7 +20,6 @@ from chatbuddy.chat.rules import (
     decide,
 )
 from chatbuddy.errors import ErrorType
-from chatbuddy.records import utcnow
 
 
 def peer(limiter: TokenBucket | None = None) -> Peer:
@@ -31,7 +30,7 @@ def rule(
     frame: Mapping[str, object] | str | bytes, who: Peer | None = None, waiting: int = 0
 ) -> Outcome:
     text = frame if isinstance(frame, str | bytes) else json.dumps(frame)
-    return decide(text, who or peer(), waiting=waiting, max_waiting=3, now=utcnow())
+    return decide(text, who or peer(), waiting=waiting, max_waiting=3)
 
 
 def refusal(outcome: Outcome) -> ErrorType:

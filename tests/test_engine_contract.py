@@ -79,7 +79,7 @@ async def test_an_announcement_is_published_by_the_store_or_left_to_the_caller(
     await engine.store.create_session(record())
     await engine.bus.subscribe("s1")
     await eventually(engine.ready, "engine ready")
-    around = FrameAround("<frame>", "</frame>", exclude="sender")
+    around = FrameAround(lambda: ("<frame>", "</frame>"), exclude="sender")
     added = await engine.store.add_user_message("s1", user_message("one"), announce=around)
     if not added.published:
         await engine.bus.publish("s1", around.wrap(added.message), exclude="sender")

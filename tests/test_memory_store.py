@@ -62,7 +62,9 @@ async def test_sweeping_removes_only_expired_sessions(store: MemoryStore, clock:
     assert await store.get_session("new") is not None
 
 
-def test_the_token_is_stored_only_as_a_hash() -> None:
-    dumped = record(token="super-secret-token").model_dump_json()
-    assert "super-secret-token" not in dumped
-    assert "token_hash" not in dumped
+def test_the_token_is_kept_only_as_a_hash_and_shown_nowhere() -> None:
+    kept = record(token="super-secret-token")
+    assert kept.token_hash != "super-secret-token"
+    assert kept.token_matches("super-secret-token")
+    assert "super-secret-token" not in repr(kept)
+    assert kept.token_hash not in repr(kept)

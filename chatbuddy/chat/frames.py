@@ -12,7 +12,7 @@ from typing import Any
 from chatbuddy.chat.sessions import Grant
 from chatbuddy.engine import FrameAround
 from chatbuddy.errors import ClientError
-from chatbuddy.records import SessionRecord, StoredMessage
+from chatbuddy.records import SessionRecord, StoredMessage, trusted
 from chatbuddy.wire.protocol import (
     ChatResponseChunkData,
     ChatResponseData,
@@ -73,8 +73,7 @@ def history(
 def user_message_around(session_id: str, sent_at: datetime, *, exclude: str) -> FrameAround:
     """The ``user_message`` frame that tells a session's other tabs what was said,
     as the text around the stored message (the store may publish it as it stores)."""
-    head, tail = envelope_parts("user_message", session_id, sent_at)
-    return FrameAround(head, tail, exclude)
+    return FrameAround(lambda: envelope_parts("user_message", session_id, sent_at), exclude)
 
 
 def chunk(session_id: str, reply_id: int, index: int, delta: str, now: datetime) -> str:
@@ -94,14 +93,18 @@ def response(
     timestamp: datetime,
     now: datetime,
 ) -> str:
-    data = ChatResponseData(
-        message_id=reply_id,
-        content=content,
-        agent_type=agent_type,
-        confidence=confidence,
-        timestamp=timestamp,
-        metadata=metadata,
-        in_reply_to=in_reply_to,
+    # Made from values the pipeline checked (the confidence is clamped): not validated again.
+    data = trusted(
+        ChatResponseData,
+        {
+            "message_id": reply_id,
+            "content": content,
+            "agent_type": agent_type,
+            "confidence": confidence,
+            "timestamp": timestamp,
+            "metadata": metadata,
+            "in_reply_to": in_reply_to,
+        },
     )
     return envelope("chat_response", data, session_id, now)
 

@@ -96,10 +96,11 @@ class ConnectionRegistry:
         receivers = [c for cid, c in targets.items() if cid != exclude]
         if not receivers:
             return 0
-        return self._send_all(receivers, frame if isinstance(frame, str) else frame())
-
-    def _send_all(self, connections: list[Connection], frame: str) -> int:
-        return sum(self._send(connection, frame) for connection in connections)
+        text = frame if isinstance(frame, str) else frame()
+        sent = 0
+        for connection in receivers:
+            sent += self._send(connection, text)
+        return sent
 
     def _send(self, connection: Connection, frame: str) -> bool:
         try:

@@ -23,7 +23,7 @@ from chatbuddy.chat.node import LocalNode
 from chatbuddy.chat.rules import PendingMessage
 from chatbuddy.engine import SessionStore
 from chatbuddy.errors import ClientError, ErrorType, StorageUnavailable
-from chatbuddy.records import StoredMessage, utcnow
+from chatbuddy.records import StoredMessage, stored_message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ class ReplyPipeline:
         around = frames.user_message_around(sid, now, exclude=message.connection_id)
         added = await self._store.add_user_message(
             sid,
-            StoredMessage(
+            # Not validated again: the content was, as the chat_message was parsed.
+            stored_message(
                 id=0,  # assigned by the store
                 role="user",
                 content=message.content,
@@ -178,7 +179,7 @@ class ReplyPipeline:
             timestamp=now,
             now=now,
         )
-        stored = StoredMessage(
+        stored = stored_message(
             id=reply_id,
             role="assistant",
             content=content,

@@ -9,12 +9,14 @@ the way websockets' protocol core returns events instead of acting;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from chatbuddy.chat import frames
 from chatbuddy.chat.ratelimit import TokenBucket
 from chatbuddy.errors import ClientError, ErrorType
+from chatbuddy.records import utcnow
 from chatbuddy.wire.protocol import (
     ChatMessage,
     HistoryRequest,
@@ -87,7 +89,12 @@ Outcome = Send | Enqueue | Refuse | ShowSessionInfo | ShowHistory
 
 
 def decide(
-    frame: str | bytes, peer: Peer, *, waiting: int, max_waiting: int, now: datetime
+    frame: str | bytes,
+    peer: Peer,
+    *,
+    waiting: int,
+    max_waiting: int,
+    clock: Callable[[], datetime] = utcnow,
 ) -> Outcome:
     """What to do with ``frame`` from ``peer``.
 
@@ -101,7 +108,7 @@ def decide(
     if isinstance(message, ChatMessage):
         return _chat_message(message, peer, waiting=waiting, max_waiting=max_waiting)
     if isinstance(message, Ping):
-        return Send(frames.pong(peer.session_id, message.timestamp, now))
+        return Send(frames.pong(peer.session_id, message.timestamp, clock()))
     if isinstance(message, SessionInfoRequest):
         return ShowSessionInfo()
     assert isinstance(message, HistoryRequest)

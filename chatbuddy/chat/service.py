@@ -8,6 +8,9 @@ refuses, or reads the store and shows what it found.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable
+
 from chatbuddy.agents import Agent
 from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
@@ -29,7 +32,7 @@ from chatbuddy.chat.rules import (
 )
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
 from chatbuddy.engine import Engine
-from chatbuddy.errors import ClientError
+from chatbuddy.errors import ClientError, StorageUnavailable
 from chatbuddy.records import utcnow
 from chatbuddy.settings import Settings
 
@@ -113,34 +116,44 @@ class ChatService:
 
     # -- frames ---------------------------------------------------------------
 
-    async def handle_frame(self, connection: Connection, frame: str | bytes) -> None:
-        """Answer one frame; every failure becomes one ``error`` frame, never a crash."""
+    def handle_frame(self, connection: Connection, frame: str | bytes) -> Awaitable[None] | None:
+        """Answer one frame; every failure becomes one ``error`` frame, never a crash.
+
+        The common outcomes (a chat message queued, a ping answered) are carried
+        out at once; the others need I/O and come back as an awaitable to run.
+        """
         peer = self._peers.get(connection.connection_id)
         if peer is None:  # closed while the frame was on its way
-            return
+            return None
         outcome = decide(
             frame,
             peer,
             waiting=self._replies.waiting(peer.session_id),
             max_waiting=self._settings.max_pending_per_session,
-            now=utcnow(),
         )
+        match outcome:
+            case Send(frame):
+                self._node.to_connection(peer.connection_id, frame)
+                return None
+            case Enqueue(message):
+                self._replies.submit(message)
+                self._counters.messages_received += 1
+                return None
+        return self._carry_out(peer, outcome)
+
+    async def _carry_out(self, peer: Peer, outcome: Outcome) -> None:
+        if isinstance(outcome, Refuse):
+            await self._refuse(peer, outcome.error)
+            return
         try:
-            await self._carry_out(peer, outcome)
+            await self._look_up(peer, outcome)
         except Exception as exc:
             request_type = getattr(outcome, "request_type", None)
             failure = client_error(exc, session_id=peer.session_id, request_type=request_type)
             await self._refuse(peer, failure)
 
-    async def _carry_out(self, peer: Peer, outcome: Outcome) -> None:
+    async def _look_up(self, peer: Peer, outcome: Outcome) -> None:
         match outcome:
-            case Send(frame):
-                self._node.to_connection(peer.connection_id, frame)
-            case Enqueue(message):
-                self._replies.submit(message)
-                self._counters.messages_received += 1
-            case Refuse(failure):
-                await self._refuse(peer, failure)
             case ShowSessionInfo():
                 record = await self._store.touch_session(peer.session_id)
                 connections = self._node.connections_in(peer.session_id)
@@ -159,4 +172,6 @@ class ChatService:
         self._counters.errors_sent += 1
         now = utcnow()
         self._node.to_connection(peer.connection_id, frames.error(failure, peer.session_id, now))
-        await self._feed.error(peer.session_id, now, failure)
+        # The client was told; if the bus is down, admins elsewhere cannot be reached now.
+        with contextlib.suppress(StorageUnavailable):
+            await self._feed.error(peer.session_id, now, failure)

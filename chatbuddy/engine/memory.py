@@ -12,16 +12,19 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
 from chatbuddy.errors import SessionNotFound
-from chatbuddy.records import SessionRecord, StoredMessage, utcnow
+from chatbuddy.records import SessionRecord, StoredMessage, trusted, utcnow
 
-#: A stored message as kept: its id and its JSON. Tuples of strings and ints
-#: are left alone by the garbage collector (it untracks them), where a model
-#: per message would be scanned by every full collection: with 10,000 busy
+#: A stored message as kept: its field values in StoredMessage's field order
+#: (the id first). A tuple of strings, numbers, times and a small dict of them
+#: is left alone by the garbage collector (it untracks them), where a model per
+#: message would be scanned by every full collection: with 10,000 busy
 #: sessions that scan took up to 0.9 s (docs/performance.md).
-_Kept = tuple[int, str]
+_Kept = tuple[Any, ...]
+_FIELDS = tuple(StoredMessage.model_fields)
 
 
 @dataclass(slots=True)
@@ -71,18 +74,18 @@ class MemoryStore:
     # -- sessions -----------------------------------------------------------
 
     async def create_session(self, record: SessionRecord) -> bool:
-        if self._live(record.session_id) is not None:
+        if self._live(record.session_id, self._clock()) is not None:
             return False
         self._sessions[record.session_id] = _Session(record=record)
         return True
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        session = self._live(session_id)
+        session = self._live(session_id, self._clock())
         return None if session is None else session.record
 
     async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
-        session = self._require(session_id)
         now = self._clock()
+        session = self._require(session_id, now)
         session.record.last_activity = now
         if connected:
             session.record.connected_at = now
@@ -106,17 +109,16 @@ class MemoryStore:
     async def add_user_message(
         self, session_id: str, message: StoredMessage, *, announce: FrameAround | None = None
     ) -> AddedMessage:
-        session = self._require(session_id)
+        now = self._clock()
+        session = self._require(session_id, now)
         key = message.client_message_id
         if key is not None and session.seen is not None and key in session.seen:
-            session.record.last_activity = self._clock()
+            session.record.last_activity = now
             return AddedMessage(self._stored(session, session.seen[key], message), reply_id=None)
         session.last_reserved_id += 2
         # Validated when it was made; only the id changes.
-        stored = StoredMessage.model_construct(
-            **{**message.__dict__, "id": session.last_reserved_id - 1}
-        )
-        self._store(session, stored)
+        stored = trusted(StoredMessage, {**message.__dict__, "id": session.last_reserved_id - 1})
+        self._store(session, stored, now)
         if key is not None:
             seen = session.seen if session.seen is not None else {}
             session.seen = seen
@@ -128,22 +130,24 @@ class MemoryStore:
     async def add_reply(
         self, session_id: str, message: StoredMessage, *, announce: str | None = None
     ) -> bool:
-        self._store(self._require(session_id), message)
+        now = self._clock()
+        self._store(self._require(session_id, now), message, now)
         return False
 
     async def history(
         self, session_id: str, *, after: int | None, limit: int, touch: bool = True
     ) -> tuple[list[StoredMessage], bool]:
-        session = self._require(session_id)
+        now = self._clock()
+        session = self._require(session_id, now)
         if touch:
-            session.record.last_activity = self._clock()
+            session.record.last_activity = now
         history = session.history
         if after is None:
             page, more = history[-limit:], False
         else:
             start = bisect.bisect(history, after, key=_kept_id)
             page, more = history[start : start + limit], len(history) > start + limit
-        return [StoredMessage.model_validate_json(text) for _, text in page], more
+        return [_message(kept) for kept in page], more
 
     def _stored(self, session: _Session, message_id: int, resent: StoredMessage) -> StoredMessage:
         """The message stored under ``message_id`` (a resend's original); if history
@@ -151,12 +155,12 @@ class MemoryStore:
         history = session.history
         at = bisect.bisect_left(history, message_id, key=_kept_id)
         if at < len(history) and history[at][0] == message_id:
-            return StoredMessage.model_validate_json(history[at][1])
+            return _message(history[at])
         return resent.model_copy(update={"id": message_id})
 
-    def _store(self, session: _Session, message: StoredMessage) -> None:
+    def _store(self, session: _Session, message: StoredMessage, now: datetime) -> None:
         history = session.history
-        kept = (message.id, message.model_dump_json())
+        kept = tuple(message.__dict__.values())  # a model's values are in field order
         if not history or history[-1][0] < message.id:
             history.append(kept)
         else:  # a reply stored after a later message; keep id order
@@ -166,25 +170,31 @@ class MemoryStore:
         record = session.record
         record.message_count += 1
         record.last_message_id = history[-1][0]
-        record.last_activity = self._clock()
+        record.last_activity = now
 
     # -- helpers --------------------------------------------------------------
 
-    def _live(self, session_id: str) -> _Session | None:
+    def _live(self, session_id: str, now: datetime) -> _Session | None:
         session = self._sessions.get(session_id)
         if session is None:
             return None
-        if session.record.last_activity < self._clock() - self._ttl:
+        if session.record.last_activity < now - self._ttl:
             del self._sessions[session_id]
             return None
         return session
 
-    def _require(self, session_id: str) -> _Session:
-        session = self._live(session_id)
+    def _require(self, session_id: str, now: datetime) -> _Session:
+        session = self._live(session_id, now)
         if session is None:
             raise SessionNotFound(session_id)
         return session
 
 
 def _kept_id(kept: _Kept) -> int:
-    return kept[0]
+    id_: int = kept[0]
+    return id_
+
+
+def _message(kept: _Kept) -> StoredMessage:
+    """The model again (its values were validated when it was first made)."""
+    return trusted(StoredMessage, dict(zip(_FIELDS, kept, strict=True)))

@@ -11,6 +11,7 @@ gone; a store that cannot reach its backend raises
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,15 +24,18 @@ DEDUP_WINDOW = 1000
 @dataclass(frozen=True, slots=True)
 class FrameAround:
     """The text that goes before and after a stored message's JSON to make the frame
-    that tells other tabs about it (built by the chat layer, opaque here)."""
+    that tells other tabs about it (made by the chat layer, opaque here).
 
-    head: str
-    tail: str
+    ``parts`` makes ``(head, tail)`` when asked: with one tab open, nobody asks.
+    """
+
+    parts: Callable[[], tuple[str, str]]
     #: The connection that sent the message, which has its own copy.
     exclude: str | None
 
     def wrap(self, message: StoredMessage) -> str:
-        return self.head + message.model_dump_json() + self.tail
+        head, tail = self.parts()
+        return head + message.model_dump_json() + tail
 
 
 @dataclass(frozen=True, slots=True)

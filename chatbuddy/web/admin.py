@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import tornado.web
@@ -16,14 +17,24 @@ from chatbuddy.records import SessionRecord
 from chatbuddy.text import is_valid_id
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.http import JsonHandler, json_error
+from chatbuddy.wire.protocol import iso_time
 
 MAX_PAGE = 500
 
 
 def session_summary(record: SessionRecord, connections: int) -> dict[str, Any]:
-    summary: dict[str, Any] = record.model_dump(mode="json")
-    summary["connections"] = connections
-    return summary
+    """A session as the admin API shows it (never its token hash)."""
+    return {
+        "session_id": record.session_id,
+        "user_id": record.user_id,
+        "client_info": dataclasses.asdict(record.client_info),
+        "created_at": iso_time(record.created_at),
+        "connected_at": iso_time(record.connected_at),
+        "last_activity": iso_time(record.last_activity),
+        "message_count": record.message_count,
+        "last_message_id": record.last_message_id,
+        "connections": connections,
+    }
 
 
 class AdminHandler(JsonHandler):

@@ -24,7 +24,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from chatbuddy.errors import ClientError, ErrorType
 from chatbuddy.records import ClientInfo, OmitNone, StoredMessage
-from chatbuddy.text import ID_PATTERN, normalize_text
+from chatbuddy.text import ID_PATTERN, is_valid_id, normalize_text
 
 PROTOCOL_VERSION = 1
 MAX_CONTENT_CHARS = 4000
@@ -243,7 +243,12 @@ def envelope(kind: str, data: BaseModel, session_id: str | None, timestamp: date
 
 def envelope_parts(kind: str, session_id: str | None, timestamp: datetime) -> tuple[str, str]:
     """What goes before and after the data of a server frame."""
-    sid = "null" if session_id is None else json.dumps(session_id)
+    if session_id is None:
+        sid = "null"
+    elif is_valid_id(session_id):  # ids of that pattern need no escaping inside quotes
+        sid = f'"{session_id}"'
+    else:
+        sid = json.dumps(session_id)
     return (
         f'{{"type":"{kind}","data":',
         f',"session_id":{sid},"timestamp":"{iso_time(timestamp)}"}}',

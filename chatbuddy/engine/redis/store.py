@@ -7,6 +7,7 @@ atomically. docs/redis.md lists the keys and the round trips.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -92,7 +93,7 @@ class RedisStore:
             "record": json.dumps(
                 {
                     "user_id": record.user_id,
-                    "client_info": record.client_info.model_dump(mode="json"),
+                    "client_info": dataclasses.asdict(record.client_info),
                     "created_at": record.created_at.isoformat(),
                     "token_hash": record.token_hash,
                 }
@@ -162,6 +163,7 @@ class RedisStore:
         self, session_id: str, message: StoredMessage, *, announce: FrameAround | None = None
     ) -> AddedMessage:
         now, _ = self._now()
+        head, tail = announce.parts() if announce is not None else ("", "")
         args = [
             message.model_dump_json(exclude={"id"}),
             message.client_message_id or "",
@@ -171,8 +173,8 @@ class RedisStore:
             DEDUP_WINDOW,
             self._channel_of(session_id) if announce is not None else "",
             (announce.exclude or "") if announce is not None else "",
-            announce.head if announce is not None else "",
-            announce.tail if announce is not None else "",
+            head,
+            tail,
         ]
         result = await self._step("add_user", session_id, args)
         status = int(result[0])
