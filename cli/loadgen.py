@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import itertools
 import json
 import os
@@ -60,10 +61,12 @@ class _Connection(asyncio.Protocol):
     """One client: handshake, then send-wait-send until told to stop."""
 
     def __init__(
-        self, request: bytes, frame: bytes | None, tally: Tally, expect: bytes | None
+        self, request: bytes, key: str, frame: bytes | None, tally: Tally, expect: bytes | None
     ) -> None:
         # The HTTP upgrade request, sent on connect.
         self._request = request
+        # Its Sec-WebSocket-Key: the server's answer must prove it read it.
+        self._key = key
         # The chat message, framed and masked once; None: only hold the connection.
         self._frame = frame
         # Shared results of all connections.
@@ -102,9 +105,15 @@ class _Connection(asyncio.Protocol):
             end = self._buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            status = bytes(self._buffer[: self._buffer.find(b"\r\n")])
+            head = bytes(self._buffer[:end])
+            status = head[: head.find(b"\r\n")]
             if b" 101 " not in status:
                 self.ready.set_exception(ConnectionError(f"handshake refused: {status.decode()}"))
+                assert self._transport is not None
+                self._transport.close()
+                return
+            if accept_of(self._key) not in head:  # the server must prove it read our key
+                self.ready.set_exception(ConnectionError("handshake without the right accept key"))
                 assert self._transport is not None
                 self._transport.close()
                 return
@@ -205,12 +214,24 @@ def _percentile(ordered: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def _request(host: str, port: int, path: str) -> bytes:
+#: RFC 6455's GUID, appended to the client's key to make the server's accept value.
+_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def accept_of(key: str) -> bytes:
+    """The Sec-WebSocket-Accept value a server must answer ``key`` with."""
+    digest = hashlib.sha1((key + _GUID).encode()).digest()  # noqa: S324 - RFC 6455
+    return base64.b64encode(digest)
+
+
+def _request(host: str, port: int, path: str) -> tuple[bytes, str]:
+    """The upgrade request, and the key in it."""
     key = base64.b64encode(os.urandom(16)).decode()
-    return (
+    request = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     ).encode()
+    return request, key
 
 
 class LoadTarget:
@@ -260,11 +281,11 @@ async def _open(
 
     async def one() -> None:
         path, frame = target.path_and_frame()
-        request = _request(target.host, target.port, path)
+        request, key = _request(target.host, target.port, path)
         async with semaphore:
             _, protocol = await loop.create_connection(
                 lambda: _Connection(
-                    request, frame if loop_messages else None, tally, target.expect
+                    request, key, frame if loop_messages else None, tally, target.expect
                 ),
                 target.host,
                 target.port,

@@ -71,3 +71,10 @@ def test_bench_against_nothing_is_exit_code_4() -> None:
     result = bench("--url", f"http://127.0.0.1:{port}", "-d", "0.2")
     assert result.returncode == 4
     assert "is `chatbuddy serve` running?" in result.stderr
+
+
+def test_the_generator_checks_the_servers_accept_key_as_rfc_6455_says() -> None:
+    from chatbuddy.cli.loadgen import accept_of  # type: ignore[import-not-found,unused-ignore]
+
+    # The example of RFC 6455, section 1.3.
+    assert accept_of("dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
