@@ -22,6 +22,7 @@ import tornado.netutil
 
 from chatbuddy import token_file
 from chatbuddy.agents import Agent, make_agent
+from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.collector import CollectorPolicy
@@ -70,6 +71,8 @@ class Server:
         self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
         # Keeps garbage collections short with many connections (chatbuddy/collector.py).
         self.collector = CollectorPolicy()
+        # One JSON line per operation that matters (off unless --audit-log).
+        self.audit = AuditLog.open(settings.audit_log)
         # The routes, each handler given what it uses.
         self.app = make_app(
             settings=settings,
@@ -109,6 +112,7 @@ class Server:
         )
         self.keepalive.start()
         self.collector.start()
+        self.audit.start()
         self.token_file = token_file.write_token(self.port, self.access.token)
 
     async def stop(self) -> None:
@@ -131,6 +135,7 @@ class Server:
         self._http = None
         await self.node.settle()
         await self.engine.close()
+        self.audit.close()
 
     async def __aenter__(self) -> Server:
         await self.start()

@@ -94,6 +94,13 @@ class Settings:
         "Token for the admin API and commands (default: a random one, written to a "
         "file only you can read, where `chatbuddy stats` and friends find it).",
     )
+    #: Where the audit log goes: a file, "-" for standard output, None: off.
+    audit_log: str | None = option(
+        None,
+        "Write an audit log, one JSON object per line (ids, sizes, timings, reasons; never "
+        "message text or tokens), to PATH, or - for standard output (default: off).",
+        metavar="PATH|-",
+    )
     #: chat messages waiting for a reply in one session before new ones are refused.
     max_pending_per_session: int = 32
     #: Largest WebSocket frame accepted; 4000 characters of JSON-escaped text fit.

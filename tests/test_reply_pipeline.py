@@ -21,6 +21,7 @@ class GatedAgent:
     """Streams "part one " at once and "part two" only when the test opens the gate."""
 
     name = "gated"
+    history_wanted = 0
 
     def __init__(self) -> None:
         self.gate = asyncio.Event()
@@ -40,6 +41,7 @@ class FailingAgent:
     """Fails on "boom" before replying, on "late" after a first chunk; echoes the rest."""
 
     name = "failing"
+    history_wanted = 0
 
     async def respond(self, request: AgentRequest) -> AgentReply:
         if request.content == "boom":
@@ -209,3 +211,42 @@ class TestSessionExpiry:
             await client.chat("kept-alive", "still here")
         await client.send(type="session_info")
         assert (await client.expect("session_info"))["data"]["message_count"] == 6
+
+
+class RememberingAgent:
+    """Replies "ok" and keeps every request, with the history it came with."""
+
+    name = "remembering"
+    history_wanted = 3
+
+    def __init__(self) -> None:
+        self.requests: list[AgentRequest] = []
+
+    async def respond(self, request: AgentRequest) -> AgentReply:
+        self.requests.append(request)
+        return AgentReply(agent="remembering", confidence=1.0, text=f"ok {request.content}")
+
+
+class TestTheAgentSeesTheConversation:
+    @pytest.fixture(params=["memory", "redis"])
+    def engine_kind(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    @pytest.fixture
+    def agent(self) -> Agent:
+        return RememberingAgent()
+
+    async def test_each_request_carries_the_messages_before_it(
+        self, connect: Connect, agent: RememberingAgent
+    ) -> None:
+        client = await connect("remembers")
+        await client.greeting()
+        for text in ("one", "two", "three"):
+            await client.chat("remembers", text)
+        first, _, third = agent.requests
+        assert list(first.history) == []
+        assert [(m.role, m.content) for m in third.history] == [
+            ("assistant", "ok one"),
+            ("user", "two"),
+            ("assistant", "ok two"),
+        ]

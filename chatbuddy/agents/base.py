@@ -6,9 +6,11 @@ the text. The chat logic forwards each chunk as it comes and stores the whole.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from chatbuddy.records import StoredMessage
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,9 @@ class AgentRequest:
     session_id: str
     user_id: str | None
     content: str
+    #: The session's messages before this one, oldest first: at most the agent's
+    #: ``history_wanted`` of them, read from the store as the message is stored.
+    history: Sequence[StoredMessage] = ()
 
 
 @dataclass
@@ -50,6 +55,11 @@ class Agent(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def history_wanted(self) -> int:
+        """How many earlier messages of the session each request should carry (0: none;
+        the store then reads none)."""
 
     async def respond(self, request: AgentRequest) -> AgentReply:
         """Start a reply; raising here or while streaming is an agent error."""

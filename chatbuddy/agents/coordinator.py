@@ -19,6 +19,8 @@ class CoordinatorAgent:
     """The shop assistant: product, order, recommendation, marketing, general."""
 
     name = "coordinator"
+    #: Enough of the conversation to know what it is about.
+    history_wanted = 20
 
     def __init__(self, shop: Shop, *, words_per_chunk: int = 4, chunk_delay: float = 0.0) -> None:
         # The catalogue the sub-agents look things up in.

@@ -9,6 +9,8 @@ class EchoAgent:
     """Echoes the message back, whole: pure server overhead, no thinking, no streaming."""
 
     name = "echo"
+    #: An echo needs no conversation.
+    history_wanted = 0
 
     async def respond(self, request: AgentRequest) -> AgentReply:
         return AgentReply(agent="echo", confidence=1.0, text=request.content)

@@ -114,6 +114,7 @@ class ReplyPipeline:
                 client_message_id=message.client_message_id,
             ),
             announce=around,
+            recent=self._agent.history_wanted,
         )
         user_message = added.message
         if added.reply_id is None:
@@ -133,7 +134,12 @@ class ReplyPipeline:
         started = time.perf_counter()
         try:
             reply = await self._agent.respond(
-                AgentRequest(session_id=sid, user_id=message.user_id, content=message.content)
+                AgentRequest(
+                    session_id=sid,
+                    user_id=message.user_id,
+                    content=message.content,
+                    history=added.recent,
+                )
             )
             content = await self._stream(reply, sid, added.reply_id)
         except StorageUnavailable:

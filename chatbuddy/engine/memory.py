@@ -107,7 +107,12 @@ class MemoryStore:
     # -- history ------------------------------------------------------------
 
     async def add_user_message(
-        self, session_id: str, message: StoredMessage, *, announce: FrameAround | None = None
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: FrameAround | None = None,
+        recent: int = 0,
     ) -> AddedMessage:
         now = self._clock()
         session = self._require(session_id, now)
@@ -125,7 +130,10 @@ class MemoryStore:
             seen[key] = stored.id
             if len(seen) > DEDUP_WINDOW:
                 del seen[next(iter(seen))]  # dicts keep insertion order: the oldest
-        return AddedMessage(stored, reply_id=session.last_reserved_id)
+        earlier = session.history[-(recent + 1) : -1] if recent else ()
+        return AddedMessage(
+            stored, reply_id=session.last_reserved_id, recent=[_message(k) for k in earlier]
+        )
 
     async def add_reply(
         self, session_id: str, message: StoredMessage, *, announce: str | None = None

@@ -11,7 +11,7 @@ gone; a store that cannot reach its backend raises
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +49,8 @@ class AddedMessage:
     #: Whether the store already published the announcement (it shares its backend
     #: with the bus); if not, the caller publishes it.
     published: bool = False
+    #: The session's messages before this one, oldest first (as many as asked for).
+    recent: Sequence[StoredMessage] = ()
 
     @property
     def duplicate(self) -> bool:
@@ -87,9 +89,16 @@ class SessionStore(Protocol):
         """Delete expired sessions' leftovers; return how many sessions went."""
 
     async def add_user_message(
-        self, session_id: str, message: StoredMessage, *, announce: FrameAround | None = None
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: FrameAround | None = None,
+        recent: int = 0,
     ) -> AddedMessage:
-        """Store a user's message under a new id and reserve the id of its reply.
+        """Store a user's message under a new id and reserve the id of its reply;
+        return it with up to ``recent`` messages stored before it, read in the same
+        step (the agent's view of the conversation, without another round trip).
 
         ``message.id`` is ignored: the store assigns ids, which only grow within a
         session. If ``message.client_message_id`` was stored in this session

@@ -41,10 +41,11 @@ local function store(id, encoded, limit, ttl, now)
 end
 """
 
-# A user's message: dedup, new id (+ the reply's), store, publish it as user_message.
+# A user's message: dedup, new id (+ the reply's), store, publish it as user_message,
+# and read the messages before it that the agent wants.
 # KEYS: session, history, seen. ARGV: message json without id, client_message_id or '',
-# limit, ttl_ms, now, window, channel, exclude, frame head, frame tail.
-# Returns {-1} (no session), {0, id, json} (duplicate) or {1, id, json}.
+# limit, ttl_ms, now, window, channel, exclude, frame head, frame tail, recent.
+# Returns {-1} (no session), {0, id, json} (duplicate) or {1, id, json, {earlier json...}}.
 _ADD_USER = (
     _STORE
     + """
@@ -68,7 +69,10 @@ end
 if ARGV[7] ~= '' then
   redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. ARGV[9] .. encoded .. ARGV[10])
 end
-return {1, id, encoded}
+local recent = tonumber(ARGV[11])
+local earlier = {}
+if recent > 0 then earlier = redis.call('ZRANGE', KEYS[2], -(recent + 1), -2) end
+return {1, id, encoded, earlier}
 """
 )
 

@@ -160,7 +160,12 @@ class RedisStore:
     # -- history --------------------------------------------------------------
 
     async def add_user_message(
-        self, session_id: str, message: StoredMessage, *, announce: FrameAround | None = None
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: FrameAround | None = None,
+        recent: int = 0,
     ) -> AddedMessage:
         now, _ = self._now()
         head, tail = announce.parts() if announce is not None else ("", "")
@@ -175,6 +180,7 @@ class RedisStore:
             (announce.exclude or "") if announce is not None else "",
             head,
             tail,
+            recent,
         ]
         result = await self._step("add_user", session_id, args)
         status = int(result[0])
@@ -188,7 +194,10 @@ class RedisStore:
         )
         if status == 0:
             return AddedMessage(stored, reply_id=None)
-        return AddedMessage(stored, reply_id=stored_id + 1, published=announce is not None)
+        earlier = [StoredMessage.model_validate_json(m) for m in result[3]] if recent else []
+        return AddedMessage(
+            stored, reply_id=stored_id + 1, published=announce is not None, recent=earlier
+        )
 
     async def add_reply(
         self, session_id: str, message: StoredMessage, *, announce: str | None = None
