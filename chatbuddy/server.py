@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-import tornado.httpserver
 import tornado.netutil
 
 from chatbuddy import token_file
@@ -33,6 +32,12 @@ from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.keepalive import KeepAlive
+from chatbuddy.web.limits import (
+    ConnectionLimits,
+    GuardedHTTPServer,
+    connection_cap,
+    raise_open_file_limit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +89,12 @@ class Server:
             keepalive=self.keepalive,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
-        self._http: tornado.httpserver.HTTPServer | None = None
+        self._http: GuardedHTTPServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
         self.token_file: Path | None = None
+        # Connections open now, in total and per address; made by start().
+        self.limits: ConnectionLimits | None = None
 
     @property
     def url(self) -> str:
@@ -102,10 +109,32 @@ class Server:
         """
         sockets = sockets if sockets is not None else bind(self.settings)
         await self.engine.start(self.node)
-        self._http = tornado.httpserver.HTTPServer(
-            self.app, xheaders=self.settings.trust_proxy_headers
+        settings = self.settings
+        http = GuardedHTTPServer(
+            self.app,
+            xheaders=settings.trust_proxy_headers,
+            idle_connection_timeout=settings.http_timeout,
+            body_timeout=settings.http_timeout,
+            max_body_size=settings.max_body_size,
         )
-        self._http.add_sockets(sockets)
+        open_files = raise_open_file_limit()
+        cap = connection_cap(settings.max_connections, open_files)
+        if cap < settings.max_connections:
+            log.warning(
+                "at most %d connections: the open-file limit is %d (--max-connections %d)",
+                cap,
+                open_files,
+                settings.max_connections,
+            )
+        limits = ConnectionLimits(
+            total=cap, per_ip=settings.max_connections_per_ip, audit=self.audit
+        )
+        # Behind a trusted proxy every connection comes from the proxy: the chat
+        # socket counts clients by their forwarded address instead.
+        http.guard(limits, per_peer=not settings.trust_proxy_headers)
+        self.limits = limits
+        http.add_sockets(sockets)
+        self._http = http
         self.port = sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(
             _sweep(self.engine, self.settings.sweep_interval), name="session-sweeper"
@@ -132,6 +161,7 @@ class Server:
             self._sweeper.cancel()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._http.close_all_connections(), timeout=2.0)
+        self._http.close_reserve()
         self._http = None
         await self.node.settle()
         await self.engine.close()

@@ -94,6 +94,33 @@ class Settings:
         "Token for the admin API and commands (default: a random one, written to a "
         "file only you can read, where `chatbuddy stats` and friends find it).",
     )
+    #: Most open connections (HTTP and WebSocket) at once; kept below the open-file limit.
+    max_connections: int = option(
+        20_000,
+        "Most connections (page, API, WebSocket) at once; the server keeps it below its "
+        "open-file limit.",
+        low=1,
+    )
+    #: Most open connections from one client address (0: no cap).
+    max_connections_per_ip: int = option(
+        500,
+        "Most connections from one client address at once (0: no cap); customers behind a "
+        "carrier's or an office's NAT share one address.",
+        low=0,
+    )
+    #: Seconds a client may take to send a request's headers, or stay idle between requests.
+    http_timeout: float = option(
+        20.0,
+        "Time a client may take to send a request's headers or stay idle between requests.",
+        duration=True,
+        shown="20s",
+    )
+    #: Largest HTTP request body; no endpoint takes a large one.
+    max_body_size: int = option(
+        64 * 1024,
+        "Largest HTTP request body, in bytes (no endpoint takes a large one).",
+        low=0,
+    )
     #: Where the audit log goes: a file, "-" for standard output, None: off.
     audit_log: str | None = option(
         None,

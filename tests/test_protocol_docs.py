@@ -59,3 +59,12 @@ def test_every_admin_event_type_has_a_valid_example() -> None:
 
     blocks = re.findall(r"```json\n(.*?)```", ADMIN_DOC, flags=re.S)
     assert {parse_event(block).type for block in blocks} == set(EVENT_TYPES)
+
+
+def test_the_close_code_table_is_the_one_the_server_uses() -> None:
+    from chatbuddy.wire.close_codes import Close, retry
+
+    rows = re.findall(r"^\| (\d{4}) \| [^|]+\| [^|]+\| (retry|terminal) \|$", DOC, flags=re.M)
+    assert {int(code) for code, _ in rows} == {int(code) for code in Close}
+    for code, advice in rows:
+        assert retry(int(code)) == (advice == "retry"), code

@@ -1,0 +1,148 @@
+"""What one hostile client can do to the server, measured: each is bounded.
+
+Scaled-down counts that still show the bound; loops bounded in count and time;
+only 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chatbuddy.audit import AuditLog
+from chatbuddy.server import Server
+from chatbuddy.settings import Settings
+from chatbuddy.web.limits import PAUSE, ConnectionLimits, GuardedHTTPServer
+from tests.conftest import ADMIN_TOKEN
+from tests.helpers import TIMEOUT, eventually
+
+
+async def raw(port: int, data: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    if data:
+        writer.write(data)
+        await writer.drain()
+    return reader, writer
+
+
+async def answer(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes (bounded by TIMEOUT)."""
+    return await asyncio.wait_for(reader.read(), TIMEOUT)
+
+
+class TestConnectionCaps:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(
+            port=0, admin_token=ADMIN_TOKEN, max_connections_per_ip=20, http_timeout=0.5
+        )
+
+    async def test_one_address_cannot_hold_more_connections_than_its_cap(
+        self, server: Server, port: int
+    ) -> None:
+        held = [await raw(port) for _ in range(20)]  # idle, like slowloris sockets
+        assert server.limits is not None
+        await eventually(lambda: server.limits is not None and server.limits.open == 20)
+        extra = [await raw(port) for _ in range(5)]
+        refusals = await asyncio.gather(*(answer(reader) for reader, _ in extra))
+        assert all(r.startswith(b"HTTP/1.1 503") for r in refusals)
+        assert all(b'"too_many_connections"' in r for r in refusals)
+        assert server.limits.open == 20
+        for _, writer in held + extra:
+            writer.close()
+
+    async def test_a_request_that_never_finishes_its_headers_is_dropped(self, port: int) -> None:
+        reader, writer = await raw(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no end
+        assert await answer(reader) == b""  # closed by the server, within the timeout
+        writer.close()
+
+    async def test_a_body_larger_than_any_endpoint_takes_is_not_read(self, port: int) -> None:
+        reader, writer = await raw(
+            port,
+            b"POST /api/v1/websocket/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Length: 100000000\r\n\r\n",
+        )
+        reply = await answer(reader)  # the connection closes without the 100 MB being read
+        assert b"200 OK" not in reply
+        writer.close()
+
+
+class TestTheTotalCap:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, admin_token=ADMIN_TOKEN, max_connections=10)
+
+    async def test_past_the_total_cap_connections_are_refused_and_a_freed_slot_serves(
+        self, server: Server, port: int
+    ) -> None:
+        held = [await raw(port) for _ in range(10)]
+        await eventually(lambda: server.limits is not None and server.limits.open == 10)
+        reader, _ = await raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b'"server_full"' in await answer(reader)
+        held.pop()[1].close()
+        await eventually(lambda: server.limits is not None and server.limits.open == 9)
+        reader, writer = await raw(
+            port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        assert b"200 OK" in await answer(reader)
+        for _, held_writer in held:
+            held_writer.close()
+        writer.close()
+
+
+class _Exhausted:
+    """A listening socket whose next ``failures`` accepts fail as at the open-file limit."""
+
+    def __init__(self, sock: socket.socket, failures: int) -> None:
+        self._sock = sock
+        self.failures = failures
+        self.attempts = 0
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        self.attempts += 1
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self._sock.accept()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+async def test_out_of_descriptors_the_accept_loop_pauses_instead_of_spinning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+    exhausted = _Exhausted(listener, failures=1000)
+    accepted: list[Any] = []
+    http = GuardedHTTPServer(lambda request: None)
+    http.guard(ConnectionLimits(total=10, per_ip=0, audit=AuditLog.disabled()), per_peer=True)
+    http._handle_connection = lambda connection, address: accepted.append(connection)  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    with caplog.at_level(logging.WARNING):
+        remove: Callable[[], None] = http._accept(exhausted)  # type: ignore[arg-type]
+        client = socket.create_connection(listener.getsockname())
+        started = loop.time()
+        await eventually(lambda: exhausted.attempts >= 6, "a few tries")
+        took = loop.time() - started
+        remove()
+    client.close()
+    http.close_reserve()
+    listener.close()
+    # A spinning loop makes six tries in microseconds; this one pauses between them.
+    assert took >= 2 * PAUSE
+    assert accepted == []
+    assert sum("out of file descriptors" in r.message for r in caplog.records) == 1
+    assert not any(r.exc_info for r in caplog.records)
