@@ -87,6 +87,7 @@ class Server:
             counters=self.counters,
             access=self.access,
             keepalive=self.keepalive,
+            audit=self.audit,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
         self._http: GuardedHTTPServer | None = None

@@ -121,6 +121,13 @@ class Settings:
         "Largest HTTP request body, in bytes (no endpoint takes a large one).",
         low=0,
     )
+    #: Most bytes waiting for one slow client before it is closed (code 4000).
+    max_queued: int = option(
+        1024 * 1024,
+        "Most bytes waiting to be sent to one client; a client that reads slower is closed "
+        "(code 4000) and fetches the rest with history when it reconnects.",
+        low=4096,
+    )
     #: Where the audit log goes: a file, "-" for standard output, None: off.
     audit_log: str | None = option(
         None,
@@ -128,6 +135,8 @@ class Settings:
         "message text or tokens), to PATH, or - for standard output (default: off).",
         metavar="PATH|-",
     )
+    #: Most bytes of messages in one history page (well under max_queued); ask on with after.
+    history_page_bytes: int = 256 * 1024
     #: chat messages waiting for a reply in one session before new ones are refused.
     max_pending_per_session: int = 32
     #: Largest WebSocket frame accepted; 4000 characters of JSON-escaped text fit.

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from chatbuddy.settings import Settings
 from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, parse_server_message
 from tests.conftest import Connect, Http
 from tests.helpers import refused
@@ -335,3 +336,29 @@ async def test_a_tab_that_reloads_at_once_still_hears_the_other_tab(connect: Con
     assert heard["content"] == "still there?"
     _, reply = await tab.reply()
     assert reply["in_reply_to"] == heard["id"]
+
+
+class TestLongHistories:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, agent="echo", rate_limit=0)
+
+    async def test_history_pages_carry_a_bounded_number_of_bytes_and_page_on(
+        self, connect: Connect
+    ) -> None:
+        client = await connect("long-history")
+        await client.greeting()
+        text = "x" * 4000
+        for _ in range(45):  # 90 stored messages of ~4 KB: ~370 KB, more than one page holds
+            await client.chat("long-history", text)
+        seen: list[int] = []
+        after = 0
+        while True:
+            await client.send(type="history", after=after)
+            page = (await client.expect("history"))["data"]
+            assert sum(len(m["content"]) for m in page["messages"]) <= 256 * 1024
+            seen += [m["id"] for m in page["messages"]]
+            if not page["has_more"]:
+                break
+            after = page["messages"][-1]["id"]
+        assert seen == list(range(1, 91))

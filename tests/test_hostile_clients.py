@@ -11,15 +11,21 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chatbuddy.audit import AuditLog
+from chatbuddy.cli.loadgen import (  # type: ignore[import-not-found,unused-ignore]
+    _request,
+    accept_of,
+    client_frame,
+)
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
 from chatbuddy.web.limits import PAUSE, ConnectionLimits, GuardedHTTPServer
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, Connect, Http
 from tests.helpers import TIMEOUT, eventually
 
 
@@ -146,3 +152,71 @@ async def test_out_of_descriptors_the_accept_loop_pauses_instead_of_spinning(
     assert accepted == []
     assert sum("out of file descriptors" in r.message for r in caplog.records) == 1
     assert not any(r.exc_info for r in caplog.records)
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+async def deaf_client(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket client that completes the handshake and then never reads again."""
+    request, key = _request("127.0.0.1", port, path)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fill up at once
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(request)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert b" 101 " in head
+    assert accept_of(key) in head
+    return reader, writer
+
+
+class TestASlowConsumer:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, admin_token=ADMIN_TOKEN, agent="echo", rate_limit=0)
+
+    async def test_a_client_that_asks_but_never_reads_is_closed_before_it_costs_memory(
+        self, server: Server, port: int, connect: Connect
+    ) -> None:
+        # A session full of long messages, as the attacker prepares it.
+        filler = await connect("hoarder")
+        token = (await filler.greeting())["session_token"]
+        for n in range(40):
+            await filler.chat("hoarder", f"{n:03d}" + "x" * 3990)
+        filler.close()
+        _, writer = await deaf_client(port, f"/ws/chat/hoarder?session_token={token}")
+        await eventually(lambda: server.node.connections_in("hoarder") == 1, "the deaf tab")
+        before = rss_kib()
+        history = client_frame(b'{"type":"history","after":0}')
+        for _ in range(200):  # each asks for ~330 KB of history it will never read
+            writer.write(history)
+        await writer.drain()
+        await eventually(lambda: server.node.connections_in("hoarder") == 0, "the deaf tab closed")
+        assert rss_kib() - before < 16 * 1024  # without the cap: ~60 MB queued for it
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/x%00?session_token=secret-1",
+        "/nope?token=secret-2",
+        "/ws/chat/bad%20id?session_token=secret-3",
+        "/api/v1/sessions?limit=x&token=secret-4",
+    ],
+)
+async def test_no_log_line_carries_a_query_string(
+    http: Http, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = await http.fetch(path)
+    assert response.code in (400, 401, 403, 404, 426)
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "secret" not in caplog.text
+    assert "Traceback" not in caplog.text

@@ -16,6 +16,7 @@ from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
 from chatbuddy.chat.failures import client_error
 from chatbuddy.chat.feed import EventFeed
+from chatbuddy.chat.frames import page_within
 from chatbuddy.chat.node import LocalNode
 from chatbuddy.chat.ratelimit import TokenBucket
 from chatbuddy.chat.registry import Connection
@@ -162,6 +163,9 @@ class ChatService:
             case ShowHistory(after, limit):
                 sid = peer.session_id
                 messages, has_more = await self._store.history(sid, after=after, limit=limit)
+                messages, has_more = page_within(
+                    messages, has_more, after, self._settings.history_page_bytes
+                )
                 found = await self._store.get_session(sid)
                 last_id = None if found is None else found.last_message_id
                 frame = frames.history(sid, messages, has_more, last_id, utcnow())

@@ -16,7 +16,7 @@ from chatbuddy.errors import ConnectionClosed
 from chatbuddy.records import SessionRecord
 from chatbuddy.text import is_valid_id
 from chatbuddy.web.auth import AdminAccess
-from chatbuddy.web.http import JsonHandler, json_error
+from chatbuddy.web.http import JsonHandler, QuietErrors, json_error
 from chatbuddy.wire.protocol import iso_time
 
 MAX_PAGE = 500
@@ -120,7 +120,7 @@ class SessionHandler(_SessionsBase):
         )
 
 
-class AdminTailHandler(tornado.websocket.WebSocketHandler):
+class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     """``/ws/admin/tail?session=ID``: admin events as they happen, one JSON frame each.
 
     The admin token, not the browser's origin, authorizes this socket; Tornado's

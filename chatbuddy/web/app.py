@@ -6,6 +6,7 @@ from pathlib import Path
 
 import tornado.web
 
+from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
@@ -47,6 +48,7 @@ def make_app(
     counters: Counters,
     access: AdminAccess,
     keepalive: KeepAlive,
+    audit: AuditLog,
 ) -> tornado.web.Application:
     """Wire the handlers to this process's one node, service, engine and settings."""
     static = static_path()
@@ -62,6 +64,8 @@ def make_app(
                     "service": service,
                     "allowed_origins": settings.allowed_origins,
                     "keepalive": keepalive,
+                    "max_queued": settings.max_queued,
+                    "audit": audit,
                 },
             ),
             (
