@@ -26,6 +26,7 @@ class ErrorType(StrEnum):
     DUPLICATE_MESSAGE = "duplicate_message"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     AGENT_ERROR = "agent_error"
+    SHUTTING_DOWN = "shutting_down"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -60,6 +60,8 @@ class Server:
         self.engine = engine if engine is not None else make_engine(settings)
         # Totals for the stats endpoint.
         self.counters = Counters()
+        # One JSON line per operation that matters (off unless --audit-log).
+        self.audit = AuditLog.open(settings.audit_log)
         # This process's connections and watchers; the bus delivers to it.
         self.node = LocalNode(self.engine.bus)
         # The chat rules and the reply pipeline.
@@ -69,6 +71,7 @@ class Server:
             agent=agent if agent is not None else make_agent(settings.agent),
             settings=settings,
             counters=self.counters,
+            audit=self.audit,
         )
         # Opens the admin API (given in the settings, or made now).
         self.access = AdminAccess(settings.admin_token or new_token())
@@ -76,8 +79,6 @@ class Server:
         self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
         # Keeps garbage collections short with many connections (chatbuddy/collector.py).
         self.collector = CollectorPolicy()
-        # One JSON line per operation that matters (off unless --audit-log).
-        self.audit = AuditLog.open(settings.audit_log)
         # The routes, each handler given what it uses.
         self.app = make_app(
             settings=settings,
@@ -138,7 +139,7 @@ class Server:
         self._http = http
         self.port = sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(
-            _sweep(self.engine, self.settings.sweep_interval), name="session-sweeper"
+            _sweep(self.engine, self.service, self.settings.sweep_interval), name="session-sweeper"
         )
         self.keepalive.start()
         self.collector.start()
@@ -149,6 +150,7 @@ class Server:
         """Stop accepting, let replies in progress finish, close every connection."""
         if self._http is None:
             return
+        self.service.draining = True
         token_file.remove_token(self.port, self.access.token)
         self._http.stop()
         self.keepalive.stop()
@@ -226,10 +228,11 @@ async def serve(
             loop.remove_signal_handler(signum)
 
 
-async def _sweep(engine: Engine, interval: float) -> None:
-    """Delete expired sessions every ``interval`` seconds."""
+async def _sweep(engine: Engine, service: ChatService, interval: float) -> None:
+    """Delete expired sessions every ``interval`` seconds; forget idle rate budgets."""
     while True:
         await asyncio.sleep(interval)
+        service.prune()
         try:
             removed = await engine.store.sweep_expired()
         except Exception:

@@ -68,6 +68,34 @@ class Settings:
     )
     #: ...and in a burst.
     rate_burst: int = option(20, "Chat messages one connection may send at once.", low=1)
+    #: chat messages one session may send per second, over all its tabs (0: no limit).
+    session_rate_limit: float = option(
+        10.0,
+        "Chat messages per second one session may send over all its tabs, in bursts of "
+        "three seconds' worth (0: unlimited).",
+        low=0,
+    )
+    #: chat messages one client address may send per second (0: no limit).
+    ip_rate_limit: float = option(
+        20.0,
+        "Chat messages per second one client address may send over all its connections, "
+        "in bursts of three seconds' worth (0: unlimited).",
+        low=0,
+    )
+    #: frames of any kind (ping, history, session_info too) one connection may send per second.
+    frame_rate_limit: float = option(
+        20.0,
+        "Frames of any kind per second one connection may send, in bursts of three "
+        "seconds' worth (0: unlimited).",
+        low=0,
+    )
+    #: refused frames a connection may earn (refilled one a second) before it is closed.
+    max_violations: int = option(
+        30,
+        "Refused frames a connection may send, refilled one a second, before it is closed "
+        "with 1008 (0: never closed).",
+        low=0,
+    )
     #: Origins (scheme://host[:port]) allowed besides the page's own.
     allowed_origins: tuple[str, ...] = option(
         (),

@@ -15,6 +15,7 @@ class RecordingConnection:
     connection_id: str
     session_id: str
     user_id: str | None = None
+    remote_ip: str | None = "127.0.0.1"
     alive: bool = True
     received: list[str] = field(default_factory=list)
 

@@ -11,8 +11,7 @@ from chatbuddy.agents import make_agent
 from chatbuddy.chat import ChatService, Grant, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
-from chatbuddy.settings import Settings
-from tests.builders import ENGINE_KINDS, build_engine, record
+from tests.builders import ENGINE_KINDS, build_engine, record, unlimited
 from tests.doubles import RecordingConnection
 from tests.helpers import eventually
 
@@ -40,7 +39,7 @@ def service(engine: Engine, node: LocalNode) -> ChatService:
         engine=engine,
         node=node,
         agent=make_agent("echo"),
-        settings=Settings(rate_limit=0),
+        settings=unlimited(),
         counters=Counters(),
     )
 

@@ -8,6 +8,7 @@ import pytest
 
 from chatbuddy.settings import Settings
 from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, parse_server_message
+from tests.builders import unlimited
 from tests.conftest import Connect, Http
 from tests.helpers import refused
 
@@ -341,7 +342,7 @@ async def test_a_tab_that_reloads_at_once_still_hears_the_other_tab(connect: Con
 class TestLongHistories:
     @pytest.fixture
     def settings(self) -> Settings:
-        return Settings(port=0, agent="echo", rate_limit=0)
+        return unlimited(port=0, agent="echo")
 
     async def test_history_pages_carry_a_bounded_number_of_bytes_and_page_on(
         self, connect: Connect

@@ -25,8 +25,9 @@ from chatbuddy.cli.loadgen import (  # type: ignore[import-not-found,unused-igno
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
 from chatbuddy.web.limits import PAUSE, ConnectionLimits, GuardedHTTPServer
+from tests.builders import unlimited
 from tests.conftest import ADMIN_TOKEN, Connect, Http
-from tests.helpers import TIMEOUT, eventually
+from tests.helpers import TIMEOUT, ChatClient, eventually
 
 
 async def raw(port: int, data: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -179,7 +180,7 @@ async def deaf_client(port: int, path: str) -> tuple[asyncio.StreamReader, async
 class TestASlowConsumer:
     @pytest.fixture
     def settings(self) -> Settings:
-        return Settings(port=0, admin_token=ADMIN_TOKEN, agent="echo", rate_limit=0)
+        return unlimited(port=0, admin_token=ADMIN_TOKEN, agent="echo")
 
     async def test_a_client_that_asks_but_never_reads_is_closed_before_it_costs_memory(
         self, server: Server, port: int, connect: Connect
@@ -220,3 +221,81 @@ async def test_no_log_line_carries_a_query_string(
     assert response.headers["Content-Type"].startswith("application/json")
     assert "secret" not in caplog.text
     assert "Traceback" not in caplog.text
+
+
+async def answers(client: ChatClient, count: int) -> tuple[int, int]:
+    """Of the next ``count`` answers to chat messages: (replies, rate_limited errors)."""
+    replies = refused = 0
+    while replies + refused < count:
+        frame = await client.receive()
+        if frame["type"] == "chat_response":
+            replies += 1
+        elif frame["type"] == "error" and frame["data"]["error_type"] == "rate_limited":
+            refused += 1
+    return replies, refused
+
+
+class TestBudgetsThatOutliveAConnection:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, agent="echo", max_violations=0)  # limits as they ship
+
+    async def test_reconnecting_does_not_buy_a_fresh_budget(self, connect: Connect) -> None:
+        first = await connect("greedy")
+        token = (await first.greeting())["session_token"]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        accepted = 0
+        for round_ in range(3):  # a connection's own budget is 20 at once
+            client = first if round_ == 0 else await connect("greedy", session_token=token)
+            if round_:
+                await client.greeting()
+            for n in range(25):
+                await client.send(type="chat_message", session_id="greedy", content=f"m{n}")
+            replies, _ = await answers(client, 25)
+            accepted += replies
+            client.close()
+        elapsed = loop.time() - started
+        # The session's budget: a burst of 30, then 10 a second.
+        assert accepted <= 30 + 10 * elapsed + 1
+
+    async def test_tabs_of_one_session_share_its_budget(
+        self, connect: Connect, server: Server
+    ) -> None:
+        owner = await connect("crowded")
+        token = (await owner.greeting())["session_token"]
+        tabs = [owner]
+        for _ in range(4):
+            tab = await connect("crowded", session_token=token)
+            await tab.greeting()
+            tabs.append(tab)
+        counters = server.counters
+        started = asyncio.get_running_loop().time()
+        for tab in tabs:  # 75 messages in all; each tab's own budget would allow them
+            for n in range(15):
+                await tab.send(type="chat_message", session_id="crowded", content=f"t{n}")
+        await eventually(
+            lambda: counters.messages_received + counters.errors_sent == 75, "all 75 answered"
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+        assert counters.messages_received <= 30 + 10 * elapsed + 1  # the session's budget
+
+
+class TestAbusersAreDisconnected:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, agent="echo")
+
+    async def test_a_stream_of_bad_frames_ends_in_a_1008_close(self, connect: Connect) -> None:
+        client = await connect("rude")
+        await client.greeting()
+        for _ in range(100):  # the first 30 are refused, then the door closes
+            await client.send_raw("{not json")
+        assert await client.closed() == 1008
+
+    async def test_a_websocket_ping_flood_ends_in_a_1008_close(self, connect: Connect) -> None:
+        client = await connect("pinger")
+        await client.greeting()
+        for _ in range(400):  # a budget of 60 at once, 30 refusals, then closed
+            client.ws.ping(b"x")
+        assert await client.closed() == 1008

@@ -59,8 +59,7 @@ def test_the_timer_spreads_a_round_over_the_interval_in_slices() -> None:
     for peer in peers:
         keepalive.add(peer)
     keepalive._slice()  # one tick of the timer: one bucket, not everyone
-    pinged = sum(peer.pings for peer in peers)
-    assert 0 < pinged < 100
+    assert sum(peer.pings for peer in peers) < len(peers) // 10
     for _ in range(round(30 / 0.25) - 1):  # the rest of one interval's ticks
         keepalive._slice()
     assert all(peer.pings == 1 for peer in peers)  # each pinged exactly once per round

@@ -25,6 +25,9 @@ class Connection(Protocol):
     def session_id(self) -> str: ...
     @property
     def user_id(self) -> str | None: ...
+    @property
+    def remote_ip(self) -> str | None:
+        """The client's address (its forwarded one behind a trusted proxy)."""
 
     def send(self, frame: str) -> None:
         """Queue ``frame`` for the client; raise ConnectionClosed if it is gone."""

@@ -12,16 +12,18 @@ import contextlib
 from collections.abc import Awaitable
 
 from chatbuddy.agents import Agent
+from chatbuddy.audit import AuditLog
 from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
 from chatbuddy.chat.failures import client_error
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.frames import page_within
 from chatbuddy.chat.node import LocalNode
-from chatbuddy.chat.ratelimit import TokenBucket
+from chatbuddy.chat.ratelimit import KeyedBuckets, TokenBucket
 from chatbuddy.chat.registry import Connection
 from chatbuddy.chat.replies import ReplyPipeline
 from chatbuddy.chat.rules import (
+    Disconnect,
     Enqueue,
     Outcome,
     Peer,
@@ -30,6 +32,7 @@ from chatbuddy.chat.rules import (
     ShowHistory,
     ShowSessionInfo,
     decide,
+    strike,
 )
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
 from chatbuddy.engine import Engine
@@ -49,6 +52,7 @@ class ChatService:
         agent: Agent,
         settings: Settings,
         counters: Counters,
+        audit: AuditLog | None = None,
     ) -> None:
         # Sessions and history.
         self._store = engine.store
@@ -58,6 +62,8 @@ class ChatService:
         self._settings = settings
         # Totals for the stats endpoint.
         self._counters = counters
+        # Records disconnects for abuse (never what was said).
+        self._audit = audit if audit is not None else AuditLog.disabled()
         # Handshake rules: who may open which session.
         self._gate = SessionGate(engine.store)
         # Admin events, published through the bus to every watching node.
@@ -66,8 +72,17 @@ class ChatService:
         self._replies = ReplyPipeline(
             store=engine.store, node=node, agent=agent, feed=self._feed, counters=counters
         )
-        # connection_id -> what the rules know of it (ids, message budget).
+        # connection_id -> what the rules know of it (ids, budgets).
         self._peers: dict[str, Peer] = {}
+        # Chat-message budgets shared by every connection of a session, of an address.
+        self._session_budgets = KeyedBuckets(
+            settings.session_rate_limit, max(1, round(3 * settings.session_rate_limit))
+        )
+        self._address_budgets = KeyedBuckets(
+            settings.ip_rate_limit, max(1, round(3 * settings.ip_rate_limit))
+        )
+        # Set while the server shuts down: new chat messages are refused (retryable).
+        self.draining = False
 
     async def finish(self, grace: float) -> int:
         """Let replies in progress finish (up to ``grace`` s); see ReplyPipeline.finish."""
@@ -81,12 +96,8 @@ class ChatService:
 
     async def attach(self, connection: Connection, grant: Grant) -> None:
         """Register an admitted connection and greet it with ``connection_established``."""
-        settings = self._settings
         cid, sid = connection.connection_id, connection.session_id
-        limiter = (
-            TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
-        )
-        self._peers[cid] = Peer(cid, sid, connection.user_id, limiter)
+        self._peers[cid] = self._peer(connection)
         await self._node.join(connection)
         self._counters.connections_opened += 1
         now = utcnow()
@@ -99,6 +110,32 @@ class ChatService:
             ip_address=grant.session.client_info.ip_address,
             resumed=grant.resumed,
         )
+
+    def _peer(self, connection: Connection) -> Peer:
+        """What the rules need to know of a new connection, with its budgets."""
+        settings = self._settings
+        limits: list[tuple[str, TokenBucket]] = []
+        if settings.rate_limit:
+            limits.append(("connection", TokenBucket(settings.rate_limit, settings.rate_burst)))
+        if settings.session_rate_limit:
+            limits.append(("session", self._session_budgets.bucket(connection.session_id)))
+        if settings.ip_rate_limit and connection.remote_ip:
+            limits.append(("address", self._address_budgets.bucket(connection.remote_ip)))
+        rate = settings.frame_rate_limit
+        return Peer(
+            connection.connection_id,
+            connection.session_id,
+            connection.user_id,
+            limits=tuple(limits),
+            frames=TokenBucket(rate, max(1, round(3 * rate))) if rate else None,
+            strikes=(
+                TokenBucket(1.0, settings.max_violations) if settings.max_violations else None
+            ),
+        )
+
+    def prune(self) -> int:
+        """Forget the shared budgets nobody used lately (called now and then)."""
+        return self._session_budgets.prune() + self._address_budgets.prune()
 
     def detach(self, connection: Connection, *, close_code: int | None, duration: float) -> None:
         """Forget a closed connection; replies in progress still complete and are stored."""
@@ -131,6 +168,7 @@ class ChatService:
             peer,
             waiting=self._replies.waiting(peer.session_id),
             max_waiting=self._settings.max_pending_per_session,
+            draining=self.draining,
         )
         match outcome:
             case Send(frame):
@@ -140,7 +178,30 @@ class ChatService:
                 self._replies.submit(message)
                 self._counters.messages_received += 1
                 return None
+            case Disconnect(code, reason):
+                self._disconnect(connection, code, reason)
+                return None
         return self._carry_out(peer, outcome)
+
+    def pinged(self, connection: Connection) -> None:
+        """A WebSocket ping from the client: it counts against the frame budget too."""
+        peer = self._peers.get(connection.connection_id)
+        if peer is None or peer.frames is None or peer.frames.try_acquire():
+            return
+        kicked = strike(peer)
+        if kicked is not None:
+            self._disconnect(connection, kicked.code, kicked.reason)
+
+    def _disconnect(self, connection: Connection, code: int, reason: str) -> None:
+        self._audit.record(
+            "disconnected",
+            connection_id=connection.connection_id,
+            session_id=connection.session_id,
+            ip=connection.remote_ip,
+            code=code,
+            reason=reason,
+        )
+        connection.close(code, reason)
 
     async def _carry_out(self, peer: Peer, outcome: Outcome) -> None:
         if isinstance(outcome, Refuse):

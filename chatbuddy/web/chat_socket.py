@@ -80,6 +80,10 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         assert self._grant is not None, "only admitted connections are registered"
         return self._grant.user_id
 
+    @property
+    def remote_ip(self) -> str | None:
+        return self.request.remote_ip
+
     def send(self, frame: str) -> None:
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
@@ -215,6 +219,9 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     def on_pong(self, data: bytes) -> None:
         self._last_heard = time.monotonic()
+
+    def on_ping(self, data: bytes) -> None:
+        self._service.pinged(self)
 
     @property
     def last_heard(self) -> float:
