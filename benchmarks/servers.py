@@ -71,6 +71,12 @@ CHATBUDDY_CHANGED_SETTINGS: tuple[ChangedSetting, ...] = (
         why="a closed loop sends a frame per reply, as fast as replies come",
     ),
     ChangedSetting(
+        flag="--new-sessions-per-minute",
+        value="0",
+        default="30 new sessions a minute per client address",
+        why="every benchmark connection opens a session of its own, all from 127.0.0.1",
+    ),
+    ChangedSetting(
         flag="--max-connections-per-ip",
         value="0",
         default="500 connections per client address",

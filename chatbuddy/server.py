@@ -93,6 +93,7 @@ class Server:
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
         self._http: GuardedHTTPServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self.port = 0
         self.token_file: Path | None = None
         # Connections open now, in total and per address; made by start().
@@ -138,6 +139,9 @@ class Server:
         http.add_sockets(sockets)
         self._http = http
         self.port = sockets[0].getsockname()[1]
+        # An open tab keeps its session alive: touch them well within the TTL.
+        every = max(1.0, min(self.settings.sweep_interval, self.settings.session_ttl / 3))
+        self._keeper = asyncio.create_task(_keep_alive(self.service, every), name="session-keeper")
         self._sweeper = asyncio.create_task(
             _sweep(self.engine, self.service, self.settings.sweep_interval), name="session-sweeper"
         )
@@ -162,6 +166,8 @@ class Server:
             connection.close(GOING_AWAY, "server shutting down")
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._keeper is not None:
+            self._keeper.cancel()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._http.close_all_connections(), timeout=2.0)
         self._http.close_reserve()
@@ -240,3 +246,16 @@ async def _sweep(engine: Engine, service: ChatService, interval: float) -> None:
             continue
         if removed:
             log.info("swept %d expired sessions", removed)
+
+
+async def _keep_alive(service: ChatService, interval: float) -> None:
+    """Every ``interval`` seconds, mark the sessions with open tabs here as active."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            gone = await service.keep_sessions_alive()
+        except Exception:
+            log.exception("keeping sessions with open tabs alive failed; will retry")
+            continue
+        if gone:
+            log.info("closed the tabs of %d sessions that ended", gone)

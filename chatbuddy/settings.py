@@ -143,6 +143,17 @@ class Settings:
         duration=True,
         shown="20s",
     )
+    #: Most sessions kept at once; new ones are refused past it.
+    max_sessions: int = option(
+        100_000, "Most sessions kept at once; new ones are refused (503) past it.", low=1
+    )
+    #: New sessions one client address may open per minute (0: no limit).
+    new_sessions_per_minute: float = option(
+        30.0,
+        "New sessions one client address may open per minute, a minute's worth at once "
+        "(0: unlimited); reconnecting to a session is not a new one.",
+        low=0,
+    )
     #: Largest HTTP request body; no endpoint takes a large one.
     max_body_size: int = option(
         64 * 1024,

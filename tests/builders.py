@@ -77,5 +77,10 @@ def unlimited(**options: Any) -> Settings:
     """Settings with every rate limit off, for tests that chat as fast as they can (the
     limits have tests of their own)."""
     return Settings(
-        rate_limit=0, session_rate_limit=0, ip_rate_limit=0, frame_rate_limit=0, **options
+        rate_limit=0,
+        session_rate_limit=0,
+        ip_rate_limit=0,
+        frame_rate_limit=0,
+        new_sessions_per_minute=0,
+        **options,
     )

@@ -16,6 +16,7 @@ class RecordingConnection:
     session_id: str
     user_id: str | None = None
     remote_ip: str | None = "127.0.0.1"
+    incarnation: str = ""
     alive: bool = True
     received: list[str] = field(default_factory=list)
 
@@ -36,7 +37,9 @@ class RecordingNode:
     events: list[tuple[str, str]] = field(default_factory=list)
     local: Presence = field(default_factory=Presence)
 
-    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
+    def deliver(
+        self, session_id: str, frame: Frame, exclude: str | None, incarnation: str | None
+    ) -> None:
         self.frames.append((session_id, frame_text(frame), exclude))
 
     def deliver_event(self, session_id: str, frame: str) -> None:

@@ -173,7 +173,7 @@ def test_the_benchmark_suite_runs_every_scenario_with_one_command(tmp_path: Path
     assert rows["idle", "memory-echo"]["kib_per_connection"] > 0
     assert [s["flag"] for s in document["chatbuddy_changed_settings"]] == [
         "--rate-limit", "--session-rate-limit", "--ip-rate-limit", "--frame-rate-limit",
-        "--max-connections-per-ip",
+        "--new-sessions-per-minute", "--max-connections-per-ip",
     ]  # fmt: skip
     assert "--rate-limit 0" in result.stdout
     assert "× tornado" in result.stdout

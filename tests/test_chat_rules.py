@@ -23,9 +23,14 @@ from chatbuddy.chat.rules import (
 from chatbuddy.errors import ErrorType
 
 
-def peer(limiter: TokenBucket | None = None, **budgets: TokenBucket | None) -> Peer:
+def peer(
+    limiter: TokenBucket | None = None,
+    *,
+    frames: TokenBucket | None = None,
+    strikes: TokenBucket | None = None,
+) -> Peer:
     limits = (("connection", limiter),) if limiter is not None else ()
-    return Peer("conn-1", "s1", "anna", limits=limits, **budgets)
+    return Peer("conn-1", "s1", "anna", limits=limits, frames=frames, strikes=strikes)
 
 
 def rule(

@@ -7,10 +7,13 @@ only 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import json
 import logging
 import socket
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +25,16 @@ from chatbuddy.cli.loadgen import (  # type: ignore[import-not-found,unused-igno
     accept_of,
     client_frame,
 )
+from chatbuddy.engine import Engine
+from chatbuddy.errors import ClientFailure, Disconnected
+from chatbuddy.records import utcnow
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
 from chatbuddy.web.limits import PAUSE, ConnectionLimits, GuardedHTTPServer
-from tests.builders import unlimited
+from tests.builders import build_engine, unlimited
 from tests.conftest import ADMIN_TOKEN, Connect, Http
-from tests.helpers import TIMEOUT, ChatClient, eventually
+from tests.helpers import TIMEOUT, ChatClient, eventually, refused
+from tests.redis_server import RedisServer
 
 
 async def raw(port: int, data: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -36,6 +43,11 @@ async def raw(port: int, data: bytes = b"") -> tuple[asyncio.StreamReader, async
         writer.write(data)
         await writer.drain()
     return reader, writer
+
+
+async def answer_head(reader: asyncio.StreamReader) -> bytes:
+    """The status line and headers of the server's answer."""
+    return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
 
 
 async def answer(reader: asyncio.StreamReader) -> bytes:
@@ -299,3 +311,96 @@ class TestAbusersAreDisconnected:
         for _ in range(400):  # a budget of 60 at once, 30 refusals, then closed
             client.ws.ping(b"x")
         assert await client.closed() == 1008
+
+
+class TestSessionIdsCannotBeTakenOver:
+    @pytest.fixture
+    def clock(self) -> list[datetime]:
+        return [utcnow()]
+
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return unlimited(port=0, agent="echo", session_ttl=60, sweep_interval=1)
+
+    @pytest.fixture
+    def engine(self, clock: list[datetime]) -> Engine:
+        return build_engine("memory", session_ttl=60, clock=lambda: clock[0])
+
+    async def test_an_open_tab_keeps_its_session_so_a_stranger_cannot_take_the_id(
+        self, server: Server, port: int, connect: Connect, clock: list[datetime]
+    ) -> None:
+        tab = await connect("mine")
+        await tab.greeting()
+        for _ in range(2):  # twice 40 s of silence: more than the 60 s TTL in all
+            clock[0] += timedelta(seconds=40)
+            moved_to = clock[0]
+            record = await server.engine.store.get_session("mine")
+            assert record is not None
+
+            def touched(after: datetime = moved_to) -> bool:
+                found = server.engine.store._sessions.get("mine")  # type: ignore[attr-defined]
+                return found is not None and found.record.last_activity >= after
+
+            await eventually(touched, "the open tab keeping its session alive")
+        stranger = await refused(port, "mine")
+        assert (stranger.status, stranger.error_type) == (403, "session_access_denied")
+
+
+class TestARedisThatLostItsData:
+    @pytest.fixture
+    def engine_kind(self) -> str:
+        return "redis"
+
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return unlimited(port=0, agent="echo", sweep_interval=1)
+
+    async def test_the_old_tab_and_a_stranger_on_the_same_id_never_hear_each_other(
+        self, connect: Connect, redis_server: RedisServer
+    ) -> None:
+        old = await connect("reused")
+        await old.greeting()
+        await old.chat("reused", "before the outage")
+        with redis_server.client() as client:
+            client.flushall()  # Redis restarted without persistence
+        stranger = await connect("reused")  # no token: a new session on the same id
+        greeting = await stranger.greeting()
+        assert greeting["resumed"] is False
+        stranger_reply = await stranger.chat("reused", "the stranger speaks")
+        assert stranger_reply["content"] == "the stranger speaks"
+        heard: list[dict[str, Any]] = []
+        with contextlib.suppress(Disconnected):
+            while True:  # until the server notices and closes the old tab
+                heard.append(await old.receive())
+        assert old.ws.close_code in (4001, 4002)
+        assert not any("stranger" in json.dumps(frame) for frame in heard)
+
+
+async def test_a_handshake_that_never_upgrades_leaves_no_session(server: Server, port: int) -> None:
+    reader, writer = await raw(
+        port,
+        b"GET /ws/chat/ghost HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n\r\n",  # no Sec-WebSocket-Version: Tornado answers 426
+    )
+    assert (await answer_head(reader)).startswith(b"HTTP/1.1 426")
+    writer.close()
+    assert await server.engine.store.get_session("ghost") is None
+
+
+class TestNewSessionsPerAddress:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, agent="echo", new_sessions_per_minute=5)
+
+    async def test_one_address_cannot_open_sessions_without_end(self, port: int) -> None:
+        answers: list[tuple[int | None, str | None]] = []
+        for n in range(12):
+            try:
+                client = await ChatClient.open(port, f"flood-{n}")
+            except ClientFailure as failure:
+                answers.append((failure.status, failure.error_type))
+                continue
+            await client.greeting()
+            client.close()
+            answers.append((101, None))
+        assert answers == [(101, None)] * 5 + [(429, "too_many_sessions")] * 7

@@ -34,6 +34,8 @@ class Peer:
     connection_id: str
     session_id: str
     user_id: str | None
+    #: The life of the session it was admitted to (see SessionRecord.incarnation).
+    incarnation: str = ""
     #: Chat-message budgets it draws on, named: its own, its session's and its
     #: address's (shared with every connection of them); empty when limits are off.
     limits: tuple[tuple[str, TokenBucket], ...] = ()
@@ -52,6 +54,8 @@ class PendingMessage:
     user_id: str | None
     content: str
     client_message_id: str | None
+    #: The life of the session the sender was admitted to.
+    incarnation: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,5 +217,6 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
             user_id=peer.user_id,
             content=message.content,
             client_message_id=message.client_message_id,
+            incarnation=peer.incarnation,
         )
     )

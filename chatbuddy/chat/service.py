@@ -15,7 +15,7 @@ from chatbuddy.agents import Agent
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
-from chatbuddy.chat.failures import client_error
+from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.frames import page_within
 from chatbuddy.chat.node import LocalNode
@@ -36,9 +36,10 @@ from chatbuddy.chat.rules import (
 )
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
 from chatbuddy.engine import Engine
-from chatbuddy.errors import ClientError, StorageUnavailable
+from chatbuddy.errors import ClientError, SessionNotFound, StorageUnavailable
 from chatbuddy.records import utcnow
 from chatbuddy.settings import Settings
+from chatbuddy.wire.close_codes import Close
 
 
 class ChatService:
@@ -65,7 +66,11 @@ class ChatService:
         # Records disconnects for abuse (never what was said).
         self._audit = audit if audit is not None else AuditLog.disabled()
         # Handshake rules: who may open which session.
-        self._gate = SessionGate(engine.store)
+        self._gate = SessionGate(
+            engine.store,
+            max_sessions=settings.max_sessions,
+            new_per_minute=settings.new_sessions_per_minute,
+        )
         # Admin events, published through the bus to every watching node.
         self._feed = EventFeed(engine.bus)
         # Ordered reply production per session.
@@ -95,8 +100,15 @@ class ChatService:
         return await self._gate.admit(request)
 
     async def attach(self, connection: Connection, grant: Grant) -> None:
-        """Register an admitted connection and greet it with ``connection_established``."""
+        """Register an admitted connection and greet it with ``connection_established``.
+
+        A new session is stored now that its socket is open; if its id was taken
+        meanwhile, the connection is closed (4002) instead.
+        """
         cid, sid = connection.connection_id, connection.session_id
+        if not grant.resumed and not await self._gate.create(grant):
+            connection.close(Close.SESSION_REPLACED, "the session id was just taken")
+            return
         self._peers[cid] = self._peer(connection)
         await self._node.join(connection)
         self._counters.connections_opened += 1
@@ -126,6 +138,7 @@ class ChatService:
             connection.connection_id,
             connection.session_id,
             connection.user_id,
+            incarnation=connection.incarnation,
             limits=tuple(limits),
             frames=TokenBucket(rate, max(1, round(3 * rate))) if rate else None,
             strikes=(
@@ -135,7 +148,19 @@ class ChatService:
 
     def prune(self) -> int:
         """Forget the shared budgets nobody used lately (called now and then)."""
-        return self._session_budgets.prune() + self._address_budgets.prune()
+        return self._session_budgets.prune() + self._address_budgets.prune() + self._gate.prune()
+
+    async def keep_sessions_alive(self) -> int:
+        """An open tab keeps its session alive: mark this node's sessions active, and
+        close the tabs of those that are gone (expired, or the store lost them: 4001)
+        or whose id now belongs to a new session (4002). How many sessions went."""
+        gone = await self._store.keep_alive(self._node.sessions_here())
+        for session_id, replaced in gone:
+            if replaced:
+                self._node.close_session(session_id, Close.SESSION_REPLACED, "session replaced")
+            else:
+                self._node.close_session(session_id, Close.SESSION_EXPIRED, "session expired")
+        return len(gone)
 
     def detach(self, connection: Connection, *, close_code: int | None, duration: float) -> None:
         """Forget a closed connection; replies in progress still complete and are stored."""
@@ -213,17 +238,23 @@ class ChatService:
             request_type = getattr(outcome, "request_type", None)
             failure = client_error(exc, session_id=peer.session_id, request_type=request_type)
             await self._refuse(peer, failure)
+            if isinstance(exc, SessionNotFound):
+                self._node.close_connection(peer.connection_id, *session_gone(exc))
 
     async def _look_up(self, peer: Peer, outcome: Outcome) -> None:
         match outcome:
             case ShowSessionInfo():
-                record = await self._store.touch_session(peer.session_id)
+                record = await self._store.touch_session(
+                    peer.session_id, incarnation=peer.incarnation
+                )
                 connections = self._node.connections_in(peer.session_id)
                 frame = frames.session_info(record, connections, utcnow())
                 self._node.to_connection(peer.connection_id, frame)
             case ShowHistory(after, limit):
                 sid = peer.session_id
-                messages, has_more = await self._store.history(sid, after=after, limit=limit)
+                messages, has_more = await self._store.history(
+                    sid, after=after, limit=limit, incarnation=peer.incarnation
+                )
                 messages, has_more = page_within(
                     messages, has_more, after, self._settings.history_page_bytes
                 )

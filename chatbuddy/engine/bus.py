@@ -46,8 +46,11 @@ class Presence:
 class NodeLink(Protocol):
     """What a bus calls back on this node (``chatbuddy.chat.node.LocalNode``)."""
 
-    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
-        """A frame published to a session: send it to this node's connections of it."""
+    def deliver(
+        self, session_id: str, frame: Frame, exclude: str | None, incarnation: str | None
+    ) -> None:
+        """A frame published to a session: send it to this node's connections of it
+        (of that ``incarnation`` of it, when given)."""
 
     def deliver_event(self, session_id: str, frame: str) -> None:
         """An admin event: send it to this node's watchers."""
@@ -77,10 +80,18 @@ class Bus(Protocol):
     async def unsubscribe(self, session_id: str) -> None:
         """Stop receiving them."""
 
-    async def publish(self, session_id: str, frame: Frame, *, exclude: str | None = None) -> None:
-        """Deliver ``frame`` to every subscribed node's connections of the session,
-        except the connection ``exclude``; each gets it once, in publishing order.
-        A callable frame is made only if some connection is to receive it."""
+    async def publish(
+        self,
+        session_id: str,
+        frame: Frame,
+        *,
+        exclude: str | None = None,
+        incarnation: str | None = None,
+    ) -> None:
+        """Deliver ``frame`` to every subscribed node's connections of the session
+        (admitted to its ``incarnation``, when given), except the connection
+        ``exclude``; each gets it once, in publishing order. A callable frame is
+        made only if some connection is to receive it."""
 
     def events_wanted(self) -> bool:
         """Whether any node watches admin events (so they are worth building)."""

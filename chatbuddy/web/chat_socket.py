@@ -84,6 +84,11 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     def remote_ip(self) -> str | None:
         return self.request.remote_ip
 
+    @property
+    def incarnation(self) -> str:
+        assert self._grant is not None, "only admitted connections are registered"
+        return self._grant.session.incarnation
+
     def send(self, frame: str) -> None:
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
