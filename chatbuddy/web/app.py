@@ -54,6 +54,7 @@ def make_app(
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
+            (r"/(favicon\.ico)", PageHandler, {"path": static}),
             (r"/static/(.*)", PageHandler, {"path": static}),
             (
                 r"/ws/chat/([^/]*)",
