@@ -12,8 +12,8 @@
 //
 // Where the session lives: in this frame's own storage, which browsers
 // partition by the shop's site and which the shop's scripts cannot read. Some
-// browsers refuse a frame of another site any storage (Chrome's Incognito, or
-// with third-party cookies blocked); there the loader keeps this frame's items
+// browsers and settings refuse a frame of another site any storage (third-party
+// storage blocked, or partitioning off); there the loader keeps this frame's items
 // in the shop's storage instead, so the chat still continues across the
 // shop's pages (docs/widget.md says what that exposes).
 import { bindChat } from "./binding.js";

@@ -34,8 +34,9 @@ def chromium_path() -> str:
 
 
 def launch(playwright: Playwright, *, partitioned_storage: bool = False) -> Browser:
-    """Headless Chromium. Playwright turns storage partitioning off, so a frame
-    of another site gets no storage at all (as in Chrome's Incognito);
+    """Headless Chromium. Playwright turns storage partitioning off, and this
+    Chromium blocks third-party cookies, so a frame of another site gets no
+    storage at all (as where third-party storage is blocked);
     ``partitioned_storage`` turns it back on, as Chrome ships it: such a frame
     gets storage of its own, keyed by the top-level site. (Playwright passes
     its own ``--disable-features`` list; the last one given wins.)"""

@@ -66,7 +66,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def storage_refusing_browser(playwright: Playwright) -> Iterator[Browser]:
-    """Chromium that gives a frame of another site no storage (as Incognito does)."""
+    """Chromium that gives a frame of another site no storage (third-party storage blocked)."""
     browser = launch(playwright)
     yield browser
     browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import re
@@ -138,3 +139,25 @@ async def test_an_origin_written_in_capitals_by_a_client_is_still_the_shop(port:
     ws = await websocket_connect(request)
     assert "connection_established" in str(await ws.read_message())
     ws.close()
+
+
+#: What the widget may weigh, gzipped, as docs/widget.md states: the loader, on
+#: every page of a shop, and the frame's files, fetched once per release.
+LOADER_BUDGET = 4 * 1024
+FRAME_BUDGET = 32 * 1024
+FRAME_FILES = re.compile(r'(?:href|src)="([a-z-]+\.(?:css|js))"')
+
+
+def test_the_widget_stays_small_gzipped() -> None:
+    static = Path(static_path())
+    frame_page = (static / "widget.html").read_text()
+    # The frame's modules: the ones it names, and the ones they import.
+    names = {"widget.html", *FRAME_FILES.findall(frame_page)}
+    for module in list(names):
+        if module.endswith(".js"):
+            names |= set(re.findall(r'from "\./([a-z-]+\.js)"', (static / module).read_text()))
+    assert {"widget-frame.js", "view.js", "connection.js", "chat.css"} <= names
+    frame = sum(len(gzip.compress((static / name).read_bytes(), 9)) for name in names)
+    loader = len(gzip.compress((static / "widget.js").read_bytes(), 9))
+    assert loader <= LOADER_BUDGET, loader
+    assert frame <= FRAME_BUDGET, frame
