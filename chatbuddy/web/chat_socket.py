@@ -29,6 +29,9 @@ from chatbuddy.wire.close_codes import Close
 
 log = logging.getLogger("chatbuddy.connections")
 
+#: Why a page of another site was refused, and what its operator can do.
+ORIGIN_REFUSAL = "not this server's own and not allowed with --allowed-origin"
+
 
 class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     """One chat connection; implements :class:`chatbuddy.chat.registry.Connection`."""
@@ -148,7 +151,12 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             return
         origin = self.request.headers.get("Origin")
         if origin is not None and not self.check_origin(origin):
-            self._refuse(403, "origin_not_allowed", f"origin {origin!r} is not allowed")
+            # The reason goes to the log (the origin is a header: no query string, no
+            # token); the shop's developer reads the same hint in the widget's console.
+            log.warning("refused origin %r: %s", _clip(origin, 200), ORIGIN_REFUSAL)
+            self._refuse(
+                403, "origin_not_allowed", f"origin {origin!r} is not allowed: {ORIGIN_REFUSAL}"
+            )
             return
         headers = self.request.headers
         request = HandshakeRequest(
@@ -188,7 +196,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             return True
         if urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
             return True
-        return origin in self._allowed_origins
+        return origin.lower() in self._allowed_origins
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
         json_error(self, status, reason, message)

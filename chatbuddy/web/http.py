@@ -109,8 +109,22 @@ class NotFoundHandler(JsonHandler):
         raise tornado.web.HTTPError(404)
 
 
+#: What the page (and the widget's frame) may load: its own scripts, styles and
+#: socket, nothing inline, nothing from elsewhere. Who may frame it is added per page.
+PAGE_POLICY = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
 class PageHandler(QuietErrors, tornado.web.StaticFileHandler):
-    """The browser page and its assets, with headers that keep it to itself."""
+    """The browser page and its assets, with headers that keep it to itself.
+
+    No site may frame the page (a framing site could overlay it and make its
+    visitor chat); the widget's frame is served by ``web.widget`` with exactly
+    the allowed origins instead. URLs here are not versioned, so browsers
+    revalidate (ETag) rather than keep a stale module after an upgrade.
+    """
 
     def parse_url_path(self, url_path: str) -> str:
         # A NUL cannot name a file; the file system calls would raise on it (a 500).
@@ -121,11 +135,9 @@ class PageHandler(QuietErrors, tornado.web.StaticFileHandler):
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "no-referrer")
-        self.set_header(
-            "Content-Security-Policy",
-            "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; form-action 'none'",
-        )
+        self.set_header("Content-Security-Policy", PAGE_POLICY + "; frame-ancestors 'none'")
+        self.set_header("X-Frame-Options", "DENY")  # for browsers without frame-ancestors
+        self.set_header("Cache-Control", "no-cache")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         json_error(self, status_code, error_type_of(status_code), self._reason)
