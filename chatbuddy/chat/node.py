@@ -68,6 +68,19 @@ class LocalNode:
         self._watchers.add(watcher, session_id)
         await self._follow(None)
 
+    async def listen_to_events(self) -> None:
+        """Receive admin events on this node from now on: a watcher is about to come.
+        If it does not, call :meth:`settle_events`."""
+        async with self._following:
+            if not self._watching_events:
+                self._watching_events = True
+                await self._bus.subscribe_events()
+
+    def settle_events(self) -> None:
+        """Stop receiving admin events if nobody watches them (after :meth:`listen_to_events`
+        for a watcher that never came)."""
+        self.spawn(self._follow(None))
+
     def unwatch(self, watcher: Watcher) -> None:
         self._watchers.remove(watcher)
         if not self._watchers:

@@ -143,7 +143,14 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         if session is not None and not is_valid_id(session):
             json_error(self, 400, "invalid_identifier", f"invalid session id {session[:40]!r}")
             return
-        await super().get(*args, **kwargs)
+        # Listen to events before the upgrade completes: the client treats the open
+        # socket as "watching", and an event published in between would be lost.
+        await self._node.listen_to_events()
+        try:
+            await super().get(*args, **kwargs)
+        finally:
+            if not self._watching:  # the upgrade failed: nobody came to watch
+                self._node.settle_events()
 
     async def open(self, *args: str, **kwargs: str) -> None:
         self._watching = True
