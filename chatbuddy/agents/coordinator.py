@@ -1,4 +1,9 @@
-"""The coordinator: routes each message to a sub-agent and streams its answer."""
+"""The coordinator: the shop assistant that every install has (no LLM, no network).
+
+It reads the message against the shop's vocabulary, takes the conversation
+so far from the last reply in the stored history, lets the planner choose the
+answer, and streams it.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,59 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 
-from chatbuddy.agents.answers import SUB_AGENTS
 from chatbuddy.agents.base import AgentReply, AgentRequest
-from chatbuddy.agents.language import detect_language
-from chatbuddy.agents.routing import decide
-from chatbuddy.agents.shop import Shop, words
+from chatbuddy.agents.context import Context
+from chatbuddy.agents.planner import Planner
+from chatbuddy.agents.shop import Catalogue, FileOrders, OrderBackend
 
 _PIECE_RE = re.compile(r"\S+\s*")
+#: Words per streamed chunk: each chunk is a frame to every tab of the session
+#: (docs/assistant.md, "Speed", says why this size).
+WORDS_PER_CHUNK = 8
 
 
 class CoordinatorAgent:
     """The shop assistant: product, order, recommendation, marketing, general."""
 
     name = "coordinator"
-    #: Enough of the conversation to know what it is about.
-    history_wanted = 20
+    #: The last reply carries the conversation's context; a few messages back
+    #: covers messages sent in a quick row.
+    history_wanted = 6
 
-    def __init__(self, shop: Shop, *, words_per_chunk: int = 4, chunk_delay: float = 0.0) -> None:
-        # The catalogue the sub-agents look things up in.
-        self._shop = shop
-        # Size of a streamed chunk; a few words reads naturally in the page.
+    def __init__(
+        self,
+        shop: Catalogue,
+        orders: OrderBackend | None = None,
+        *,
+        words_per_chunk: int = WORDS_PER_CHUNK,
+        chunk_delay: float = 0.0,
+    ) -> None:
+        if orders is None:
+            orders = FileOrders(getattr(shop, "orders", ()))
+        # Reads messages and chooses answers; builds the shop's indexes once, here.
+        self._planner = Planner(shop, orders)
+        # Size of a streamed chunk.
         self._words_per_chunk = words_per_chunk
         # Pause between chunks, to make streaming visible in demos (0: none).
         self._chunk_delay = chunk_delay
 
     async def respond(self, request: AgentRequest) -> AgentReply:
-        tokens = words(request.content)
-        language = detect_language(tokens)
-        decision = decide(request.content, tokens, self._shop)
-        answer = SUB_AGENTS[decision.route](decision, tokens, language, self._shop)
+        context = Context.from_history(request.history)
+        reading = self._planner.reader.read(request.content)
+        answer = await self._planner.answer(reading, context, request.verified_user)
+        metadata = {
+            "language": answer.context.language,
+            **answer.metadata,
+            "context": answer.context.to_metadata(),
+        }
+        if answer.handoff is not None:
+            metadata["handoff_requested"] = True
         return AgentReply(
-            agent=decision.route.value,
+            agent=answer.route.value,
             confidence=round(answer.confidence, 2),
             chunks=self._stream(answer.text),
-            metadata={"language": language, **answer.metadata},
+            metadata=metadata,
+            handoff=answer.handoff,
         )
 
     async def _stream(self, text: str) -> AsyncIterator[str]:

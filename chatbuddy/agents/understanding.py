@@ -1,0 +1,177 @@
+"""Reading one message: what it asks, what it names, which numbers mean what, its language.
+
+:class:`Reader` is built once per catalogue: one vocabulary of intent words
+(:mod:`chatbuddy.agents.intents`), category and policy keywords, brands and
+product words, each word tagged with the language it belongs to. Reading a
+message is then a few dict look-ups per word (:class:`chatbuddy.agents.words.Lexicon`
+caches each word's meaning), plus the product index.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from chatbuddy.agents.intents import INTENT_WORDS, PHRASES, STOP_WORDS, Intent
+from chatbuddy.agents.numbers import Numbers, read_numbers
+from chatbuddy.agents.products import Found, ProductIndex
+from chatbuddy.agents.shop import Catalogue, Product
+from chatbuddy.agents.shopfile import Language
+from chatbuddy.agents.words import Lexicon, fold, has_accents, tokens
+
+_EMAIL_RE = re.compile(r"\S+@\S+")
+_SEGMENT_RE = re.compile(r"\b(?:vagy|or|vs|versus|es|and|illetve)\b|[,/;]")
+
+Concept = tuple[str, str]  # (kind, value): ("intent", "price"), ("category", "phone"), ...
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one message says, as far as the shop's vocabulary tells."""
+
+    text: str
+    intents: frozenset[Intent] = frozenset()
+    categories: tuple[str, ...] = ()
+    brands: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    found: Found = field(default_factory=Found)
+    #: Distinct products named in separate parts ("the S24 or the iPhone 15").
+    each: tuple[Product, ...] = ()
+    numbers: Numbers = field(default_factory=Numbers)
+    #: The message's language; None when it does not show (a number, a name).
+    language: Language | None = None
+    #: Product words in the message, for variants ("and the Pro?").
+    product_words: frozenset[str] = frozenset()
+    #: Words that meant nothing to the shop.
+    unknown: int = 0
+
+    def has(self, *intents: Intent) -> bool:
+        return any(i in self.intents for i in intents)
+
+
+class Reader:
+    """Reads messages against one catalogue's vocabulary."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        concepts: dict[str, set[Concept]] = {}
+        phrases: list[tuple[tuple[str, ...], Concept]] = []
+        tags: dict[str, set[str]] = {}
+
+        def add(text: str, concept: Concept | None, lang: str | None) -> None:
+            words = tuple(tokens(fold(text)))
+            for word in words:
+                concepts.setdefault(word, set())
+                if lang:
+                    tags.setdefault(word, set()).add(lang)
+            if concept is None or not words:
+                return
+            if len(words) == 1:
+                concepts[words[0]].add(concept)
+            else:
+                phrases.append((words, concept))
+
+        for intent, (hungarian, english) in INTENT_WORDS.items():
+            for lang, words in (("hu", hungarian), ("en", english)):
+                for word in words.split():
+                    add(word, ("intent", intent.value), lang)
+        for phrase, intent in PHRASES.items():
+            add(phrase, ("intent", intent.value), None)
+        for lang, words in (("hu", STOP_WORDS[0]), ("en", STOP_WORDS[1])):
+            for word in words.split():
+                add(word, None, lang)
+        for key, category in catalogue.categories.items():
+            add(category.hu, ("category", key), "hu" if category.hu != category.en else None)
+            add(category.en, ("category", key), "en" if category.hu != category.en else None)
+            for lang, words in (("hu", category.keywords.hu), ("en", category.keywords.en)):
+                for word in words:
+                    add(word, ("category", key), lang)
+        for policy in catalogue.policies:
+            for lang, words in (("hu", policy.keywords.hu), ("en", policy.keywords.en)):
+                for word in words:
+                    add(word, ("policy", policy.topic), lang)
+        self._brands = {fold(p.brand): p.brand for p in catalogue.products}
+        for folded in self._brands:
+            add(folded, ("brand", folded), None)
+        category_words = [w for w, c in concepts.items() if any(k == "category" for k, _ in c)]
+        # Finds products by their words.
+        self.products = ProductIndex(catalogue.products, category_words)
+        for word in self.products.vocabulary:
+            concepts.setdefault(word, set())
+        # Vocabulary word -> what it means (intents, categories, topics, brands).
+        self._concepts = concepts
+        # Multi-word keywords: all words must occur.
+        self._phrases = phrases
+        # Vocabulary word -> its language, when it has only one.
+        self._language = {w: next(iter(t)) for w, t in tags.items() if len(t) == 1}
+        # Every word customers may type, matched with stems, prefixes and typo tolerance.
+        self._lexicon = Lexicon(concepts, fuzzy_exclude=(STOP_WORDS[0] + " " + STOP_WORDS[1]).split())
+        # Product words, to tell them from the rest of the vocabulary.
+        self._product_words = frozenset(self.products.vocabulary)
+
+    def read(self, text: str) -> Reading:
+        """What ``text`` says."""
+        folded = fold(text)
+        words = tokens(_EMAIL_RE.sub(" ", text)) if "@" in text else tokens(text)
+        meant: set[str] = set()
+        votes = {"hu": 0, "en": 0}
+        unknown = 0
+        for raw in words:
+            word = self._lexicon.word(raw)
+            if has_accents(raw):
+                votes["hu"] += 2
+            if not word.means:
+                unknown += 1
+                continue
+            meant |= word.means
+            langs = {self._language.get(m) for m in word.means} - {None}
+            if len(langs) == 1:
+                votes[langs.pop()] += 1  # type: ignore[index]
+        meant |= self.products.joined([fold(w) for w in words])
+        concepts: set[Concept] = set()
+        for m in meant:
+            concepts |= self._concepts.get(m, set())
+        for phrase, concept in self._phrases:
+            if all(w in meant for w in phrase):
+                concepts.add(concept)
+        brands = tuple(sorted(self._brands[v] for k, v in concepts if k == "brand"))
+        product_words = frozenset(meant & self._product_words)
+        found = self.products.find(product_words, brands) if product_words else Found()
+        if product_words and found.product is None and not found.choices and brands:
+            found = self.products.find(product_words)
+        intents = frozenset(Intent(v) for k, v in concepts if k == "intent")
+        each: tuple[Product, ...] = ()
+        if Intent.COMPARE in intents and product_words:
+            each = self._each(folded)
+        language: Language | None = None
+        if votes["hu"] > votes["en"]:
+            language = "hu"
+        elif votes["en"] > votes["hu"]:
+            language = "en"
+        return Reading(
+            text=text,
+            intents=intents,
+            categories=tuple(sorted(v for k, v in concepts if k == "category")),
+            brands=brands,
+            topics=tuple(sorted(v for k, v in concepts if k == "policy")),
+            found=found,
+            each=each,
+            numbers=read_numbers(folded),
+            language=language,
+            product_words=product_words,
+            unknown=unknown,
+        )
+
+    def _each(self, folded: str) -> tuple[Product, ...]:
+        """The products named in each part of a comparison, in order, once each."""
+        named: list[Product] = []
+        for part in _SEGMENT_RE.split(folded):
+            words = tokens(part)
+            meant: set[str] = set()
+            for raw in words:
+                meant |= self._lexicon.word(raw).means
+            meant |= self.products.joined(words)
+            brands = tuple(self._brands[m] for m in meant if m in self._brands)
+            found = self.products.find(meant & self._product_words, brands)
+            if found.product is not None and found.product not in named:
+                named.append(found.product)
+        return tuple(named)
