@@ -127,6 +127,8 @@ class Planner:
             return products.one_product(self.shop, found, lang, ctx, quantity=quantity)
         if r.found.choices:
             return products.which_one(r.found.choices, lang, ctx)
+        if current is not None and r.has(Intent.CHEAPER) and not (r.categories or r.brands):
+            return products.alternatives(self.shop, current, lang, ctx, cheaper=True)
         query = self._query(r, ctx)
         if current is not None and query is None:
             if wants_other or r.has(Intent.CHEAPER):

@@ -47,7 +47,12 @@ def product_terms(product: Product) -> list[tuple[str, ...]]:
 class ProductIndex:
     """Finds products by the words of a message; built once per catalogue."""
 
-    def __init__(self, products: Sequence[Product], category_words: Collection[str]) -> None:
+    def __init__(
+        self,
+        products: Sequence[Product],
+        category_words: Collection[str],
+        common_words: Collection[str] = (),
+    ) -> None:
         # Catalogue order, kept for listing choices.
         self._products = list(products)
         # Product -> its terms.
@@ -58,8 +63,9 @@ class ProductIndex:
             for term in terms:
                 for word in term:
                     self._postings.setdefault(word, set()).add(product_id)
-        # Words that also name a category ("watch"): they do not name a product alone.
-        self._category_words = {fold(w) for w in category_words}
+        # Words that also name a category ("watch") or are common ("mi" of "Mi Band"):
+        # they do not name a product alone.
+        self._category_words = {fold(w) for w in (*category_words, *common_words)}
         # Product id -> product.
         self._by_id = {p.id: p for p in products}
         # Product id -> its name's words (brand left out), for telling variants apart.

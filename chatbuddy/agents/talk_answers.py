@@ -60,7 +60,7 @@ def coupons(shop: Catalogue, lang: Language, ctx: Context) -> Answer:
 def handoff(lang: Language, ctx: Context, contact: str | None) -> Answer:
     """Acknowledge; the reply asks the admin side for a person (AgentReply.handoff)."""
     if lang == "hu":
-        text = "Rendben, szóltam egy kollégának, hamarosan átveszi a beszélgetést."
+        text = "Rendben, szóltam: egy kolléga hamarosan átveszi a beszélgetést."
         if contact:
             text += " Addig is így ér el minket: " + contact
     else:

@@ -94,7 +94,8 @@ class Reader:
             add(folded, ("brand", folded), None)
         category_words = [w for w, c in concepts.items() if any(k == "category" for k, _ in c)]
         # Finds products by their words.
-        self.products = ProductIndex(catalogue.products, category_words)
+        common = (STOP_WORDS[0] + " " + STOP_WORDS[1]).split()
+        self.products = ProductIndex(catalogue.products, category_words, [fold(w) for w in common])
         for word in self.products.vocabulary:
             concepts.setdefault(word, set())
         # Vocabulary word -> what it means (intents, categories, topics, brands).
@@ -104,7 +105,7 @@ class Reader:
         # Vocabulary word -> its language, when it has only one.
         self._language = {w: next(iter(t)) for w, t in tags.items() if len(t) == 1}
         # Every word customers may type, matched with stems, prefixes and typo tolerance.
-        self._lexicon = Lexicon(concepts, fuzzy_exclude=(STOP_WORDS[0] + " " + STOP_WORDS[1]).split())
+        self._lexicon = Lexicon(concepts, fuzzy_exclude=common)
         # Product words, to tell them from the rest of the vocabulary.
         self._product_words = frozenset(self.products.vocabulary)
 
