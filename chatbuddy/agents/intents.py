@@ -15,6 +15,7 @@ class Intent(StrEnum):
     PRICE = "price"
     STOCK = "stock"
     ORDER = "order"
+    TRACK = "track"
     RECOMMEND = "recommend"
     SIMILAR = "similar"
     COMPARE = "compare"
@@ -51,6 +52,7 @@ INTENT_WORDS: dict[Intent, tuple[str, str]] = {
         "követés nyomkövetés státusz",
         "order ordered parcel package tracking track status shipment",
     ),
+    Intent.TRACK: ("státusz nyomkövetés követési", "status tracking"),
     Intent.RECOMMEND: (
         "ajánl ajánlj ajánlasz ajánlanál javasol javasolj jó",
         "recommend suggest good",
@@ -113,7 +115,10 @@ STOP_WORDS: tuple[str, str] = (
 PHRASES: dict[str, Intent] = {
     "how much": Intent.PRICE,
     "where is my": Intent.ORDER,
-    "hol tart": Intent.ORDER,
+    "hol tart": Intent.TRACK,
+    "hol jár": Intent.TRACK,
+    "hol van": Intent.TRACK,
+    "where is": Intent.TRACK,
     "see you": Intent.BYE,
     "jó napot": Intent.GREETING,
     "what else": Intent.SIMILAR,

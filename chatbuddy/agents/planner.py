@@ -91,7 +91,7 @@ class Planner:
             return OrderQuestion(number, n.emails, postcodes if number not in postcodes else ())
         if n.emails and ctx.order is not None:
             return OrderQuestion(ctx.order, n.emails, ())
-        if r.has(Intent.ORDER) and not r.topics and not named:
+        if r.has(Intent.ORDER) and (not r.topics or r.has(Intent.TRACK)) and not named:
             return OrderQuestion(ctx.order if ctx.topic == "order" else None)
         if ctx.topic == "order" and ctx.order and r.has(Intent.WHEN, Intent.ORDER):
             return OrderQuestion(ctx.order)
