@@ -201,7 +201,9 @@ def main() -> None:
     over the ones before (peak resident memory only grows).
     """
     hu_words = [f for forms in HUNGARIAN.values() for f in forms]
-    print(f"{'candidate':38} {'hu right':>9} {'en right':>9} {'µs/word':>8} {'load s':>7} {'+MiB':>6}")
+    print(
+        f"{'candidate':38} {'hu right':>9} {'en right':>9} {'µs/word':>8} {'load s':>7} {'+MiB':>6}"
+    )
     for name, build in candidates().items():
         before, started = rss_mib(), time.perf_counter()
         hu, en = build("hu", list(HUNGARIAN)), build("en", list(ENGLISH))

@@ -38,11 +38,11 @@ class AgentName(click.ParamType):  # type: ignore[type-arg,unused-ignore]
         if text in AGENTS or is_factory_spec(text):
             return text
         known = ", ".join(sorted(AGENTS))
-        self.fail(f"{text!r} is not one of {known}, nor package.module:factory", param, ctx)
+        return self.fail(f"{text!r} is not one of {known}, nor package.module:factory", param, ctx)
 
 
 #: Settings whose values the CLI checks with a type of its own.
-TYPES: dict[str, Callable[[], click.ParamType]] = {"agent": AgentName}
+TYPES: dict[str, Callable[[], Any]] = {"agent": AgentName}
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]

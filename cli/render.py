@@ -355,7 +355,9 @@ def shop_summary_table(summary: dict[str, Any]) -> Group:
     table.add_column("products", justify="right")
     table.add_column("in stock", justify="right")
     for c in summary["categories"]:
-        table.add_row(safe(c["key"]), safe(c["hu"]), safe(c["en"]), str(c["products"]), str(c["in_stock"]))
+        table.add_row(
+            safe(c["key"]), safe(c["hu"]), safe(c["en"]), str(c["products"]), str(c["in_stock"])
+        )
     totals = Table(box=box.SIMPLE, show_header=False)
     totals.add_column("what", style="bold")
     totals.add_column("value")
@@ -364,4 +366,3 @@ def shop_summary_table(summary: dict[str, Any]) -> Group:
     totals.add_row("coupons", safe(", ".join(summary["coupons"]) or "-"))
     totals.add_row("policies", safe(", ".join(summary["policies"]) or "-"))
     return Group(table, totals, Text("The shop file is valid.", style="green"))
-

@@ -76,7 +76,9 @@ def judge(turn: Turn, reply: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 Ask = Callable[[str, str], Awaitable[Received]]
 
 
-async def replay(conversations: list[Conversation], open_session: Callable[[str], Awaitable[Ask]]) -> tuple[int, list[Miss]]:
+async def replay(
+    conversations: list[Conversation], open_session: Callable[[str], Awaitable[Ask]]
+) -> tuple[int, list[Miss]]:
     """Replay every conversation in its own session; (turns, misses)."""
     turns, misses = 0, []
     for index, conversation in enumerate(conversations):
@@ -86,7 +88,9 @@ async def replay(conversations: list[Conversation], open_session: Callable[[str]
             reply = await ask(f"conv-{index}", turn.said)
             missing, unwanted = judge(turn, reply["content"])
             if missing or unwanted:
-                misses.append(Miss(conversation.title, turn.said, reply["content"], missing, unwanted))
+                misses.append(
+                    Miss(conversation.title, turn.said, reply["content"], missing, unwanted)
+                )
     return turns, misses
 
 
@@ -110,7 +114,9 @@ async def _main(name: str) -> None:
     for miss in misses:
         print(f"[{miss.conversation}] > {miss.said}\n    {miss.reply!r}")
         print(f"    missing {list(miss.missing)} unwanted {list(miss.unwanted)}")
-    print(f"{name}: {turns - len(misses)}/{turns} turns right ({(turns - len(misses)) / turns:.1%})")
+    print(
+        f"{name}: {turns - len(misses)}/{turns} turns right ({(turns - len(misses)) / turns:.1%})"
+    )
 
 
 if __name__ == "__main__":

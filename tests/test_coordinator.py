@@ -22,7 +22,9 @@ SHOP = Shop.demo()
 class Chat:
     """One conversation with the coordinator, its history kept as the store keeps it."""
 
-    def __init__(self, agent: CoordinatorAgent | None = None, verified_user: str | None = None) -> None:
+    def __init__(
+        self, agent: CoordinatorAgent | None = None, verified_user: str | None = None
+    ) -> None:
         self.agent = agent or CoordinatorAgent(SHOP, words_per_chunk=3)
         self.history: list[StoredMessage] = []
         self.verified_user = verified_user
@@ -30,12 +32,16 @@ class Chat:
     async def ask(self, text: str) -> tuple[str, str, float, dict[str, Any]]:
         """(sub-agent, reply text, confidence, metadata)."""
         reply = await self.agent.respond(
-            AgentRequest("s", None, text, history=tuple(self.history), verified_user=self.verified_user)
+            AgentRequest(
+                "s", None, text, history=tuple(self.history), verified_user=self.verified_user
+            )
         )
         assert reply.chunks is not None  # the coordinator streams
         content = "".join([chunk async for chunk in reply.chunks])
         now = datetime.now(UTC)
-        self.history.append(stored_message(id=len(self.history) + 1, role="user", content=text, timestamp=now))
+        self.history.append(
+            stored_message(id=len(self.history) + 1, role="user", content=text, timestamp=now)
+        )
         self.history.append(
             stored_message(
                 id=len(self.history) + 1,
@@ -103,7 +109,9 @@ async def test_a_message_that_shows_no_language_keeps_the_conversations() -> Non
 
 
 @pytest.mark.parametrize("product", SHOP.products, ids=lambda p: p.id)
-async def test_asking_the_price_of_any_catalogue_product_returns_that_price(product: Product) -> None:
+async def test_asking_the_price_of_any_catalogue_product_returns_that_price(
+    product: Product,
+) -> None:
     agent, hu, confidence, metadata = await ask(f"Mennyi az ára a {product.name} terméknek?")
     assert agent == "product"
     assert metadata["product_id"] == product.id
@@ -146,9 +154,9 @@ async def test_follow_ups_are_about_the_product_talked_about() -> None:
     await chat.ask("Mennyibe kerül az iPhone 15?")
     _, stock, _, _ = await chat.ask("Van belőle készleten?")
     assert "9 db" in stock
-    _, pro, _, metadata = await chat.ask("És a Pro változat?")
+    _, _, _, metadata = await chat.ask("És a Pro változat?")
     assert metadata["product_id"] == "p04"
-    _, similar, _, metadata = await chat.ask("Ajánlj hasonlót!")
+    _, _, _, metadata = await chat.ask("Ajánlj hasonlót!")
     assert {SHOP.product(p).category for p in metadata["recommended"]} == {"phone"}  # type: ignore[union-attr]
 
 
@@ -171,7 +179,7 @@ async def test_a_budget_is_a_filter_not_an_order_number() -> None:
 
 
 async def test_brand_and_category_narrow_a_list() -> None:
-    _, text, _, metadata = await ask("Samsung tévé")
+    _, text, _, _ = await ask("Samsung tévé")
     assert "Samsung QE55Q80C" in text
     assert "LG" not in text
 
@@ -257,7 +265,13 @@ def test_hungarian_reads_as_a_person_writes_it() -> None:
     assert date("2026-11-27", "hu") == "november 27."
     assert date("2026-11-27", "en") == "November 27"
     assert [article(w) for w in ("iPhone", "Samsung", "Apple", "#10042", "1", "5", "1000")] == [
-        "az", "a", "az", "a", "az", "az", "az",
+        "az",
+        "a",
+        "az",
+        "a",
+        "az",
+        "az",
+        "az",
     ]
 
 

@@ -24,21 +24,54 @@ SMALL_SHOP: dict[str, Any] = {
     "language": "hu",
     "currency": "HUF",
     "categories": {
-        "bike": {"hu": "kerékpár", "en": "bicycle", "keywords": {"hu": ["bicikli", "bringa"], "en": ["bike"]}}
+        "bike": {
+            "hu": "kerékpár",
+            "en": "bicycle",
+            "keywords": {"hu": ["bicikli", "bringa"], "en": ["bike"]},
+        }
     },
     "products": [
-        {"id": "b1", "name": "Csepel Torpedo 3", "brand": "Csepel", "category": "bike", "price": 129900, "stock": 3, "aliases": ["torpedo"]},
-        {"id": "b2", "name": "Merida Speeder 100", "brand": "Merida", "category": "bike", "price": 219900, "stock": 0},
+        {
+            "id": "b1",
+            "name": "Csepel Torpedo 3",
+            "brand": "Csepel",
+            "category": "bike",
+            "price": 129900,
+            "stock": 3,
+            "aliases": ["torpedo"],
+        },
+        {
+            "id": "b2",
+            "name": "Merida Speeder 100",
+            "brand": "Merida",
+            "category": "bike",
+            "price": 219900,
+            "stock": 0,
+        },
     ],
     "orders": [
-        {"id": "55501", "status": "shipped", "items": ["b1"], "total": 129900, "placed": "2026-11-20",
-         "carrier": "Foxpost", "tracking": "FP-1", "eta": "2026-11-29", "email": "bea@example.com", "postcode": "8000"}
+        {
+            "id": "55501",
+            "status": "shipped",
+            "items": ["b1"],
+            "total": 129900,
+            "placed": "2026-11-20",
+            "carrier": "Foxpost",
+            "tracking": "FP-1",
+            "eta": "2026-11-29",
+            "email": "bea@example.com",
+            "postcode": "8000",
+        }
     ],
     "policies": [
-        {"topic": "shipping", "keywords": {"hu": ["szállítás"], "en": ["shipping"]},
-         "hu": "A bringát összeszerelve, 2 nap alatt visszük házhoz.", "en": "We deliver the bike assembled within 2 days."}
+        {
+            "topic": "shipping",
+            "keywords": {"hu": ["szállítás"], "en": ["shipping"]},
+            "hu": "A bringát összeszerelve, 2 nap alatt visszük házhoz.",
+            "en": "We deliver the bike assembled within 2 days.",
+        }
     ],
-}  # fmt: skip
+}
 
 
 def write(folder: Path, data: dict[str, Any], name: str = "shop.json") -> Path:
@@ -65,7 +98,10 @@ def broken(change: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("negative price", "products[1] (b2) field price: Input should be greater than or equal to 0"),
+        (
+            "negative price",
+            "products[1] (b2) field price: Input should be greater than or equal to 0",
+        ),
         ("unknown category", "products[0] (b1): category 'boat' is not in categories"),
         ("twice the same id", "products[1] (b1): id 'b1' is used twice"),
         ("no name", "products[0] (b1) field name: Field required"),
@@ -85,7 +121,7 @@ def test_a_bad_shop_file_is_refused_with_one_line_naming_the_entry_and_field(
 def test_a_file_that_is_not_json_says_where(tmp_path: Path) -> None:
     path = tmp_path / "shop.json"
     path.write_text('{"name": "x",\n  oops}', encoding="utf-8")
-    with pytest.raises(ShopFileError, match="not JSON: .* at line 2"):
+    with pytest.raises(ShopFileError, match=r"not JSON: .* at line 2"):
         load_shop_data(path)
 
 
@@ -99,14 +135,23 @@ def test_products_can_come_from_a_csv_export_with_its_own_headers(tmp_path: Path
     data = {k: v for k, v in SMALL_SHOP.items() if k != "products"}
     data["products_csv"] = {
         "path": "export.csv",
-        "columns": {"id": "Handle", "name": "Title", "brand": "Vendor", "category": "Type",
-                    "price": "Variant Price", "stock": "Inventory", "aliases": "Aliases"},
+        "columns": {
+            "id": "Handle",
+            "name": "Title",
+            "brand": "Vendor",
+            "category": "Type",
+            "price": "Variant Price",
+            "stock": "Inventory",
+            "aliases": "Aliases",
+        },
         "attribute_columns": ["Colour"],
-    }  # fmt: skip
+    }
     shop = Shop.load(write(tmp_path, data))
     torpedo, speeder = shop.products
     assert (torpedo.price, torpedo.aliases, torpedo.attributes) == (
-        129900, ("torpedo", "torpi"), {"Colour": "red"}
+        129900,
+        ("torpedo", "torpi"),
+        {"Colour": "red"},
     )
     assert (speeder.price, speeder.stock) == (219900, 0)
 
@@ -132,16 +177,24 @@ def test_a_bad_csv_row_is_named_like_a_bad_json_entry(tmp_path: Path) -> None:
 def test_shop_check_summarises_a_good_file_and_refuses_a_bad_one_with_exit_code_3(
     tmp_path: Path,
 ) -> None:
-    good = CliRunner().invoke(cli, ["shop", "check", str(write(tmp_path, SMALL_SHOP))], terminal_width=100)
+    good = CliRunner().invoke(
+        cli, ["shop", "check", str(write(tmp_path, SMALL_SHOP))], terminal_width=100
+    )
     assert good.exit_code == 0, good.output
     assert "Bringa Bolt (hu, HUF)" in good.output
     assert "kerékpár" in good.output
     assert "The shop file is valid." in good.output
     as_json = CliRunner().invoke(cli, ["shop", "check", "--json", str(tmp_path / "shop.json")])
     assert json.loads(as_json.output)["categories"][0] == {
-        "key": "bike", "hu": "kerékpár", "en": "bicycle", "products": 2, "in_stock": 1
-    }  # fmt: skip
-    bad = CliRunner().invoke(cli, ["shop", "check", str(write(tmp_path, broken("negative price"), "bad.json"))])
+        "key": "bike",
+        "hu": "kerékpár",
+        "en": "bicycle",
+        "products": 2,
+        "in_stock": 1,
+    }
+    bad = CliRunner().invoke(
+        cli, ["shop", "check", str(write(tmp_path, broken("negative price"), "bad.json"))]
+    )
     assert bad.exit_code == 3
     assert bad.output.strip().splitlines() == [
         f"Error: {tmp_path / 'bad.json'}: products[1] (b2) field price: "

@@ -18,9 +18,7 @@ AGENTS: dict[str, Callable[[Shop, OrderBackend], Agent]] = {
 }
 
 
-def make_agent(
-    name: str, *, shop: Path | None = None, order_backend: str | None = None
-) -> Agent:
+def make_agent(name: str, *, shop: Path | None = None, order_backend: str | None = None) -> Agent:
     """The agent called ``name`` (built in, or ``package.module:factory``), answering from
     the shop file at ``shop`` (the demo shop when None) with orders from ``order_backend``
     (``package.module:factory``; the shop file's orders when None).
@@ -45,7 +43,9 @@ def make_agent(
     if order_backend is not None:
         orders = load_factory(order_backend, "order backend")()
         if not callable(getattr(orders, "find", None)):
-            raise ConfigurationError(f"order backend {order_backend!r} made an object without find()")
+            raise ConfigurationError(
+                f"order backend {order_backend!r} made an object without find()"
+            )
     return factory(catalogue, orders)
 
 

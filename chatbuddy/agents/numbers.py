@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_DIGIT_RE = re.compile(r"\d")
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _MONTHS = {
     name: number
@@ -83,7 +84,7 @@ class Numbers:
 
 def read_numbers(folded: str) -> Numbers:
     """The numbers in ``folded`` (a message, lower case, accents folded)."""
-    if not any(ch.isdigit() for ch in folded) and "@" not in folded:
+    if _DIGIT_RE.search(folded) is None and "@" not in folded:
         return Numbers()
     text = folded
     emails = tuple(m.group(0).strip(".") for m in _EMAIL_RE.finditer(text))
@@ -144,7 +145,9 @@ def _money(match: re.Match[str], text: str) -> tuple[int | None, str | None]:
     before = text[max(0, match.start() - 24) : match.start()]
     after = text[match.end() : match.end() + 16]
     over = bool(_OVER_RE.search(before) or re.match(r"\s*(?:felett|folott|or more|\+)", after))
-    under = bool(until) or bool(_UNDER_RE.search(before) or re.match(r"\s*(?:alatt|ala\b|or less|-ig)", after))
+    under = bool(until) or bool(
+        _UNDER_RE.search(before) or re.match(r"\s*(?:alatt|ala\b|or less|-ig)", after)
+    )
     if not (multiplier or currency or over or under):
         return None, None
     compact = re.sub(r"[ .,\u00a0\u202f](?=\d{3}(?!\d))", "", digits).replace(",", ".")

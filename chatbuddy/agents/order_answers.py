@@ -108,9 +108,7 @@ def _ask_proof(number: str, lang: Language, ctx: Context) -> Answer:
 
 def _locked(lang: Language, ctx: Context, contact: str | None, *, just_now: bool = False) -> Answer:
     if lang == "hu":
-        text = (
-            "Ez az adat sem egyezik. " if just_now else ""
-        ) + (
+        text = ("Ez az adat sem egyezik. " if just_now else "") + (
             "Biztonsági okból ebben a beszélgetésben már nem adhatok ki rendelési adatokat; "
             "kérem, forduljon ügyfélszolgálatunkhoz."
         )
@@ -121,7 +119,9 @@ def _locked(lang: Language, ctx: Context, contact: str | None, *, just_now: bool
         )
     if contact:
         text += " " + contact
-    return Answer(text, Route.ORDER, 0.8, ctx.but(awaiting=None, topic="order"), {"proof": "locked"})
+    return Answer(
+        text, Route.ORDER, 0.8, ctx.but(awaiting=None, topic="order"), {"proof": "locked"}
+    )
 
 
 def _details(shop: Catalogue, order: Order, lang: Language, ctx: Context) -> Answer:

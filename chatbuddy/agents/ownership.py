@@ -34,9 +34,8 @@ def owns(
     """Whether the proofs show the order is the customer's (False for no order)."""
     if order is None:
         return False
-    if verified_user is not None and order.customer is not None:
-        if verified_user == order.customer:
-            return True
+    if verified_user is not None and verified_user == order.customer:
+        return True
     if any(e.strip().lower() == order.email.strip().lower() for e in emails):
         return True
     return order.postcode in postcodes

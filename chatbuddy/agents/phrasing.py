@@ -34,7 +34,7 @@ def price(amount: int, lang: Language, currency: str = "HUF") -> str:
 
 
 def date(iso: str, lang: Language) -> str:
-    """"2026-11-27" -> "november 27." (hu) or "November 27" (en); the year is left out."""
+    """ "2026-11-27" -> "november 27." (hu) or "November 27" (en); the year is left out."""
     month, day = int(iso[5:7]), int(iso[8:10])
     name = _MONTHS[lang][month - 1]
     return f"{name} {day}." if lang == "hu" else f"{name} {day}"
@@ -83,7 +83,7 @@ def listing(products: list[Product], lang: Language, currency: str) -> str:
 
 
 def choice(names: list[str], lang: Language) -> str:
-    """"A, B vagy C" / "A, B or C"."""
+    """ "A, B vagy C" / "A, B or C"."""
     if len(names) == 1:
         return names[0]
     joiner = " vagy " if lang == "hu" else " or "

@@ -85,7 +85,9 @@ class Planner:
         number = (longer or n.order_numbers or (None,))[0]
         named = r.found.product is not None or bool(r.categories)
         if number is not None and (
-            r.has(Intent.ORDER) or n.marked or ctx.awaiting in ("order_number", "proof")
+            r.has(Intent.ORDER)
+            or n.marked
+            or ctx.awaiting in ("order_number", "proof")
             or (not named and not r.intents and len(number) > 4)
         ):
             return OrderQuestion(number, n.emails, postcodes if number not in postcodes else ())

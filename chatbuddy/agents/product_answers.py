@@ -134,7 +134,9 @@ def compare(shop: Catalogue, products: Sequence[Product], lang: Language, ctx: C
     cheapest = min(products, key=lambda p: p.price)
     if lang == "hu":
         verdict = f"Vásárlóink {say.article(best.name)} {best.name} típust értékelték jobbra"
-        verdict += "." if best is cheapest else f", {say.article(cheapest.name)} {cheapest.name} olcsóbb."
+        verdict += (
+            "." if best is cheapest else f", {say.article(cheapest.name)} {cheapest.name} olcsóbb."
+        )
         text = "Összehasonlítva:\n" + "\n".join(rows) + "\n" + verdict
     else:
         verdict = f"Customers rate the {best.name} higher"
@@ -144,7 +146,9 @@ def compare(shop: Catalogue, products: Sequence[Product], lang: Language, ctx: C
     return Answer(text, Route.PRODUCT, 0.9, after, {"compared": [p.id for p in products]})
 
 
-def alternatives(shop: Catalogue, base: Product, lang: Language, ctx: Context, *, cheaper: bool = False) -> Answer:
+def alternatives(
+    shop: Catalogue, base: Product, lang: Language, ctx: Context, *, cheaper: bool = False
+) -> Answer:
     """In-stock products of the same category, nearest in price (or cheaper only)."""
     query = Query(
         category=base.category,
@@ -155,15 +159,21 @@ def alternatives(shop: Catalogue, base: Product, lang: Language, ctx: Context, *
     picks = sorted(query.run(shop.products), key=lambda p: abs(p.price - base.price))
     picks = picks[:ALTERNATIVES]
     after = ctx.but(product=base.id, category=base.category, awaiting=None, topic="recommendation")
+    instead = f"{say.article(base.name)} {base.name} helyett"
     if not picks:
-        text = (
-            f"Sajnos nincs {'olcsóbb' if cheaper else 'hasonló'} termékünk {say.article(base.name)} {base.name} helyett."
-            if lang == "hu"
-            else f"Sorry, we have nothing {'cheaper' if cheaper else 'similar'} to the {base.name} in stock."
-        )
+        if lang == "hu":
+            kind = "olcsóbb" if cheaper else "hasonló"
+            text = f"Sajnos nincs {kind} termékünk készleten {instead}."
+        else:
+            kind = "cheaper" if cheaper else "similar"
+            text = f"Sorry, we have nothing {kind} to the {base.name} in stock."
         return Answer(text, Route.RECOMMENDATION, 0.6, after, {"recommended": []})
     if lang == "hu":
-        head = f"{say.the(base.name)} helyett {'olcsóbbat keres? Ezeket' if cheaper else 'ezeket'} ajánlom:"
+        head = (
+            f"Olcsóbb választás {instead}:"
+            if cheaper
+            else f"{say.the(base.name)} helyett ezeket ajánlom:"
+        )
     else:
         head = f"{'Cheaper than' if cheaper else 'Similar to'} the {base.name}, I recommend:"
     text = head + "\n" + say.listing(picks, lang, shop.currency)

@@ -10,6 +10,7 @@ by words the customer did not type make the answer a question ("Which one?").
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -68,6 +69,20 @@ class ProductIndex:
         self._category_words = {fold(w) for w in (*category_words, *common_words)}
         # Product id -> product.
         self._by_id = {p.id: p for p in products}
+        # Product id -> its terms as sets, for checking a full match in one set operation.
+        self._term_sets = {pid: [frozenset(t) for t in terms] for pid, terms in self._terms.items()}
+        # Word -> its weight: a word shared by few products says more.
+        self._weight = {w: 1.0 / len(ids) for w, ids in self._postings.items()}
+        # Product id -> its words that name it alone (rare, not a category or common word).
+        self._distinctive = {
+            pid: frozenset(
+                w
+                for term in terms
+                for w in term
+                if len(self._postings[w]) <= DISTINCTIVE and w not in self._category_words
+            )
+            for pid, terms in self._terms.items()
+        }
         # Product id -> its name's words (brand left out), for telling variants apart.
         self._name_words = {p.id: set(self._terms[p.id][0]) for p in products}
 
@@ -79,7 +94,7 @@ class ProductIndex:
     def joined(self, words: Sequence[str]) -> set[str]:
         """Adjacent words that form a product word when run together ("ps" "5" -> "ps5")."""
         found = set()
-        for first, second in zip(words, words[1:], strict=False):
+        for first, second in itertools.pairwise(words):
             pair = first + second
             if pair in self._postings:
                 found.add(pair)
@@ -103,14 +118,13 @@ class ProductIndex:
         vague: list[tuple[float, bool, Product]] = []
         for product_id, matched in hits.items():
             product = self._by_id[product_id]
-            if (brands and product.brand not in brands) or (among is not None and product_id not in among):
+            if (brands and product.brand not in brands) or (
+                among is not None and product_id not in among
+            ):
                 continue
-            full = any(all(w in matched for w in term) for term in self._terms[product_id])
-            distinctive = any(
-                len(self._postings[w]) <= DISTINCTIVE and w not in self._category_words
-                for w in matched
-            )
-            score = sum(1.0 / len(self._postings[w]) for w in matched)
+            full = any(term <= matched for term in self._term_sets[product_id])
+            distinctive = not self._distinctive[product_id].isdisjoint(matched)
+            score = sum(self._weight[w] for w in matched)
             if full or distinctive:
                 scored.append((score, full, product))
             elif any(w not in self._category_words for w in matched):

@@ -14,16 +14,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from chatbuddy.errors import ConfigurationError
+from chatbuddy.agents.csvimport import read_products
+from chatbuddy.errors import ShopFileError
+
+__all__ = ["LANGUAGES", "Language", "ShopData", "ShopFileError", "load_shop_data"]
 
 Language = Literal["hu", "en"]
 LANGUAGES: tuple[Language, ...] = ("hu", "en")
 NonEmpty = Annotated[str, Field(min_length=1)]
 IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-
-
-class ShopFileError(ConfigurationError):
-    """A shop file that cannot be used; the message is one line naming entry and field."""
 
 
 class _Entry(BaseModel):
@@ -170,15 +169,16 @@ def load_shop_data(path: Path) -> ShopData:
 
 def shop_data_from(raw: Any, path: Path) -> ShopData:
     """Validate ``raw`` (a parsed shop file found at ``path``); see :func:`load_shop_data`."""
-    from chatbuddy.agents.csvimport import read_products
-
     try:
         data = ShopData.model_validate(raw)
     except ValidationError as exc:
         raise ShopFileError(f"{path}: {first_problem(exc, raw)}") from None
     if data.products_csv is None:
         return data
-    products = read_products(path.parent / data.products_csv.path, data.products_csv)
+    spec = data.products_csv
+    products = read_products(
+        path.parent / spec.path, spec.columns, spec.attribute_columns, spec.delimiter
+    )
     try:
         return ShopData.model_validate({**raw, "products": products})
     except ValidationError as exc:

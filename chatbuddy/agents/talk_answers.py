@@ -34,9 +34,7 @@ def policies(found: Sequence[Policy], lang: Language, ctx: Context) -> Answer:
 def coupons(shop: Catalogue, lang: Language, ctx: Context) -> Answer:
     """Every coupon on offer, with what it gives and until when."""
     if not shop.coupons:
-        text = (
-            "Jelenleg nincs kuponunk." if lang == "hu" else "We have no coupons at the moment."
-        )
+        text = "Jelenleg nincs kuponunk." if lang == "hu" else "We have no coupons at the moment."
         return Answer(text, Route.MARKETING, 0.7, ctx.but(topic="marketing"))
     lines = []
     for c in shop.coupons:
@@ -73,7 +71,7 @@ def handoff(lang: Language, ctx: Context, contact: str | None) -> Answer:
 
 
 def courtesy(*, thanks: bool, bye: bool, lang: Language, ctx: Context) -> Answer:
-    """"Szívesen!", "Viszontlátásra!" and the like."""
+    """ "Szívesen!", "Viszontlátásra!" and the like."""
     parts = []
     if thanks:
         parts.append("Szívesen!" if lang == "hu" else "You're welcome!")

@@ -25,6 +25,21 @@ _SEGMENT_RE = re.compile(r"\b(?:vagy|or|vs|versus|es|and|illetve)\b|[,/;]")
 Concept = tuple[str, str]  # (kind, value): ("intent", "price"), ("category", "phone"), ...
 
 
+_SENSES_LIMIT = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Sense:
+    """One word as typed: the vocabulary words it is a form of, what they mean, its language."""
+
+    means: frozenset[str]
+    concepts: frozenset[Concept]
+    #: The one language its vocabulary words (or accents) belong to, else None.
+    language: str | None
+    #: How much it says about the language (accents say most).
+    weight: int
+
+
 @dataclass(frozen=True)
 class Reading:
     """What one message says, as far as the shop's vocabulary tells."""
@@ -82,13 +97,13 @@ class Reader:
         for key, category in catalogue.categories.items():
             add(category.hu, ("category", key), "hu" if category.hu != category.en else None)
             add(category.en, ("category", key), "en" if category.hu != category.en else None)
-            for lang, words in (("hu", category.keywords.hu), ("en", category.keywords.en)):
-                for word in words:
-                    add(word, ("category", key), lang)
+            for lang, keywords in (("hu", category.keywords.hu), ("en", category.keywords.en)):
+                for keyword in keywords:
+                    add(keyword, ("category", key), lang)
         for policy in catalogue.policies:
-            for lang, words in (("hu", policy.keywords.hu), ("en", policy.keywords.en)):
-                for word in words:
-                    add(word, ("policy", policy.topic), lang)
+            for lang, keywords in (("hu", policy.keywords.hu), ("en", policy.keywords.en)):
+                for keyword in keywords:
+                    add(keyword, ("policy", policy.topic), lang)
         self._brands = {fold(p.brand): p.brand for p in catalogue.products}
         for folded in self._brands:
             add(folded, ("brand", folded), None)
@@ -100,8 +115,12 @@ class Reader:
             concepts.setdefault(word, set())
         # Vocabulary word -> what it means (intents, categories, topics, brands).
         self._concepts = concepts
-        # Multi-word keywords: all words must occur.
-        self._phrases = phrases
+        # Multi-word keywords by their first word: all their words must occur.
+        self._phrases: dict[str, list[tuple[tuple[str, ...], Concept]]] = {}
+        for sequence, concept in phrases:
+            self._phrases.setdefault(sequence[0], []).append((sequence, concept))
+        # Word as typed -> what it means here; bounded, so odd input cannot grow it forever.
+        self._senses: dict[str, _Sense] = {}
         # Vocabulary word -> its language, when it has only one.
         self._language = {w: next(iter(t)) for w, t in tags.items() if len(t) == 1}
         # Every word customers may type, matched with stems, prefixes and typo tolerance.
@@ -114,26 +133,29 @@ class Reader:
         folded = fold(text)
         words = tokens(_EMAIL_RE.sub(" ", text)) if "@" in text else tokens(text)
         meant: set[str] = set()
-        votes = {"hu": 0, "en": 0}
-        unknown = 0
+        concepts: set[Concept] = set()
+        hungarian = english = unknown = 0
         for raw in words:
-            word = self._lexicon.word(raw)
-            if has_accents(raw):
-                votes["hu"] += 2
-            if not word.means:
+            sense = self._senses.get(raw)
+            if sense is None:
+                sense = self._sense(raw)
+            if sense.language == "hu":
+                hungarian += sense.weight
+            elif sense.language == "en":
+                english += sense.weight
+            if not sense.means:
                 unknown += 1
                 continue
-            meant |= word.means
-            langs = {self._language.get(m) for m in word.means} - {None}
-            if len(langs) == 1:
-                votes[langs.pop()] += 1  # type: ignore[index]
-        meant |= self.products.joined([fold(w) for w in words])
-        concepts: set[Concept] = set()
+            meant |= sense.means
+            concepts |= sense.concepts
+        if len(words) > 1:
+            joined = self.products.joined([fold(w) for w in words])
+            if joined:
+                meant |= joined
         for m in meant:
-            concepts |= self._concepts.get(m, set())
-        for phrase, concept in self._phrases:
-            if all(w in meant for w in phrase):
-                concepts.add(concept)
+            for phrase, concept in self._phrases.get(m, ()):
+                if all(w in meant for w in phrase):
+                    concepts.add(concept)
         brands = tuple(sorted(self._brands[v] for k, v in concepts if k == "brand"))
         product_words = frozenset(meant & self._product_words)
         found = self.products.find(product_words, brands) if product_words else Found()
@@ -144,9 +166,9 @@ class Reader:
         if Intent.COMPARE in intents and product_words:
             each = self._each(folded)
         language: Language | None = None
-        if votes["hu"] > votes["en"]:
+        if hungarian > english:
             language = "hu"
-        elif votes["en"] > votes["hu"]:
+        elif english > hungarian:
             language = "en"
         return Reading(
             text=text,
@@ -161,6 +183,23 @@ class Reader:
             product_words=product_words,
             unknown=unknown,
         )
+
+    def _sense(self, raw: str) -> _Sense:
+        """What one word means here, worked out once and kept (bounded)."""
+        word = self._lexicon.word(raw)
+        concepts: set[Concept] = set()
+        for m in word.means:
+            concepts |= self._concepts.get(m, set())
+        langs = {self._language.get(m) for m in word.means} - {None}
+        weight = 1 if len(langs) == 1 else 0
+        language = langs.pop() if len(langs) == 1 else None
+        if has_accents(raw):
+            language, weight = "hu", weight + 2
+        sense = _Sense(word.means, frozenset(concepts), language, weight)
+        if len(self._senses) >= _SENSES_LIMIT:
+            self._senses.clear()
+        self._senses[raw] = sense
+        return sense
 
     def _each(self, folded: str) -> tuple[Product, ...]:
         """The products named in each part of a comparison, in order, once each."""

@@ -33,7 +33,9 @@ def _fold_table() -> dict[int, str]:
     table: dict[int, str] = {}
     for code in range(0xC0, 0x250):
         char = chr(code)
-        base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
+        base = "".join(
+            c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c)
+        )
         if base != char and len(base) == 1:
             table[code] = base.lower()
     return table
