@@ -11,14 +11,14 @@ a customer cannot forge them; they hold no e-mail address or postcode.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from chatbuddy.agents.shopfile import LANGUAGES, Language
 from chatbuddy.records import StoredMessage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Context:
     """The conversation so far, as far as the next answer needs it."""
 
@@ -43,10 +43,14 @@ class Context:
 
     def to_metadata(self) -> dict[str, Any]:
         """JSON-safe, without empty fields."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if v}
+        values = ((name, getattr(self, name)) for name in _FIELDS)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values if v}
 
     def but(self, **changes: Any) -> Context:
-        return replace(self, **changes)
+        """A copy with ``changes`` (cheaper than dataclasses.replace, which runs per reply)."""
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values.update(changes)
+        return Context(**values)
 
     @classmethod
     def from_metadata(cls, data: object) -> Context:
@@ -74,6 +78,9 @@ class Context:
             if message.role == "assistant" and message.metadata and "context" in message.metadata:
                 return cls.from_metadata(message.metadata["context"])
         return cls()
+
+
+_FIELDS = tuple(f.name for f in fields(Context))
 
 
 def _text(value: object) -> str | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DIGIT_RE = re.compile(r"\d")
+#: A number that starts a word: "s24" and "520bt" are names, not numbers to read.
+_DIGIT_RE = re.compile(r"(?<![^\W_])\d")
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _MONTHS = {
     name: number

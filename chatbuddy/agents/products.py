@@ -95,9 +95,9 @@ class ProductIndex:
         """Adjacent words that form a product word when run together ("ps" "5" -> "ps5")."""
         found = set()
         for first, second in itertools.pairwise(words):
-            pair = first + second
-            if pair in self._postings:
-                found.add(pair)
+            # Only a run-together model name has a number at the seam ("ps 5", "wh 1000xm5").
+            if (first[-1].isdigit() or second[0].isdigit()) and first + second in self._postings:
+                found.add(first + second)
         return found
 
     def find(
