@@ -16,10 +16,15 @@ from chatbuddy.agents.context import Context
 from chatbuddy.agents.planner import Planner
 from chatbuddy.agents.shop import Catalogue, FileOrders, OrderBackend
 
-_PIECE_RE = re.compile(r"\S+\s*")
-#: Words per streamed chunk: each chunk is a frame to every tab of the session
-#: (docs/assistant.md, "Speed", says why this size).
-WORDS_PER_CHUNK = 8
+#: A word and the plain spaces after it: a narrow no-break space ("349 990 Ft") never
+#: ends a piece, so a price is never split across chunks.
+_PIECE_RE = re.compile(r"[^ \t\n]+[ \t\n]*")
+#: Words in each of the first two streamed chunks; later chunks double, up to
+#: MAX_WORDS_PER_CHUNK. Every chunk is a frame to every tab of the session: a short
+#: reply streams visibly in small pieces, a long list in a few frames, not dozens
+#: (docs/assistant.md, "Speed").
+WORDS_PER_CHUNK = 4
+MAX_WORDS_PER_CHUNK = 32
 
 
 class CoordinatorAgent:
@@ -68,8 +73,12 @@ class CoordinatorAgent:
 
     async def _stream(self, text: str) -> AsyncIterator[str]:
         pieces = _PIECE_RE.findall(text)
-        step = self._words_per_chunk
-        for start in range(0, len(pieces), step):
+        step, start, sent = self._words_per_chunk, 0, 0
+        while start < len(pieces):
             if start and self._chunk_delay:
                 await asyncio.sleep(self._chunk_delay)
             yield "".join(pieces[start : start + step])
+            start += step
+            sent += 1
+            if sent >= 2:
+                step = min(step * 2, max(MAX_WORDS_PER_CHUNK, self._words_per_chunk))

@@ -126,7 +126,10 @@ class Planner:
                     self.shop, found, lang, ctx, cheaper=r.has(Intent.CHEAPER)
                 )
             quantity = max(r.numbers.quantities, default=None)
-            return products.one_product(self.shop, found, lang, ctx, quantity=quantity)
+            stock_first = r.has(Intent.STOCK) and not r.has(Intent.PRICE)
+            return products.one_product(
+                self.shop, found, lang, ctx, quantity=quantity, stock_first=stock_first
+            )
         if r.found.choices:
             return products.which_one(r.found.choices, lang, ctx)
         if current is not None and r.has(Intent.CHEAPER) and not (r.categories or r.brands):
@@ -138,7 +141,8 @@ class Planner:
                     self.shop, current, lang, ctx, cheaper=r.has(Intent.CHEAPER)
                 )
             if r.has(Intent.PRICE, Intent.STOCK, Intent.ENGLISH, Intent.HUNGARIAN):
-                return products.one_product(self.shop, current, lang, ctx)
+                stock_first = r.has(Intent.STOCK) and not r.has(Intent.PRICE)
+                return products.one_product(self.shop, current, lang, ctx, stock_first=stock_first)
         if query is None:
             if r.has(Intent.RECOMMEND, Intent.SIMILAR):
                 return products.favourites(self.shop, Query(), lang, ctx)

@@ -58,12 +58,26 @@ class Query:
 
 
 def one_product(
-    shop: Catalogue, product: Product, lang: Language, ctx: Context, *, quantity: int | None = None
+    shop: Catalogue,
+    product: Product,
+    lang: Language,
+    ctx: Context,
+    *,
+    quantity: int | None = None,
+    stock_first: bool = False,
 ) -> Answer:
-    """Price and stock of one product."""
+    """Price and stock of one product (stock first when that is what was asked)."""
     cost = say.price(product.price, lang, shop.currency)
     stock = say.stock(product, lang)
-    if lang == "hu":
+    if stock_first and product.stock > 0:
+        if lang == "hu":
+            text = (
+                f"Igen, {say.article(product.name)} {product.name} készleten van "
+                f"({product.stock} db), ára {cost}."
+            )
+        else:
+            text = f"Yes, the {product.name} is available: {stock}, {cost} each."
+    elif lang == "hu":
         text = f"{say.the(product.name)} ára {cost}, {stock}."
     else:
         text = f"The {product.name} costs {cost}; {stock}."
