@@ -102,7 +102,7 @@ class Planner:
     def _product(self, r: Reading, ctx: Context) -> Product | None:
         """The one product the message is about, if it names one (or a variant, or a choice)."""
         if ctx.awaiting == "choice" and ctx.choices and r.product_words:
-            among = self.reader.products.find(r.product_words, among=ctx.choices)
+            among = self.reader.products.find(r.product_words, (), ctx.choices)
             if among.product is not None:
                 return among.product
         if r.found.product is not None:

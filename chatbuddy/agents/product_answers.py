@@ -90,8 +90,10 @@ def one_product(
                 if lang == "hu"
                 else f" Only {product.stock} are in stock now."
             )
-    after = ctx.but(product=product.id, category=product.category, awaiting=None, choices=())
-    return Answer(text, Route.PRODUCT, 0.95, after.but(topic="product"), {"product_id": product.id})
+    after = ctx.but(
+        product=product.id, category=product.category, awaiting=None, choices=(), topic="product"
+    )
+    return Answer(text, Route.PRODUCT, 0.95, after, {"product_id": product.id})
 
 
 def which_one(choices: Sequence[Product], lang: Language, ctx: Context) -> Answer:

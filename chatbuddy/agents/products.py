@@ -21,6 +21,7 @@ from chatbuddy.agents.words import fold, tokens
 DISTINCTIVE = 3
 #: At most this many products in a "which one?" question.
 CHOICES = 5
+_FOUND_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class ProductIndex:
         self._term_sets = {pid: [frozenset(t) for t in terms] for pid, terms in self._terms.items()}
         # Word -> its weight: a word shared by few products says more.
         self._weight = {w: 1.0 / len(ids) for w, ids in self._postings.items()}
+        # (words, brands, among) -> what they found; bounded.
+        self._found: dict[tuple[object, ...], Found] = {}
         # Product id -> its words that name it alone (rare, not a category or common word).
         self._distinctive = {
             pid: frozenset(
@@ -102,12 +105,23 @@ class ProductIndex:
 
     def find(
         self,
-        words: Collection[str],
-        brands: Collection[str] = (),
-        among: Collection[str] | None = None,
+        words: frozenset[str],
+        brands: tuple[str, ...] = (),
+        among: tuple[str, ...] | None = None,
     ) -> Found:
         """The product the (folded, vocabulary) ``words`` name; ``brands`` and ``among``
-        (product ids) narrow it."""
+        (product ids) narrow it. Answers are kept (bounded): the same words recur."""
+        key = (words, brands, among)
+        found = self._found.get(key)
+        if found is None:
+            if len(self._found) >= _FOUND_LIMIT:
+                self._found.clear()
+            found = self._found[key] = self._find(words, brands, among)
+        return found
+
+    def _find(
+        self, words: frozenset[str], brands: tuple[str, ...], among: tuple[str, ...] | None
+    ) -> Found:
         hits: dict[str, set[str]] = {}
         for word in words:
             for product_id in self._postings.get(word, ()):
@@ -150,7 +164,7 @@ class ProductIndex:
         extra = {w for w in words if w in self._postings}
         if not extra:
             return None
-        found = self.find(self._name_words[base.id] | extra, (base.brand,))
+        found = self.find(frozenset(self._name_words[base.id] | extra), (base.brand,))
         if found.product is not None and found.product.id != base.id:
             return found.product
         return None

@@ -20,6 +20,7 @@ from chatbuddy.agents.shopfile import Language
 from chatbuddy.agents.words import Lexicon, fold, has_accents, tokens
 
 _EMAIL_RE = re.compile(r"\S+@\S+")
+_DIGIT_RE = re.compile(r"\d")
 _SEGMENT_RE = re.compile(r"\b(?:vagy|or|vs|versus|es|and|illetve)\b|[,/;]")
 
 Concept = tuple[str, str]  # (kind, value): ("intent", "price"), ("category", "phone"), ...
@@ -61,7 +62,7 @@ class Reading:
     unknown: int = 0
 
     def has(self, *intents: Intent) -> bool:
-        return any(i in self.intents for i in intents)
+        return not self.intents.isdisjoint(intents)
 
 
 class Reader:
@@ -148,7 +149,7 @@ class Reader:
                 continue
             meant |= sense.means
             concepts |= sense.concepts
-        if len(words) > 1:
+        if len(words) > 1 and _DIGIT_RE.search(text):
             joined = self.products.joined([fold(w) for w in words])
             if joined:
                 meant |= joined
@@ -210,8 +211,8 @@ class Reader:
             for raw in words:
                 meant |= self._lexicon.word(raw).means
             meant |= self.products.joined(words)
-            brands = tuple(self._brands[m] for m in meant if m in self._brands)
-            found = self.products.find(meant & self._product_words, brands)
+            brands = tuple(sorted(self._brands[m] for m in meant if m in self._brands))
+            found = self.products.find(frozenset(meant & self._product_words), brands)
             if found.product is not None and found.product not in named:
                 named.append(found.product)
         return tuple(named)
