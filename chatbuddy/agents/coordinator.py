@@ -19,10 +19,10 @@ from chatbuddy.agents.shop import Catalogue, FileOrders, OrderBackend
 #: A word and the plain spaces after it: a narrow no-break space ("349 990 Ft") never
 #: ends a piece, so a price is never split across chunks.
 _PIECE_RE = re.compile(r"[^ \t\n]+[ \t\n]*")
-#: Words in each of the first two streamed chunks; later chunks double, up to
-#: MAX_WORDS_PER_CHUNK. Every chunk is a frame to every tab of the session: a short
-#: reply streams visibly in small pieces, a long list in a few frames, not dozens
-#: (docs/assistant.md, "Speed").
+#: Words in the first streamed chunk; each later chunk has twice the words of the one
+#: before, up to MAX_WORDS_PER_CHUNK. Every chunk is a frame (a socket write) to every
+#: tab of the session: a one-line answer arrives in two visible pieces, a long list in a
+#: few frames, not dozens (measured: docs/assistant.md, "Speed").
 WORDS_PER_CHUNK = 4
 MAX_WORDS_PER_CHUNK = 32
 
@@ -31,9 +31,9 @@ class CoordinatorAgent:
     """The shop assistant: product, order, recommendation, marketing, general."""
 
     name = "coordinator"
-    #: The last reply carries the conversation's context; a few messages back
-    #: covers messages sent in a quick row.
-    history_wanted = 6
+    #: The last reply carries the conversation's context; it is the message before
+    #: this one unless a reply failed, and a few more cover that.
+    history_wanted = 4
 
     def __init__(
         self,
@@ -73,12 +73,10 @@ class CoordinatorAgent:
 
     async def _stream(self, text: str) -> AsyncIterator[str]:
         pieces = _PIECE_RE.findall(text)
-        step, start, sent = self._words_per_chunk, 0, 0
+        step, start = self._words_per_chunk, 0
         while start < len(pieces):
             if start and self._chunk_delay:
                 await asyncio.sleep(self._chunk_delay)
             yield "".join(pieces[start : start + step])
             start += step
-            sent += 1
-            if sent >= 2:
-                step = min(step * 2, max(MAX_WORDS_PER_CHUNK, self._words_per_chunk))
+            step = min(step * 2, max(MAX_WORDS_PER_CHUNK, self._words_per_chunk))
