@@ -96,6 +96,10 @@ class ConfigurationError(ChatBuddyError):
     """Settings that cannot work together (bad agent name, bad duration...)."""
 
 
+class ShopFileError(ConfigurationError):
+    """A shop file that cannot be used; the message is one line naming entry and field."""
+
+
 class SessionNotFound(ChatBuddyError):
     """The session does not exist (never did, or expired and was swept)."""
 

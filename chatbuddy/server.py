@@ -68,7 +68,7 @@ class Server:
         self.service = ChatService(
             engine=self.engine,
             node=self.node,
-            agent=agent if agent is not None else make_agent(settings.agent),
+            agent=agent if agent is not None else _agent(settings),
             settings=settings,
             counters=self.counters,
             audit=self.audit,
@@ -187,6 +187,15 @@ class Server:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _agent(settings: Settings) -> Agent:
+    """The agent the settings name, with its shop and order backend (ConfigurationError if bad)."""
+    return make_agent(
+        settings.agent,
+        shop=Path(settings.shop) if settings.shop else None,
+        order_backend=settings.order_backend,
+    )
 
 
 def bind(settings: Settings) -> list[socket.socket]:

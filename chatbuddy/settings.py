@@ -53,7 +53,23 @@ class Settings:
     port: int = option(8000, "Port to listen on (0: any free port).", low=0, high=65535)
     #: Name of the agent that answers (see chatbuddy.agents.AGENTS).
     agent: str = option(
-        "coordinator", "Who answers: the shop assistant, or echo for tests and benchmarks."
+        "coordinator",
+        "Who answers: coordinator (the shop assistant), echo (tests and benchmarks), "
+        "or your own agent as package.module:factory.",
+    )
+    #: The shop file the assistant answers from; None: the demo shop that ships.
+    shop: str | None = option(
+        None,
+        "The shop file the assistant answers from: JSON, products optionally from a CSV "
+        "export (docs/assistant.md); checked at start (default: the demo shop).",
+        metavar="PATH",
+    )
+    #: Where orders are looked up (package.module:factory); None: the shop file's orders.
+    order_backend: str | None = option(
+        None,
+        "Look orders up with your own backend, package.module:factory "
+        "(default: the shop file's orders).",
+        metavar="MODULE:FACTORY",
     )
     #: Seconds of inactivity after which a session expires (sliding).
     session_ttl: float = option(

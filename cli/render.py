@@ -200,6 +200,7 @@ _KIND_STYLE = {
     "reply_chunk": ("reply", "magenta"),
     "reply_done": ("reply", "magenta"),
     "error": ("error", "bold red"),
+    "handoff_requested": ("HUMAN", "bold reverse yellow"),
 }
 
 
@@ -275,6 +276,14 @@ class TailPrinter:
             return text
         if kind == "error":
             return safe(f"{event['error_type']}: {event['error_message']}")
+        if kind == "handoff_requested":
+            who = event.get("user_id") or "anonymous"
+            language = event.get("language") or "?"
+            return safe(
+                f"a person is asked to take over: {event['reason']} "
+                f"({who}, language {language}, reply #{event['message_id']})",
+                "bold yellow",
+            )
         return safe(str(event))
 
     @staticmethod
@@ -329,3 +338,31 @@ def result_table(result: LoadResult, url: str) -> Table:
         f"{result.max_ms:.2f}",
     )
     return table
+
+
+# -- shop files ----------------------------------------------------------------
+
+
+def shop_summary_table(summary: dict[str, Any]) -> Group:
+    """A shop file's summary (``chatbuddy shop check``): its categories, then its totals."""
+    table = Table(
+        title=f"{clean(summary['name'])} ({summary['language']}, {summary['currency']})",
+        box=box.SIMPLE_HEAVY,
+    )
+    table.add_column("category")
+    table.add_column("hu")
+    table.add_column("en")
+    table.add_column("products", justify="right")
+    table.add_column("in stock", justify="right")
+    for c in summary["categories"]:
+        table.add_row(
+            safe(c["key"]), safe(c["hu"]), safe(c["en"]), str(c["products"]), str(c["in_stock"])
+        )
+    totals = Table(box=box.SIMPLE, show_header=False)
+    totals.add_column("what", style="bold")
+    totals.add_column("value")
+    totals.add_row("products", f"{summary['products']} ({summary['aliases']} aliases)")
+    totals.add_row("orders", str(summary["orders"]))
+    totals.add_row("coupons", safe(", ".join(summary["coupons"]) or "-"))
+    totals.add_row("policies", safe(", ".join(summary["policies"]) or "-"))
+    return Group(table, totals, Text("The shop file is valid.", style="green"))

@@ -123,7 +123,10 @@ def test_a_message_gets_a_reply_that_streams_in(
     expect(reply.locator(".agent")).to_have_text("product")
     expect(page.locator(".msg.user .body")).to_have_text([PRICE_QUESTION])
     lengths = page.evaluate("window.lengths")
-    assert len(set(lengths)) >= 3, f"the reply did not stream: {lengths}"
+    # A one-line answer comes in two chunks (the coordinator's chunks grow: 4 words,
+    # then 8, ...): the page shows the first words, then the rest.
+    assert len(set(lengths)) >= 2, f"the reply did not stream: {lengths}"
+    assert lengths[0] < lengths[-1], f"the reply did not stream: {lengths}"
     expect(page.locator("#typing")).to_be_hidden()
     expect(page.locator("#info-count")).to_have_text("2")
 

@@ -124,7 +124,7 @@ async def test_a_price_question_gets_a_streamed_reply_naming_the_price(connect: 
     assert [c["index"] for c in chunks] == list(range(len(chunks)))
     assert {c["message_id"] for c in chunks} == {response["message_id"]}
     assert "".join(c["delta"] for c in chunks) == response["content"]
-    assert "349\u00a0990 Ft" in response["content"]
+    assert "349\u202f990\u202fFt" in response["content"]
     assert response["agent_type"] == "coordinator"
     assert response["metadata"]["agent"] == "product"
     assert response["metadata"]["processing_time"] >= 0

@@ -108,6 +108,29 @@ def test_every_event_type_has_a_readable_line() -> None:
     ]
 
 
+def test_a_handoff_request_stands_out_in_the_tail() -> None:
+    console, out = terminal()
+    TailPrinter(console).event(
+        event(
+            "handoff_requested",
+            message_id=4,
+            user_id="anna",
+            reason="customer_asked",
+            language="hu",
+        )
+    )
+    text = out.getvalue()
+    assert "\x1b[1;7;33mHUMAN" in text  # bold reverse yellow: it cannot be missed
+    plain_console, plain_out = plain()
+    TailPrinter(plain_console).event(
+        event("handoff_requested", message_id=4, reason="customer_asked", language="hu")
+    )
+    assert plain_out.getvalue().splitlines() == [
+        "10:30:05 s-1 HUMAN a person is asked to take over: customer_asked "
+        "(anonymous, language hu, reply #4)"
+    ]
+
+
 STATS = {
     "websocket_stats": {
         "total_connections": 3,

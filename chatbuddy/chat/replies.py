@@ -165,6 +165,16 @@ class ReplyPipeline:
             await self._tell_session(message, failure, in_reply_to=user_message.id)
             return
         await self._store_reply(message, reply, content, added.reply_id, user_message.id, started)
+        if reply.handoff is not None:
+            language = reply.metadata.get("language")
+            await self._feed.handoff_requested(
+                sid,
+                utcnow(),
+                message_id=added.reply_id,
+                user_id=message.user_id,
+                reason=reply.handoff,
+                language=language if isinstance(language, str) else None,
+            )
 
     async def _release(self, session_id: str, reply_id: int) -> None:
         """Give up the reply's lease, so a resend of its message is answered again."""
