@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from tornado.websocket import websocket_connect
 
 from chatbuddy.settings import Settings
 from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, parse_server_message
+from chatbuddy.wire.subprotocol import SUBPROTOCOL
 from tests.builders import unlimited
 from tests.conftest import Connect, Http
 from tests.helpers import refused
@@ -95,6 +97,55 @@ async def test_the_token_resumes_the_session_with_its_history(connect: Connect) 
     assert greeting["user_id"] == "anna"
     assert greeting["session_token"] == token
     assert greeting["last_message_id"] == reply["message_id"]
+
+
+async def test_the_token_travels_in_the_subprotocol_offer_and_is_never_echoed(
+    connect: Connect,
+) -> None:
+    first = await connect("offer-me", user_id="anna")
+    token = (await first.greeting())["session_token"]
+    first.close()
+
+    again = await connect("offer-me", session_token=token)  # offers chatbuddy.v1 + token
+    assert (await again.greeting())["resumed"] is True
+    assert again.ws.selected_subprotocol == SUBPROTOCOL
+    assert token not in again.ws.headers.get("Sec-WebSocket-Protocol", "")
+
+
+async def test_the_deprecated_token_in_the_url_still_resumes(connect: Connect, port: int) -> None:
+    first = await connect("old-page", user_id="anna")
+    token = (await first.greeting())["session_token"]
+    first.close()
+    url = f"ws://127.0.0.1:{port}/ws/chat/old-page?session_token={token}"
+    old = await websocket_connect(url)
+    greeting = json.loads(await old.read_message() or "{}")
+    assert greeting["data"]["resumed"] is True
+    old.close()
+
+
+async def test_a_token_offered_without_the_subprotocol_is_refused_with_a_reason(
+    http: Http,
+) -> None:
+    first = await http.fetch(
+        "/ws/chat/no-proto",
+        headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Protocol": "chatbuddy.token.abc",
+        },
+        raise_error=False,
+    )
+    assert first.code == 400
+    assert json.loads(first.body)["error"]["type"] == "subprotocol_required"
+
+
+async def test_a_wrong_token_in_the_offer_is_refused(connect: Connect, port: int) -> None:
+    owner = await connect("guarded", user_id="anna")
+    await owner.greeting()
+    wrong = await refused(port, "guarded", session_token="not-the-token")
+    assert (wrong.status, wrong.error_type) == (403, "session_access_denied")
 
 
 async def test_another_user_cannot_take_over_a_session_even_with_its_token(

@@ -26,6 +26,7 @@ from chatbuddy.web.admin import retrieve_exception
 from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.wire.close_codes import Close
+from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_token
 
 log = logging.getLogger("chatbuddy.connections")
 
@@ -159,10 +160,20 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             )
             return
         headers = self.request.headers
+        offered = _offered_subprotocols(headers.get("Sec-WebSocket-Protocol", ""))
+        token = offered_token(offered)
+        if token is not None and SUBPROTOCOL not in offered:
+            self._refuse(
+                400,
+                "subprotocol_required",
+                f"a session token in Sec-WebSocket-Protocol needs {SUBPROTOCOL!r} offered too",
+            )
+            return
         request = HandshakeRequest(
             session_id=session_id,
             user_id=self.get_query_argument("user_id", None),
-            session_token=self.get_query_argument("session_token", None),
+            # The URL form is deprecated (proxies log URLs) but still understood.
+            session_token=token or self.get_query_argument("session_token", None),
             client_info=ClientInfo(
                 ip_address=self.request.remote_ip,
                 user_agent=_clip(headers.get("User-Agent"), 512),
@@ -197,6 +208,10 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         if urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
             return True
         return origin.lower() in self._allowed_origins
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        """Answer ``chatbuddy.v1`` when offered; never echo the token entry."""
+        return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
         json_error(self, status, reason, message)
@@ -283,6 +298,11 @@ def write_text(protocol: tornado.websocket.WebSocketProtocol, frame: str) -> Fut
     if FAST_WRITES and getattr(protocol, "_compressor", None) is None:
         return protocol._write_frame(True, 0x1, frame.encode())  # type: ignore[attr-defined,no-any-return]
     return protocol.write_message(frame)
+
+
+def _offered_subprotocols(header: str) -> list[str]:
+    """The names in a ``Sec-WebSocket-Protocol`` header (at most 8 looked at)."""
+    return [name.strip() for name in header.split(",", 8)[:8] if name.strip()]
 
 
 def _clip(value: str | None, limit: int) -> str | None:
