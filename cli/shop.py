@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from rich.console import Console
 from chatbuddy.agents.shopfile import ShopData, ShopFileError, load_shop_data
 
 from .errors import ConfigError
-from .render import shop_summary_table
+from .render import json_line, shop_summary_table
 
 
 @click.group()
@@ -37,7 +36,7 @@ def check(path: Path, as_json: bool) -> None:
         raise ConfigError(str(exc)) from None
     summary = summarise(data)
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False))
+        click.echo(json_line(summary))
         return
     Console().print(shop_summary_table(summary))
 
