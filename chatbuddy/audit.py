@@ -43,6 +43,8 @@ KEYS = frozenset(
         "admin",
         "role",
         "error_type",
+        "resumed",
+        "status",
     }
 )
 

@@ -74,7 +74,7 @@ class Server:
             audit=self.audit,
         )
         # Opens the admin API (given in the settings, or made now).
-        self.access = AdminAccess(settings.admin_token or new_token())
+        self.access = AdminAccess(settings.admin_token or new_token(), audit=self.audit)
         # Pings chat connections and closes the silent ones.
         self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
         # Keeps garbage collections short with many connections (chatbuddy/collector.py).

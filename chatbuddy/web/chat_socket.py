@@ -21,7 +21,7 @@ from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
 from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
 from chatbuddy.records import ClientInfo
-from chatbuddy.text import new_connection_id
+from chatbuddy.text import is_valid_id, new_connection_id
 from chatbuddy.web.admin import retrieve_exception
 from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
@@ -214,6 +214,14 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
+        session_id = self.path_args[0] if self.path_args else None
+        self._audit.record(
+            "handshake_refused",
+            session_id=session_id if session_id and is_valid_id(session_id) else None,
+            ip=self.request.remote_ip,
+            status=status,
+            reason=reason,
+        )
         json_error(self, status, reason, message)
 
     # -- lifecycle --------------------------------------------------------------
@@ -230,6 +238,14 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             stream.max_write_buffer_size = self._max_queued
         self._last_heard = self._opened_at
         self._keepalive.add(self)
+        self._audit.record(
+            "connection_opened",
+            connection_id=self._connection_id,
+            session_id=self.session_id,
+            user_id=self.user_id,
+            ip=self.request.remote_ip,
+            resumed=self._grant.resumed,
+        )
         log.info(
             "open %s session=%s user=%s ip=%s resumed=%s",
             self._connection_id,
