@@ -52,6 +52,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         peer="socketio-memory",
     ),
     Scenario(
+        "memory-echo-audit",
+        "memory + echo, audit log on",
+        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False, audit=True),
+    ),
+    Scenario(
         "memory-coordinator",
         "memory + coordinator",
         lambda folder: servers.chatbuddy(folder, agent="coordinator", redis=False),

@@ -241,14 +241,22 @@ def socketio_peer(folder: Path, *, redis: bool) -> Iterator[Running]:
 
 @contextlib.contextmanager
 def chatbuddy(
-    folder: Path, *, agent: str, redis: bool, command: list[str] | None = None
+    folder: Path,
+    *,
+    agent: str,
+    redis: bool,
+    command: list[str] | None = None,
+    audit: bool = False,
 ) -> Iterator[Running]:
     """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS.
 
-    ``command`` runs another install's ``chatbuddy serve`` (``--base``).
+    ``command`` runs another install's ``chatbuddy serve`` (``--base``); ``audit``
+    turns the audit log on (to a file in ``folder``).
     """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
+        if audit:
+            args += ["--audit-log", str(folder / "audit.jsonl")]
         for setting in CHATBUDDY_CHANGED_SETTINGS:
             args += [setting.flag, setting.value]
         pids = {}
