@@ -28,6 +28,19 @@ def test_a_record_is_one_json_line_with_its_time_and_event() -> None:
     assert line["ts"] > 0
 
 
+def test_every_value_is_valid_json_and_a_line_is_plain_ascii() -> None:
+    out = io.StringIO()
+    AuditLog(out).record(
+        "handshake_refused", reason='quote" back\\ \n\u202e é', resumed=False, ms=1.5, count=0
+    )
+    line = out.getvalue()
+    assert line.isascii()
+    assert line.count("\n") == 1
+    document = json.loads(line)
+    assert document["reason"] == 'quote" back\\ \n\u202e é'
+    assert (document["resumed"], document["ms"], document["count"]) == (False, 1.5, 0)
+
+
 def test_keys_outside_the_fixed_set_are_refused() -> None:
     audit = AuditLog(io.StringIO())
     with pytest.raises(ValueError, match="content"):
