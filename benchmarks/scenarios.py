@@ -57,6 +57,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         lambda folder: servers.chatbuddy(folder, agent="echo", redis=False, audit=True),
     ),
     Scenario(
+        "memory-echo-limits",
+        "memory + echo, limits checked",
+        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False, limits_checked=True),
+    ),
+    Scenario(
         "memory-coordinator",
         "memory + coordinator",
         lambda folder: servers.chatbuddy(folder, agent="coordinator", redis=False),
