@@ -28,7 +28,8 @@ local function slide(ttl)
   for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 local function hold_of()
-  local h = redis.call('HMGET', KEYS[1], 'hold_operator', 'hold_since', 'hold_until', 'hold_until_ms')
+  local h = redis.call('HMGET', KEYS[1],
+    'hold_operator', 'hold_since', 'hold_until', 'hold_until_ms')
   if not h[1] then return {} end
   return {h[1], h[2], h[3], h[4]}
 end
@@ -166,7 +167,8 @@ message['id'] = id
 local encoded = cjson.encode(message)
 store(id, encoded, tonumber(ARGV[2]), ARGV[3], ARGV[4])
 if ARGV[5] ~= '' then
-  redis.call('PUBLISH', ARGV[5], ARGV[9] .. '\\n' .. ARGV[6] .. '\\n' .. ARGV[7] .. encoded .. ARGV[8])
+  local framed = ARGV[7] .. encoded .. ARGV[8]
+  redis.call('PUBLISH', ARGV[5], ARGV[9] .. '\\n' .. ARGV[6] .. '\\n' .. framed)
 end
 return {1, id, encoded}
 """
