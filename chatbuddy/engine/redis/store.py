@@ -247,9 +247,7 @@ class RedisStore:
         if state == "pending":
             return AddedMessage(stored, reply_id=None, resent=True, hold=hold)
         earlier = [StoredMessage.model_validate_json(m) for m in result[5]]
-        return AddedMessage(
-            stored, reply_id=stored_id + 1, resent=True, recent=earlier, hold=hold
-        )
+        return AddedMessage(stored, reply_id=stored_id + 1, resent=True, recent=earlier, hold=hold)
 
     async def add_reply(
         self,
