@@ -24,6 +24,14 @@ from chatbuddy.web.http import (
 )
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
+from chatbuddy.web.operator import (
+    HoldHandler,
+    MessagesHandler,
+    NotesHandler,
+    ReadHandler,
+    TypingHandler,
+    WaitingHandler,
+)
 from chatbuddy.web.widget import (
     FRAME,
     VersionedAssetHandler,
@@ -64,6 +72,7 @@ def make_app(
     version = asset_version(static)
     origins = settings.allowed_origins
     sessions = {"access": access, "store": engine.store, "bus": engine.bus}
+    operators = {"access": access, "handoff": service.handoff, "audit": audit}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -100,10 +109,17 @@ def make_app(
                     "bus": engine.bus,
                     "counters": counters,
                     "engine_name": engine.name,
+                    "store": engine.store,
                 },
             ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
+            (r"/api/v1/sessions/([^/]+)/hold", HoldHandler, operators),
+            (r"/api/v1/sessions/([^/]+)/messages", MessagesHandler, operators),
+            (r"/api/v1/sessions/([^/]+)/notes", NotesHandler, operators),
+            (r"/api/v1/sessions/([^/]+)/typing", TypingHandler, operators),
+            (r"/api/v1/sessions/([^/]+)/read", ReadHandler, operators),
+            (r"/api/v1/handoffs", WaitingHandler, {"access": access, "store": engine.store}),
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
             (r"/readyz", ReadyHandler, {"engine": engine}),
