@@ -248,7 +248,7 @@ async def test_operator_actions_are_audited_without_their_text(
     await admin.release(SID, "Anna")
     server.audit.flush()
     assert settings.audit_log is not None
-    log = Path(settings.audit_log).read_text(encoding="utf-8")
+    log = await asyncio.to_thread(Path(settings.audit_log).read_text, encoding="utf-8")
     records = [json.loads(line) for line in log.splitlines()]
     actions = [(r["action"], r["status"]) for r in records if r["event"] == "operator_action"]
     assert actions == [("say", 201), ("note", 201), ("release", 200)]
