@@ -7,12 +7,15 @@ import click
 from chatbuddy import __version__
 
 from .bench import bench
+from .release import release
+from .say import say
 from .send import send
 from .serve import serve
 from .sessions import sessions
 from .shop import shop
 from .stats import stats
 from .tail import tail
+from .takeover import takeover
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +37,7 @@ def cli() -> None:
     """
 
 
-for command in (serve, tail, stats, send, sessions, bench, shop):
+for command in (serve, tail, stats, send, sessions, takeover, say, release, bench, shop):
     cli.add_command(command)
 
 

@@ -30,7 +30,6 @@ from chatbuddy.errors import (
     StorageUnavailable,
 )
 from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage, stored_message, utcnow
-from chatbuddy.text import normalize_text
 from chatbuddy.wire.events import (
     NoteEvent,
     OperatorJoinedEvent,
@@ -40,10 +39,7 @@ from chatbuddy.wire.events import (
     ReadEvent,
     TypingEvent,
 )
-from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, iso_time
-
-#: The longest operator display name.
-MAX_NAME_CHARS = 64
+from chatbuddy.wire.protocol import iso_time
 
 
 class ReplyChoice(enum.Enum):
@@ -62,27 +58,6 @@ def reply_choice(hold: Hold | None, now: datetime) -> ReplyChoice:
     if hold is None:
         return ReplyChoice.ANSWER
     return ReplyChoice.HELD if hold.live(now) else ReplyChoice.RESUME
-
-
-def operator_name(text: str) -> str:
-    """A display name as given (``Anna``, ``Kiss Anna``), checked; ValueError if unusable."""
-    name = normalize_text(text).strip()
-    if not name or len(name) > MAX_NAME_CHARS or any(c in name for c in "\n\t"):
-        shown = name[:40]
-        raise ValueError(
-            f"operator name {shown!r} must be 1-{MAX_NAME_CHARS} characters on one line"
-        )
-    return name
-
-
-def operator_text(text: str) -> str:
-    """What an operator says or notes, normalised as chat text; ValueError if unusable."""
-    content = normalize_text(text)
-    if not content.strip():
-        raise ValueError("the text is empty")
-    if len(content) > MAX_CONTENT_CHARS:
-        raise ValueError(f"the text is {len(content)} characters; the limit is {MAX_CONTENT_CHARS}")
-    return content
 
 
 class Handoff:

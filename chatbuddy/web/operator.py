@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 import tornado.web
 
 from chatbuddy.audit import AuditLog
-from chatbuddy.chat.handoff import Handoff, operator_name, operator_text
+from chatbuddy.chat.handoff import Handoff
 from chatbuddy.engine import SessionStore
 from chatbuddy.errors import HeldByAnother, NotHolding, SessionNotFound, StorageUnavailable
 from chatbuddy.records import utcnow
-from chatbuddy.text import is_valid_id
+from chatbuddy.text import is_valid_id, operator_name, operator_text
 from chatbuddy.web.admin import AdminHandler, hold_summary, note_summary, session_summary
 from chatbuddy.web.auth import AdminAccess, AdminAction
 from chatbuddy.web.http import json_error

@@ -24,10 +24,10 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from chatbuddy.errors import ClientError, ErrorType
 from chatbuddy.records import ClientInfo, OmitNone, StoredMessage
-from chatbuddy.text import ID_PATTERN, is_valid_id, normalize_text
+from chatbuddy.text import ID_PATTERN, MAX_TEXT_CHARS, is_valid_id, normalize_text
 
 PROTOCOL_VERSION = 1
-MAX_CONTENT_CHARS = 4000
+MAX_CONTENT_CHARS = MAX_TEXT_CHARS
 MAX_HISTORY_LIMIT = 200
 
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
