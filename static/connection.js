@@ -10,7 +10,7 @@
 // happened through events (below).
 import {
   chatMessage, chatSocketUrl, clientMessageId, closeAction, healthUrl, historyRequest,
-  isRetryable, parseFrame, ping, replyAgent, sessionInfoRequest,
+  isRetryable, parseFrame, ping, replyAgent, sessionInfoRequest, socketProtocols,
 } from "./protocol.js";
 import { newSession } from "./storage.js";
 
@@ -299,8 +299,8 @@ export class ChatConnection extends EventTarget {
   #connect() {
     clearTimeout(this.#retryTimer);
     this.#emit("status", { state: "connecting", until: 0 });
-    const url = chatSocketUrl(this.#base, this.#session.id, this.#session.token, this.#userId);
-    const ws = new WebSocket(url);
+    const url = chatSocketUrl(this.#base, this.#session.id, this.#userId);
+    const ws = new WebSocket(url, socketProtocols(this.#session.token));
     let opened = false;
     this.#socket = ws;
     ws.onopen = () => { opened = true; };

@@ -8,6 +8,13 @@ export const MAX_CHARS = 4000;
 // Session and user ids the server accepts in the socket's URL.
 const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+// The subprotocol the server speaks, and the offered "subprotocol" that
+// carries the session's token (server: chatbuddy/wire/subprotocol.py).
+const SUBPROTOCOL = "chatbuddy.v1";
+const TOKEN_PREFIX = "chatbuddy.token.";
+// Tokens are URL-safe base64 (the server's secrets.token_urlsafe).
+const TOKEN_RE = /^[A-Za-z0-9_-]{1,256}$/;
+
 // Chat errors after which the same message may be sent again, unchanged.
 const RETRYABLE_ERRORS = new Set(["storage_unavailable", "rate_limited"]);
 
@@ -82,22 +89,42 @@ export function clientMessageId(counter) {
 }
 
 /**
- * The chat socket's URL for a session, on the server at `base`.
+ * The chat socket's URL for a session, on the server at `base`. It never
+ * holds the session's token: proxies and access logs keep URLs, so the token
+ * travels in the subprotocol offer instead (socketProtocols()).
  * @param {string | URL} base the server (http: or https:); paths start at its root
  * @param {string} sessionId
- * @param {string | null} token the session's token, once the server gave one
  * @param {string | null} [userId] the user the page knows (a label, not a proof)
  * @returns {string} a ws: or wss: URL
  */
-export function chatSocketUrl(base, sessionId, token, userId) {
+export function chatSocketUrl(base, sessionId, userId) {
   const server = new URL(base);
   const scheme = server.protocol === "https:" ? "wss:" : "ws:";
-  const query = new URLSearchParams();
-  if (userId) query.set("user_id", userId);
-  if (token) query.set("session_token", token);
-  const search = query.toString();
-  return scheme + "//" + server.host + "/ws/chat/" + encodeURIComponent(sessionId) +
-    (search ? "?" + search : "");
+  const search = userId ? "?" + new URLSearchParams({ user_id: userId }) : "";
+  return scheme + "//" + server.host + "/ws/chat/" + encodeURIComponent(sessionId) + search;
+}
+
+/**
+ * The subprotocols to offer when opening the chat socket: `chatbuddy.v1`, and
+ * the session's token as `chatbuddy.token.TOKEN` once the server gave one
+ * (server: chatbuddy/wire/subprotocol.py). The server answers `chatbuddy.v1`
+ * and never echoes the token. Use: `new WebSocket(url, socketProtocols(token))`.
+ * @param {string | null} token
+ * @returns {string[]}
+ */
+export function socketProtocols(token) {
+  return token ? [SUBPROTOCOL, TOKEN_PREFIX + token] : [SUBPROTOCOL];
+}
+
+/**
+ * Whether `token` looks like a token the server gives (URL-safe base64), so
+ * that it can travel in a subprotocol offer (a WebSocket refuses to open with
+ * any other character there).
+ * @param {unknown} token
+ * @returns {boolean}
+ */
+export function isValidToken(token) {
+  return typeof token === "string" && TOKEN_RE.test(token);
 }
 
 /**

@@ -20,6 +20,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Response,
+    WebSocket,
     expect,
     sync_playwright,
 )
@@ -142,6 +143,40 @@ def test_a_reload_shows_the_same_conversation(context: BrowserContext, server: L
     expect(page.locator(".msg.user .body")).to_have_text(["Hol tart a 10042 rendelésem?"])
     expect(page.locator(".msg.assistant .body")).to_contain_text(["#10042"])
     assert session_of(page) == session
+
+
+def test_the_token_travels_in_the_subprotocol_offer_never_in_the_url(
+    context: BrowserContext, server: LiveServer
+) -> None:
+    page = context.new_page()
+    urls: list[str] = []
+    greetings: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        urls.append(socket.url)
+        socket.on("framereceived", lambda payload: greetings.extend(greeting_in(payload)))
+
+    page.on("websocket", on_socket)
+    page.goto(server.url)
+    say(page, "Hol tart a 10042 rendelésem?")
+    expect(page.locator(".msg.assistant .body")).to_contain_text(["#10042"])
+    token = json.loads(page.evaluate("localStorage.getItem('chatbuddy.session')"))["token"]
+    assert token
+
+    page.reload()  # the token goes in the offer: the server resumes the session
+    expect(page.locator(".msg.user .body")).to_have_text(["Hol tart a 10042 rendelésem?"])
+    expect(page.locator(".msg.assistant .body")).to_contain_text(["#10042"])
+    assert [greeting["resumed"] for greeting in greetings] == [False, True]
+    assert len(urls) == 2
+    for url in urls:
+        assert "token" not in url
+        assert token not in url
+
+
+def greeting_in(payload: str | bytes) -> list[dict[str, Any]]:
+    """The ``connection_established`` data in a frame the page received, if it is one."""
+    frame = json.loads(payload)
+    return [frame["data"]] if frame.get("type") == "connection_established" else []
 
 
 def test_a_new_conversation_starts_empty_with_a_new_session(
@@ -532,6 +567,9 @@ class FakeChat(tornado.websocket.WebSocketHandler):
             json.dumps({"type": "connection_established", "data": data, "session_id": session})
         )
         self.close(self._site.close_code, "closed by the test")
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return "chatbuddy.v1" if "chatbuddy.v1" in subprotocols else None
 
 
 class CloseCodeSite(BackgroundSite):
