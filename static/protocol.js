@@ -23,22 +23,31 @@ const RETRYABLE_ERRORS = new Set(["storage_unavailable", "rate_limited"]);
 const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /**
- * What the page does when the server closes an open socket, by close code:
- * "retry" (reconnect with backoff) or "terminal" (stay closed until the user
- * asks). The server's table of close codes (docs/protocol.md, "Close codes",
- * once the hardening work adds it) is the source; this is the page's copy.
- * A code not listed here is retried, with backoff, so no code can make a
- * reconnect loop faster than the backoff allows.
+ * What to do when the server closes an open socket, by close code: "retry"
+ * (reconnect with backoff, then fetch what was missed) or "terminal"
+ * (reconnecting as before cannot help: stop and say why). A copy of the
+ * server's table, chatbuddy/wire/close_codes.py (docs/protocol.md, "Close
+ * codes"); tests/test_close_codes.py checks that the two agree. A code not
+ * listed here, and a lost connection (1006), is retried with backoff, so no
+ * code can make a reconnect loop faster than the backoff allows.
  */
 export const CLOSE_CODES = Object.freeze({
-  1000: "terminal", // normal closure: the server ended this chat on purpose
-  1001: "retry",    // going away: the server stops or restarts
-  1006: "retry",    // abnormal closure: the connection dropped without a close frame
-  1008: "terminal", // policy violation: reconnecting would only be refused again
-  1011: "retry",    // internal error on the server
-  1012: "retry",    // service restart
-  1013: "retry",    // try again later (overloaded)
+  1000: "terminal", // normal: the server ended this connection on purpose
+  1001: "retry",    // going away: the server is shutting down or restarting
+  1008: "terminal", // policy violation: rules broken again and again (rate limits)
+  1009: "retry",    // too big: a frame over 64 KiB
+  1011: "retry",    // server error
+  1013: "retry",    // try again later: the server is over a limit right now
+  4000: "retry",    // slow consumer: this page read too slowly
+  4001: "terminal", // session expired, or the store lost it
+  4002: "terminal", // session replaced: its id now belongs to a new session
+  4003: "terminal", // session deleted by an administrator
+  4008: "retry",    // not responding: no pong and nothing read for too long
 });
+
+// Terminal codes after which the old session is gone for good: the page
+// starts a new one. What each is called in events (and in the notices).
+const SESSION_ENDS = Object.freeze({ 4001: "expired", 4002: "replaced", 4003: "deleted" });
 
 /**
  * @param {number} code a CloseEvent's code
@@ -46,6 +55,15 @@ export const CLOSE_CODES = Object.freeze({
  */
 export function closeAction(code) {
   return CLOSE_CODES[code] || "retry";
+}
+
+/**
+ * Why the session itself ended, if close `code` says it did.
+ * @param {number} code a CloseEvent's code
+ * @returns {"expired" | "replaced" | "deleted" | null}
+ */
+export function sessionEnd(code) {
+  return SESSION_ENDS[code] || null;
 }
 
 /**
