@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from tests.browser import (
     accessibility_violations,
     launch,
 )
+from tests.helpers import TIMEOUT, ChatClient
 from tests.processes import LiveServer, serve_env, start_server
 from tests.redis_server import RedisServer, free_port
 
@@ -476,12 +479,107 @@ def test_when_the_server_did_not_resume_the_session_the_old_conversation_is_clea
         expect(page.locator(".msg.assistant")).to_have_count(1)
         node.stop()
         expect(page.locator("#status")).to_have_attribute("data-state", "retrying")
+        say(page, "Where is order 10042?")  # queued for a session the server forgot
+        expect(page.locator(".msg.user.pending .state")).to_have_text("queued")
         node = start_server(env, port=port)
         expect(page.locator(".notice")).to_contain_text(
-            ["The previous conversation could not be restored; a new one started."]
+            [
+                "The previous conversation could not be restored; a new one started.",
+                "Your unsent message is back in the message box",
+            ]
         )
         expect(page.locator(".msg")).to_have_count(0)
         expect(page.locator("#messages .empty")).to_be_visible()
+        expect(page.locator("#input")).to_have_value("Where is order 10042?")
+    finally:
+        node.stop()
+
+
+def new_session_of(page: Page, old: str) -> str:
+    """The session the page keeps once it has left ``old`` and the server has
+    given the new one its token."""
+    page.wait_for_function(
+        """(old) => {
+            const saved = JSON.parse(localStorage.getItem('chatbuddy.session'));
+            return saved.id !== old && saved.token;
+        }""",
+        arg=old,
+    )
+    return session_of(page)
+
+
+def test_when_the_store_loses_an_open_pages_session_the_page_says_so_and_starts_anew_once(
+    context: BrowserContext, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    # Sessions of 3 s: the server checks its open pages' sessions every second (4001).
+    node = start_server(
+        serve_env(tmp_path / "runtime"), "--redis-url", own_redis.url, "--session-ttl", "3s"
+    )
+    try:
+        page = context.new_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda socket: sockets.append(socket.url))
+        page.goto(node.url)
+        say(page, PRICE_QUESTION)
+        expect(page.locator(".msg.assistant")).to_have_count(1)
+        old = session_of(page)
+
+        with own_redis.client() as client:
+            client.flushall()  # as a Redis restarted without its data
+        expect(page.locator(".notice")).to_contain_text(
+            ["This conversation has expired; a new one has started."]
+        )
+        expect(page.locator(".msg")).to_have_count(0)
+        new = new_session_of(page, old)
+        expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        say(page, "Do you have coupons?")  # the new session works
+        expect(page.locator(".msg.assistant")).to_have_count(1)
+        assert [url.split("/ws/chat/")[1] for url in sockets] == [old, new]
+    finally:
+        node.stop()
+
+
+def in_thread(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end on a loop of its own (Playwright's sync API runs one here)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result(TIMEOUT)
+
+
+async def take_over(port: int, session_id: str) -> None:
+    """Open a stranger's new session under ``session_id`` (free again once the
+    store lost the old one): the old session's pages must never join it."""
+    stranger = await ChatClient.open(port, session_id)
+    await stranger.greeting()  # the session exists once the socket is greeted
+    stranger.close()
+
+
+def test_a_message_to_a_session_whose_id_was_taken_goes_back_to_the_composer_of_a_new_one(
+    context: BrowserContext, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    node = start_server(serve_env(tmp_path / "runtime"), "--redis-url", own_redis.url)
+    try:
+        page = open_chat(context, node.url)
+        say(page, PRICE_QUESTION)
+        expect(page.locator(".msg.assistant")).to_have_count(1)
+        old = session_of(page)
+        with own_redis.client() as client:
+            client.flushall()
+        in_thread(take_over(node.port, old))
+
+        say(page, "Where is order 10042?")  # refused (missing_session), then closed with 4002
+        expect(page.locator(".notice")).to_contain_text(
+            [
+                "This conversation is no longer available; a new one has started.",
+                "Your unsent message is back in the message box",
+            ]
+        )
+        expect(page.locator(".msg")).to_have_count(0)
+        # Written for the old conversation: not sent to the new one unless the user wants.
+        expect(page.locator("#input")).to_have_value("Where is order 10042?")
+        new_session_of(page, old)
+        page.locator("#input").press("Enter")
+        expect(page.locator(".msg.assistant .body")).to_contain_text(["#10042"])
+        expect(page.locator(".msg.user .body")).to_have_text(["Where is order 10042?"])
     finally:
         node.stop()
 
@@ -552,16 +650,19 @@ class FakeChat(tornado.websocket.WebSocketHandler):
     """A chat socket that greets, then closes with the code the test chose."""
 
     def initialize(self, site: CloseCodeSite) -> None:
-        # Says which code to close with, and counts the connections.
+        # Says which code to close with, and records the connections.
         self._site = site
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self._site.opened += 1
         session = self.path_args[0]
+        self._site.sessions.append(session)
+        offer = self.request.headers.get("Sec-WebSocket-Protocol", "")
+        self._site.offers.append(offer)
         data = {
             "connection_id": f"conn_{self._site.opened:016x}", "session_id": session,
             "user_id": None, "timestamp": "2024-01-15T10:30:00Z", "session_token": "t" * 43,
-            "resumed": False, "last_message_id": None, "protocol_version": 1,
+            "resumed": "chatbuddy.token." in offer, "last_message_id": None, "protocol_version": 1,
         }  # fmt: skip
         self.write_message(
             json.dumps({"type": "connection_established", "data": data, "session_id": session})
@@ -581,6 +682,10 @@ class CloseCodeSite(BackgroundSite):
         self.close_code = close_code
         #: How many sockets the page opened.
         self.opened = 0
+        #: The session id of each, in order.
+        self.sessions: list[str] = []
+        #: The subprotocols each offered, as the header said.
+        self.offers: list[str] = []
         static = static_path()
         self.start(
             tornado.web.Application(
@@ -595,9 +700,15 @@ class CloseCodeSite(BackgroundSite):
         self.url = f"http://127.0.0.1:{self.port}/"
 
 
-@pytest.mark.parametrize("code", [1000, 1008])
+@pytest.mark.parametrize(
+    ("code", "notice"),
+    [
+        (1000, "The server closed the connection."),
+        (1008, "Too many messages in a short time, so the server closed the connection."),
+    ],
+)
 def test_a_terminal_close_code_is_not_retried_until_the_user_asks(
-    context: BrowserContext, code: int
+    context: BrowserContext, code: int, notice: str
 ) -> None:
     site = CloseCodeSite(code)
     try:
@@ -605,7 +716,7 @@ def test_a_terminal_close_code_is_not_retried_until_the_user_asks(
         page.goto(site.url)
         # The terminal path, and only it, says "disconnected" (a retry says "retrying").
         expect(page.locator("#status")).to_have_attribute("data-state", "disconnected")
-        expect(page.locator(".notice.error")).to_contain_text(["The server closed the connection."])
+        expect(page.locator(".notice.error")).to_contain_text([notice])
         assert site.opened == 1
         page.get_by_role("button", name="Retry now").click()
         page.wait_for_function("() => document.querySelectorAll('.notice.error').length === 2")
@@ -614,7 +725,8 @@ def test_a_terminal_close_code_is_not_retried_until_the_user_asks(
         site.stop()
 
 
-@pytest.mark.parametrize("code", [1001, 1011, 1012, 1013])
+# Every retry code of the server's table, and one it does not know (1012).
+@pytest.mark.parametrize("code", [1001, 1009, 1011, 1012, 1013, 4000, 4008])
 def test_a_close_code_that_means_try_again_is_retried_by_itself(
     context: BrowserContext, code: int
 ) -> None:
@@ -627,4 +739,62 @@ def test_a_close_code_that_means_try_again_is_retried_by_itself(
         assert "disconnected" not in page.evaluate("window.states")
         assert site.opened >= 2
     finally:
+        site.stop()
+
+
+def test_after_a_policy_close_a_message_the_user_sends_connects_again(
+    context: BrowserContext,
+) -> None:
+    site = CloseCodeSite(1008)
+    try:
+        page = context.new_page()
+        page.goto(site.url)
+        expect(page.locator("#status")).to_have_attribute("data-state", "disconnected")
+        say(page, "Are you there?")  # the user asks: one attempt, no loop
+        expect(page.locator(".notice.error")).to_have_count(2)
+        assert site.opened == 2
+        expect(page.locator(".msg.user .state")).to_have_text("queued")
+    finally:
+        site.stop()
+
+
+SESSION_ENDED = {
+    ("en-US", 4001): "This conversation has expired; a new one has started.",
+    ("en-US", 4002): "This conversation is no longer available; a new one has started.",
+    ("en-US", 4003): "This conversation was deleted; a new one has started.",
+    ("hu-HU", 4001): "Ez a beszélgetés lejárt; új beszélgetés indult.",
+    ("hu-HU", 4002): "Ez a beszélgetés már nem érhető el; új beszélgetés indult.",
+    ("hu-HU", 4003): "Ezt a beszélgetést törölték; új beszélgetés indult.",
+}
+
+
+@pytest.mark.parametrize(("locale", "code"), list(SESSION_ENDED))
+def test_when_the_server_ends_the_session_the_page_starts_one_new_session_and_never_loops(
+    browser: Browser, locale: str, code: int
+) -> None:
+    site = CloseCodeSite(code)  # it ends every session it greets, the new one too
+    context = browser.new_context(locale=locale)
+    context.set_default_timeout(WAIT_MS)
+    try:
+        page = context.new_page()
+        page.add_init_script(STATE_WATCH)
+        page.add_init_script(
+            """localStorage.setItem('chatbuddy.session',
+                JSON.stringify({id: 'web-old', token: 'old-token'}))"""
+        )
+        page.goto(site.url)
+        expect(page.locator(".notice").first).to_have_text(SESSION_ENDED[locale, code])
+        # The new session ended too: the page stops and waits for the user.
+        expect(page.locator("#status")).to_have_attribute("data-state", "disconnected")
+        assert "retrying" not in page.evaluate("window.states")
+        assert site.opened == 2
+        assert site.sessions[0] == "web-old"
+        assert site.offers[0] == "chatbuddy.v1, chatbuddy.token.old-token"
+        assert site.sessions[1] != "web-old"
+        assert site.offers[1] == "chatbuddy.v1"  # a new session: the old token is dropped
+        stored = json.loads(page.evaluate("localStorage.getItem('chatbuddy.session')"))
+        assert stored["token"] is None
+        assert stored["id"] not in site.sessions
+    finally:
+        context.close()
         site.stop()
