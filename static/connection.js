@@ -292,6 +292,9 @@ export class ChatConnection extends EventTarget {
   }
 
   #chatError(data) {
+    // The session is gone (expired, or its id taken): the close that follows
+    // (4001, 4002) hands every message it never answered back to the user.
+    if (data.error_type === "missing_session") return;
     if (data.error_type === "duplicate_message" && this.#inflight.length) {
       // Stored before; its reply will come (or is in history).
       this.#confirmOldest(data.in_reply_to);

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -647,7 +647,8 @@ def test_the_page_has_no_serious_accessibility_violations_in_either_language(
 
 
 class FakeChat(tornado.websocket.WebSocketHandler):
-    """A chat socket that greets, then closes with the code the test chose."""
+    """A chat socket that greets, then closes with the code the test chose (or
+    answers chat messages as the test says)."""
 
     def initialize(self, site: CloseCodeSite) -> None:
         # Says which code to close with, and records the connections.
@@ -667,19 +668,40 @@ class FakeChat(tornado.websocket.WebSocketHandler):
         self.write_message(
             json.dumps({"type": "connection_established", "data": data, "session_id": session})
         )
-        self.close(self._site.close_code, "closed by the test")
+        if self._site.close_code is not None:
+            self.close(self._site.close_code, "closed by the test")
+
+    def on_message(self, message: str | bytes) -> None:
+        frame = json.loads(message)
+        if frame["type"] == "chat_message" and self._site.on_chat is not None:
+            self._site.on_chat(self, frame)
+
+    def send_frame(self, kind: str, **data: Any) -> None:
+        """Send a server frame of type ``kind`` with ``data``."""
+        data.setdefault("timestamp", "2024-01-15T10:30:00Z")
+        self.write_message(
+            json.dumps({"type": kind, "data": data, "session_id": self.path_args[0]})
+        )
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return "chatbuddy.v1" if "chatbuddy.v1" in subprotocols else None
 
 
 class CloseCodeSite(BackgroundSite):
-    """The real page, served with a fake chat socket that closes with ``close_code``."""
+    """The real page, served with a fake chat socket that closes with ``close_code``
+    once it has greeted (None: it stays open), and hands each chat message to
+    ``on_chat`` (on the site's thread)."""
 
-    def __init__(self, close_code: int) -> None:
+    def __init__(
+        self,
+        close_code: int | None,
+        on_chat: Callable[[FakeChat, dict[str, Any]], None] | None = None,
+    ) -> None:
         super().__init__()
         #: What the socket closes with.
         self.close_code = close_code
+        #: What answers a chat message.
+        self.on_chat = on_chat
         #: How many sockets the page opened.
         self.opened = 0
         #: The session id of each, in order.
@@ -797,4 +819,33 @@ def test_when_the_server_ends_the_session_the_page_starts_one_new_session_and_ne
         assert stored["id"] not in site.sessions
     finally:
         context.close()
+        site.stop()
+
+
+def test_a_message_refused_because_the_session_is_gone_is_not_marked_failed(
+    context: BrowserContext,
+) -> None:
+    def session_gone(chat: FakeChat, frame: dict[str, Any]) -> None:
+        # As a server on the memory engine does it: the error first, then the close.
+        chat.send_frame(
+            "error",
+            error_type="missing_session",
+            error_message="session 'x' has expired; open a new one",
+            request_type="chat_message",
+        )
+        chat.close(4001, "session expired")
+
+    site = CloseCodeSite(None, on_chat=session_gone)
+    try:
+        page = open_chat(context, site.url)
+        say(page, "Where is order 10042?")
+        expect(page.locator("#input")).to_have_value("Where is order 10042?")
+        expect(page.locator(".notice")).to_contain_text(
+            ["This conversation has expired; a new one has started."]
+        )
+        expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        assert site.opened == 2
+        expect(page.locator(".notice.error")).to_have_count(0)
+        expect(page.locator(".msg")).to_have_count(0)
+    finally:
         site.stop()
