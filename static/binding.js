@@ -66,6 +66,7 @@ export function bindChat(connection, view, notify = () => {}) {
     view.notice(message, "error");
   });
   when("problem", ({ message }) => view.notice(message, "error"));
+  when("draining", () => view.notice(view.t("restartingNotice")));
   when("typing", ({ on }) => view.showTyping(on));
   when("info", ({ info }) => view.showSessionInfo(info));
   when("pong", ({ ms }) => view.notice(view.t("pong", { ms: ms })));

@@ -5,6 +5,8 @@
 // jitter, 0.5 s up to 20 s), asks with `history` for what came after the last
 // message id it has, and sends again what was typed offline or was still
 // unanswered, each with its client_message_id, so the server stores it once.
+// A server that is restarting (error shutting_down, then close 1001) gets the
+// same treatment: what it refused waits, queued, for the next connection.
 // A close whose code is terminal (protocol.js CLOSE_CODES) is not retried.
 // When it says the session itself is gone (expired, replaced, deleted), a new
 // session starts at once; any other terminal close waits for the user
@@ -50,6 +52,7 @@ export function reconnectDelay(attempt, random = Math.random) {
  * - `reply` {id, content, timestamp, agent}: a whole reply new to this page
  * - `sending` {cmid}: our message went out and waits for its answer
  * - `queued` {cmid}: our message waits for the connection to send it (again)
+ * - `draining` {}: the server is restarting; what it refused goes once reconnected
  * - `confirmed` {cmid, id}: the server has our message (`id` when known)
  * - `failed` {cmid, message}: the server refused our message for good
  * - `problem` {message}: any other error the server reported, to show as is
@@ -76,6 +79,7 @@ export class ChatConnection extends EventTarget {
   // This session was started by the page because the server ended the last
   // one, and nothing was sent in it yet: if it ends too, stop instead of looping.
   #autoStarted = false;
+  #draining = false; // this connection's server is shutting down: send nothing more on it
   #attempt = 0;     // reconnect attempts since the last success, for the backoff
   #retryTimer = null;
   #seen = new Set(); // message ids this page has, so that none is shown twice
@@ -181,6 +185,7 @@ export class ChatConnection extends EventTarget {
   // -- sending ------------------------------------------------------------------
 
   #sendChat(item) {
+    if (this.#draining) return false;
     const frame = chatMessage({ sessionId: this.#session.id, cmid: item.cmid, text: item.text });
     const sent = this.#transmit(frame);
     if (sent) {
@@ -295,6 +300,10 @@ export class ChatConnection extends EventTarget {
     // The session is gone (expired, or its id taken): the close that follows
     // (4001, 4002) hands every message it never answered back to the user.
     if (data.error_type === "missing_session") return;
+    if (data.error_type === "shutting_down") {
+      this.#refusedWhileDraining();
+      return;
+    }
     if (data.error_type === "duplicate_message" && this.#inflight.length) {
       // Stored before; its reply will come (or is in history).
       this.#confirmOldest(data.in_reply_to);
@@ -319,10 +328,26 @@ export class ChatConnection extends EventTarget {
     }
   }
 
+  // The server is shutting down: it answers what it took before and refuses
+  // the rest, then closes (1001). So the refused are the newest in flight,
+  // one per refusal; they wait in the outbox, in order, and go again with the
+  // same client_message_id once reconnected. Nothing more is sent meanwhile.
+  #refusedWhileDraining() {
+    if (!this.#draining) this.#emit("draining", {});
+    this.#draining = true;
+    const mine = this.#inflight.pop();
+    if (mine) {
+      this.#outbox.unshift(mine);
+      this.#emit("queued", { cmid: mine.cmid });
+    }
+    this.#emit("typing", { on: this.#inflight.length > 0 });
+  }
+
   // -- the socket's life ---------------------------------------------------------
 
   #connect() {
     clearTimeout(this.#retryTimer);
+    this.#draining = false;
     this.#emit("status", { state: "connecting", until: 0 });
     const url = chatSocketUrl(this.#base, this.#session.id, this.#userId);
     const ws = new WebSocket(url, socketProtocols(this.#session.token));

@@ -52,6 +52,7 @@ export const STRINGS = {
     sessionDeleted: "Ezt a beszélgetést törölték; új beszélgetés indult.",
     unsentRestored: "Az el nem küldött üzenete visszakerült az üzenetmezőbe: küldje el újra, ha még kell.",
     queuedNotice: "Nincs kapcsolat – az üzenet elküldése a kapcsolat helyreállásakor.",
+    restartingNotice: "A szerver újraindul – az üzenet elküldése a kapcsolat helyreállásakor.",
     welcome: "Üdvözöljük! Kérdezzen termékekről, rendelésekről vagy kuponokról.",
     agents: {
       product: "termék", order: "rendelés", recommendation: "ajánló",
@@ -103,6 +104,7 @@ export const STRINGS = {
     sessionDeleted: "This conversation was deleted; a new one has started.",
     unsentRestored: "Your unsent message is back in the message box: send it again if you still need it.",
     queuedNotice: "Offline – the message will be sent when the connection is back.",
+    restartingNotice: "The server is restarting – the message will be sent when the connection is back.",
     welcome: "Welcome! Ask about products, orders or coupons.",
     agents: {
       product: "product", order: "order", recommendation: "recommendation",

@@ -6,6 +6,9 @@ import asyncio
 import json
 import os
 import re
+import signal
+import socket
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -584,6 +587,70 @@ def test_a_message_to_a_session_whose_id_was_taken_goes_back_to_the_composer_of_
         node.stop()
 
 
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (up to the tests' timeout) for something another process makes true."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_a_message_a_draining_server_refused_is_sent_again_after_the_restart_and_answered_once(
+    context: BrowserContext, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    held = tmp_path / "held"
+    env = serve_env(tmp_path / "runtime", CHATBUDDY_TEST_HELD=str(held), PYTHONPATH=str(ROOT))
+    options = ("--redis-url", own_redis.url, "--agent", "tests.plugins:make_gated_agent")
+    port = free_port()
+    node = start_server(env, *options, port=port)
+    try:
+        page = context.new_page()
+        sent: list[dict[str, Any]] = []  # every chat_message the page sent, on any socket
+        page.on(
+            "websocket",
+            lambda socket: socket.on("framesent", lambda payload: sent.append(json.loads(payload))),
+        )
+        page.goto(node.url)
+        expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        say(page, "hold this one")  # stored; its reply is still being written...
+        wait_until(held.exists, "the agent to hold the reply")
+
+        node.process.send_signal(signal.SIGTERM)  # ...while the server drains
+        wait_until(lambda: refuses_connections(port), "the server to stop listening")
+        say(page, "Where is order 10042?")  # refused: shutting_down
+        expect(page.locator(".notice")).to_contain_text(["The server is restarting"])
+        expect(page.locator(".msg.user .state")).to_have_text(["queued"])
+        expect(page.locator(".msg.user.failed")).to_have_count(0)
+
+        node.process.send_signal(signal.SIGUSR1)  # the held reply is written and stored;
+        expect(page.locator("#status")).to_have_attribute("data-state", "retrying")  # 1001
+        assert node.process.wait(TIMEOUT) == 0  # a clean shutdown
+
+        node = start_server(env, *options, port=port)  # the same address, the same Redis
+        expect(page.locator(".msg.assistant .body")).to_have_text(
+            ["re: hold this one", "re: Where is order 10042?"]
+        )
+        expect(page.locator(".msg.user.pending")).to_have_count(0)
+        resent = [f for f in sent if f.get("content") == "Where is order 10042?"]
+        assert len(resent) == 2  # to the draining server, then to the new one
+        assert resent[0]["client_message_id"] == resent[1]["client_message_id"]
+        page.reload()  # the server has each message, and each reply, once
+        expect(page.locator(".msg.user .body")).to_have_text(
+            ["hold this one", "Where is order 10042?"]
+        )
+        expect(page.locator(".msg.assistant")).to_have_count(2)
+    finally:
+        node.stop()
+
+
 def test_a_touch_keyboard_gets_a_placeholder_without_shift_enter(
     browser: Browser, server: LiveServer
 ) -> None:
@@ -656,6 +723,9 @@ class FakeChat(tornado.websocket.WebSocketHandler):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self._site.opened += 1
+        #: Which of the site's connections this is, from 1.
+        self.number = self._site.opened
+        self._site.chats.append(self)
         session = self.path_args[0]
         self._site.sessions.append(session)
         offer = self.request.headers.get("Sec-WebSocket-Protocol", "")
@@ -708,6 +778,8 @@ class CloseCodeSite(BackgroundSite):
         self.sessions: list[str] = []
         #: The subprotocols each offered, as the header said.
         self.offers: list[str] = []
+        #: The connections, in order.
+        self.chats: list[FakeChat] = []
         static = static_path()
         self.start(
             tornado.web.Application(
@@ -720,6 +792,12 @@ class CloseCodeSite(BackgroundSite):
             )
         )
         self.url = f"http://127.0.0.1:{self.port}/"
+
+    def close_all(self, code: int) -> None:
+        """Close every connection with ``code`` (from the test's thread)."""
+        assert self._loop is not None
+        for chat in self.chats:
+            self._loop.call_soon_threadsafe(chat.close, code)
 
 
 @pytest.mark.parametrize(
@@ -847,5 +925,51 @@ def test_a_message_refused_because_the_session_is_gone_is_not_marked_failed(
         assert site.opened == 2
         expect(page.locator(".notice.error")).to_have_count(0)
         expect(page.locator(".msg")).to_have_count(0)
+    finally:
+        site.stop()
+
+
+def test_while_a_server_drains_the_page_holds_its_messages_and_resends_them_in_order(
+    context: BrowserContext,
+) -> None:
+    received: list[tuple[int, dict[str, Any]]] = []  # (connection, chat_message)
+
+    def draining_then_answering(chat: FakeChat, frame: dict[str, Any]) -> None:
+        received.append((chat.number, frame))
+        if chat.number == 1 and len(received) == 3:  # "first" was taken before the drain
+            for _ in ("second", "third"):  # both sent before the page heard of it
+                chat.send_frame(
+                    "error",
+                    error_type="shutting_down",
+                    error_message="the server is restarting; send it again once reconnected",
+                    request_type="chat_message",
+                )
+        elif chat.number > 1:
+            n = len(received)
+            chat.send_frame(
+                "chat_response", message_id=2 * n, content="re: " + frame["content"],
+                agent_type="echo", confidence=1.0, metadata={}, in_reply_to=2 * n - 1,
+            )  # fmt: skip
+
+    site = CloseCodeSite(None, on_chat=draining_then_answering)
+    try:
+        page = open_chat(context, site.url)
+        say(page, "first")
+        say(page, "second")
+        say(page, "third")
+        expect(page.locator(".msg.user .state")).to_have_text(["queued", "queued"])
+        say(page, "fourth")  # the server drains: this one waits without being sent
+        expect(page.locator(".msg.user .state")).to_have_text(["queued"] * 3)
+        expect(page.locator(".msg.user.failed")).to_have_count(0)
+        site.close_all(1001)
+
+        answers = ["re: first", "re: second", "re: third", "re: fourth"]
+        expect(page.locator(".msg.assistant .body")).to_have_text(answers)
+        first = {f["content"]: f["client_message_id"] for n, f in received if n == 1}
+        assert list(first) == ["first", "second", "third"]
+        again = [(f["content"], f["client_message_id"]) for n, f in received if n == 2]
+        assert [content for content, _ in again] == ["first", "second", "third", "fourth"]
+        for content, cmid in again[:3]:
+            assert first[content] == cmid  # the same message, so a server stores it once
     finally:
         site.stop()
