@@ -390,18 +390,31 @@ class TailPrinter:
 # -- send ----------------------------------------------------------------------
 
 
+def latency_summary(latencies: list[float], failures: int) -> dict[str, Any]:
+    """Round-trip times in ms: count, min, median, p90, max (None without replies)."""
+    ms = sorted(1000 * t for t in latencies)
+    figures: dict[str, float | None] = dict.fromkeys(("min_ms", "median_ms", "p90_ms", "max_ms"))
+    if ms:
+        figures = {
+            "min_ms": round(ms[0], 2),
+            "median_ms": round(statistics.median(ms), 2),
+            "p90_ms": round(ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))], 2),
+            "max_ms": round(ms[-1], 2),
+        }
+    return {"sent": len(ms) + failures, "ok": len(ms), "failed": failures, **figures}
+
+
 def latency_table(latencies: list[float], failures: int) -> Table:
     """Round-trip times in ms: count, min, median, p90, max."""
     table = Table(title="Round trips", box=box.SIMPLE_HEAVY)
     for column in ("sent", "ok", "failed", "min", "median", "p90", "max"):
         table.add_column(column, justify="right")
-    ms = sorted(1000 * t for t in latencies)
-    if ms:
-        p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
-        figures = [f"{ms[0]:.1f}", f"{statistics.median(ms):.1f}", f"{p90:.1f}", f"{ms[-1]:.1f}"]
-    else:
-        figures = ["-"] * 4
-    table.add_row(str(len(ms) + failures), str(len(ms)), str(failures), *figures)
+    summary = latency_summary(latencies, failures)
+    figures = [
+        "-" if summary[key] is None else f"{summary[key]:.1f}"
+        for key in ("min_ms", "median_ms", "p90_ms", "max_ms")
+    ]
+    table.add_row(str(summary["sent"]), str(summary["ok"]), str(summary["failed"]), *figures)
     return table
 
 

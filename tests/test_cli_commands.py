@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import chatbuddy
 from tests.helpers import TIMEOUT, ChatClient
 from tests.processes import LiveServer, serve_env, start_server
 from tests.redis_server import free_port
@@ -51,8 +53,35 @@ def test_send_prints_the_reply_with_agent_confidence_and_round_trip(server: Live
     result = cli(server, "send", "Mennyi az ára a Samsung Galaxy S24-nek?")
     assert result.returncode == 0, result.stderr
     assert "A Samsung Galaxy S24 ára 349\u202f990\u202fFt" in result.stdout
-    assert re.search(r"— product · confidence 0\.95 · [\d.]+ ms round trip", result.stdout)
+    # Who answered and how fast is about the reply, not the reply: stderr, so a pipe gets text.
+    assert re.search(r"— product · confidence 0\.95 · [\d.]+ ms round trip", result.stderr)
+    assert "round trip" not in result.stdout
     assert re.search(r"session cli-[0-9a-f]{8} \(new\)", result.stderr)
+
+
+def test_send_json_prints_the_reply_as_one_json_line(server: LiveServer) -> None:
+    result = cli(server, "send", "--json", "--session", "send-json", "Hol tart a 10042 rendelésem?")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    document = json.loads(line)
+    assert document["session_id"] == "send-json"
+    assert "#10042" in document["reply"]["content"]
+    assert document["reply"]["metadata"]["agent"] == "order"
+    assert document["round_trip_ms"] > 0
+
+
+def test_send_repeat_json_prints_the_latency_summary(server: LiveServer) -> None:
+    result = cli(server, "send", "--json", "--repeat", "5", "hello")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["sent"], summary["ok"], summary["failed"]) == (5, 5, 0)
+    assert 0 < summary["min_ms"] <= summary["median_ms"] <= summary["p90_ms"] <= summary["max_ms"]
+
+
+def test_send_json_and_a_prompt_do_not_mix(server: LiveServer) -> None:
+    result = cli(server, "send", "--json", "-i")
+    assert result.returncode == 2
+    assert "--json prints data for scripts" in result.stderr
 
 
 def test_send_can_continue_a_session_it_made(server: LiveServer) -> None:
@@ -177,6 +206,37 @@ def test_bad_arguments_are_usage_errors(server: LiveServer, args: list[str]) -> 
     assert result.returncode == 2
     assert "Usage:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_chatbuddy_alone_prints_its_help_and_succeeds() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "chatbuddy"], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout
+    assert "Commands:" in result.stdout
+    for command in ("serve", "tail", "takeover", "bench"):
+        assert f"  {command} " in result.stdout
+
+
+def test_no_color_takes_the_colours_out_even_when_colour_is_forced(tmp_path: Path) -> None:
+    shop = Path(chatbuddy.__file__).parent / "agents" / "data" / "shop.json"
+
+    def check(*flags: str) -> str:
+        env = {**os.environ, "FORCE_COLOR": "1"}
+        env.pop("NO_COLOR", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "chatbuddy", *flags, "shop", "check", str(shop)],
+            capture_output=True, text=True, timeout=TIMEOUT, env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    colour = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;)")
+    assert colour.search(check())  # "The shop file is valid." in green
+    plain = check("--no-color")
+    assert "The shop file is valid." in plain
+    assert not colour.search(plain)
 
 
 def test_every_command_explains_itself() -> None:
