@@ -12,12 +12,19 @@ from rich.console import Console
 from chatbuddy.backoff import Backoff
 from chatbuddy.client.admin import AdminClient, EventStream
 from chatbuddy.client.target import Target
-from chatbuddy.errors import ClientFailure, Conflict, Disconnected
+from chatbuddy.errors import (
+    ClientFailure,
+    Conflict,
+    Disconnected,
+    NotFound,
+    ServerUnreachable,
+    TokenMissing,
+)
 from chatbuddy.text import operator_text
 
 from . import aio
 from .console_input import open_reader
-from .errors import Held
+from .errors import Held, Missing
 from .render import TailPrinter, transcript_view
 from .target import identifier, operator_option, target_options
 
@@ -41,6 +48,7 @@ def takeover(target: Target, session_id: str, operator: str) -> None:
     to the customer or the assistant); /release or Ctrl-D gives the conversation
     back. If the console goes away without releasing, the hold lasts the server's
     --operator-grace (2 minutes), then the assistant answers again and says so.
+    If the server restarts, the console reconnects by itself and keeps the hold.
     Exit code 7 if another operator holds it.
 
     \b
@@ -177,12 +185,39 @@ class OperatorConsole:
                 event = await self._stream.next()
             except Disconnected:
                 self._printer.notice("lost the connection to the server; reconnecting")
-                await asyncio.sleep(backoff.delay())
-                with contextlib.suppress(ClientFailure):
-                    self._stream = await self._client.watch(self._session_id)
-                    backoff.reset()
+                self._stream.close()
+                self._stream = await self._reconnect(backoff)
                 continue
             self._show(event)
+
+    async def _reconnect(self, backoff: Backoff) -> EventStream:
+        """The event stream again once the server is back (a restart, a network blip),
+        with the hold renewed at once so the assistant stays silent."""
+        while True:
+            await asyncio.sleep(backoff.delay())
+            try:
+                stream = await self._client.watch(self._session_id)
+            except ClientFailure as error:
+                _unless_passing(error)
+                continue
+            try:
+                await self._client.take(self._session_id, self._operator)
+            except Conflict as error:
+                stream.close()
+                raise Held(error.message) from None
+            except NotFound:
+                stream.close()
+                raise Missing(
+                    f"session {self._session_id!r} is gone: the server restarted without it "
+                    "(it keeps sessions in memory; with --redis-url they survive restarts)"
+                ) from None
+            except ClientFailure as error:
+                stream.close()
+                _unless_passing(error)
+                continue
+            backoff.reset()
+            self._printer.notice("Reconnected; you still hold the conversation.", style="green")
+            return stream
 
     def _show(self, event: dict[str, Any]) -> None:
         """Print ``event``; a ClickException when the conversation is no longer ours."""
@@ -206,3 +241,11 @@ class OperatorConsole:
                 raise Held(error.message) from None
             except ClientFailure as error:
                 self._printer.notice(f"could not renew the hold: {error.message}")
+
+
+def _unless_passing(error: ClientFailure) -> None:
+    """Re-raise ``error`` unless it is what a restarting server looks like: nothing
+    listening, its token file not yet written, its store not yet reachable (5xx)."""
+    passing = isinstance(error, ServerUnreachable | TokenMissing | Disconnected)
+    if not passing and (error.status is None or error.status < 500):
+        raise error

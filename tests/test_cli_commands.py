@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -356,3 +357,47 @@ async def test_tail_reconnects_when_the_server_comes_back(tmp_path: Path) -> Non
     finally:
         await tail.interrupt()
         await asyncio.to_thread(stop, second)
+
+
+# -- stats --watch -------------------------------------------------------------------
+
+
+async def test_stats_watch_waits_through_a_server_restart(tmp_path: Path) -> None:
+    env = serve_env(tmp_path)
+    port = free_port()
+    first = start_server(env, port=port)
+    watch = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatbuddy", "stats", "--watch", "--json", "--interval", "0.2",
+        "--url", first.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert watch.stdout is not None
+    assert watch.stderr is not None
+    second: LiveServer | None = None
+
+    async def document() -> dict[str, Any]:
+        assert watch.stdout is not None
+        line = await asyncio.wait_for(watch.stdout.readline(), 3 * TIMEOUT)
+        assert line, "stats --watch stopped"
+        parsed: dict[str, Any] = json.loads(line)
+        return parsed
+
+    try:
+        client = await ChatClient.open(first.port, "seen-before")  # the old server counts one
+        while (await document())["counters"]["connections_opened"] == 0:
+            pass
+        client.close()
+        await asyncio.to_thread(stop, first)
+        notice = await asyncio.wait_for(watch.stderr.readline(), 3 * TIMEOUT)
+        assert b"(retrying)" in notice  # it says so on stderr; stdout stays JSON
+
+        second = start_server(env, port=port)  # a new admin token, read from the file again
+        # Readings of the old server may still be in the pipe; then come the new one's.
+        while (await document())["counters"]["connections_opened"] != 0:
+            pass
+        assert watch.returncode is None  # still watching
+    finally:
+        watch.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(watch.wait(), TIMEOUT) == 130
+        if second is not None:
+            await asyncio.to_thread(stop, second)

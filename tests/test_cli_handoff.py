@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers import TIMEOUT, ChatClient
 from tests.processes import LiveServer, serve_env, start_server
+from tests.redis_server import RedisServer, free_port
 
 #: A grace short enough to wait for, for the test of a console that vanished.
 GRACE = "2s"
@@ -76,6 +77,8 @@ class ConsoleProcess:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.seen: list[str] = []
+        # What it said on stderr so far (read by notice()).
+        self.said: list[str] = []
         self.errors = ""
 
     @classmethod
@@ -97,6 +100,16 @@ class ConsoleProcess:
             self.seen.append(raw.decode())
             if text in self.seen[-1]:
                 return self.seen[-1]
+
+    async def notice(self, text: str) -> str:
+        """The next line on stderr (the console's own remarks) that holds ``text``."""
+        assert self.process.stderr is not None
+        while True:
+            raw = await asyncio.wait_for(self.process.stderr.readline(), 3 * TIMEOUT)
+            assert raw, f"the console ended before saying {text!r}: {self.said}"
+            self.said.append(raw.decode())
+            if text in raw.decode():
+                return raw.decode()
 
     async def type(self, line: str) -> None:
         assert self.process.stdin is not None
@@ -230,6 +243,46 @@ async def test_a_console_that_dies_keeps_the_hold_for_the_grace_then_the_bot_is_
     assert left == {"operator": "Anna", "reason": "timeout"}
     assert (await anna.chat("abandoned", "anyone?"))["content"] == "anyone?"
     anna.close()
+
+
+async def test_the_console_outlives_a_server_restart_and_keeps_the_conversation(
+    tmp_path: Path,
+) -> None:
+    redis = RedisServer(tmp_path)
+    redis.start()
+    env, port = serve_env(tmp_path / "runtime"), free_port()
+    args = ("--agent", "echo", "--redis-url", redis.url)
+    first = start_server(env, *args, port=port, log=tmp_path / "log")
+    second: LiveServer | None = None
+    try:
+        anna = await ChatClient.open(first.port, "restarted", user_id="anna")
+        token = (await anna.greeting())["session_token"]
+        console = await ConsoleProcess.start(first, "restarted", "--as", "Anna")
+        await frame_of(anna, "operator_joined")
+        await console.notice("You hold the conversation")  # it shows what happens now
+        await asyncio.to_thread(first.stop)
+        await console.notice("lost the connection")
+
+        second = start_server(env, *args, port=port, log=tmp_path / "log")
+        await console.notice("Reconnected; you still hold the conversation.")
+        anna = await ChatClient.open(second.port, "restarted", session_token=token)
+        await anna.greeting()
+        assert (await frame_of(anna, "operator_joined"))["operator"] == "Anna"  # still held
+        await anna.send(type="chat_message", session_id="restarted", content="still there?")
+        assert "still there?" in await console.line_with("still there?")
+        await console.type("Yes, still here.")
+        frames = [await anna.receive()]
+        while frames[-1]["type"] != "operator_message":
+            frames.append(await anna.receive())
+        assert frames[-1]["data"]["content"] == "Yes, still here."
+        assert "chat_response" not in [f["type"] for f in frames]  # the assistant was silent
+        assert await console.end_input() == 0, console.errors
+        anna.close()
+    finally:
+        for node in (first, second):
+            if node is not None:
+                await asyncio.to_thread(node.stop)
+        redis.stop()
 
 
 def test_every_operator_command_explains_itself(server: LiveServer) -> None:
