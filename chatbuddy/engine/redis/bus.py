@@ -66,6 +66,12 @@ class RedisBus(PubSubBus):
     def events_wanted(self) -> bool:
         return super().events_wanted() or self._events_watched_anywhere
 
+    def _watcher_appeared(self) -> None:
+        # Now, not at the next heartbeat: an operator's console on another node must
+        # not miss what the customer says in its first second. The heartbeat's count
+        # of the events channel's subscribers settles it afterwards.
+        self._events_watched_anywhere = True
+
     # -- presence -------------------------------------------------------------
 
     async def _beat(self) -> None:
