@@ -145,6 +145,30 @@ async def test_stats_show_a_connected_clients_session(server: LiveServer) -> Non
     assert "websocket_stats" in doc
 
 
+async def test_stats_show_the_share_of_thumbs_up_per_agent_and_route(server: LiveServer) -> None:
+    client = await ChatClient.open(server.port, "reacting", user_id="anna")
+    await client.greeting()
+    price = await client.chat("reacting", "Mennyi az ára a Samsung Galaxy S24-nek?")
+    order = await client.chat("reacting", "Hol tart a 10042 rendelésem?")
+    await client.send(type="reaction", message_id=price["message_id"], reaction="up")
+    await client.send(type="reaction", message_id=order["message_id"], reaction="down")
+    await client.send(type="history")
+    messages = (await client.expect("history"))["data"]["messages"]
+    assert [m.get("reaction") for m in messages if m["role"] == "assistant"] == ["up", "down"]
+    client.close()
+
+    shown = await asyncio.to_thread(cli, server, "stats")
+    assert shown.returncode == 0, shown.stderr
+    assert "Reactions to replies" in shown.stdout
+    rows = [line.split() for line in shown.stdout.splitlines() if "coordinator" in line]
+    assert ["coordinator", "product", "1", "0", "100%"] in rows
+    assert ["coordinator", "order", "0", "1", "0%"] in rows
+    document = json.loads((await asyncio.to_thread(cli, server, "stats", "--json")).stdout)
+    assert {"agent": "coordinator", "route": "order", "up": 0, "down": 1, "up_share": 0.0} in (
+        document["reactions"]
+    )
+
+
 def test_sessions_lists_and_shows_sessions(server: LiveServer) -> None:
     cli(server, "send", "--session", "listed-session", "hello")
     listing = cli(server, "sessions")
