@@ -248,7 +248,8 @@ class PubSubBus:
             node.deliver_event(about, event)
             return
         if channel == self.watchers_channel:
-            self._watcher_appeared()
+            if data != self.node_id:  # this node knows its own watchers
+                self._watcher_appeared()
             return
         if channel == self.node_channel:
             waiting = self._markers.get(data)
