@@ -19,6 +19,9 @@ const TYPING_IDLE_MS = 4000;
  * @param {Document | Element} root holds the page's markup (#messages, #typing,
  *   #input, and optionally #talk-to-person)
  */
+// How near the end of the list still counts as reading the newest message (as view.js).
+const AT_BOTTOM_PX = 24;
+
 export function bindPeople(connection, view, root) {
   const doc = root.ownerDocument || root;
   const $ = (id) => root.querySelector("#" + id);
@@ -151,11 +154,14 @@ export function bindPeople(connection, view, root) {
     attributeFilter: ["data-id", "class"] });
 
   function decorate() {
+    // 👍/👎 and ticks make messages taller: a reader at the newest one stays there.
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= AT_BOTTOM_PX;
     for (const li of list.querySelectorAll(".msg.operator[data-id]")) nameBubble(li);
     for (const li of list.querySelectorAll(".msg.assistant[data-id]:not(.streaming), .msg.operator[data-id]")) {
       reactionButtons(li);
     }
     for (const li of list.querySelectorAll(".msg.user[data-id]")) readTick(li);
+    if (atBottom) list.scrollTop = list.scrollHeight;
   }
 
   function nameBubble(li) {

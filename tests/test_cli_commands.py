@@ -235,7 +235,7 @@ def test_bad_arguments_are_usage_errors(server: LiveServer, args: list[str]) -> 
 
 def test_chatbuddy_alone_prints_its_help_and_succeeds() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "chatbuddy"], capture_output=True, text=True, timeout=TIMEOUT
+        [sys.executable, "-m", "chatbuddy"], capture_output=True, text=True, timeout=4 * TIMEOUT
     )
     assert result.returncode == 0
     assert "Usage:" in result.stdout
@@ -252,7 +252,7 @@ def test_no_color_takes_the_colours_out_even_when_colour_is_forced(tmp_path: Pat
         env.pop("NO_COLOR", None)
         result = subprocess.run(
             [sys.executable, "-m", "chatbuddy", *flags, "shop", "check", str(shop)],
-            capture_output=True, text=True, timeout=TIMEOUT, env=env,
+            capture_output=True, text=True, timeout=4 * TIMEOUT, env=env,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         return result.stdout
@@ -268,7 +268,7 @@ def test_every_command_explains_itself() -> None:
     for command in ("serve", "tail", "stats", "send", "sessions"):
         result = subprocess.run(
             [sys.executable, "-m", "chatbuddy", command, "--help"],
-            capture_output=True, text=True, timeout=TIMEOUT,
+            capture_output=True, text=True, timeout=4 * TIMEOUT,
         )  # fmt: skip
         assert result.returncode == 0
         assert "Examples:" in result.stdout
