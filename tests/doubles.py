@@ -33,6 +33,7 @@ class RecordingNode:
 
     frames: list[tuple[str, str, str | None]] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
+    closed: list[tuple[str, int, str]] = field(default_factory=list)
     local: Presence = field(default_factory=Presence)
 
     def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
@@ -40,6 +41,9 @@ class RecordingNode:
 
     def deliver_event(self, session_id: str, frame: str) -> None:
         self.events.append((session_id, frame))
+
+    def close_session(self, session_id: str, code: int, reason: str) -> None:
+        self.closed.append((session_id, code, reason))
 
     def presence(self) -> Presence:
         return self.local

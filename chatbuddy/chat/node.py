@@ -106,6 +106,11 @@ class LocalNode:
         """Admin events reach this node's watchers."""
         self._watchers.deliver(session_id, frame)
 
+    def close_session(self, session_id: str, code: int, reason: str) -> None:
+        """Close this node's connections of the session (they leave as they close)."""
+        for connection in self._registry.in_session(session_id):
+            connection.close(code, reason)
+
     def presence(self) -> Presence:
         """Who is connected to this node."""
         registry = self._registry

@@ -52,6 +52,9 @@ class NodeLink(Protocol):
     def deliver_event(self, session_id: str, frame: str) -> None:
         """An admin event: send it to this node's watchers."""
 
+    def close_session(self, session_id: str, code: int, reason: str) -> None:
+        """Close this node's connections of the session with a WebSocket close code."""
+
     def presence(self) -> Presence:
         """Who is connected to this node now."""
 
@@ -81,6 +84,10 @@ class Bus(Protocol):
         """Deliver ``frame`` to every subscribed node's connections of the session,
         except the connection ``exclude``; each gets it once, in publishing order.
         A callable frame is made only if some connection is to receive it."""
+
+    async def close_session(self, session_id: str, code: int, reason: str) -> None:
+        """Close every connection of the session, on every node, with ``code``
+        (docs/protocol.md lists the codes); for a session that was erased."""
 
     def events_wanted(self) -> bool:
         """Whether any node watches admin events (so they are worth building)."""

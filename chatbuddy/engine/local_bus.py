@@ -40,6 +40,10 @@ class LocalBus:
         if self._node is not None:
             self._node.deliver(session_id, frame, exclude)
 
+    async def close_session(self, session_id: str, code: int, reason: str) -> None:
+        if self._node is not None:
+            self._node.close_session(session_id, code, reason)
+
     def events_wanted(self) -> bool:
         return self._watching_events
 

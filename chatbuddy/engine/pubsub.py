@@ -46,6 +46,15 @@ def encode_event(session_id: str, frame: str) -> str:
     return f"{session_id}\n{frame}"
 
 
+#: Starts the first line of an order to close a session's connections: ``!CODE\nREASON``
+#: (connection ids, which a frame's first line holds, never start with it).
+CLOSE_MARK = "!"
+
+
+def encode_close(code: int, reason: str) -> str:
+    return f"{CLOSE_MARK}{code:d}\n{reason}"
+
+
 class PubSubBus:
     """The generic half of a broker-backed bus; subclasses add the broker."""
 
@@ -136,6 +145,10 @@ class PubSubBus:
             self.session_channel(session_id), encode_frame(frame_text(frame), exclude)
         )
 
+    async def close_session(self, session_id: str, code: int, reason: str) -> None:
+        # On the session's own channel: exactly the nodes with a connection in it listen.
+        await self._publish(self.session_channel(session_id), encode_close(code, reason))
+
     def events_wanted(self) -> bool:
         return self._watching_events
 
@@ -216,5 +229,9 @@ class PubSubBus:
             node.deliver_event(head, frame)
             return
         session_id = self._channels.get(channel)
-        if session_id is not None:
+        if session_id is None:
+            return
+        if head.startswith(CLOSE_MARK):
+            node.close_session(session_id, int(head[1:]), frame)
+        else:
             node.deliver(session_id, frame, head or None)
