@@ -14,13 +14,14 @@ from chatbuddy.client.admin import AdminClient, EventStream
 from chatbuddy.client.target import Target
 from chatbuddy.server import Server
 from chatbuddy.wire.events import EVENT_TYPES
+from tests.builders import ENGINE_KINDS
 from tests.conftest import ADMIN_TOKEN, Connect, Http
 from tests.helpers import TIMEOUT
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=ENGINE_KINDS)
 def engine_kind(request: pytest.FixtureRequest) -> str:
-    """Every test here runs on both engines."""
+    """Every test here runs on every engine."""
     return str(request.param)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +19,9 @@ from tests.helpers import eventually
 
 
 @pytest.fixture(params=ENGINE_KINDS)
-async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    built = build_engine(request.param, redis_url=redis_url)
+    built = build_engine(request.param, redis_url=redis_url, folder=tmp_path)
     yield built
     await built.close()
 

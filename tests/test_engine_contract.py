@@ -1,8 +1,9 @@
-"""One contract, two engines: the in-memory pair and the Redis pair behave alike."""
+"""One contract, every engine: the memory, SQLite and Redis pairs behave alike."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -22,9 +23,13 @@ def node() -> RecordingNode:
 
 
 @pytest.fixture(params=ENGINE_KINDS)
-async def engine(request: pytest.FixtureRequest, node: RecordingNode) -> AsyncIterator[Engine]:
+async def engine(
+    request: pytest.FixtureRequest, node: RecordingNode, tmp_path: Path
+) -> AsyncIterator[Engine]:
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    built = build_engine(request.param, redis_url=redis_url, history_limit=HISTORY_LIMIT)
+    built = build_engine(
+        request.param, redis_url=redis_url, folder=tmp_path, history_limit=HISTORY_LIMIT
+    )
     await built.start(node)
     yield built
     await built.close()

@@ -18,7 +18,7 @@ from tests.redis_server import free_port
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(port=0, agent="echo", rate_limit=0)
+    return Settings(port=0, agent="echo", rate_limit=0, store="memory")
 
 
 def test_a_client_frame_is_masked_and_sized() -> None:

@@ -1,0 +1,470 @@
+"""The SQLite store: sessions and history in one file that survives restarts and crashes.
+
+What is acknowledged is on disk: a message, a reply or a new session is
+written, in WAL mode, by the one writer thread (``writer.py``), and the call
+that stores it returns only once its transaction has committed (so the echo or
+reply that acknowledges it is sent after that). Writes made while the writer
+is busy share the next transaction (group commit, ``batch.py``).
+
+The event loop decides everything a write needs, as the memory store does,
+from what it keeps of the sessions it uses (``batch.Live``: the record, the last
+id handed out, the dedup window), so the writer thread only writes rows. Reads
+(history, listing, a session not in memory yet) run on the event loop on a
+second, read-only connection; WAL lets them run beside the writer, and each is
+an indexed look-up of at most one page. docs/storage.md has the whole story.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from chatbuddy.engine.sqlite import rows
+from chatbuddy.engine.sqlite.batch import Batch, Live, checkpoint, delete_sessions
+from chatbuddy.engine.sqlite.lock import FileLock
+from chatbuddy.engine.sqlite.schema import VERSION, StoreFileError, connect, migrate, unusable
+from chatbuddy.engine.sqlite.writer import Writer
+from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
+from chatbuddy.errors import SessionNotFound, StorageUnavailable
+from chatbuddy.records import SessionRecord, StoredMessage, trusted, utcnow
+
+log = logging.getLogger(__name__)
+
+#: Client message ids remembered beyond DEDUP_WINDOW before the oldest are dropped
+#: (dropping them in bulk keeps the per-message work constant).
+SEEN_SLACK = 100
+#: Sessions removed per retention transaction: small, so that the commits of
+#: chat messages queued behind it wait only briefly.
+RETENTION_BATCH = 20
+#: No session id sorts before this (ids are 1..128 visible ASCII characters).
+_BEFORE_ALL = ""
+
+
+class SQLiteStore:
+    """A :class:`chatbuddy.engine.store.SessionStore` in one SQLite file, for one process."""
+
+    name = "sqlite"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        session_ttl: float,
+        history_limit: int,
+        retention: float | None,
+        synchronous: str = "normal",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        # The database file.
+        self.path = path
+        # A session is live (listed) while idle less than this.
+        self._ttl = timedelta(seconds=session_ttl)
+        # Messages kept per session.
+        self._history_limit = history_limit
+        # Transcripts idle longer than this are removed; None: kept.
+        self._retention = None if retention is None else timedelta(seconds=retention)
+        # "normal" (survives a crash) or "full" (survives power loss; an fsync per commit).
+        self._synchronous = synchronous
+        # Injected so that tests can move time instead of sleeping.
+        self._clock = clock
+        # Keeps a second process off the file.
+        self._lock = FileLock(path)
+        # The event loop's read-only connection; set by start().
+        self._reader: sqlite3.Connection | None = None
+        # The thread that writes; set by start().
+        self._writer: Writer | None = None
+        # Where waiters are made; set by start().
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # session id -> what we keep of a session in use (loaded from the file on first use).
+        self._live: dict[str, Live] = {}
+        # Sessions being erased: they read as absent until the erasure commits.
+        self._erasing: set[str] = set()
+        # The writes of the next transaction.
+        self._batch = Batch()
+        # Batches handed to the writer and not yet committed (at most one, but for erasures).
+        self._in_flight = 0
+        # Whether a seal of the open batch is scheduled for the end of this loop turn.
+        self._seal_scheduled = False
+        # Whether the last transaction failed (for /readyz and one log line per outage).
+        self._failing = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Lock, open and migrate the file; raises StoreFileError (exit 3) if it cannot be used."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():  # conversations are private to the server's user
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise StoreFileError(f"cannot use {self.path}: {exc.strerror}") from None
+        self._lock.acquire()
+        try:
+            connection = connect(self.path, synchronous=self._synchronous)
+            try:
+                found = migrate(connection, self.path)
+                self._reader = connect(self.path, synchronous=self._synchronous, read_only=True)
+            except BaseException:
+                connection.close()
+                raise
+        except BaseException:
+            self._lock.release()
+            raise
+        if 0 < found < VERSION:
+            log.info("migrated %s from schema version %d to %d", self.path, found, VERSION)
+        self._loop = asyncio.get_running_loop()
+        self._writer = Writer(connection, name="chatbuddy-sqlite-writer")
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Commit what is pending, stop the writer, close the file, release the lock."""
+        if self._writer is None:
+            return
+        if self._batch or self._in_flight:
+            waiter = self._waiter()
+            if not self._in_flight:
+                self._seal()
+            with contextlib.suppress(StorageUnavailable):  # already reported
+                await waiter
+        writer, self._writer = self._writer, None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        await writer.close()
+        self._lock.release()
+
+    def ready(self) -> bool:
+        return self._writer is not None and not self._failing
+
+    # -- sessions -------------------------------------------------------------
+
+    async def create_session(self, record: SessionRecord) -> bool:
+        sid = record.session_id
+        if sid in self._live or sid in self._erasing or self._read_session(sid) is not None:
+            return False
+        live = Live(record, seq=0, kept=0, seen_complete=True)
+        self._live[sid] = live
+        self._batch.created.append(rows.session_row(record, 0))
+        await self._committed()
+        return True
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session if the file keeps it: live or not, it can be resumed until
+        retention removes it (docs/storage.md). Not activity."""
+        live = self._live.get(session_id)
+        if live is not None:
+            return live.record
+        found = self._read_session(session_id)
+        return None if found is None else found.record
+
+    async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
+        now = self._clock()
+        live = self._entry(session_id)
+        live.record.last_activity = now
+        if connected:
+            live.record.connected_at = now
+        self._changed(live)
+        return live.record
+
+    async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
+        await self._settled()
+        deadline = (self._clock() - self._ttl).timestamp()
+        found = self._query(rows.LIST_LIVE, (deadline, limit, offset))
+        # A count over the activity index: C speed, and no row is read.
+        total = self._query(rows.COUNT_LIVE, (deadline,))
+        return [rows.record_of(row) for row in found], int(total[0][0])
+
+    async def export_page(
+        self, *, after: str | None, limit: int, since: datetime | None = None
+    ) -> tuple[list[SessionRecord], str | None]:
+        await self._settled()
+        since_stamp = since.timestamp() if since is not None else float("-inf")
+        found = self._query(rows.EXPORT_PAGE, (after or _BEFORE_ALL, since_stamp, limit))
+        records = [rows.record_of(row) for row in found]
+        return records, records[-1].session_id if len(records) == limit else None
+
+    async def sweep_expired(self) -> int:
+        """Forget (in memory) sessions idle past the TTL, and remove from the file, a
+        few at a time, the transcripts idle past the retention; how many went."""
+        now = self._clock()
+        idle = now - self._ttl
+        for sid in [s for s, live in self._live.items() if live.record.last_activity < idle]:
+            if sid not in self._batch.dirty:
+                del self._live[sid]
+        if self._retention is None:
+            return 0
+        cutoff = (now - self._retention).timestamp()
+        removed = 0
+        while True:
+            found = self._query(
+                "SELECT session_id FROM sessions WHERE last_activity < ? "
+                "ORDER BY last_activity LIMIT ?",
+                (cutoff, RETENTION_BATCH),
+            )
+            # A session in use may be newer in memory than in the file.
+            stale = [sid for (sid,) in found if self._idle_since(sid) < cutoff]
+            if stale:
+                await self._remove(stale)
+                removed += len(stale)
+            if len(stale) < RETENTION_BATCH:
+                return removed
+
+    async def erase(
+        self, *, session_id: str | None = None, user_id: str | None = None
+    ) -> list[str]:
+        """Delete the sessions with their history and dedup state, then checkpoint the
+        WAL into the file and truncate it: with secure_delete on, no copy of their
+        rows is left in the file, its free pages or the WAL."""
+        if (session_id is None) == (user_id is None):
+            raise ValueError("erase one session_id or one user_id")
+        if session_id is not None:
+            found = await self.get_session(session_id) is not None
+            ids = [session_id] if found else []
+        else:
+            kept = [sid for (sid,) in self._query(_BY_USER, (user_id,))]
+            ids = kept + [sid for sid, live in self._live.items() if live.record.user_id == user_id]
+            ids = list(dict.fromkeys(ids))
+        if not ids:
+            return []
+        await self._remove(ids)
+        if not await self._write(checkpoint):
+            log.warning("the WAL could not be truncated after an erasure; the next one will")
+        return ids
+
+    # -- history --------------------------------------------------------------
+
+    async def add_user_message(
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: FrameAround | None = None,
+        recent: int = 0,
+    ) -> AddedMessage:
+        now = self._clock()
+        live = self._entry(session_id)
+        key = message.client_message_id
+        seen = self._seen(live) if key is not None else None
+        if seen is not None and key in seen:
+            live.record.last_activity = now
+            self._changed(live)
+            return AddedMessage(self._stored(session_id, seen[key], message), reply_id=None)
+        live.seq += 2
+        # Validated when it was made; only the id changes.
+        stored = trusted(StoredMessage, {**message.__dict__, "id": live.seq - 1})
+        batch = self._batch
+        batch.messages.append((session_id, stored.id, stored.model_dump_json()))
+        self._count(live, stored.id, now)
+        if seen is not None and key is not None:
+            seen[key] = stored.id
+            batch.seen.append((session_id, key, stored.id))
+            if len(seen) > DEDUP_WINDOW + SEEN_SLACK:
+                self._forget_oldest(live, seen)
+        earlier = self._recent(session_id, stored.id, recent) if recent else []
+        await self._committed()
+        return AddedMessage(stored, reply_id=live.seq, recent=earlier)
+
+    async def add_reply(
+        self, session_id: str, message: StoredMessage, *, announce: str | None = None
+    ) -> bool:
+        now = self._clock()
+        live = self._entry(session_id)
+        self._batch.messages.append((session_id, message.id, message.model_dump_json()))
+        self._count(live, message.id, now)
+        await self._committed()
+        return False
+
+    async def history(
+        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
+    ) -> tuple[list[StoredMessage], bool]:
+        if touch:
+            live = self._entry(session_id)
+            live.record.last_activity = self._clock()
+            self._changed(live)
+        elif session_id not in self._live and self._read_session(session_id) is None:
+            raise SessionNotFound(session_id)
+        if after is None:
+            found = self._query(_LATEST, (session_id, limit))
+            return [rows.message_of(body) for (body,) in reversed(found)], False
+        found = self._query(_AFTER, (session_id, after, limit + 1))
+        return [rows.message_of(body) for (body,) in found[:limit]], len(found) > limit
+
+    # -- the state of sessions in use -----------------------------------------
+
+    def _entry(self, session_id: str) -> Live:
+        """The session in memory, loaded from the file on first use."""
+        live = self._live.get(session_id)
+        if live is None:
+            live = self._read_session(session_id)
+            if live is None:
+                raise SessionNotFound(session_id)
+            self._live[session_id] = live
+        return live
+
+    def _read_session(self, session_id: str) -> Live | None:
+        if session_id in self._erasing:
+            return None
+        found = self._query(rows.SELECT_SESSION, (session_id,))
+        if not found:
+            return None
+        row = found[0]
+        return Live(rows.record_of(row), seq=row[9], kept=row[10])
+
+    def _seen(self, live: Live) -> dict[str, int]:
+        if live.seen is None:
+            live.seen = {}
+        if not live.seen_complete:
+            loaded = self._query(_SEEN, (live.record.session_id,))
+            live.seen = {**dict(loaded), **live.seen}
+            live.seen_complete = True
+        return live.seen
+
+    def _forget_oldest(self, live: Live, seen: dict[str, int]) -> None:
+        """Keep the last DEDUP_WINDOW client message ids (dicts keep insertion order)."""
+        oldest = list(seen)[: len(seen) - DEDUP_WINDOW]
+        for key in oldest:
+            del seen[key]
+        lowest_kept = next(iter(seen.values()))
+        self._batch.seen_trims.append((live.record.session_id, lowest_kept))
+        self._changed(live)
+
+    def _count(self, live: Live, message_id: int, now: datetime) -> None:
+        record = live.record
+        record.message_count += 1
+        if record.last_message_id is None or message_id > record.last_message_id:
+            record.last_message_id = message_id
+        record.last_activity = now
+        live.kept += 1
+        self._batch.dirty[record.session_id] = live
+
+    def _changed(self, live: Live) -> None:
+        """The session's row is to be written with the next transaction (nobody waits)."""
+        self._batch.dirty[live.record.session_id] = live
+        self._schedule()
+
+    def _idle_since(self, session_id: str) -> float:
+        live = self._live.get(session_id)
+        return float("-inf") if live is None else live.record.last_activity.timestamp()
+
+    def _stored(self, session_id: str, message_id: int, resent: StoredMessage) -> StoredMessage:
+        """The message stored under ``message_id`` (a resend's original); if history has
+        dropped it since, what was resent, under the original id."""
+        found = self._query(_ONE, (session_id, message_id))
+        if found:
+            return rows.message_of(found[0][0])
+        return resent.model_copy(update={"id": message_id})
+
+    def _recent(self, session_id: str, before: int, count: int) -> list[StoredMessage]:
+        found = self._query(_BEFORE, (session_id, before, count))
+        return [rows.message_of(body) for (body,) in reversed(found)]
+
+    def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+        reader = self._reader
+        if reader is None:
+            raise StorageUnavailable(f"the store {self.path} is closed")
+        try:
+            return reader.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            log.warning("reading %s failed: %s", self.path, unusable(self.path, exc))
+            raise StorageUnavailable(str(exc)) from None
+
+    # -- group commit -----------------------------------------------------------
+
+    async def _committed(self) -> None:
+        """Wait until the writes made so far are committed."""
+        await self._waiter()
+
+    def _waiter(self) -> asyncio.Future[None]:
+        assert self._loop is not None, "start() the store first"
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._batch.waiters.append(waiter)
+        self._schedule()
+        return waiter
+
+    async def _settled(self) -> None:
+        """Wait until everything written so far is in the file (before reading lists)."""
+        if self._batch or self._in_flight:
+            await self._waiter()
+
+    def _schedule(self) -> None:
+        """Seal the batch at the end of this loop turn, unless one is being written:
+        then it is sealed when that one commits, with all that came meanwhile."""
+        if not self._seal_scheduled and not self._in_flight and self._loop is not None:
+            self._seal_scheduled = True
+            self._loop.call_soon(self._seal)
+
+    def _seal(self) -> None:
+        self._seal_scheduled = False
+        batch = self._batch
+        if not batch or self._writer is None:
+            return
+        self._batch = Batch()
+        self._in_flight += 1
+        written = self._writer.submit(batch.seal(self._history_limit).write)
+        written.add_done_callback(functools.partial(self._done, batch))
+
+    def _done(self, batch: Batch, written: asyncio.Future[None]) -> None:
+        self._in_flight -= 1
+        error = written.exception()
+        if error is None:
+            if self._failing:
+                log.info("writing %s works again", self.path)
+                self._failing = False
+            for waiter in batch.waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        else:
+            self._fail(batch, error)
+        if self._batch and not self._in_flight:
+            self._seal()
+
+    def _fail(self, batch: Batch, error: BaseException) -> None:
+        """Nothing of the batch was acknowledged: its waiters, and those of the writes
+        made on top of it, are told the store is unavailable, and what is kept in
+        memory is dropped so that it is read from the file again."""
+        if not self._failing:
+            log.error("writing %s failed (%s); retrying with the next writes", self.path, error)
+        self._failing = True
+        later, self._batch = self._batch, Batch()
+        self._live.clear()
+        for waiter in [*batch.waiters, *later.waiters]:
+            if not waiter.done():
+                waiter.set_exception(StorageUnavailable(f"cannot write {self.path}"))
+
+    async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``work`` in the writer thread after everything written so far."""
+        if self._writer is None:
+            raise StorageUnavailable(f"the store {self.path} is closed")
+        self._seal()
+        try:
+            return await self._writer.submit(work)
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(str(unusable(self.path, exc))) from None
+
+    async def _remove(self, session_ids: list[str]) -> None:
+        """Delete sessions from memory at once and from the file after the writes queued
+        before; until that commits they read as absent."""
+        self._erasing.update(session_ids)
+        for sid in session_ids:
+            self._live.pop(sid, None)
+            self._batch.dirty.pop(sid, None)
+        try:
+            await self._write(functools.partial(delete_sessions, session_ids))
+        finally:
+            self._erasing.difference_update(session_ids)
+
+
+_BY_USER = "SELECT session_id FROM sessions WHERE user_id = ?"
+_SEEN = "SELECT client_message_id, message_id FROM seen WHERE session_id = ? ORDER BY message_id"
+_ONE = "SELECT body FROM messages WHERE session_id = ? AND id = ?"
+_LATEST = "SELECT body FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"
+_AFTER = "SELECT body FROM messages WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?"
+_BEFORE = "SELECT body FROM messages WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
