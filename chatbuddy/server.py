@@ -33,11 +33,12 @@ from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.keepalive import KeepAlive
+from chatbuddy.wire.close_codes import CloseCode
 
 log = logging.getLogger(__name__)
 
 #: WebSocket close code for "server going away".
-GOING_AWAY = 1001
+GOING_AWAY = int(CloseCode.GOING_AWAY)
 
 
 class Server:
@@ -82,6 +83,7 @@ class Server:
             counters=self.counters,
             access=self.access,
             keepalive=self.keepalive,
+            audit=self.audit,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
         self._http: tornado.httpserver.HTTPServer | None = None

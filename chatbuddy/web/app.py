@@ -6,12 +6,20 @@ from pathlib import Path
 
 import tornado.web
 
+from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.settings import Settings
-from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
+from chatbuddy.web.admin import (
+    AdminTailHandler,
+    ExportHandler,
+    SessionHandler,
+    SessionsHandler,
+    StatsHandler,
+    UserSessionsHandler,
+)
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.chat_socket import ChatSocketHandler
 from chatbuddy.web.http import (
@@ -47,10 +55,16 @@ def make_app(
     counters: Counters,
     access: AdminAccess,
     keepalive: KeepAlive,
+    audit: AuditLog | None = None,
 ) -> tornado.web.Application:
     """Wire the handlers to this process's one node, service, engine and settings."""
     static = static_path()
-    sessions = {"access": access, "store": engine.store, "bus": engine.bus}
+    sessions = {
+        "access": access,
+        "store": engine.store,
+        "bus": engine.bus,
+        "audit": audit if audit is not None else AuditLog.disabled(),
+    }
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -76,6 +90,8 @@ def make_app(
             ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
+            (r"/api/v1/users/([^/]+)/sessions", UserSessionsHandler, sessions),
+            (r"/api/v1/export", ExportHandler, sessions),
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
             (r"/readyz", ReadyHandler, {"engine": engine}),
