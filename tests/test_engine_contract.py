@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from chatbuddy.engine import Engine, FrameAround, Presence
 from chatbuddy.errors import SessionNotFound
-from chatbuddy.records import StoredMessage
+from chatbuddy.records import StoredMessage, utcnow
 from tests.builders import ENGINE_KINDS, build_engine, record, reply, user_message
 from tests.doubles import RecordingNode
 from tests.helpers import eventually
@@ -189,3 +190,59 @@ async def test_cluster_presence_includes_this_node(engine: Engine, node: Recordi
     node.local = Presence(2, {"s1": 2}, {"anna": 2})
     presence = await engine.bus.cluster_presence()
     assert (presence.connections, presence.sessions, presence.users) == (2, {"s1": 2}, {"anna": 2})
+
+
+async def test_erasing_removes_a_session_or_all_of_a_users_and_nothing_else(
+    engine: Engine,
+) -> None:
+    store = engine.store
+    for sid in ("a1", "a2"):
+        await store.create_session(record(sid))
+        await store.add_user_message(sid, user_message("private", client_message_id="c-1"))
+    bob = record("b1")
+    bob.user_id = "bob"
+    await store.create_session(bob)
+
+    assert await store.erase(session_id="a1") == ["a1"]
+    assert await store.get_session("a1") is None
+    with pytest.raises(SessionNotFound):
+        await store.history("a1", after=None, limit=10)
+    assert await store.erase(session_id="a1") == []
+    assert await store.erase(user_id="anna") == ["a2"]
+    assert await store.erase(user_id="anna") == []
+    assert await store.get_session("b1") is not None
+    # The id is free again, with nothing of the erased session in it.
+    assert await store.create_session(record("a1"))
+    again = await store.add_user_message("a1", user_message("new", client_message_id="c-1"))
+    assert (again.duplicate, again.message.id) == (False, 1)
+
+
+async def test_an_export_pages_through_every_kept_session_once(engine: Engine) -> None:
+    store = engine.store
+    ids = [f"x{n}" for n in range(7)]
+    for sid in ids:
+        await store.create_session(record(sid))
+    earlier = record("early", now=utcnow() - timedelta(seconds=30))
+    await store.create_session(earlier)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = await store.export_page(
+            after=cursor, limit=3, since=utcnow() - timedelta(seconds=10)
+        )
+        seen += [r.session_id for r in page]
+        if cursor is None:
+            break
+    assert sorted(seen) == ids
+    everything, _ = await store.export_page(after=None, limit=100)
+    assert "early" in {r.session_id for r in everything}
+
+
+async def test_closing_a_session_reaches_the_nodes_with_its_tabs(
+    engine: Engine, node: RecordingNode
+) -> None:
+    await engine.bus.subscribe("s1")
+    await eventually(engine.ready, "engine ready")
+    await engine.bus.close_session("s1", 4410, "session erased")
+    await eventually(lambda: bool(node.closed), "the order to close")
+    assert node.closed == [("s1", 4410, "session erased")]

@@ -74,8 +74,10 @@ class StoreFileError(ConfigurationError):
 def connect(path: Path, *, synchronous: str, read_only: bool = False) -> sqlite3.Connection:
     """A connection to ``path`` in WAL mode; raises StoreFileError saying why not.
 
-    The writer opens it read-write (creating the file if needed); readers open
-    it read-only, so no code path that only reads can change the file.
+    The writer opens it read-write (creating the file if needed), and only after
+    :func:`check` found it to be ChatBuddy's of a version it knows does it change
+    anything (even switching to WAL rewrites the header). Readers open it
+    read-only, so no code path that only reads can change the file.
     """
     where = str(path)
     try:
@@ -88,6 +90,11 @@ def connect(path: Path, *, synchronous: str, read_only: bool = False) -> sqlite3
         # Wait this long for a lock another program holds before saying so.
         connection.execute("PRAGMA busy_timeout = 2000")
         if not read_only:
+            try:
+                check(connection, path)
+            except BaseException:
+                connection.close()
+                raise
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise StoreFileError(f"{where}: cannot switch to WAL mode (it says {mode!r})")
@@ -114,21 +121,27 @@ def unusable(path: Path, exc: sqlite3.Error) -> StoreFileError:
     return StoreFileError(f"cannot use {path}: {text}")
 
 
+def check(connection: sqlite3.Connection, path: Path) -> int:
+    """The file's schema version; raises StoreFileError (changing nothing) for a file of
+    a newer ChatBuddy, another program's database, or no database at all."""
+    found = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if found > VERSION:
+        raise StoreFileError(
+            f"{path} was written by a newer ChatBuddy (schema version {found}; this one "
+            f"knows up to {VERSION}); upgrade ChatBuddy, or choose another --store sqlite:PATH"
+        )
+    if found == 0 and _has_tables(connection):
+        raise StoreFileError(
+            f"{path} is an SQLite database but not ChatBuddy's; it was left untouched: "
+            "choose another --store sqlite:PATH"
+        )
+    return found
+
+
 def migrate(connection: sqlite3.Connection, path: Path) -> int:
-    """Bring the file to :data:`VERSION`; the version it had. Raises StoreFileError
-    for a file of a newer ChatBuddy or one that is not a database."""
+    """Bring the file to :data:`VERSION`; the version it had."""
     try:
-        found = int(connection.execute("PRAGMA user_version").fetchone()[0])
-        if found > VERSION:
-            raise StoreFileError(
-                f"{path} was written by a newer ChatBuddy (schema version {found}; this one "
-                f"knows up to {VERSION}); upgrade ChatBuddy, or choose another --store sqlite:PATH"
-            )
-        if found == 0 and _has_tables(connection):
-            raise StoreFileError(
-                f"{path} is an SQLite database but not ChatBuddy's; it was left untouched: "
-                "choose another --store sqlite:PATH"
-            )
+        found = check(connection, path)
         for version, sql in MIGRATIONS:
             if version > found:
                 _apply(connection, version, sql)
