@@ -59,3 +59,12 @@ def test_every_admin_event_type_has_a_valid_example() -> None:
 
     blocks = re.findall(r"```json\n(.*?)```", ADMIN_DOC, flags=re.S)
     assert {parse_event(block).type for block in blocks} == set(EVENT_TYPES)
+
+
+def test_every_close_code_is_in_the_close_codes_table() -> None:
+    from chatbuddy.wire.close_codes import CloseCode
+
+    table = DOC.split("## Close codes", 1)[1].split("\n## ", 1)[0]
+    for code in CloseCode:
+        row = next(line for line in table.splitlines() if line.startswith(f"| {code.value} |"))
+        assert ("terminal" in row) == code.terminal, row
