@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from tornado.websocket import WebSocketClosedError
 
+from chatbuddy.engine.store import DEDUP_WINDOW
 from chatbuddy.errors import ClientFailure
 from tests.helpers import TIMEOUT, ChatClient, eventually
 from tests.processes import LiveServer, serve_env, start_server
@@ -21,6 +22,9 @@ from tests.processes import LiveServer, serve_env, start_server
 WINDOW = 8
 #: Tabs sending at once, each in its own session.
 SESSIONS = 4
+#: Messages a tab sends at most: resending them all must find every one in the
+#: session's dedup window (a SIGTERM lets the server answer for seconds more).
+MOST = DEDUP_WINDOW - 100
 
 
 class Files:
@@ -79,7 +83,7 @@ class Burst:
         waiting = 0
         try:
             while True:
-                while waiting < WINDOW:
+                while waiting < WINDOW and self.sent < MOST:
                     await self.client.send(
                         type="chat_message",
                         session_id=self.session_id,
