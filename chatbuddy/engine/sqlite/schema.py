@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from chatbuddy.engine.sqlite.checkpoints import JOURNAL_LIMIT
 from chatbuddy.errors import ConfigurationError
 
 #: (version, SQL): migration N takes a file from version N-1 to N.
@@ -99,6 +100,10 @@ def connect(path: Path, *, synchronous: str, read_only: bool = False) -> sqlite3
             if mode != "wal":
                 raise StoreFileError(f"{where}: cannot switch to WAL mode (it says {mode!r})")
         connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        if not read_only:
+            # Checkpoints run beside the writer (checkpoints.py), not in its commits.
+            connection.execute("PRAGMA wal_autocheckpoint = 0")
+            connection.execute(f"PRAGMA journal_size_limit = {JOURNAL_LIMIT:d}")
         # Erased rows are overwritten with zeros, not left in free pages.
         connection.execute("PRAGMA secure_delete = ON")
     except sqlite3.Error as exc:

@@ -29,6 +29,7 @@ from typing import Any
 
 from chatbuddy.engine.sqlite import rows
 from chatbuddy.engine.sqlite.batch import Batch, Live, checkpoint, delete_sessions
+from chatbuddy.engine.sqlite.checkpoints import Checkpointer
 from chatbuddy.engine.sqlite.lock import FileLock
 from chatbuddy.engine.sqlite.schema import VERSION, StoreFileError, connect, migrate, unusable
 from chatbuddy.engine.sqlite.writer import Writer
@@ -81,6 +82,8 @@ class SQLiteStore:
         self._reader: sqlite3.Connection | None = None
         # The thread that writes; set by start().
         self._writer: Writer | None = None
+        # Copies the WAL into the file beside the writer; set by start().
+        self._checkpointer: Checkpointer | None = None
         # Where waiters are made; set by start().
         self._loop: asyncio.AbstractEventLoop | None = None
         # session id -> what we keep of a session in use (loaded from the file on first use).
@@ -112,8 +115,12 @@ class SQLiteStore:
             try:
                 found = migrate(connection, self.path)
                 self._reader = connect(self.path, synchronous=self._synchronous, read_only=True)
+                copier = connect(self.path, synchronous=self._synchronous)
             except BaseException:
                 connection.close()
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
                 raise
         except BaseException:
             self._lock.release()
@@ -123,6 +130,8 @@ class SQLiteStore:
         self._loop = asyncio.get_running_loop()
         self._writer = Writer(connection, name="chatbuddy-sqlite-writer")
         self._writer.start()
+        self._checkpointer = Checkpointer(copier, self.path)
+        self._checkpointer.start()
 
     async def close(self) -> None:
         """Commit what is pending, stop the writer, close the file, release the lock."""
@@ -135,6 +144,9 @@ class SQLiteStore:
             with contextlib.suppress(StorageUnavailable):  # already reported
                 await waiter
         writer, self._writer = self._writer, None
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -415,6 +427,8 @@ class SQLiteStore:
         self._in_flight -= 1
         error = written.exception()
         if error is None:
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
             if self._failing:
                 log.info("writing %s works again", self.path)
                 self._failing = False
