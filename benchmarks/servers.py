@@ -52,6 +52,36 @@ CHATBUDDY_CHANGED_SETTINGS: tuple[ChangedSetting, ...] = (
         default="5 messages/s per connection, burst 20",
         why="a closed loop sends as fast as replies come; the limit exists to refuse that",
     ),
+    ChangedSetting(
+        flag="--session-rate-limit",
+        value="0",
+        default="10 messages/s per session",
+        why="each benchmark connection is a session of its own, in the same closed loop",
+    ),
+    ChangedSetting(
+        flag="--ip-rate-limit",
+        value="0",
+        default="20 messages/s per client address",
+        why="every benchmark connection comes from 127.0.0.1",
+    ),
+    ChangedSetting(
+        flag="--frame-rate-limit",
+        value="0",
+        default="20 frames/s per connection",
+        why="a closed loop sends a frame per reply, as fast as replies come",
+    ),
+    ChangedSetting(
+        flag="--new-sessions-per-minute",
+        value="0",
+        default="30 new sessions a minute per client address",
+        why="every benchmark connection opens a session of its own, all from 127.0.0.1",
+    ),
+    ChangedSetting(
+        flag="--max-connections-per-ip",
+        value="0",
+        default="500 connections per client address",
+        why="the 2,000- and 10,000-connection runs all come from 127.0.0.1",
+    ),
 )
 
 #: redis-server's settings for every run that uses Redis (ChatBuddy's engine and

@@ -13,13 +13,12 @@ Lines are buffered and flushed a few times a second, and on close.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import time
 from typing import IO
-
-import tornado.ioloop
 
 #: Every key a record may have. Ids, sizes, timings and reasons; never text.
 KEYS = frozenset(
@@ -58,8 +57,8 @@ class AuditLog:
         self._stream = stream
         # Whether close() should close the stream (a file we opened, not stdout).
         self._owned = owned
-        # Flushes the buffered lines a few times a second; set by start().
-        self._timer: tornado.ioloop.PeriodicCallback | None = None
+        # The next flush, a few times a second; set by start().
+        self._timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def disabled(cls) -> AuditLog:
@@ -91,9 +90,13 @@ class AuditLog:
         self._stream.write(json.dumps(document, separators=(",", ":")) + "\n")
 
     def start(self) -> None:
+        """Flush four times a second from now on (in the running event loop)."""
         if self._stream is not None:
-            self._timer = tornado.ioloop.PeriodicCallback(self.flush, 250)
-            self._timer.start()
+            self._timer = asyncio.get_running_loop().call_later(0.25, self._tick)
+
+    def _tick(self) -> None:
+        self.flush()
+        self._timer = asyncio.get_running_loop().call_later(0.25, self._tick)
 
     def flush(self) -> None:
         if self._stream is not None:
@@ -101,7 +104,7 @@ class AuditLog:
 
     def close(self) -> None:
         if self._timer is not None:
-            self._timer.stop()
+            self._timer.cancel()
             self._timer = None
         self.flush()
         if self._owned and self._stream is not None:

@@ -26,6 +26,7 @@ class ErrorType(StrEnum):
     DUPLICATE_MESSAGE = "duplicate_message"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     AGENT_ERROR = "agent_error"
+    SHUTTING_DOWN = "shutting_down"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -66,6 +67,20 @@ class InvalidIdentifier(HandshakeRejected):
     reason = "invalid_identifier"
 
 
+class TooManySessions(HandshakeRejected):
+    """A client address opened too many new sessions lately (HTTP 429)."""
+
+    status = 429
+    reason = "too_many_sessions"
+
+
+class ServerFull(HandshakeRejected):
+    """The server holds as many sessions as it may (HTTP 503)."""
+
+    status = 503
+    reason = "server_full"
+
+
 class SessionAccessDenied(HandshakeRejected):
     """A session exists and the caller did not prove it is theirs (HTTP 403)."""
 
@@ -81,11 +96,24 @@ class ConfigurationError(ChatBuddyError):
     """Settings that cannot work together (bad agent name, bad duration...)."""
 
 
+class ShopFileError(ConfigurationError):
+    """A shop file that cannot be used; the message is one line naming entry and field."""
+
+
 class SessionNotFound(ChatBuddyError):
     """The session does not exist (never did, or expired and was swept)."""
 
     def __init__(self, session_id: str) -> None:
         super().__init__(f"session {session_id!r} does not exist or has expired")
+        self.session_id = session_id
+
+
+class SessionReplaced(SessionNotFound):
+    """The session id now belongs to another session than the one asked about
+    (it expired, or the store lost it, and the id was taken again)."""
+
+    def __init__(self, session_id: str) -> None:
+        ChatBuddyError.__init__(self, f"session {session_id!r} was replaced by a new session")
         self.session_id = session_id
 
 

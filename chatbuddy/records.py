@@ -9,6 +9,7 @@ connection and a validating ``__setattr__`` on every message
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -43,6 +44,11 @@ def trusted(model: type[M], values: dict[str, Any]) -> M:
     return instance
 
 
+def new_incarnation() -> str:
+    """A random mark for one life of a session id."""
+    return secrets.token_hex(6)
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC (the only kind we store)."""
     return datetime.now(UTC)
@@ -74,6 +80,9 @@ class SessionRecord:
     token_hash: str = field(repr=False)
     message_count: int = 0
     last_message_id: int | None = None
+    #: Which life of this session id this is: random per creation, so a connection
+    #: admitted to an earlier session with the same id never reads or writes this one.
+    incarnation: str = field(default_factory=new_incarnation)
 
     def token_matches(self, token: str | None) -> bool:
         """Whether ``token`` is this session's token, compared in constant time."""

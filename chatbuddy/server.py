@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-import tornado.httpserver
 import tornado.netutil
 
 from chatbuddy import token_file
@@ -33,12 +32,18 @@ from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.keepalive import KeepAlive
-from chatbuddy.wire.close_codes import CloseCode
+from chatbuddy.web.limits import (
+    ConnectionLimits,
+    GuardedHTTPServer,
+    connection_cap,
+    raise_open_file_limit,
+)
+from chatbuddy.wire.close_codes import Close
 
 log = logging.getLogger(__name__)
 
 #: WebSocket close code for "server going away".
-GOING_AWAY = int(CloseCode.GOING_AWAY)
+GOING_AWAY = int(Close.GOING_AWAY)
 
 
 class Server:
@@ -56,15 +61,18 @@ class Server:
         self.engine = engine if engine is not None else make_engine(settings)
         # Totals for the stats endpoint.
         self.counters = Counters()
+        # One JSON line per operation that matters (off unless --audit-log).
+        self.audit = AuditLog.open(settings.audit_log)
         # This process's connections and watchers; the bus delivers to it.
         self.node = LocalNode(self.engine.bus)
         # The chat rules and the reply pipeline.
         self.service = ChatService(
             engine=self.engine,
             node=self.node,
-            agent=agent if agent is not None else make_agent(settings.agent),
+            agent=agent if agent is not None else _agent(settings),
             settings=settings,
             counters=self.counters,
+            audit=self.audit,
         )
         # Opens the admin API (given in the settings, or made now).
         self.access = AdminAccess(settings.admin_token or new_token())
@@ -72,8 +80,6 @@ class Server:
         self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
         # Keeps garbage collections short with many connections (chatbuddy/collector.py).
         self.collector = CollectorPolicy()
-        # One JSON line per operation that matters (off unless --audit-log).
-        self.audit = AuditLog.open(settings.audit_log)
         # The routes, each handler given what it uses.
         self.app = make_app(
             settings=settings,
@@ -86,10 +92,13 @@ class Server:
             audit=self.audit,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
-        self._http: tornado.httpserver.HTTPServer | None = None
+        self._http: GuardedHTTPServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self.port = 0
         self.token_file: Path | None = None
+        # Connections open now, in total and per address; made by start().
+        self.limits: ConnectionLimits | None = None
 
     @property
     def url(self) -> str:
@@ -104,13 +113,38 @@ class Server:
         """
         sockets = sockets if sockets is not None else bind(self.settings)
         await self.engine.start(self.node)
-        self._http = tornado.httpserver.HTTPServer(
-            self.app, xheaders=self.settings.trust_proxy_headers
+        settings = self.settings
+        http = GuardedHTTPServer(
+            self.app,
+            xheaders=settings.trust_proxy_headers,
+            idle_connection_timeout=settings.http_timeout,
+            body_timeout=settings.http_timeout,
+            max_body_size=settings.max_body_size,
         )
-        self._http.add_sockets(sockets)
+        open_files = raise_open_file_limit()
+        cap = connection_cap(settings.max_connections, open_files)
+        if cap < settings.max_connections:
+            log.warning(
+                "at most %d connections: the open-file limit is %d (--max-connections %d)",
+                cap,
+                open_files,
+                settings.max_connections,
+            )
+        limits = ConnectionLimits(
+            total=cap, per_ip=settings.max_connections_per_ip, audit=self.audit
+        )
+        # Behind a trusted proxy every connection comes from the proxy: the chat
+        # socket counts clients by their forwarded address instead.
+        http.guard(limits, per_peer=not settings.trust_proxy_headers)
+        self.limits = limits
+        http.add_sockets(sockets)
+        self._http = http
         self.port = sockets[0].getsockname()[1]
+        # An open tab keeps its session alive: touch them well within the TTL.
+        every = max(1.0, min(self.settings.sweep_interval, self.settings.session_ttl / 3))
+        self._keeper = asyncio.create_task(_keep_alive(self.service, every), name="session-keeper")
         self._sweeper = asyncio.create_task(
-            _sweep(self.engine, self.settings.sweep_interval), name="session-sweeper"
+            _sweep(self.engine, self.service, self.settings.sweep_interval), name="session-sweeper"
         )
         self.keepalive.start()
         self.collector.start()
@@ -121,6 +155,7 @@ class Server:
         """Stop accepting, let replies in progress finish, close every connection."""
         if self._http is None:
             return
+        self.service.draining = True
         token_file.remove_token(self.port, self.access.token)
         self._http.stop()
         self.keepalive.stop()
@@ -132,8 +167,11 @@ class Server:
             connection.close(GOING_AWAY, "server shutting down")
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._keeper is not None:
+            self._keeper.cancel()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._http.close_all_connections(), timeout=2.0)
+        self._http.close_reserve()
         self._http = None
         await self.node.settle()
         await self.engine.close()
@@ -150,6 +188,15 @@ class Server:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _agent(settings: Settings) -> Agent:
+    """The agent the settings name, with its shop and order backend (ConfigurationError if bad)."""
+    return make_agent(
+        settings.agent,
+        shop=Path(settings.shop) if settings.shop else None,
+        order_backend=settings.order_backend,
+    )
 
 
 def bind(settings: Settings) -> list[socket.socket]:
@@ -197,10 +244,11 @@ async def serve(
             loop.remove_signal_handler(signum)
 
 
-async def _sweep(engine: Engine, interval: float) -> None:
-    """Delete expired sessions every ``interval`` seconds."""
+async def _sweep(engine: Engine, service: ChatService, interval: float) -> None:
+    """Delete expired sessions every ``interval`` seconds; forget idle rate budgets."""
     while True:
         await asyncio.sleep(interval)
+        service.prune()
         try:
             removed = await engine.store.sweep_expired()
         except Exception:
@@ -208,3 +256,16 @@ async def _sweep(engine: Engine, interval: float) -> None:
             continue
         if removed:
             log.info("swept %d expired sessions", removed)
+
+
+async def _keep_alive(service: ChatService, interval: float) -> None:
+    """Every ``interval`` seconds, mark the sessions with open tabs here as active."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            gone = await service.keep_sessions_alive()
+        except Exception:
+            log.exception("keeping sessions with open tabs alive failed; will retry")
+            continue
+        if gone:
+            log.info("closed the tabs of %d sessions that ended", gone)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chatbuddy.errors import ConfigurationError
 
@@ -55,7 +57,23 @@ class Settings:
     port: int = option(8000, "Port to listen on (0: any free port).", low=0, high=65535)
     #: Name of the agent that answers (see chatbuddy.agents.AGENTS).
     agent: str = option(
-        "coordinator", "Who answers: the shop assistant, or echo for tests and benchmarks."
+        "coordinator",
+        "Who answers: coordinator (the shop assistant), echo (tests and benchmarks), "
+        "or your own agent as package.module:factory.",
+    )
+    #: The shop file the assistant answers from; None: the demo shop that ships.
+    shop: str | None = option(
+        None,
+        "The shop file the assistant answers from: JSON, products optionally from a CSV "
+        "export (docs/assistant.md); checked at start (default: the demo shop).",
+        metavar="PATH",
+    )
+    #: Where orders are looked up (package.module:factory); None: the shop file's orders.
+    order_backend: str | None = option(
+        None,
+        "Look orders up with your own backend, package.module:factory "
+        "(default: the shop file's orders).",
+        metavar="MODULE:FACTORY",
     )
     #: Seconds of inactivity after which a session expires (sliding).
     session_ttl: float = option(
@@ -72,10 +90,41 @@ class Settings:
     )
     #: ...and in a burst.
     rate_burst: int = option(20, "Chat messages one connection may send at once.", low=1)
-    #: Origins (scheme://host[:port]) allowed besides the page's own.
+    #: chat messages one session may send per second, over all its tabs (0: no limit).
+    session_rate_limit: float = option(
+        10.0,
+        "Chat messages per second one session may send over all its tabs, in bursts of "
+        "three seconds' worth (0: unlimited).",
+        low=0,
+    )
+    #: chat messages one client address may send per second (0: no limit).
+    ip_rate_limit: float = option(
+        20.0,
+        "Chat messages per second one client address may send over all its connections, "
+        "in bursts of three seconds' worth (0: unlimited).",
+        low=0,
+    )
+    #: frames of any kind (ping, history, session_info too) one connection may send per second.
+    frame_rate_limit: float = option(
+        20.0,
+        "Frames of any kind per second one connection may send, in bursts of three "
+        "seconds' worth (0: unlimited).",
+        low=0,
+    )
+    #: refused frames a connection may earn (refilled one a second) before it is closed.
+    max_violations: int = option(
+        30,
+        "Refused frames a connection may send, refilled one a second, before it is closed "
+        "with 1008 (0: never closed).",
+        low=0,
+    )
+    #: Shops' origins (scheme://host[:port]) whose pages may chat, besides the page's
+    #: own: they open chat sockets and embed the widget. Normalised by parse_origins().
     allowed_origins: tuple[str, ...] = option(
         (),
-        "Also accept WebSockets from this origin (repeatable), e.g. https://shop.example.",
+        "Let this shop's pages embed the widget and open chat sockets, e.g. "
+        "https://shop.example (repeatable; the variable takes several, separated by "
+        "commas or spaces). '*' is refused: name each shop.",
         name="--allowed-origin",
         metavar="ORIGIN",
     )
@@ -122,6 +171,51 @@ class Settings:
         "Token for the admin API and commands (default: a random one, written to a "
         "file only you can read, where `chatbuddy stats` and friends find it).",
     )
+    #: Most open connections (HTTP and WebSocket) at once; kept below the open-file limit.
+    max_connections: int = option(
+        20_000,
+        "Most connections (page, API, WebSocket) at once; the server keeps it below its "
+        "open-file limit.",
+        low=1,
+    )
+    #: Most open connections from one client address (0: no cap).
+    max_connections_per_ip: int = option(
+        500,
+        "Most connections from one client address at once (0: no cap); customers behind a "
+        "carrier's or an office's NAT share one address.",
+        low=0,
+    )
+    #: Seconds a client may take to send a request's headers, or stay idle between requests.
+    http_timeout: float = option(
+        20.0,
+        "Time a client may take to send a request's headers or stay idle between requests.",
+        duration=True,
+        shown="20s",
+    )
+    #: Most sessions kept at once; new ones are refused past it.
+    max_sessions: int = option(
+        100_000, "Most sessions kept at once; new ones are refused (503) past it.", low=1
+    )
+    #: New sessions one client address may open per minute (0: no limit).
+    new_sessions_per_minute: float = option(
+        30.0,
+        "New sessions one client address may open per minute, a minute's worth at once "
+        "(0: unlimited); reconnecting to a session is not a new one.",
+        low=0,
+    )
+    #: Largest HTTP request body; no endpoint takes a large one.
+    max_body_size: int = option(
+        64 * 1024,
+        "Largest HTTP request body, in bytes (no endpoint takes a large one).",
+        low=0,
+    )
+    #: Most bytes waiting for one slow client before it is closed (code 4000).
+    max_queued: int = option(
+        1024 * 1024,
+        "Most bytes waiting to be sent to one client; a client that reads slower is closed "
+        "(code 4000) and fetches the rest with history when it reconnects.",
+        low=4096,
+    )
     #: Where the audit log goes: a file, "-" for standard output, None: off.
     audit_log: str | None = option(
         None,
@@ -129,6 +223,8 @@ class Settings:
         "message text or tokens), to PATH, or - for standard output (default: off).",
         metavar="PATH|-",
     )
+    #: Most bytes of messages in one history page (well under max_queued); ask on with after.
+    history_page_bytes: int = 256 * 1024
     #: chat messages waiting for a reply in one session before new ones are refused.
     max_pending_per_session: int = 32
     #: Largest WebSocket frame accepted; 4000 characters of JSON-escaped text fit.
@@ -174,6 +270,8 @@ class Settings:
             raise ConfigurationError(f"history limit must be at least 1, got {self.history_limit}")
         if self.rate_limit < 0:
             raise ConfigurationError(f"rate limit must be >= 0, got {self.rate_limit}")
+        # Frozen: the one place the given origins become the ones compared.
+        object.__setattr__(self, "allowed_origins", parse_origins(self.allowed_origins))
         self._check_store()
 
     def _check_store(self) -> None:
@@ -211,6 +309,58 @@ def default_store_file() -> Path:
     base = os.environ.get("XDG_DATA_HOME", "")
     folder = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "share"
     return folder / "chatbuddy" / "chatbuddy.db"
+
+
+_ORIGIN_SEPARATORS = re.compile(r"[\s,]+")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_origins(values: Iterable[str]) -> tuple[str, ...]:
+    """The origins in ``values``, each as a browser sends it in ``Origin``.
+
+    Users write origins the ways they see them: several in one value separated by
+    commas or spaces (``CHATBUDDY_ALLOWED_ORIGINS="https://a.example, https://b.example"``),
+    with a trailing slash, in capitals, with the default port. All of those are
+    accepted and normalised (``https://shop.example``), duplicates dropped.
+    Raises ConfigurationError, quoting the value, for ``*`` or any wildcard and
+    for anything that is not ``http(s)://host[:port]``, rather than keep a value
+    that would never match and so silently refuse the shop.
+    """
+    origins: list[str] = []
+    for value in values:
+        origins.extend(normalize_origin(item) for item in _ORIGIN_SEPARATORS.split(value) if item)
+    return tuple(dict.fromkeys(origins))
+
+
+def normalize_origin(text: str) -> str:
+    """``text`` as the serialised origin browsers send: ``scheme://host[:port]``,
+    lower case, no default port, no trailing slash. Raises ConfigurationError."""
+    if "*" in text:
+        raise ConfigurationError(
+            f"allowed origin {text!r}: wildcards are not accepted, because '*' would let "
+            "every website's pages chat with the assistant as their visitors; "
+            "name each shop's origin instead, e.g. https://shop.example"
+        )
+    example = "write it as scheme://host[:port], e.g. https://shop.example"
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"allowed origin {text!r} has a bad port; {example}") from None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ConfigurationError(f"allowed origin {text!r} is not an http(s) origin; {example}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ConfigurationError(
+            f"allowed origin {text!r} has more than an origin (a path, query or user); {example}"
+        )
+    host = parts.hostname
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")  # browsers send the punycode form
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

@@ -55,9 +55,10 @@ def bench(
     """Measure replies per second and latency of a running server.
 
     Each connection sends a chat message, waits for the whole reply, and sends
-    the next. Servers limit each connection to 5 messages a second by default;
-    start the server with `--rate-limit 0` to measure its capacity (refused
-    messages are counted as errors).
+    the next. A server's rate limits (per connection, session, address and frame)
+    refuse that by default; to measure its capacity start it with
+    `--rate-limit 0 --session-rate-limit 0 --ip-rate-limit 0 --frame-rate-limit 0`
+    (refused messages are counted as errors).
 
     \b
     Examples:

@@ -10,6 +10,7 @@ from .bench import bench
 from .send import send
 from .serve import serve
 from .sessions import sessions
+from .shop import shop
 from .stats import stats
 from .tail import tail
 
@@ -26,13 +27,14 @@ def cli() -> None:
       chatbuddy stats                 # who is connected
       chatbuddy send "Szia!"          # talk to it
       chatbuddy bench -c 50           # load-test it
+      chatbuddy shop check shop.json  # validate your own shop file
 
     The admin commands find a local server's admin token by themselves; for a
     remote server pass --url and --token (or CHATBUDDY_URL, CHATBUDDY_ADMIN_TOKEN).
     """
 
 
-for command in (serve, tail, stats, send, sessions, bench):
+for command in (serve, tail, stats, send, sessions, bench, shop):
     cli.add_command(command)
 
 

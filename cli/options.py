@@ -16,15 +16,35 @@ from typing import Any, TypeVar
 import click
 
 from chatbuddy.agents import AGENTS
+from chatbuddy.agents.loading import is_factory_spec
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.settings import Flag, Settings, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Settings whose values come from a list the CLI knows.
-CHOICES: dict[str, Callable[[], list[str]]] = {
-    "agent": lambda: sorted(AGENTS),
-    "store_sync": lambda: ["normal", "full"],
+
+class AgentName(click.ParamType):  # type: ignore[type-arg,unused-ignore]
+    """A built-in agent's name, or ``package.module:factory`` (imported when the server starts)."""
+
+    name = "agent"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(sorted(AGENTS)) + "|MODULE:FACTORY]"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        text = str(value)
+        if text in AGENTS or is_factory_spec(text):
+            return text
+        known = ", ".join(sorted(AGENTS))
+        return self.fail(f"{text!r} is not one of {known}, nor package.module:factory", param, ctx)
+
+
+#: Settings whose values the CLI checks with a type of its own.
+TYPES: dict[str, Callable[[], Any]] = {
+    "agent": AgentName,
+    "store_sync": lambda: click.Choice(["normal", "full"]),
 }
 
 
@@ -51,8 +71,8 @@ class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]
 
 
 def _click_type(field: dataclasses.Field[Any], flag: Flag, kind: Any) -> Any:
-    if field.name in CHOICES:
-        return click.Choice(CHOICES[field.name]())
+    if field.name in TYPES:
+        return TYPES[field.name]()
     if flag.duration:
         return Duration(keep=flag.keep)
     bounded = flag.low is not None or flag.high is not None

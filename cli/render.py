@@ -8,6 +8,7 @@ by typing ``[bold red]`` or an ANSI escape into the chat.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from datetime import UTC, datetime
@@ -23,18 +24,40 @@ from .loadgen import LoadResult
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-character escapes.
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
-# Remaining C0/C1 controls (but newline and tab) and bidirectional overrides.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Line breaks of every kind: each would start a line the chat user wrote, one that
+# could pass for the CLI's own (a forged "assistant: your refund was approved").
+_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# Characters a terminal does not show as themselves: the remaining C0/C1 controls
+# (tab becomes a space), bidirectional overrides, embeddings, isolates and marks
+# (which reorder what follows them), and invisible spaces and joiners of words.
+_INVISIBLE = "\x00-\x08\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff"
+_CONTROLS = re.compile(f"[{_INVISIBLE}]")
+#: How an embedded line break is shown.
+BREAK_MARK = "\u21b5"  # ↵
 
 
 def clean(text: str) -> str:
-    """``text`` without terminal escape sequences and control characters."""
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    """``text`` on one line without terminal escapes, controls and invisible
+    characters; its line breaks shown as ↵."""
+    text = _BREAKS.sub(f" {BREAK_MARK} ", _ESCAPES.sub("", text))
+    return _CONTROLS.sub("", text.replace("\t", " "))
 
 
 def safe(text: object, style: str = "") -> Text:
-    """Untrusted text as a rich Text: no markup parsed, no escapes kept."""
+    """Untrusted text as a rich Text: no markup parsed, no escapes kept, one line."""
     return Text(clean(str(text)), style=style)
+
+
+# Characters json.dumps(ensure_ascii=False) writes raw that a terminal or a pager
+# would act on: C1 controls, bidi controls, invisible characters, line separators.
+_JSON_UNSAFE = re.compile(f"[{_INVISIBLE}\x85\u2028\u2029]")
+
+
+def json_line(document: object) -> str:
+    """``document`` as one line of JSON, readable (accents kept) but with every
+    character a terminal would act on written as a ``\\uXXXX`` escape."""
+    raw = json.dumps(document, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", raw)
 
 
 def clock(timestamp: str | None) -> str:
@@ -261,6 +284,7 @@ _KIND_STYLE = {
     "reply_chunk": ("reply", "magenta"),
     "reply_done": ("reply", "magenta"),
     "error": ("error", "bold red"),
+    "handoff_requested": ("HUMAN", "bold reverse yellow"),
 }
 
 
@@ -336,6 +360,14 @@ class TailPrinter:
             return text
         if kind == "error":
             return safe(f"{event['error_type']}: {event['error_message']}")
+        if kind == "handoff_requested":
+            who = event.get("user_id") or "anonymous"
+            language = event.get("language") or "?"
+            return safe(
+                f"a person is asked to take over: {event['reason']} "
+                f"({who}, language {language}, reply #{event['message_id']})",
+                "bold yellow",
+            )
         return safe(str(event))
 
     @staticmethod
@@ -390,3 +422,31 @@ def result_table(result: LoadResult, url: str) -> Table:
         f"{result.max_ms:.2f}",
     )
     return table
+
+
+# -- shop files ----------------------------------------------------------------
+
+
+def shop_summary_table(summary: dict[str, Any]) -> Group:
+    """A shop file's summary (``chatbuddy shop check``): its categories, then its totals."""
+    table = Table(
+        title=f"{clean(summary['name'])} ({summary['language']}, {summary['currency']})",
+        box=box.SIMPLE_HEAVY,
+    )
+    table.add_column("category")
+    table.add_column("hu")
+    table.add_column("en")
+    table.add_column("products", justify="right")
+    table.add_column("in stock", justify="right")
+    for c in summary["categories"]:
+        table.add_row(
+            safe(c["key"]), safe(c["hu"]), safe(c["en"]), str(c["products"]), str(c["in_stock"])
+        )
+    totals = Table(box=box.SIMPLE, show_header=False)
+    totals.add_column("what", style="bold")
+    totals.add_column("value")
+    totals.add_row("products", f"{summary['products']} ({summary['aliases']} aliases)")
+    totals.add_row("orders", str(summary["orders"]))
+    totals.add_row("coupons", safe(", ".join(summary["coupons"]) or "-"))
+    totals.add_row("policies", safe(", ".join(summary["policies"]) or "-"))
+    return Group(table, totals, Text("The shop file is valid.", style="green"))

@@ -192,7 +192,7 @@ def delete(
 
     For data-protection requests: the messages are erased where they are stored
     (for SQLite, from the file, its free pages and its WAL), the tabs are closed
-    with close code 4410, and the audit log records it.
+    with close code 4003 (session deleted), and the audit log records it.
 
     \b
     Examples:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import click
 from rich.console import Console
@@ -14,7 +13,7 @@ from chatbuddy.client.target import Target
 from chatbuddy.errors import Disconnected, ServerUnreachable, TokenMissing
 
 from . import aio
-from .render import TailPrinter
+from .render import TailPrinter, json_line
 from .target import identifier, target_options
 
 
@@ -54,7 +53,7 @@ async def _follow(client: AdminClient, url: str, session_id: str | None, *, as_j
         try:
             async for event in client.tail(session_id, on_open=opened):
                 if as_json:
-                    click.echo(json.dumps(event, ensure_ascii=False))
+                    click.echo(json_line(event))
                 else:
                     printer.event(event)
             problem = f"lost the connection to {url}"

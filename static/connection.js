@@ -5,10 +5,12 @@
 // jitter, 0.5 s up to 20 s), asks with `history` for what came after the last
 // message id it has, and sends again what was typed offline or was still
 // unanswered, each with its client_message_id, so the server stores it once.
-// It knows no DOM: it tells its owner what happened through events (below).
+// A close whose code is terminal (protocol.js CLOSE_CODES) is not retried: it
+// waits for the user (reopen()). It knows no DOM: it tells its owner what
+// happened through events (below).
 import {
-  chatMessage, chatSocketUrl, clientMessageId, healthUrl, historyRequest, isRetryable,
-  parseFrame, ping, replyAgent, sessionInfoRequest,
+  chatMessage, chatSocketUrl, clientMessageId, closeAction, healthUrl, historyRequest,
+  isRetryable, parseFrame, ping, replyAgent, sessionInfoRequest,
 } from "./protocol.js";
 import { newSession } from "./storage.js";
 
@@ -34,10 +36,12 @@ export function reconnectDelay(attempt, random = Math.random) {
  * A chat with the server that survives disconnects. Construct it, listen to
  * its events, then call start(). Each event is a CustomEvent; its `detail`:
  *
- * - `status` {state: "connecting" | "connected" | "retrying", seconds}: seconds
- *   until the next attempt when retrying
+ * - `status` {state: "connecting" | "connected" | "retrying" | "disconnected",
+ *   until}: when retrying, the time (Date.now() clock) of the next attempt;
+ *   "disconnected" after a terminal close: nothing happens until reopen()
  * - `established` {info, lost}: the `connection_established` data; `lost` when
- *   the server no longer knew the session, so what the page shows is gone there
+ *   the page had a session and the server did not resume it (it expired, or
+ *   the server lost it): the conversation shown is gone there
  * - `message` {message}: a stored message new to this page (from `history` or
  *   another tab); `message.client_message_id` may name one of ours
  * - `historypage` {}: one page of `history` has been delivered as `message`s
@@ -59,8 +63,10 @@ export function reconnectDelay(attempt, random = Math.random) {
 export class ChatConnection extends EventTarget {
   #base;            // the server's URL; the socket and health check paths start at its root
   #store;           // keeps the session id and token across reloads
+  #userId;          // the user a shop's page names (a label), or null
   #session;         // {id, token}; the token arrives with connection_established
   #socket = null;   // the current WebSocket, null while there is none
+  #closed = false;  // the server closed with a terminal code: no reconnecting by itself
   #attempt = 0;     // reconnect attempts since the last success, for the backoff
   #retryTimer = null;
   #seen = new Set(); // message ids this page has, so that none is shown twice
@@ -71,13 +77,16 @@ export class ChatConnection extends EventTarget {
   #pingSentAt = 0;
 
   /**
-   * @param {{base: string | URL, store: {load(): object, save(session: object): void}}} options
-   *   `base`: the server, e.g. location.origin; `store`: see storage.js sessionStore()
+   * @param {{base: string | URL, store: {load(): object, save(session: object): void},
+   *   userId?: string | null}} options
+   *   `base`: the server, e.g. location.origin; `store`: see storage.js sessionStore();
+   *   `userId`: the user the embedding page knows, sent with the handshake
    */
-  constructor({ base, store }) {
+  constructor({ base, store, userId = null }) {
     super();
     this.#base = base;
     this.#store = store;
+    this.#userId = userId;
     this.#session = store.load();
   }
 
@@ -86,8 +95,14 @@ export class ChatConnection extends EventTarget {
     this.#connect();
   }
 
-  /** Connects now if there is no socket (e.g. the browser is back online). */
+  /** Connects now if it is waiting to retry (e.g. the browser is back online). */
   reconnectNow() {
+    if (!this.#socket && !this.#closed) this.#connect();
+  }
+
+  /** Connects now, the user asked: also after a terminal close. */
+  reopen() {
+    this.#closed = false;
     if (!this.#socket) this.#connect();
   }
 
@@ -203,12 +218,12 @@ export class ChatConnection extends EventTarget {
 
   #established(data) {
     this.#attempt = 0;
-    const wasResuming = Boolean(this.#session.token) && this.#seen.size > 0;
+    const hadSession = Boolean(this.#session.token);
     this.#session.token = data.session_token;
     this.#store.save(this.#session);
-    this.#emit("status", { state: "connected", seconds: 0 });
-    // The server no longer knows this session (it expired, or lost it).
-    const lost = !data.resumed && wasResuming;
+    this.#emit("status", { state: "connected", until: 0 });
+    // We had a session and the server did not resume it (it expired, or was lost).
+    const lost = !data.resumed && hadSession;
     if (lost) {
       this.#seen.clear();
       this.#lastId = 0;
@@ -283,8 +298,9 @@ export class ChatConnection extends EventTarget {
 
   #connect() {
     clearTimeout(this.#retryTimer);
-    this.#emit("status", { state: "connecting", seconds: 0 });
-    const ws = new WebSocket(chatSocketUrl(this.#base, this.#session.id, this.#session.token));
+    this.#emit("status", { state: "connecting", until: 0 });
+    const url = chatSocketUrl(this.#base, this.#session.id, this.#session.token, this.#userId);
+    const ws = new WebSocket(url);
     let opened = false;
     this.#socket = ws;
     ws.onopen = () => { opened = true; };
@@ -292,12 +308,21 @@ export class ChatConnection extends EventTarget {
       const frame = parseFrame(event.data);
       if (frame) this.#receive(frame.type, frame.data);
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (this.#socket !== ws) return; // replaced on purpose (new conversation)
       this.#socket = null;
       if (!opened) this.#refusedOrDown();
+      else if (closeAction(event.code) === "terminal") this.#closedForGood();
       else this.#scheduleReconnect();
     };
+  }
+
+  // The server closed with a terminal code: reconnecting would loop, so stop.
+  #closedForGood() {
+    this.#closed = true;
+    this.#outbox.unshift(...this.#inflight.splice(0));
+    this.#emit("typing", { on: false });
+    this.#emit("status", { state: "disconnected", until: 0 });
   }
 
   // The handshake failed: the server is down, or it refused this session.
@@ -318,11 +343,12 @@ export class ChatConnection extends EventTarget {
     this.#outbox.unshift(...this.#inflight.splice(0));
     const delay = reconnectDelay(this.#attempt);
     this.#attempt += 1;
-    this.#emit("status", { state: "retrying", seconds: Math.max(1, Math.round(delay / 1000)) });
+    this.#emit("status", { state: "retrying", until: Date.now() + delay });
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
 
   #startNewSession(refused) {
+    this.#closed = false;
     this.#session = newSession();
     this.#store.save(this.#session);
     this.#seen.clear();

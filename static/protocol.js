@@ -11,6 +11,47 @@ const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 // Chat errors after which the same message may be sent again, unchanged.
 const RETRYABLE_ERRORS = new Set(["storage_unavailable", "rate_limited"]);
 
+// What the server removes before it counts (server: chatbuddy/text.py): C0
+// controls but tab and newline, DEL, and the C1 block.
+const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * What the page does when the server closes an open socket, by close code:
+ * "retry" (reconnect with backoff) or "terminal" (stay closed until the user
+ * asks). The server's table of close codes (docs/protocol.md, "Close codes",
+ * once the hardening work adds it) is the source; this is the page's copy.
+ * A code not listed here is retried, with backoff, so no code can make a
+ * reconnect loop faster than the backoff allows.
+ */
+export const CLOSE_CODES = Object.freeze({
+  1000: "terminal", // normal closure: the server ended this chat on purpose
+  1001: "retry",    // going away: the server stops or restarts
+  1006: "retry",    // abnormal closure: the connection dropped without a close frame
+  1008: "terminal", // policy violation: reconnecting would only be refused again
+  1011: "retry",    // internal error on the server
+  1012: "retry",    // service restart
+  1013: "retry",    // try again later (overloaded)
+});
+
+/**
+ * @param {number} code a CloseEvent's code
+ * @returns {"retry" | "terminal"}
+ */
+export function closeAction(code) {
+  return CLOSE_CODES[code] || "retry";
+}
+
+/**
+ * The length of `text` as the server counts it against MAX_CHARS: code points
+ * after Unicode NFC and the removal of control characters (not UTF-16 units:
+ * an emoji is one, "e" + a combining accent is one).
+ * @param {string} text
+ * @returns {number}
+ */
+export function serverLength(text) {
+  return [...text.normalize("NFC").replace(CONTROL_RE, "")].length;
+}
+
 /**
  * Whether the server would accept `id` as a session (or user) id.
  * @param {unknown} id
@@ -45,14 +86,18 @@ export function clientMessageId(counter) {
  * @param {string | URL} base the server (http: or https:); paths start at its root
  * @param {string} sessionId
  * @param {string | null} token the session's token, once the server gave one
+ * @param {string | null} [userId] the user the page knows (a label, not a proof)
  * @returns {string} a ws: or wss: URL
  */
-export function chatSocketUrl(base, sessionId, token) {
+export function chatSocketUrl(base, sessionId, token, userId) {
   const server = new URL(base);
   const scheme = server.protocol === "https:" ? "wss:" : "ws:";
-  let url = scheme + "//" + server.host + "/ws/chat/" + encodeURIComponent(sessionId);
-  if (token) url += "?session_token=" + encodeURIComponent(token);
-  return url;
+  const query = new URLSearchParams();
+  if (userId) query.set("user_id", userId);
+  if (token) query.set("session_token", token);
+  const search = query.toString();
+  return scheme + "//" + server.host + "/ws/chat/" + encodeURIComponent(sessionId) +
+    (search ? "?" + search : "");
 }
 
 /**

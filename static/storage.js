@@ -38,3 +38,38 @@ export function sessionStore(storage, key = "chatbuddy.session") {
     },
   };
 }
+
+/**
+ * A Web Storage stand-in that keeps its items in memory, for when the browser
+ * refuses real storage (e.g. to a frame of another site, when the user blocks
+ * third-party storage).
+ * @param {(key: string, value: string) => void} [onSet] told of every setItem,
+ *   to keep the items elsewhere too
+ * @returns {Storage}
+ */
+export function memoryStorage(onSet = () => {}) {
+  const items = new Map();
+  return /** @type {Storage} */ ({
+    getItem: (key) => (items.has(key) ? items.get(key) : null),
+    setItem: (key, value) => {
+      items.set(key, String(value));
+      onSet(key, String(value));
+    },
+    removeItem: (key) => { items.delete(key); },
+  });
+}
+
+/**
+ * The storage `get` returns if the browser lets us use it, else null.
+ * @param {() => Storage} get e.g. () => window.localStorage (reading it may throw)
+ * @returns {Storage | null}
+ */
+export function usableStorage(get) {
+  try {
+    const storage = get();
+    storage.getItem("chatbuddy.session");
+    return storage;
+  } catch (e) {
+    return null;
+  }
+}

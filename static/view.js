@@ -1,38 +1,57 @@
 // The chat's DOM: message bubbles, streaming replies, the typing indicator,
-// notices, the connection status, the session panel and the composer.
+// notices, the connection status (with its countdown), the session panel for
+// developers, and the composer.
 //
 // Everything users or the assistant wrote is set with textContent, never as
 // HTML. The view holds no chat logic: it shows what it is told, and reports
 // what the user does as events.
-import { MAX_CHARS } from "./protocol.js";
+//
+// Screen readers: the conversation is a list (not a live region, which would
+// read every streamed chunk); a completed reply is announced once, whole,
+// through a separate polite live region, and every bubble names its speaker.
+import { MAX_CHARS, serverLength } from "./protocol.js";
 import { agentName, timeOfDay, translate } from "./i18n.js";
 
 // From this length on the counter shows "n / 4000".
 const COUNTER_FROM = 3500;
 const NOTICE_MS = 6000;
+// How often the "retrying in N s" countdown is redrawn (under a second, so no
+// second is skipped).
+const COUNTDOWN_MS = 250;
+// How close to the end of the list counts as "reading the newest message".
+const AT_BOTTOM_PX = 24;
 
 /**
  * The chat UI inside `root`, which must hold the page's markup (the elements
- * of index.html, found by id under `root`). It changes nothing outside `root`.
+ * of index.html, found by id under `root`: the session panel, `retry-now` and
+ * `retry-in` may be left out). It changes nothing outside `root`.
  *
  * Events it emits (CustomEvents) when the user:
- * - `send` {text}: submits a message (never blank, never over MAX_CHARS)
- * - `ping`, `sessioninfo`, `newchat`, `language`: clicks that button
+ * - `send` {text}: submits a message (never blank, never over MAX_CHARS as
+ *   the server counts: protocol.js serverLength())
+ * - `ping`, `sessioninfo`, `newchat`, `language`, `retry`: clicks that button
  */
 export class ChatView extends EventTarget {
   #doc;               // creates the elements (the root's own document)
   #ui;                // the elements the view updates
   #lang;
+  #welcome;           // the empty conversation's greeting, or null for the default one
   #status = "connecting";
-  #statusSeconds = 0;
+  #retryAt = 0;       // when the next attempt is (Date.now() clock), while retrying
+  #countdown = null;  // redraws the countdown while retrying
   #byClientId = new Map(); // client_message_id -> its <li> (messages typed here)
   #streaming = new Map();  // reply message id -> its <li> while it streams
+  #pinned = true;     // the newest message is in view: it stays so when the list shrinks
 
   /**
    * @param {Document | ShadowRoot | Element} root
    * @param {"hu" | "en"} lang the language to start in (setLanguage() applies it)
+   * @param {{touch?: boolean, debug?: boolean, welcome?: string | null}} [options]
+   *   `touch`: the keyboard is a touch keyboard (no Shift+Enter in the hint);
+   *   `debug`: show the session panel (ids, Ping, Session info), for developers;
+   *   `welcome`: the greeting of an empty conversation instead of the default
    */
-  constructor(root, lang) {
+  constructor(root, lang, { touch = false, debug = false, welcome = null } = {}) {
     super();
     this.#doc = root.ownerDocument || root;
     const $ = (id) => root.querySelector("#" + id);
@@ -40,14 +59,25 @@ export class ChatView extends EventTarget {
       root: root, status: $("status"), statusText: $("status-text"), messages: $("messages"),
       typing: $("typing"), notices: $("notices"), form: $("composer"), input: $("input"),
       counter: $("counter"), send: $("send"), lang: $("lang"), newChat: $("new-chat"),
-      ping: $("ping"), sessionInfo: $("session-info"),
+      announcer: $("announcer"), retryIn: $("retry-in"), retryNow: $("retry-now"),
+      panel: $("session-panel"), ping: $("ping"), sessionInfo: $("session-info"),
       info: {
         session: $("info-session"), user: $("info-user"), connection: $("info-connection"),
         since: $("info-since"), count: $("info-count"),
       },
     };
     this.#lang = lang;
+    this.#welcome = welcome;
+    if (this.#ui.panel) this.#ui.panel.hidden = !debug;
+    if (touch) this.#ui.input.dataset.i18nPlaceholder = "placeholderTouch";
     this.#listen();
+    // Notices, the typing indicator, a growing composer or the session panel
+    // take room from the list; whoever was reading the newest message still sees it.
+    const list = this.#ui.messages;
+    list.addEventListener("scroll", () => {
+      this.#pinned = list.scrollHeight - list.scrollTop - list.clientHeight <= AT_BOTTOM_PX;
+    });
+    new ResizeObserver(() => { if (this.#pinned) this.#scrollDown(); }).observe(list);
   }
 
   /**
@@ -74,30 +104,47 @@ export class ChatView extends EventTarget {
     for (const el of ui.root.querySelectorAll("[data-i18n-label]")) {
       el.setAttribute("aria-label", this.t(el.dataset.i18nLabel));
     }
-    ui.lang.textContent = this.t("languageShort");
-    ui.lang.setAttribute("aria-label", this.t("language"));
-    ui.lang.title = this.t("language");
+    // The toggle shows the other language's name, in that language, and that
+    // visible name is its accessible name too (WCAG 2.5.3, label in name).
+    ui.lang.textContent = this.t("switchTo");
+    ui.lang.lang = this.t("switchToLang");
     for (const el of ui.root.querySelectorAll(".msg .agent")) el.textContent = agentName(lang, el.dataset.agent);
     for (const el of ui.root.querySelectorAll(".msg .state")) el.textContent = this.t(el.dataset.state);
-    this.setStatus(this.#status, this.#statusSeconds);
+    if (this.#welcome) {
+      for (const el of ui.root.querySelectorAll(".empty")) el.textContent = this.#welcome;
+    }
+    this.setStatus(this.#status, this.#retryAt);
     this.updateCounter();
   }
 
   /**
-   * @param {"connecting" | "connected" | "retrying"} state
-   * @param {number} [seconds] until the next attempt, when retrying
+   * Shows the connection's state; while retrying, a countdown to the next
+   * attempt and "Retry now" (also after a terminal close). The state is a live
+   * region; the countdown is not, so a screen reader is not read every second.
+   * @param {"connecting" | "connected" | "retrying" | "disconnected"} state
+   * @param {number} [until] when retrying: the next attempt's time (Date.now() clock)
    */
-  setStatus(state, seconds) {
+  setStatus(state, until) {
+    const ui = this.#ui;
     this.#status = state;
-    this.#statusSeconds = seconds || 0;
-    this.#ui.status.dataset.state = state;
-    this.#ui.statusText.textContent =
-      state === "retrying" ? this.t("reconnectIn", { s: this.#statusSeconds }) : this.t(state);
+    this.#retryAt = until || 0;
+    ui.status.dataset.state = state;
+    ui.statusText.textContent = this.t(state === "retrying" ? "disconnected" : state);
+    clearInterval(this.#countdown);
+    this.#countdown = null;
+    if (ui.retryNow) ui.retryNow.hidden = state !== "retrying" && state !== "disconnected";
+    if (state === "retrying") {
+      this.#drawCountdown();
+      this.#countdown = setInterval(() => this.#drawCountdown(), COUNTDOWN_MS);
+    } else if (ui.retryIn) {
+      ui.retryIn.textContent = "";
+    }
   }
 
   /** Fills the session panel from `connection_established` data. @param {object} info */
   showConnection(info) {
     const panel = this.#ui.info;
+    if (!panel.session) return;
     panel.session.textContent = info.session_id;
     panel.user.textContent = info.user_id || "–";
     panel.connection.textContent = info.connection_id;
@@ -106,6 +153,7 @@ export class ChatView extends EventTarget {
 
   /** Updates the session panel from `session_info` data. @param {object} info */
   showSessionInfo(info) {
+    if (!this.#ui.info.count) return;
     this.#ui.info.count.textContent = String(info.message_count);
     this.#ui.info.user.textContent = info.user_id || "–";
   }
@@ -125,6 +173,8 @@ export class ChatView extends EventTarget {
     const item = this.#doc.createElement("div");
     item.className = "notice " + (kind || "info");
     item.textContent = text;
+    // Notices sit between the conversation and the composer, not over the
+    // conversation: the list gets shorter (and keeps its newest message in view).
     this.#ui.notices.appendChild(item);
     setTimeout(() => item.remove(), NOTICE_MS);
   }
@@ -207,6 +257,7 @@ export class ChatView extends EventTarget {
     if (!li) {
       li = this.#bubble("assistant");
       li.classList.add("streaming");
+      li.setAttribute("aria-busy", "true");
       this.#streaming.set(id, li);
       this.showTyping(false);
     }
@@ -215,16 +266,19 @@ export class ChatView extends EventTarget {
   }
 
   /**
-   * A whole reply: completes its streaming bubble, or shows a new one.
+   * A whole reply that just arrived: completes its streaming bubble, or shows
+   * a new one, and is announced to screen readers once, whole.
    * @param {{id: number, content: string, timestamp: string, agent?: string}} reply
    */
   showReply(reply) {
     const li = this.#streaming.get(reply.id) || this.#bubble("assistant");
     this.#streaming.delete(reply.id);
     li.classList.remove("streaming");
+    li.removeAttribute("aria-busy");
     li.querySelector(".body").textContent = reply.content;
     this.#setMeta(li, reply.timestamp, reply.agent);
     if (reply.id) li.dataset.id = String(reply.id);
+    if (this.#ui.announcer) this.#ui.announcer.textContent = this.t("assistantSaid") + " " + reply.content;
   }
 
   /** Shows the welcome hint if no message is shown, and removes it otherwise. */
@@ -240,12 +294,26 @@ export class ChatView extends EventTarget {
     this.showTyping(false);
   }
 
+  /**
+   * Removes the conversation the server no longer has (it did not resume the
+   * session), but not our messages still waiting to be sent: they go to the
+   * new session.
+   */
+  clearStored() {
+    for (const li of this.#ui.messages.querySelectorAll(".msg:not(.pending)")) {
+      if (li.dataset.cmid) this.#byClientId.delete(li.dataset.cmid);
+      li.remove();
+    }
+    this.#streaming.clear();
+    this.showWelcomeIfEmpty();
+  }
+
   // -- the composer ---------------------------------------------------------------
 
   /** Shows the length near the limit and allows sending only what may be sent. */
   updateCounter() {
     const ui = this.#ui;
-    const n = ui.input.value.length;
+    const n = serverLength(ui.input.value);
     ui.counter.textContent = n >= COUNTER_FROM ? n + " / " + MAX_CHARS : "";
     ui.counter.classList.toggle("over", n > MAX_CHARS);
     ui.send.disabled = !ui.input.value.trim() || n > MAX_CHARS;
@@ -278,20 +346,28 @@ export class ChatView extends EventTarget {
       }
     });
     ui.input.addEventListener("input", () => this.updateCounter());
-    ui.ping.addEventListener("click", () => emit("ping", {}));
-    ui.sessionInfo.addEventListener("click", () => emit("sessioninfo", {}));
-    ui.newChat.addEventListener("click", () => emit("newchat", {}));
-    ui.lang.addEventListener("click", () => emit("language", {}));
+    const click = (button, type) => { if (button) button.addEventListener("click", () => emit(type, {})); };
+    click(ui.ping, "ping");
+    click(ui.sessionInfo, "sessioninfo");
+    click(ui.newChat, "newchat");
+    click(ui.lang, "language");
+    click(ui.retryNow, "retry");
   }
 
   #submit(emit) {
     const text = this.#ui.input.value;
     if (!text.trim()) return;
-    if (text.length > MAX_CHARS) {
-      this.notice(this.t("tooLong", { n: text.length, max: MAX_CHARS }), "error");
+    const n = serverLength(text);
+    if (n > MAX_CHARS) {
+      this.notice(this.t("tooLong", { n: n, max: MAX_CHARS }), "error");
       return;
     }
     emit("send", { text: text });
+  }
+
+  #drawCountdown() {
+    const seconds = Math.max(0, Math.ceil((this.#retryAt - Date.now()) / 1000));
+    if (this.#ui.retryIn) this.#ui.retryIn.textContent = this.t("retryIn", { s: seconds });
   }
 
   #scrollDown() {
@@ -304,8 +380,12 @@ export class ChatView extends EventTarget {
     if (on && !hint) {
       const li = this.#doc.createElement("li");
       li.className = "empty";
-      li.dataset.i18n = "welcome";
-      li.textContent = this.t("welcome");
+      if (this.#welcome) {
+        li.textContent = this.#welcome;
+      } else {
+        li.dataset.i18n = "welcome";
+        li.textContent = this.t("welcome");
+      }
       this.#ui.messages.appendChild(li);
     } else if (!on && hint) {
       hint.remove();
@@ -316,11 +396,16 @@ export class ChatView extends EventTarget {
     this.#emptyState(false);
     const li = this.#doc.createElement("li");
     li.className = "msg " + role;
+    // Who speaks, for screen readers (the bubble's side and colour say it to the eye).
+    const speaker = this.#doc.createElement("span");
+    speaker.className = "speaker visually-hidden";
+    speaker.dataset.i18n = role === "user" ? "youSaid" : "assistantSaid";
+    speaker.textContent = this.t(speaker.dataset.i18n);
     const body = this.#doc.createElement("p");
     body.className = "body";
     const meta = this.#doc.createElement("span");
     meta.className = "meta";
-    li.append(body, meta);
+    li.append(speaker, body, meta);
     this.#ui.messages.appendChild(li);
     this.#scrollDown();
     return li;

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from chatbuddy.engine import Engine, LocalBus, MemoryStore
 from chatbuddy.engine.redis import redis_pair
 from chatbuddy.engine.sqlite import SQLiteStore
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
+from chatbuddy.settings import Settings
 from chatbuddy.tokens import hash_token
 
 #: Every engine a test can run on; modules parametrize over it.
@@ -85,4 +87,17 @@ def reply(message_id: int, in_reply_to: int, content: str = "hello") -> StoredMe
         agent="general",
         confidence=0.5,
         metadata={"processing_time": 0.001, "agent": "general"},
+    )
+
+
+def unlimited(**options: Any) -> Settings:
+    """Settings with every rate limit off, for tests that chat as fast as they can (the
+    limits have tests of their own)."""
+    return Settings(
+        rate_limit=0,
+        session_rate_limit=0,
+        ip_rate_limit=0,
+        frame_rate_limit=0,
+        new_sessions_per_minute=0,
+        **options,
     )

@@ -15,6 +15,8 @@ class RecordingConnection:
     connection_id: str
     session_id: str
     user_id: str | None = None
+    remote_ip: str | None = "127.0.0.1"
+    incarnation: str = ""
     alive: bool = True
     received: list[str] = field(default_factory=list)
 
@@ -36,14 +38,17 @@ class RecordingNode:
     closed: list[tuple[str, int, str]] = field(default_factory=list)
     local: Presence = field(default_factory=Presence)
 
-    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
+    def deliver(
+        self, session_id: str, frame: Frame, exclude: str | None, incarnation: str | None
+    ) -> None:
         self.frames.append((session_id, frame_text(frame), exclude))
 
     def deliver_event(self, session_id: str, frame: str) -> None:
         self.events.append((session_id, frame))
 
-    def close_session(self, session_id: str, code: int, reason: str) -> None:
+    def close_session(self, session_id: str, code: int, reason: str) -> int:
         self.closed.append((session_id, code, reason))
+        return 0
 
     def presence(self) -> Presence:
         return self.local

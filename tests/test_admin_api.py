@@ -136,10 +136,11 @@ async def test_the_tail_streams_a_conversation_as_it_happens(port: int, connect:
     client = await connect("watched", user_id="anna")
     await client.greeting()
     await client.chat("watched", "Where is my order 10042?")
-    # The reply reaches the tab before its reply_done event is published: wait for
-    # that event, or the next frame's error event may overtake it.
+    await client.chat("watched", "I want to talk to a human")
+    # The reply reaches the tab before its reply_done and handoff_requested events are
+    # published: wait for the last of them, or the next frame's error event may overtake.
     seen: list[dict[str, Any]] = []
-    while not seen or seen[-1]["type"] != "reply_done":
+    while not seen or seen[-1]["type"] != "handoff_requested":
         seen.append(await next_event(tail))
     await client.send(type="dance")
     await client.error()
@@ -150,13 +151,18 @@ async def test_the_tail_streams_a_conversation_as_it_happens(port: int, connect:
     kinds = [e["type"] for e in seen]
     assert kinds[0] == "connection_opened"
     assert kinds[1] == "user_message"
-    assert set(kinds[2:-3]) == {"reply_chunk"}
-    assert kinds[-3:] == ["reply_done", "error", "connection_closed"]
+    first_done = kinds.index("reply_done")
+    assert set(kinds[2:first_done]) == {"reply_chunk"}
+    assert kinds[-4:] == ["reply_done", "handoff_requested", "error", "connection_closed"]
     assert all(e["session_id"] == "watched" for e in seen)
     assert seen[1]["content"] == "Where is my order 10042?"
-    done = seen[-3]
+    done = seen[first_done]
     assert done["agent"] == "order"
-    assert "".join(e["delta"] for e in seen if e["type"] == "reply_chunk") == done["content"]
+    deltas = [e["delta"] for e in seen[:first_done] if e["type"] == "reply_chunk"]
+    assert "".join(deltas) == done["content"]
+    handoff = seen[-3]
+    assert (handoff["reason"], handoff["user_id"]) == ("customer_asked", "anna")
+    assert handoff["message_id"] == seen[-4]["message_id"]
     assert seen[-2]["error_type"] == "unknown_type"
     assert set(kinds) == set(EVENT_TYPES)
     tail.close()

@@ -9,6 +9,7 @@ import pytest
 
 from chatbuddy.chat.ratelimit import TokenBucket
 from chatbuddy.chat.rules import (
+    Disconnect,
     Enqueue,
     Outcome,
     Peer,
@@ -22,8 +23,14 @@ from chatbuddy.chat.rules import (
 from chatbuddy.errors import ErrorType
 
 
-def peer(limiter: TokenBucket | None = None) -> Peer:
-    return Peer("conn-1", "s1", "anna", limiter)
+def peer(
+    limiter: TokenBucket | None = None,
+    *,
+    frames: TokenBucket | None = None,
+    strikes: TokenBucket | None = None,
+) -> Peer:
+    limits = (("connection", limiter),) if limiter is not None else ()
+    return Peer("conn-1", "s1", "anna", limits=limits, frames=frames, strikes=strikes)
 
 
 def rule(
@@ -102,3 +109,40 @@ def test_bad_frames_are_refused_with_the_protocols_error_type(
     frame: str | bytes, kind: ErrorType
 ) -> None:
     assert refusal(rule(frame)) is kind
+
+
+def test_a_session_budget_is_shared_by_every_tab_of_it() -> None:
+    now = [0.0]
+    shared = TokenBucket(1.0, 2, clock=lambda: now[0])
+    tab1 = Peer("c1", "s1", None, limits=(("session", shared),))
+    tab2 = Peer("c2", "s1", None, limits=(("session", shared),))
+    frame = {"type": "chat_message", "session_id": "s1", "content": "hi"}
+    assert isinstance(rule(frame, tab1), Enqueue)
+    assert isinstance(rule(frame, tab2), Enqueue)
+    outcome = rule(frame, tab1)
+    assert refusal(outcome) is ErrorType.RATE_LIMITED
+    assert "from this session" in outcome.error.message  # type: ignore[union-attr]
+
+
+def test_every_kind_of_frame_counts_against_the_frame_budget() -> None:
+    now = [0.0]
+    limited = peer(frames=TokenBucket(1.0, 2, clock=lambda: now[0]))
+    assert isinstance(rule({"type": "ping"}, limited), Send)
+    assert rule({"type": "session_info"}, limited) == ShowSessionInfo()
+    assert refusal(rule({"type": "ping"}, limited)) is ErrorType.RATE_LIMITED
+
+
+def test_a_peer_that_keeps_breaking_the_rules_is_disconnected_with_1008() -> None:
+    now = [0.0]
+    rude = peer(strikes=TokenBucket(1.0, 3, clock=lambda: now[0]))
+    outcomes = [rule("{not json", rude) for _ in range(4)]
+    assert [type(o).__name__ for o in outcomes] == ["Refuse", "Refuse", "Refuse", "Disconnect"]
+    assert outcomes[-1] == Disconnect(1008, "too many refused frames")
+    now[0] += 1.0  # strikes refill: a well-behaved while later is forgiven
+    assert isinstance(rule("{not json", rude), Refuse)
+
+
+def test_while_the_server_drains_a_chat_message_gets_a_retryable_refusal() -> None:
+    text = json.dumps({"type": "chat_message", "session_id": "s1", "content": "hi"})
+    outcome = decide(text, peer(), waiting=0, max_waiting=3, draining=True)
+    assert refusal(outcome) is ErrorType.SHUTTING_DOWN

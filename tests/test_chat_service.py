@@ -12,8 +12,7 @@ from chatbuddy.agents import make_agent
 from chatbuddy.chat import ChatService, Grant, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
-from chatbuddy.settings import Settings
-from tests.builders import ENGINE_KINDS, build_engine, record
+from tests.builders import ENGINE_KINDS, build_engine, record, unlimited
 from tests.doubles import RecordingConnection
 from tests.helpers import eventually
 
@@ -41,7 +40,7 @@ def service(engine: Engine, node: LocalNode) -> ChatService:
         engine=engine,
         node=node,
         agent=make_agent("echo"),
-        settings=Settings(rate_limit=0),
+        settings=unlimited(),
         counters=Counters(),
     )
 
@@ -59,6 +58,12 @@ async def finished(pending: Awaitable[None] | None) -> None:
         await pending
 
 
+def tab(opened: Grant, connection_id: str) -> RecordingConnection:
+    """A connection admitted to the session ``opened`` grants."""
+    session = opened.session
+    return RecordingConnection(connection_id, session.session_id, incarnation=session.incarnation)
+
+
 def frames_of(connection: RecordingConnection) -> list[dict[str, object]]:
     return [json.loads(frame) for frame in connection.received]
 
@@ -71,11 +76,11 @@ async def test_a_session_left_and_rejoined_in_one_breath_keeps_its_subscription(
     service: ChatService, node: LocalNode, engine: Engine
 ) -> None:
     opened = await grant(engine, "flicker")
-    first = RecordingConnection("c1", "flicker")
+    first = tab(opened, "c1")
     await service.attach(first, opened)
     # The last tab closes and a new one opens before anything else runs.
     service.detach(first, close_code=1001, duration=1.0)
-    second = RecordingConnection("c2", "flicker")
+    second = tab(opened, "c2")
     await service.attach(second, opened)
     await node.settle()  # the queued subscription changes have all run
     await engine.bus.publish("flicker", "hello again")
@@ -86,7 +91,7 @@ async def test_a_message_is_echoed_to_the_other_tab_and_answered_to_both(
     service: ChatService, engine: Engine
 ) -> None:
     opened = await grant(engine, "two-tabs")
-    sender, other = RecordingConnection("c1", "two-tabs"), RecordingConnection("c2", "two-tabs")
+    sender, other = tab(opened, "c1"), tab(opened, "c2")
     await service.attach(sender, opened)
     await service.attach(other, opened)
     frame = {"type": "chat_message", "session_id": "two-tabs", "content": "hello"}
@@ -101,7 +106,7 @@ async def test_a_refusal_reaches_only_the_connection_that_caused_it(
     service: ChatService, engine: Engine
 ) -> None:
     opened = await grant(engine, "refused")
-    sender, other = RecordingConnection("c1", "refused"), RecordingConnection("c2", "refused")
+    sender, other = tab(opened, "c1"), tab(opened, "c2")
     await service.attach(sender, opened)
     await service.attach(other, opened)
     await finished(service.handle_frame(sender, '{"type": "dance"}'))
@@ -113,7 +118,7 @@ async def test_a_frame_from_a_connection_already_gone_is_ignored(
     service: ChatService, engine: Engine
 ) -> None:
     opened = await grant(engine, "gone")
-    connection = RecordingConnection("c1", "gone")
+    connection = tab(opened, "c1")
     await service.attach(connection, opened)
     service.detach(connection, close_code=1000, duration=0.1)
     await finished(service.handle_frame(connection, '{"type": "ping"}'))

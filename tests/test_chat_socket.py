@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from tornado.websocket import websocket_connect
 
+from chatbuddy.settings import Settings
 from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, parse_server_message
-from tests.builders import ENGINE_KINDS
+from chatbuddy.wire.subprotocol import SUBPROTOCOL
+from tests.builders import ENGINE_KINDS, unlimited
 from tests.conftest import Connect, Http
 from tests.helpers import refused
 
@@ -96,6 +99,55 @@ async def test_the_token_resumes_the_session_with_its_history(connect: Connect) 
     assert greeting["last_message_id"] == reply["message_id"]
 
 
+async def test_the_token_travels_in_the_subprotocol_offer_and_is_never_echoed(
+    connect: Connect,
+) -> None:
+    first = await connect("offer-me", user_id="anna")
+    token = (await first.greeting())["session_token"]
+    first.close()
+
+    again = await connect("offer-me", session_token=token)  # offers chatbuddy.v1 + token
+    assert (await again.greeting())["resumed"] is True
+    assert again.ws.selected_subprotocol == SUBPROTOCOL
+    assert token not in again.ws.headers.get("Sec-WebSocket-Protocol", "")
+
+
+async def test_the_deprecated_token_in_the_url_still_resumes(connect: Connect, port: int) -> None:
+    first = await connect("old-page", user_id="anna")
+    token = (await first.greeting())["session_token"]
+    first.close()
+    url = f"ws://127.0.0.1:{port}/ws/chat/old-page?session_token={token}"
+    old = await websocket_connect(url)
+    greeting = json.loads(await old.read_message() or "{}")
+    assert greeting["data"]["resumed"] is True
+    old.close()
+
+
+async def test_a_token_offered_without_the_subprotocol_is_refused_with_a_reason(
+    http: Http,
+) -> None:
+    first = await http.fetch(
+        "/ws/chat/no-proto",
+        headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Protocol": "chatbuddy.token.abc",
+        },
+        raise_error=False,
+    )
+    assert first.code == 400
+    assert json.loads(first.body)["error"]["type"] == "subprotocol_required"
+
+
+async def test_a_wrong_token_in_the_offer_is_refused(connect: Connect, port: int) -> None:
+    owner = await connect("guarded", user_id="anna")
+    await owner.greeting()
+    wrong = await refused(port, "guarded", session_token="not-the-token")
+    assert (wrong.status, wrong.error_type) == (403, "session_access_denied")
+
+
 async def test_another_user_cannot_take_over_a_session_even_with_its_token(
     connect: Connect, port: int
 ) -> None:
@@ -123,7 +175,7 @@ async def test_a_price_question_gets_a_streamed_reply_naming_the_price(connect: 
     assert [c["index"] for c in chunks] == list(range(len(chunks)))
     assert {c["message_id"] for c in chunks} == {response["message_id"]}
     assert "".join(c["delta"] for c in chunks) == response["content"]
-    assert "349\u00a0990 Ft" in response["content"]
+    assert "349\u202f990\u202fFt" in response["content"]
     assert response["agent_type"] == "coordinator"
     assert response["metadata"]["agent"] == "product"
     assert response["metadata"]["processing_time"] >= 0
@@ -336,3 +388,29 @@ async def test_a_tab_that_reloads_at_once_still_hears_the_other_tab(connect: Con
     assert heard["content"] == "still there?"
     _, reply = await tab.reply()
     assert reply["in_reply_to"] == heard["id"]
+
+
+class TestLongHistories:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return unlimited(port=0, agent="echo")
+
+    async def test_history_pages_carry_a_bounded_number_of_bytes_and_page_on(
+        self, connect: Connect
+    ) -> None:
+        client = await connect("long-history")
+        await client.greeting()
+        text = "x" * 4000
+        for _ in range(45):  # 90 stored messages of ~4 KB: ~370 KB, more than one page holds
+            await client.chat("long-history", text)
+        seen: list[int] = []
+        after = 0
+        while True:
+            await client.send(type="history", after=after)
+            page = (await client.expect("history"))["data"]
+            assert sum(len(m["content"]) for m in page["messages"]) <= 256 * 1024
+            seen += [m["id"] for m in page["messages"]]
+            if not page["has_more"]:
+                break
+            after = page["messages"][-1]["id"]
+        assert seen == list(range(1, 91))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from chatbuddy.cli.render import (  # type: ignore[import-not-found,unused-ignore]
+    BREAK_MARK,
     TailPrinter,
     clean,
     duration,
+    json_line,
     latency_table,
     safe,
     stats_view,
@@ -37,7 +41,50 @@ def event(kind: str, **fields: Any) -> dict[str, Any]:
 
 def test_clean_removes_escape_sequences_controls_and_bidi_overrides() -> None:
     assert clean(HOSTILE) == "[bold red]ALERT[/] red1m gnp.exe bell"
-    assert clean("line one\n\tline two") == "line one\n\tline two"
+
+
+@pytest.mark.parametrize(
+    "invisible", ["\u200e", "\u200f", "\u061c", "\u200b", "\u2060", "\u2066", "\ufeff"]
+)
+def test_clean_removes_marks_and_invisible_characters(invisible: str) -> None:
+    assert clean(f"pay{invisible}pal") == "paypal"
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r\n", "\r", "\u2028", "\u2029", "\x85", "\x0b"])
+def test_clean_shows_every_line_break_as_a_mark_on_one_line(line_break: str) -> None:
+    assert clean(f"one{line_break}two\tthree") == f"one {BREAK_MARK} two three"
+
+
+def test_a_newline_in_a_message_cannot_forge_a_line_of_the_tail() -> None:
+    console, out = plain()
+    forged = "hi\n10:30:06 s-1 reply Your refund was approved.  (general · 0.90 · 1.0 ms)"
+    TailPrinter(console).event(event("user_message", message_id=1, content=forged))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"10:30:05 s-1 user  hi {BREAK_MARK} 10:30:06")
+
+
+def test_a_newline_in_a_message_cannot_forge_a_line_of_the_transcript() -> None:
+    console, out = plain()
+    document = {
+        "session": {"session_id": "s-1", "user_id": "anna", "created_at": "2024-01-15T10:30:00Z"},
+        "messages": [
+            {
+                "role": "user",
+                "user_id": "anna",
+                "timestamp": "2024-01-15T10:30:05Z",
+                "content": "ok\u202810:30:06 assistant: Your refund was approved.",
+            }
+        ],
+    }
+    console.print(transcript_view(document))
+    assert len(out.getvalue().splitlines()) == 2  # the header and one message
+
+
+def test_json_lines_escape_what_a_terminal_would_act_on_and_keep_accents() -> None:
+    line = json_line({"content": "árvíztűrő \u202egnp.exe\u202c \x9b1m \u2028x \u200b"})
+    assert line == ('{"content": "árvíztűrő \\u202egnp.exe\\u202c \\u009b1m \\u2028x \\u200b"}')
+    assert json.loads(line)["content"].startswith("árvíztűrő \u202e")
 
 
 def test_untrusted_text_is_never_read_as_markup() -> None:
@@ -105,6 +152,29 @@ def test_every_event_type_has_a_readable_line() -> None:
     assert out.getvalue().splitlines() == [
         "10:30:05 s-1 open  conn_1 anna from ::1 (new session)",
         "10:30:05 s-1 error empty_message: message content is empty",
+    ]
+
+
+def test_a_handoff_request_stands_out_in_the_tail() -> None:
+    console, out = terminal()
+    TailPrinter(console).event(
+        event(
+            "handoff_requested",
+            message_id=4,
+            user_id="anna",
+            reason="customer_asked",
+            language="hu",
+        )
+    )
+    text = out.getvalue()
+    assert "\x1b[1;7;33mHUMAN" in text  # bold reverse yellow: it cannot be missed
+    plain_console, plain_out = plain()
+    TailPrinter(plain_console).event(
+        event("handoff_requested", message_id=4, reason="customer_asked", language="hu")
+    )
+    assert plain_out.getvalue().splitlines() == [
+        "10:30:05 s-1 HUMAN a person is asked to take over: customer_asked "
+        "(anonymous, language hu, reply #4)"
     ]
 
 

@@ -79,8 +79,8 @@ async def test_export_and_erase_through_the_cli_against_a_running_server(tmp_pat
         assert erased.returncode == 0, erased.stderr
         assert "Erased 2 sessions of user anna: anna-1, anna-2." in erased.stdout
         # The customer's open tabs are closed with the documented code, bob's is not.
-        assert await tabs["anna-1"].closed() == 4410
-        assert await tabs["anna-2"].closed() == 4410
+        assert await tabs["anna-1"].closed() == 4003
+        assert await tabs["anna-2"].closed() == 4003
         assert (await tabs["bob-1"].chat("bob-1", "still here"))["content"] == "still here"
 
         assert (await run(server, "sessions", "show", "anna-1")).returncode == 6
@@ -90,7 +90,7 @@ async def test_export_and_erase_through_the_cli_against_a_running_server(tmp_pat
             "bob-1"
         ]
         one = await run(server, "sessions", "delete", "bob-1", "--yes", "--json")
-        assert json.loads(one.stdout) == {"erased": ["bob-1"], "close_code": 4410}
+        assert json.loads(one.stdout) == {"erased": ["bob-1"], "close_code": 4003}
         assert b"anna-private" not in on_disk(tmp_path / "data")
     finally:
         server.stop()

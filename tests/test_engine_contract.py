@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from chatbuddy.engine import Engine, FrameAround, Presence
-from chatbuddy.errors import SessionNotFound
+from chatbuddy.errors import SessionNotFound, SessionReplaced
 from chatbuddy.records import StoredMessage, utcnow
+from chatbuddy.wire.close_codes import Close
 from tests.builders import ENGINE_KINDS, build_engine, record, reply, user_message
 from tests.doubles import RecordingNode
 from tests.helpers import eventually
@@ -192,6 +193,55 @@ async def test_cluster_presence_includes_this_node(engine: Engine, node: Recordi
     assert (presence.connections, presence.sessions, presence.users) == (2, {"s1": 2}, {"anna": 2})
 
 
+async def test_a_connection_to_an_earlier_life_of_a_session_can_neither_read_nor_write(
+    engine: Engine,
+) -> None:
+    await engine.store.create_session(record())
+    current = (await engine.store.get_session("s1")).incarnation  # type: ignore[union-attr]
+    await engine.store.add_user_message("s1", user_message("mine"), incarnation=current)
+    for call in (
+        engine.store.add_user_message("s1", user_message("x"), incarnation="earlier"),
+        engine.store.add_reply("s1", reply(2, 1), incarnation="earlier"),
+        engine.store.history("s1", after=None, limit=10, incarnation="earlier"),
+        engine.store.touch_session("s1", incarnation="earlier"),
+    ):
+        with pytest.raises(SessionReplaced):
+            await call
+    messages, _ = await engine.store.history("s1", after=None, limit=10)
+    assert [m.content for m in messages] == ["mine"]
+
+
+async def test_open_tabs_keep_their_sessions_alive_and_learn_of_those_that_ended(
+    engine: Engine,
+) -> None:
+    await engine.store.create_session(record("here"))
+    current = (await engine.store.get_session("here")).incarnation  # type: ignore[union-attr]
+    gone = await engine.store.keep_alive([("here", current), ("here", "earlier"), ("lost", "x")])
+    assert gone == [("here", True), ("lost", False)]
+    assert await engine.store.count_sessions() == 1
+
+
+async def test_a_resend_gets_the_stored_reply_or_is_pending_or_is_answered_again(
+    engine: Engine,
+) -> None:
+    await engine.store.create_session(record())
+    first = await engine.store.add_user_message("s1", user_message("q", client_message_id="c1"))
+    assert first.reply_id == 2
+    while_answering = await engine.store.add_user_message(
+        "s1", user_message("q", client_message_id="c1")
+    )
+    assert (while_answering.resent, while_answering.reply_id) == (True, None)  # it follows
+    await engine.store.release("s1", 2)  # the producer failed
+    again = await engine.store.add_user_message("s1", user_message("q", client_message_id="c1"))
+    assert (again.resent, again.reply_id, again.message.id) == (True, 2, 1)  # answer again
+    await engine.store.add_reply("s1", reply(2, 1, "the answer"))
+    answered = await engine.store.add_user_message("s1", user_message("q", client_message_id="c1"))
+    assert answered.reply is not None
+    assert (answered.reply_id, answered.reply.content) == (None, "the answer")
+    messages, _ = await engine.store.history("s1", after=None, limit=10)
+    assert [m.id for m in messages] == [1, 2]  # stored once, answered once
+
+
 async def test_erasing_removes_a_session_or_all_of_a_users_and_nothing_else(
     engine: Engine,
 ) -> None:
@@ -243,6 +293,6 @@ async def test_closing_a_session_reaches_the_nodes_with_its_tabs(
 ) -> None:
     await engine.bus.subscribe("s1")
     await eventually(engine.ready, "engine ready")
-    await engine.bus.close_session("s1", 4410, "session erased")
+    await engine.bus.close_session("s1", Close.SESSION_DELETED, "session deleted")
     await eventually(lambda: bool(node.closed), "the order to close")
-    assert node.closed == [("s1", 4410, "session erased")]
+    assert node.closed == [("s1", 4003, "session deleted")]

@@ -11,6 +11,7 @@ import pytest
 
 from chatbuddy.cli.loadgen import LoadTarget, client_frame, run_load  # type: ignore[import-not-found,unused-ignore]
 from chatbuddy.settings import Settings
+from tests.builders import unlimited
 from tests.helpers import TIMEOUT
 from tests.processes import serve_env, start_server
 from tests.redis_server import free_port
@@ -18,7 +19,7 @@ from tests.redis_server import free_port
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(port=0, agent="echo", rate_limit=0, store="memory")
+    return unlimited(port=0, agent="echo", store="memory")
 
 
 def test_a_client_frame_is_masked_and_sized() -> None:
@@ -40,6 +41,13 @@ async def test_closed_loops_against_chatbuddy_measure_replies(port: int) -> None
     assert result.rate == pytest.approx(result.replies / result.seconds)
 
 
+#: serve's flags that let one address send as fast as a benchmark does.
+NO_RATE_LIMITS = (
+    "--rate-limit", "0", "--session-rate-limit", "0", "--ip-rate-limit", "0",
+    "--frame-rate-limit", "0",
+)  # fmt: skip
+
+
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chatbuddy", "bench", *args],
@@ -51,7 +59,7 @@ def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def test_the_bench_command_prints_a_table(tmp_path: Path) -> None:
-    server = start_server(serve_env(tmp_path), "--agent", "echo", "--rate-limit", "0")
+    server = start_server(serve_env(tmp_path), "--agent", "echo", *NO_RATE_LIMITS)
     try:
         result = bench("--url", server.url, "-c", "2", "-d", "0.3", "--warmup", "0.1", "--json")
         assert result.returncode == 0, result.stderr

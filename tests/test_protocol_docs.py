@@ -61,10 +61,10 @@ def test_every_admin_event_type_has_a_valid_example() -> None:
     assert {parse_event(block).type for block in blocks} == set(EVENT_TYPES)
 
 
-def test_every_close_code_is_in_the_close_codes_table() -> None:
-    from chatbuddy.wire.close_codes import CloseCode
+def test_the_close_code_table_is_the_one_the_server_uses() -> None:
+    from chatbuddy.wire.close_codes import Close, retry
 
-    table = DOC.split("## Close codes", 1)[1].split("\n## ", 1)[0]
-    for code in CloseCode:
-        row = next(line for line in table.splitlines() if line.startswith(f"| {code.value} |"))
-        assert ("terminal" in row) == code.terminal, row
+    rows = re.findall(r"^\| (\d{4}) \| [^|]+\| [^|]+\| (retry|terminal) \|$", DOC, flags=re.M)
+    assert {int(code) for code, _ in rows} == {int(code) for code in Close}
+    for code, advice in rows:
+        assert retry(int(code)) == (advice == "retry"), code

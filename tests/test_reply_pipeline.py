@@ -188,7 +188,7 @@ class TestSessionExpiry:
     def engine(self, clock: list[datetime]) -> Engine:
         return build_engine("memory", session_ttl=60, history_limit=200, clock=lambda: clock[0])
 
-    async def test_an_expired_session_answers_missing_session(
+    async def test_an_expired_session_answers_missing_session_and_closes_with_4001(
         self, connect: Connect, clock: list[datetime]
     ) -> None:
         client = await connect("short-lived")
@@ -198,8 +198,7 @@ class TestSessionExpiry:
         await client.send(type="chat_message", session_id="short-lived", content="hello?")
         error = await client.error()
         assert error["error_type"] == "missing_session"
-        await client.send(type="session_info")
-        assert (await client.error())["error_type"] == "missing_session"
+        assert await client.closed() == 4001  # terminal: the page starts a new session
 
     async def test_activity_slides_the_expiry(
         self, connect: Connect, clock: list[datetime]

@@ -87,7 +87,7 @@ async def test_both_tabs_on_different_nodes_see_every_message_and_reply(cluster:
     chunks_one, reply_one = await first.reply()
     assert reply_one == reply_two
     assert chunks_one == chunks_two
-    assert "349\u00a0990 Ft" in reply_one["content"]
+    assert "349\u202f990\u202fFt" in reply_one["content"]
 
     await second.send(type="chat_message", session_id="across", content="Where is order 10042?")
     assert (await first.expect("user_message"))["data"]["content"] == "Where is order 10042?"

@@ -57,7 +57,7 @@ async def test_serve_answers_a_price_question_and_stops_cleanly_on_sigterm(
     client = await ChatClient.open(server.port, "cli-session", user_id="anna")
     token = (await client.greeting())["session_token"]
     reply = await client.chat("cli-session", "Mennyi az ára a Samsung Galaxy S24-nek?")
-    assert "349\u00a0990 Ft" in reply["content"]
+    assert "349\u202f990\u202fFt" in reply["content"]
 
     code, log = await server.stop(signal.SIGTERM)
     assert code == 0

@@ -23,6 +23,9 @@ class AgentRequest:
     #: The session's messages before this one, oldest first: at most the agent's
     #: ``history_wanted`` of them, read from the store as the message is stored.
     history: Sequence[StoredMessage] = ()
+    #: The subject of an identity the server verified (a signed token's), or None.
+    #: Unlike ``user_id`` (a label anyone can type into a URL) it proves who asks.
+    verified_user: str | None = None
 
 
 @dataclass
@@ -44,6 +47,9 @@ class AgentReply:
     text: str | None = None
     #: JSON-safe extras that go into the reply's metadata.
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Why a person should take over the conversation (e.g. "customer_asked"); the
+    #: reply pipeline then raises a ``handoff_requested`` admin event. None: no hand-off.
+    handoff: str | None = None
 
     def __post_init__(self) -> None:
         if (self.chunks is None) == (self.text is None):

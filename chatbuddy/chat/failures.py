@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
+from chatbuddy.errors import (
+    ClientError,
+    ErrorType,
+    SessionNotFound,
+    SessionReplaced,
+    StorageUnavailable,
+)
+from chatbuddy.wire.close_codes import Close
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +29,13 @@ def client_error(exc: BaseException, *, session_id: str, request_type: str | Non
     """
     if isinstance(exc, ClientError):
         return exc
+    if isinstance(exc, SessionReplaced):
+        return ClientError(
+            ErrorType.MISSING_SESSION,
+            f"session {session_id!r} has ended and its id now belongs to a new session; "
+            "open a new one",
+            request_type=request_type,
+        )
     if isinstance(exc, SessionNotFound):
         return ClientError(
             ErrorType.MISSING_SESSION,
@@ -50,3 +64,11 @@ def client_error(exc: BaseException, *, session_id: str, request_type: str | Non
         "internal error; the connection is still open, please retry",
         request_type=request_type,
     )
+
+
+def session_gone(exc: SessionNotFound) -> tuple[int, str]:
+    """The close code and reason for a connection whose session is gone: expired
+    (4001), or its id taken by a new session (4002). Both are terminal."""
+    if isinstance(exc, SessionReplaced):
+        return Close.SESSION_REPLACED, "session replaced"
+    return Close.SESSION_EXPIRED, "session expired"

@@ -12,6 +12,7 @@ from chatbuddy.wire.events import (
     ConnectionClosedEvent,
     ConnectionOpenedEvent,
     ErrorEvent,
+    HandoffRequestedEvent,
     ReplyChunkEvent,
     ReplyDoneEvent,
     UserMessageEvent,
@@ -127,6 +128,29 @@ class EventFeed:
                     confidence=confidence,
                     processing_time=processing_time,
                     content=content,
+                )
+            )
+
+    async def handoff_requested(
+        self,
+        session_id: str,
+        now: datetime,
+        *,
+        message_id: int,
+        user_id: str | None,
+        reason: str,
+        language: str | None,
+    ) -> None:
+        """The reply ``message_id`` asked for a person to take over."""
+        if self._bus.events_wanted():
+            await self._emit(
+                HandoffRequestedEvent(
+                    session_id=session_id,
+                    timestamp=now,
+                    message_id=message_id,
+                    user_id=user_id,
+                    reason=reason,
+                    language=language,
                 )
             )
 

@@ -70,6 +70,33 @@ def history(
     return envelope("history", data, session_id, now)
 
 
+#: Bytes a stored message adds to a history frame besides its text (ids, times, keys).
+_MESSAGE_OVERHEAD = 200
+
+
+def page_within(
+    messages: list[StoredMessage], has_more: bool, after: int | None, budget: int
+) -> tuple[list[StoredMessage], bool]:
+    """At most ``budget`` bytes of ``messages`` for one ``history`` frame (at least one).
+
+    Paging forward (``after`` given) keeps the oldest and says more follow; the
+    latest page (no ``after``) keeps the newest. A full page of 200 messages of
+    4,000 characters is 1-3 MB of JSON: more than a slow client may have queued.
+    """
+    sizes = [len(m.content.encode()) + _MESSAGE_OVERHEAD for m in messages]
+    if sum(sizes) <= budget:
+        return messages, has_more
+    order = range(len(messages)) if after is not None else range(len(messages) - 1, -1, -1)
+    kept, used = 0, 0
+    for index in order:
+        if kept and used + sizes[index] > budget:
+            break
+        kept, used = kept + 1, used + sizes[index]
+    if after is not None:
+        return messages[:kept], True
+    return messages[-kept:], has_more
+
+
 def user_message_around(session_id: str, sent_at: datetime, *, exclude: str) -> FrameAround:
     """The ``user_message`` frame that tells a session's other tabs what was said,
     as the text around the stored message (the store may publish it as it stores)."""

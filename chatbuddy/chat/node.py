@@ -68,6 +68,19 @@ class LocalNode:
         self._watchers.add(watcher, session_id)
         await self._follow(None)
 
+    async def listen_to_events(self) -> None:
+        """Receive admin events on this node from now on: a watcher is about to come.
+        If it does not, call :meth:`settle_events`."""
+        async with self._following:
+            if not self._watching_events:
+                self._watching_events = True
+                await self._bus.subscribe_events()
+
+    def settle_events(self) -> None:
+        """Stop receiving admin events if nobody watches them (after :meth:`listen_to_events`
+        for a watcher that never came)."""
+        self.spawn(self._follow(None))
+
     def unwatch(self, watcher: Watcher) -> None:
         self._watchers.remove(watcher)
         if not self._watchers:
@@ -80,36 +93,49 @@ class LocalNode:
         return self._registry.send_to(connection_id, frame)
 
     async def to_session(
-        self, session_id: str, frame: Frame, *, exclude: str | None = None
+        self, session_id: str, incarnation: str, frame: Frame, *, exclude: str | None = None
     ) -> None:
-        """Send to every connection of the session on every node, but ``exclude``.
+        """Send to every connection of the session's ``incarnation`` on every node, but
+        ``exclude``. Raises StorageUnavailable when the bus cannot carry it."""
+        await self._bus.publish(session_id, frame, exclude=exclude, incarnation=incarnation)
 
-        Raises StorageUnavailable when the bus cannot carry it.
-        """
-        await self._bus.publish(session_id, frame, exclude=exclude)
-
-    async def to_session_or_here(self, session_id: str, frame: str) -> None:
+    async def to_session_or_here(self, session_id: str, incarnation: str, frame: str) -> None:
         """Like :meth:`to_session`, but when the bus is down still reach this node's tabs
         (for errors: whoever is here should hear that something failed)."""
         try:
-            await self._bus.publish(session_id, frame)
+            await self._bus.publish(session_id, frame, incarnation=incarnation)
         except StorageUnavailable:
-            self._registry.send_to_session(session_id, frame)
+            self._registry.send_to_session(session_id, frame, incarnation=incarnation)
+
+    def sessions_here(self) -> list[tuple[str, str]]:
+        """Each session (and its incarnation) with a connection on this node."""
+        return sorted({(c.session_id, c.incarnation) for c in self._registry})
+
+    def close_connection(self, connection_id: str, code: int, reason: str) -> None:
+        """Close one connection of this node (if it is still here)."""
+        connection = self._registry.get(connection_id)
+        if connection is not None:
+            connection.close(code, reason)
+
+    def close_session(self, session_id: str, code: int, reason: str) -> int:
+        """Close this node's connections of a session; how many there were."""
+        connections = self._registry.in_session(session_id)
+        for connection in connections:
+            connection.close(code, reason)
+        return len(connections)
 
     # -- NodeLink: what the bus calls back --------------------------------------
 
-    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
-        """Frames published to a session reach its connections on this node."""
-        self._registry.send_to_session(session_id, frame, exclude=exclude)
+    def deliver(
+        self, session_id: str, frame: Frame, exclude: str | None, incarnation: str | None
+    ) -> None:
+        """Frames published to a session reach its connections on this node (only those
+        admitted to the incarnation it was published for)."""
+        self._registry.send_to_session(session_id, frame, exclude=exclude, incarnation=incarnation)
 
     def deliver_event(self, session_id: str, frame: str) -> None:
         """Admin events reach this node's watchers."""
         self._watchers.deliver(session_id, frame)
-
-    def close_session(self, session_id: str, code: int, reason: str) -> None:
-        """Close this node's connections of the session (they leave as they close)."""
-        for connection in self._registry.in_session(session_id):
-            connection.close(code, reason)
 
     def presence(self) -> Presence:
         """Who is connected to this node."""

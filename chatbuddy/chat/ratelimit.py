@@ -1,4 +1,4 @@
-"""A token bucket: how many chat messages one connection may send."""
+"""Token buckets: how much a connection, a session or a client address may send."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ class TokenBucket:
     def rate(self) -> float:
         return self._rate
 
+    def is_full(self) -> bool:
+        """Whether the bucket has refilled to its burst (no recent use shows)."""
+        return self._tokens + (self._clock() - self._updated) * self._rate >= self._burst
+
     def try_acquire(self) -> bool:
         """Take a token if there is one."""
         now = self._clock()
@@ -39,3 +43,40 @@ class TokenBucket:
             return False
         self._tokens -= 1.0
         return True
+
+
+class KeyedBuckets:
+    """One TokenBucket per key (a session, a client address), shared by every
+    connection with that key, so reconnecting or opening more tabs buys nothing.
+
+    Buckets that have refilled completely are as good as new: :meth:`prune`
+    forgets them, so the map holds only the keys that were busy lately.
+    """
+
+    def __init__(
+        self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        # Each bucket's refill rate, per second, and size.
+        self._rate = rate
+        self._burst = burst
+        # Injected so tests can move time instead of sleeping.
+        self._clock = clock
+        # key -> its bucket.
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def bucket(self, key: str) -> TokenBucket:
+        """The bucket of ``key`` (made full on first use)."""
+        found = self._buckets.get(key)
+        if found is None:
+            found = self._buckets[key] = TokenBucket(self._rate, self._burst, clock=self._clock)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def prune(self) -> int:
+        """Forget buckets that are full again; how many went."""
+        full = [key for key, bucket in self._buckets.items() if bucket.is_full()]
+        for key in full:
+            del self._buckets[key]
+        return len(full)

@@ -25,6 +25,13 @@ class Connection(Protocol):
     def session_id(self) -> str: ...
     @property
     def user_id(self) -> str | None: ...
+    @property
+    def remote_ip(self) -> str | None:
+        """The client's address (its forwarded one behind a trusted proxy)."""
+
+    @property
+    def incarnation(self) -> str:
+        """The life of the session this connection was admitted to."""
 
     def send(self, frame: str) -> None:
         """Queue ``frame`` for the client; raise ConnectionClosed if it is gone."""
@@ -70,6 +77,9 @@ class ConnectionRegistry:
     def in_session(self, session_id: str) -> list[Connection]:
         return list(self._by_session.get(session_id, {}).values())
 
+    def get(self, connection_id: str) -> Connection | None:
+        return self._by_id.get(connection_id)
+
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._by_id.values()))
 
@@ -84,16 +94,26 @@ class ConnectionRegistry:
         return connection is not None and self._send(connection, frame)
 
     def send_to_session(
-        self, session_id: str, frame: str | Callable[[], str], *, exclude: str | None = None
+        self,
+        session_id: str,
+        frame: str | Callable[[], str],
+        *,
+        exclude: str | None = None,
+        incarnation: str | None = None,
     ) -> int:
-        """Send to every connection of a session but ``exclude``; return how many got it.
+        """Send to every connection of a session (admitted to its ``incarnation``, when
+        given) but ``exclude``; return how many got it.
 
         ``frame`` may be a function that makes it, called only if someone receives it.
         """
         targets = self._by_session.get(session_id)
         if not targets:
             return 0
-        receivers = [c for cid, c in targets.items() if cid != exclude]
+        receivers = [
+            c
+            for cid, c in targets.items()
+            if cid != exclude and (incarnation is None or c.incarnation == incarnation)
+        ]
         if not receivers:
             return 0
         text = frame if isinstance(frame, str) else frame()

@@ -17,13 +17,13 @@ from collections import deque
 from chatbuddy.agents import Agent, AgentReply, AgentRequest
 from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
-from chatbuddy.chat.failures import client_error
+from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.node import LocalNode
 from chatbuddy.chat.rules import PendingMessage
-from chatbuddy.engine import SessionStore
-from chatbuddy.errors import ClientError, ErrorType, StorageUnavailable
-from chatbuddy.records import StoredMessage, stored_message, utcnow
+from chatbuddy.engine import AddedMessage, SessionStore
+from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
+from chatbuddy.records import stored_message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class ReplyPipeline:
                 except Exception as exc:  # never let one message stop the session's queue
                     failure = client_error(exc, session_id=session_id, request_type="chat_message")
                     await self._tell_session(message, failure)
+                    if isinstance(exc, SessionNotFound):  # its tabs must start anew
+                        self._node.close_session(session_id, *session_gone(exc))
         finally:
             del self._workers[session_id]
             if not queue:
@@ -115,14 +117,18 @@ class ReplyPipeline:
             ),
             announce=around,
             recent=self._agent.history_wanted,
+            incarnation=message.incarnation,
         )
         user_message = added.message
         if added.reply_id is None:
-            await self._answer_duplicate(message, user_message)
+            self._answer_resend(message, added)
             return
-        if not added.published:  # made only if another tab receives it
+        if not added.published and not added.resent:  # made only if another tab receives it
             await self._node.to_session(
-                sid, lambda: around.wrap(user_message), exclude=message.connection_id
+                sid,
+                message.incarnation,
+                lambda: around.wrap(user_message),
+                exclude=message.connection_id,
             )
         await self._feed.user_message(
             sid,
@@ -141,10 +147,12 @@ class ReplyPipeline:
                     history=added.recent,
                 )
             )
-            content = await self._stream(reply, sid, added.reply_id)
+            content = await self._stream(reply, message, added.reply_id)
         except StorageUnavailable:
+            await self._release(sid, added.reply_id)
             raise
         except Exception as exc:
+            await self._release(sid, added.reply_id)
             # The type only: an agent's error text may quote the user's message.
             log.warning(
                 "agent %s failed in session %s: %s", self._agent.name, sid, type(exc).__name__
@@ -156,18 +164,33 @@ class ReplyPipeline:
             )
             await self._tell_session(message, failure, in_reply_to=user_message.id)
             return
-        await self._store_reply(sid, reply, content, added.reply_id, user_message.id, started)
+        await self._store_reply(message, reply, content, added.reply_id, user_message.id, started)
+        if reply.handoff is not None:
+            language = reply.metadata.get("language")
+            await self._feed.handoff_requested(
+                sid,
+                utcnow(),
+                message_id=added.reply_id,
+                user_id=message.user_id,
+                reason=reply.handoff,
+                language=language if isinstance(language, str) else None,
+            )
+
+    async def _release(self, session_id: str, reply_id: int) -> None:
+        """Give up the reply's lease, so a resend of its message is answered again."""
+        with contextlib.suppress(StorageUnavailable):
+            await self._store.release(session_id, reply_id)
 
     async def _store_reply(
         self,
-        sid: str,
+        message: PendingMessage,
         reply: AgentReply,
         content: str,
         reply_id: int,
         in_reply_to: int,
         started: float,
     ) -> None:
-        now = utcnow()
+        sid, now = message.session_id, utcnow()
         confidence = min(1.0, max(0.0, reply.confidence))
         metadata = {
             **reply.metadata,
@@ -195,8 +218,11 @@ class ReplyPipeline:
             confidence=confidence,
             metadata=metadata,
         )
-        if not await self._store.add_reply(sid, stored, announce=frame):
-            await self._node.to_session(sid, frame)
+        published = await self._store.add_reply(
+            sid, stored, announce=frame, incarnation=message.incarnation
+        )
+        if not published:
+            await self._node.to_session(sid, message.incarnation, frame)
         self._counters.replies_sent += 1
         await self._feed.done(
             sid,
@@ -209,7 +235,7 @@ class ReplyPipeline:
             content=content,
         )
 
-    async def _stream(self, reply: AgentReply, sid: str, reply_id: int) -> str:
+    async def _stream(self, reply: AgentReply, message: PendingMessage, reply_id: int) -> str:
         """Send the reply's chunks as they come (none for a whole reply); its text."""
         if reply.text is not None:
             if not reply.text:
@@ -223,19 +249,18 @@ class ReplyPipeline:
             index = len(parts)
             parts.append(delta)
             now = utcnow()
-            await self._node.to_session(sid, frames.chunk(sid, reply_id, index, delta, now))
+            sid = message.session_id
+            frame = frames.chunk(sid, reply_id, index, delta, now)
+            await self._node.to_session(sid, message.incarnation, frame)
             await self._feed.chunk(sid, now, message_id=reply_id, index=index, delta=delta)
         if not parts:
             raise ValueError("the agent returned an empty reply")
         return "".join(parts)
 
-    async def _answer_duplicate(self, message: PendingMessage, original: StoredMessage) -> None:
-        """A resend of a stored message: send its stored reply, or say it is on its way."""
-        sid = message.session_id
-        messages, _ = await self._store.history(sid, after=original.id, limit=50)
-        reply = next(
-            (m for m in messages if m.role == "assistant" and m.in_reply_to == original.id), None
-        )
+    def _answer_resend(self, message: PendingMessage, added: AddedMessage) -> None:
+        """A resend of a stored message whose reply exists or is being produced: send
+        the stored reply, or say it follows (only to the connection that resent)."""
+        sid, original, reply = message.session_id, added.message, added.reply
         now = utcnow()
         if reply is not None:
             frame = frames.stored_response(sid, reply, self._agent.name, now)
@@ -244,7 +269,7 @@ class ReplyPipeline:
         failure = ClientError(
             ErrorType.DUPLICATE_MESSAGE,
             f"message {message.client_message_id!r} was already received as "
-            f"#{original.id}; its reply follows or is in history",
+            f"#{original.id}; its reply is being written and follows",
             request_type="chat_message",
         )
         self._counters.errors_sent += 1
@@ -258,7 +283,8 @@ class ReplyPipeline:
         self._counters.errors_sent += 1
         now = utcnow()
         sid = message.session_id
-        await self._node.to_session_or_here(sid, frames.error(failure, sid, now, in_reply_to))
+        frame = frames.error(failure, sid, now, in_reply_to)
+        await self._node.to_session_or_here(sid, message.incarnation, frame)
         # The tabs were told; if the bus is down, admins elsewhere cannot be reached now.
         with contextlib.suppress(StorageUnavailable):
             await self._feed.error(sid, now, failure)

@@ -17,6 +17,7 @@ from chatbuddy.chat import frames
 from chatbuddy.chat.ratelimit import TokenBucket
 from chatbuddy.errors import ClientError, ErrorType
 from chatbuddy.records import utcnow
+from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import (
     ChatMessage,
     HistoryRequest,
@@ -33,8 +34,15 @@ class Peer:
     connection_id: str
     session_id: str
     user_id: str | None
-    #: Its chat-message budget; None when rate limiting is off.
-    limiter: TokenBucket | None
+    #: The life of the session it was admitted to (see SessionRecord.incarnation).
+    incarnation: str = ""
+    #: Chat-message budgets it draws on, named: its own, its session's and its
+    #: address's (shared with every connection of them); empty when limits are off.
+    limits: tuple[tuple[str, TokenBucket], ...] = ()
+    #: Every frame it sends, of any type (None: no limit).
+    frames: TokenBucket | None = None
+    #: Refusals it may earn before it is disconnected (None: never).
+    strikes: TokenBucket | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,8 @@ class PendingMessage:
     user_id: str | None
     content: str
     client_message_id: str | None
+    #: The life of the session the sender was admitted to.
+    incarnation: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +95,15 @@ class ShowHistory:
     request_type: str = "history"
 
 
-Outcome = Send | Enqueue | Refuse | ShowSessionInfo | ShowHistory
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Close the connection with ``code`` (it broke the rules again and again)."""
+
+    code: int
+    reason: str
+
+
+Outcome = Send | Enqueue | Refuse | ShowSessionInfo | ShowHistory | Disconnect
 
 
 def decide(
@@ -94,18 +112,58 @@ def decide(
     *,
     waiting: int,
     max_waiting: int,
+    draining: bool = False,
     clock: Callable[[], datetime] = utcnow,
 ) -> Outcome:
     """What to do with ``frame`` from ``peer``.
 
     ``waiting`` is how many of the session's messages wait for a reply; past
-    ``max_waiting`` a new one is refused (a flood guard beside the rate limit).
+    ``max_waiting`` a new one is refused (a flood guard beside the rate
+    limits). While the server ``draining`` (shutting down), chat messages are
+    refused with a retryable error. A peer that runs out of strikes (every
+    refusal is one) is disconnected with 1008.
     """
+    outcome = _decide(frame, peer, waiting, max_waiting, draining, clock)
+    if isinstance(outcome, Refuse):
+        return strike(peer) or outcome
+    return outcome
+
+
+def strike(peer: Peer) -> Disconnect | None:
+    """Count a violation; the Disconnect once the peer has had too many."""
+    if peer.strikes is None or peer.strikes.try_acquire():
+        return None
+    return Disconnect(Close.POLICY_VIOLATION, "too many refused frames")
+
+
+def _decide(
+    frame: str | bytes,
+    peer: Peer,
+    waiting: int,
+    max_waiting: int,
+    draining: bool,
+    clock: Callable[[], datetime],
+) -> Outcome:
+    if peer.frames is not None and not peer.frames.try_acquire():
+        return Refuse(
+            ClientError(
+                ErrorType.RATE_LIMITED,
+                f"too many frames; the limit is {peer.frames.rate:g} per second",
+            )
+        )
     try:
         message = parse_client_message(frame)
     except ClientError as error:
         return Refuse(error)
     if isinstance(message, ChatMessage):
+        if draining:
+            return Refuse(
+                ClientError(
+                    ErrorType.SHUTTING_DOWN,
+                    "the server is restarting; send it again once reconnected",
+                    request_type=message.type,
+                )
+            )
         return _chat_message(message, peer, waiting=waiting, max_waiting=max_waiting)
     if isinstance(message, Ping):
         return Send(frames.pong(peer.session_id, message.timestamp, clock()))
@@ -135,14 +193,15 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 request_type=kind,
             )
         )
-    if peer.limiter is not None and not peer.limiter.try_acquire():
-        return Refuse(
-            ClientError(
-                ErrorType.RATE_LIMITED,
-                f"too many messages; the limit is {peer.limiter.rate:g} per second",
-                request_type=kind,
+    for whose, budget in peer.limits:
+        if not budget.try_acquire():
+            return Refuse(
+                ClientError(
+                    ErrorType.RATE_LIMITED,
+                    f"too many messages from this {whose}; the limit is {budget.rate:g} per second",
+                    request_type=kind,
+                )
             )
-        )
     if waiting >= max_waiting:
         return Refuse(
             ClientError(
@@ -158,5 +217,6 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
             user_id=peer.user_id,
             content=message.content,
             client_message_id=message.client_message_id,
+            incarnation=peer.incarnation,
         )
     )

@@ -12,15 +12,18 @@ import contextlib
 from collections.abc import Awaitable
 
 from chatbuddy.agents import Agent
+from chatbuddy.audit import AuditLog
 from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
-from chatbuddy.chat.failures import client_error
+from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
+from chatbuddy.chat.frames import page_within
 from chatbuddy.chat.node import LocalNode
-from chatbuddy.chat.ratelimit import TokenBucket
+from chatbuddy.chat.ratelimit import KeyedBuckets, TokenBucket
 from chatbuddy.chat.registry import Connection
 from chatbuddy.chat.replies import ReplyPipeline
 from chatbuddy.chat.rules import (
+    Disconnect,
     Enqueue,
     Outcome,
     Peer,
@@ -29,12 +32,14 @@ from chatbuddy.chat.rules import (
     ShowHistory,
     ShowSessionInfo,
     decide,
+    strike,
 )
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
 from chatbuddy.engine import Engine
-from chatbuddy.errors import ClientError, StorageUnavailable
+from chatbuddy.errors import ClientError, SessionNotFound, StorageUnavailable
 from chatbuddy.records import utcnow
 from chatbuddy.settings import Settings
+from chatbuddy.wire.close_codes import Close
 
 
 class ChatService:
@@ -48,6 +53,7 @@ class ChatService:
         agent: Agent,
         settings: Settings,
         counters: Counters,
+        audit: AuditLog | None = None,
     ) -> None:
         # Sessions and history.
         self._store = engine.store
@@ -57,16 +63,31 @@ class ChatService:
         self._settings = settings
         # Totals for the stats endpoint.
         self._counters = counters
+        # Records disconnects for abuse (never what was said).
+        self._audit = audit if audit is not None else AuditLog.disabled()
         # Handshake rules: who may open which session.
-        self._gate = SessionGate(engine.store)
+        self._gate = SessionGate(
+            engine.store,
+            max_sessions=settings.max_sessions,
+            new_per_minute=settings.new_sessions_per_minute,
+        )
         # Admin events, published through the bus to every watching node.
         self._feed = EventFeed(engine.bus)
         # Ordered reply production per session.
         self._replies = ReplyPipeline(
             store=engine.store, node=node, agent=agent, feed=self._feed, counters=counters
         )
-        # connection_id -> what the rules know of it (ids, message budget).
+        # connection_id -> what the rules know of it (ids, budgets).
         self._peers: dict[str, Peer] = {}
+        # Chat-message budgets shared by every connection of a session, of an address.
+        self._session_budgets = KeyedBuckets(
+            settings.session_rate_limit, max(1, round(3 * settings.session_rate_limit))
+        )
+        self._address_budgets = KeyedBuckets(
+            settings.ip_rate_limit, max(1, round(3 * settings.ip_rate_limit))
+        )
+        # Set while the server shuts down: new chat messages are refused (retryable).
+        self.draining = False
 
     async def finish(self, grace: float) -> int:
         """Let replies in progress finish (up to ``grace`` s); see ReplyPipeline.finish."""
@@ -79,13 +100,16 @@ class ChatService:
         return await self._gate.admit(request)
 
     async def attach(self, connection: Connection, grant: Grant) -> None:
-        """Register an admitted connection and greet it with ``connection_established``."""
-        settings = self._settings
+        """Register an admitted connection and greet it with ``connection_established``.
+
+        A new session is stored now that its socket is open; if its id was taken
+        meanwhile, the connection is closed (4002) instead.
+        """
         cid, sid = connection.connection_id, connection.session_id
-        limiter = (
-            TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
-        )
-        self._peers[cid] = Peer(cid, sid, connection.user_id, limiter)
+        if not grant.resumed and not await self._gate.create(grant):
+            connection.close(Close.SESSION_REPLACED, "the session id was just taken")
+            return
+        self._peers[cid] = self._peer(connection)
         await self._node.join(connection)
         self._counters.connections_opened += 1
         now = utcnow()
@@ -98,6 +122,45 @@ class ChatService:
             ip_address=grant.session.client_info.ip_address,
             resumed=grant.resumed,
         )
+
+    def _peer(self, connection: Connection) -> Peer:
+        """What the rules need to know of a new connection, with its budgets."""
+        settings = self._settings
+        limits: list[tuple[str, TokenBucket]] = []
+        if settings.rate_limit:
+            limits.append(("connection", TokenBucket(settings.rate_limit, settings.rate_burst)))
+        if settings.session_rate_limit:
+            limits.append(("session", self._session_budgets.bucket(connection.session_id)))
+        if settings.ip_rate_limit and connection.remote_ip:
+            limits.append(("address", self._address_budgets.bucket(connection.remote_ip)))
+        rate = settings.frame_rate_limit
+        return Peer(
+            connection.connection_id,
+            connection.session_id,
+            connection.user_id,
+            incarnation=connection.incarnation,
+            limits=tuple(limits),
+            frames=TokenBucket(rate, max(1, round(3 * rate))) if rate else None,
+            strikes=(
+                TokenBucket(1.0, settings.max_violations) if settings.max_violations else None
+            ),
+        )
+
+    def prune(self) -> int:
+        """Forget the shared budgets nobody used lately (called now and then)."""
+        return self._session_budgets.prune() + self._address_budgets.prune() + self._gate.prune()
+
+    async def keep_sessions_alive(self) -> int:
+        """An open tab keeps its session alive: mark this node's sessions active, and
+        close the tabs of those that are gone (expired, or the store lost them: 4001)
+        or whose id now belongs to a new session (4002). How many sessions went."""
+        gone = await self._store.keep_alive(self._node.sessions_here())
+        for session_id, replaced in gone:
+            if replaced:
+                self._node.close_session(session_id, Close.SESSION_REPLACED, "session replaced")
+            else:
+                self._node.close_session(session_id, Close.SESSION_EXPIRED, "session expired")
+        return len(gone)
 
     def detach(self, connection: Connection, *, close_code: int | None, duration: float) -> None:
         """Forget a closed connection; replies in progress still complete and are stored."""
@@ -130,6 +193,7 @@ class ChatService:
             peer,
             waiting=self._replies.waiting(peer.session_id),
             max_waiting=self._settings.max_pending_per_session,
+            draining=self.draining,
         )
         match outcome:
             case Send(frame):
@@ -139,7 +203,30 @@ class ChatService:
                 self._replies.submit(message)
                 self._counters.messages_received += 1
                 return None
+            case Disconnect(code, reason):
+                self._disconnect(connection, code, reason)
+                return None
         return self._carry_out(peer, outcome)
+
+    def pinged(self, connection: Connection) -> None:
+        """A WebSocket ping from the client: it counts against the frame budget too."""
+        peer = self._peers.get(connection.connection_id)
+        if peer is None or peer.frames is None or peer.frames.try_acquire():
+            return
+        kicked = strike(peer)
+        if kicked is not None:
+            self._disconnect(connection, kicked.code, kicked.reason)
+
+    def _disconnect(self, connection: Connection, code: int, reason: str) -> None:
+        self._audit.record(
+            "disconnected",
+            connection_id=connection.connection_id,
+            session_id=connection.session_id,
+            ip=connection.remote_ip,
+            code=code,
+            reason=reason,
+        )
+        connection.close(code, reason)
 
     async def _carry_out(self, peer: Peer, outcome: Outcome) -> None:
         if isinstance(outcome, Refuse):
@@ -151,17 +238,26 @@ class ChatService:
             request_type = getattr(outcome, "request_type", None)
             failure = client_error(exc, session_id=peer.session_id, request_type=request_type)
             await self._refuse(peer, failure)
+            if isinstance(exc, SessionNotFound):
+                self._node.close_connection(peer.connection_id, *session_gone(exc))
 
     async def _look_up(self, peer: Peer, outcome: Outcome) -> None:
         match outcome:
             case ShowSessionInfo():
-                record = await self._store.touch_session(peer.session_id)
+                record = await self._store.touch_session(
+                    peer.session_id, incarnation=peer.incarnation
+                )
                 connections = self._node.connections_in(peer.session_id)
                 frame = frames.session_info(record, connections, utcnow())
                 self._node.to_connection(peer.connection_id, frame)
             case ShowHistory(after, limit):
                 sid = peer.session_id
-                messages, has_more = await self._store.history(sid, after=after, limit=limit)
+                messages, has_more = await self._store.history(
+                    sid, after=after, limit=limit, incarnation=peer.incarnation
+                )
+                messages, has_more = page_within(
+                    messages, has_more, after, self._settings.history_page_bytes
+                )
                 found = await self._store.get_session(sid)
                 last_id = None if found is None else found.last_message_id
                 frame = frames.history(sid, messages, has_more, last_id, utcnow())

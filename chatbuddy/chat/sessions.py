@@ -2,15 +2,17 @@
 
 A new session gets a random token, and an existing session opens only for
 whoever presents that token: knowing someone's session id is not enough to
-read their conversation.
+read their conversation. New sessions are capped in total and per client
+address, and stored only once their WebSocket is open.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatbuddy.chat.ratelimit import KeyedBuckets
 from chatbuddy.engine.store import SessionStore
-from chatbuddy.errors import InvalidIdentifier, SessionAccessDenied
+from chatbuddy.errors import InvalidIdentifier, ServerFull, SessionAccessDenied, TooManySessions
 from chatbuddy.records import ClientInfo, SessionRecord, utcnow
 from chatbuddy.text import is_valid_id
 from chatbuddy.tokens import hash_token, new_token
@@ -30,7 +32,12 @@ class HandshakeRequest:
 
 @dataclass(frozen=True)
 class Grant:
-    """An admitted connection's session, and the token that opens it."""
+    """An admitted connection's session, and the token that opens it.
+
+    A grant for a new session (``resumed`` False) holds the record the session
+    will have: it is only stored once the WebSocket is open (see
+    :meth:`SessionGate.create`), so a handshake that never upgrades leaves nothing.
+    """
 
     session: SessionRecord
     session_token: str
@@ -44,34 +51,25 @@ class Grant:
 class SessionGate:
     """Creates sessions on first connect and guards them afterwards."""
 
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: SessionStore, *, max_sessions: int, new_per_minute: float) -> None:
         # Where sessions live; the gate only reads and creates them.
         self._store = store
+        # Most sessions the store may hold (a flood of new ones is refused past it).
+        self._max_sessions = max_sessions
+        # New sessions one client address may open: a minute's worth at once, then
+        # ``new_per_minute`` a minute (0: no limit).
+        self._new = KeyedBuckets(new_per_minute / 60, max(1, round(new_per_minute)))
+        self._limit_new = new_per_minute > 0
 
     async def admit(self, request: HandshakeRequest) -> Grant:
-        """Create or resume the session, or raise a HandshakeRejected subclass."""
+        """Check the session can be opened (a new one, or the caller's), or raise a
+        HandshakeRejected subclass; a new session is stored later, by :meth:`create`."""
         _check_id("session id", request.session_id)
         if request.user_id is not None:
             _check_id("user id", request.user_id)
         existing = await self._store.get_session(request.session_id)
         if existing is None:
-            token = new_token()
-            now = utcnow()
-            record = SessionRecord(
-                session_id=request.session_id,
-                user_id=request.user_id,
-                client_info=request.client_info,
-                created_at=now,
-                connected_at=now,
-                last_activity=now,
-                token_hash=hash_token(token),
-            )
-            if await self._store.create_session(record):
-                return Grant(record, token, resumed=False)
-            # Someone created it between our read and our write: theirs now.
-            existing = await self._store.get_session(request.session_id)
-            if existing is None:
-                raise SessionAccessDenied("session was removed while connecting; retry")
+            return await self._new_session(request)
         if not existing.token_matches(request.session_token):
             raise SessionAccessDenied(
                 f"session {request.session_id!r} exists; "
@@ -81,9 +79,41 @@ class SessionGate:
             raise SessionAccessDenied(
                 f"session {request.session_id!r} belongs to another user than {request.user_id!r}"
             )
-        record = await self._store.touch_session(request.session_id, connected=True)
+        record = await self._store.touch_session(
+            request.session_id, connected=True, incarnation=existing.incarnation
+        )
         assert request.session_token is not None  # token_matches() said so
         return Grant(record, request.session_token, resumed=True)
+
+    async def _new_session(self, request: HandshakeRequest) -> Grant:
+        address = request.client_info.ip_address or "unknown"
+        if self._limit_new and not self._new.bucket(address).try_acquire():
+            raise TooManySessions(
+                "too many new sessions from your address; reconnect with a session_token"
+            )
+        if await self._store.count_sessions() >= self._max_sessions:
+            raise ServerFull("the server holds as many sessions as it may; retry later")
+        token = new_token()
+        now = utcnow()
+        record = SessionRecord(
+            session_id=request.session_id,
+            user_id=request.user_id,
+            client_info=request.client_info,
+            created_at=now,
+            connected_at=now,
+            last_activity=now,
+            token_hash=hash_token(token),
+        )
+        return Grant(record, token, resumed=False)
+
+    async def create(self, grant: Grant) -> bool:
+        """Store a new session once its WebSocket is open; False if its id was taken
+        in the meantime (or an earlier session's history is still there)."""
+        return await self._store.create_session(grant.session)
+
+    def prune(self) -> int:
+        """Forget the new-session budgets nobody used lately."""
+        return self._new.prune()
 
 
 def _check_id(what: str, value: str) -> None:

@@ -23,6 +23,7 @@ from chatbuddy.client.http import CONNECT_TIMEOUT, open_socket
 from chatbuddy.client.target import Target
 from chatbuddy.errors import ClientFailure, Disconnected
 from chatbuddy.wire.protocol import parse_server_message
+from chatbuddy.wire.subprotocol import offer
 
 #: A frame the server sent, decoded from JSON (after validation against the models).
 Received = dict[str, Any]
@@ -53,10 +54,12 @@ class ChatSocket:
         target: Target | str,
         session_id: str,
         *,
+        session_token: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - kept by the socket for every wait
         **query: str | None,
     ) -> ChatSocket:
-        """Open ``/ws/chat/{session_id}`` (``query``: user_id, session_token, ...).
+        """Open ``/ws/chat/{session_id}`` (``query``: user_id, ...); the session token
+        travels in the subprotocol offer, never in the URL.
 
         Raises a ClientFailure: ServerUnreachable, or the server's refusal with
         its ``status`` and ``error_type``. The greeting is the first frame.
@@ -68,7 +71,7 @@ class ChatSocket:
         if given:
             url += "?" + urlencode(given)
         request = HTTPRequest(url, connect_timeout=CONNECT_TIMEOUT)
-        connecting = open_socket(target, request)
+        connecting = open_socket(target, request, subprotocols=offer(session_token))
         ws = await (asyncio.wait_for(connecting, timeout) if timeout else connecting)
         return cls(ws, timeout=timeout)
 

@@ -50,9 +50,11 @@ async def fetch(target: Target, request: HTTPRequest) -> HTTPResponse:
         raise failure(error, target) from None
 
 
-async def open_socket(target: Target, request: HTTPRequest) -> WebSocketClientConnection:
+async def open_socket(
+    target: Target, request: HTTPRequest, *, subprotocols: list[str] | None = None
+) -> WebSocketClientConnection:
     try:
-        return await websocket_connect(request)
+        return await websocket_connect(request, subprotocols=subprotocols)
     except (HTTPClientError, OSError) as error:
         raise failure(error, target) from None
 

@@ -46,14 +46,18 @@ class Presence:
 class NodeLink(Protocol):
     """What a bus calls back on this node (``chatbuddy.chat.node.LocalNode``)."""
 
-    def deliver(self, session_id: str, frame: Frame, exclude: str | None) -> None:
-        """A frame published to a session: send it to this node's connections of it."""
+    def deliver(
+        self, session_id: str, frame: Frame, exclude: str | None, incarnation: str | None
+    ) -> None:
+        """A frame published to a session: send it to this node's connections of it
+        (of that ``incarnation`` of it, when given)."""
 
     def deliver_event(self, session_id: str, frame: str) -> None:
         """An admin event: send it to this node's watchers."""
 
-    def close_session(self, session_id: str, code: int, reason: str) -> None:
-        """Close this node's connections of the session with a WebSocket close code."""
+    def close_session(self, session_id: str, code: int, reason: str) -> int:
+        """Close this node's connections of the session with a WebSocket close code;
+        how many there were."""
 
     def presence(self) -> Presence:
         """Who is connected to this node now."""
@@ -80,10 +84,18 @@ class Bus(Protocol):
     async def unsubscribe(self, session_id: str) -> None:
         """Stop receiving them."""
 
-    async def publish(self, session_id: str, frame: Frame, *, exclude: str | None = None) -> None:
-        """Deliver ``frame`` to every subscribed node's connections of the session,
-        except the connection ``exclude``; each gets it once, in publishing order.
-        A callable frame is made only if some connection is to receive it."""
+    async def publish(
+        self,
+        session_id: str,
+        frame: Frame,
+        *,
+        exclude: str | None = None,
+        incarnation: str | None = None,
+    ) -> None:
+        """Deliver ``frame`` to every subscribed node's connections of the session
+        (admitted to its ``incarnation``, when given), except the connection
+        ``exclude``; each gets it once, in publishing order. A callable frame is
+        made only if some connection is to receive it."""
 
     async def close_session(self, session_id: str, code: int, reason: str) -> None:
         """Close every connection of the session, on every node, with ``code``

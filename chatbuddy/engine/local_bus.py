@@ -36,9 +36,16 @@ class LocalBus:
     async def unsubscribe(self, session_id: str) -> None:
         """Nothing to do; see subscribe."""
 
-    async def publish(self, session_id: str, frame: Frame, *, exclude: str | None = None) -> None:
+    async def publish(
+        self,
+        session_id: str,
+        frame: Frame,
+        *,
+        exclude: str | None = None,
+        incarnation: str | None = None,
+    ) -> None:
         if self._node is not None:
-            self._node.deliver(session_id, frame, exclude)
+            self._node.deliver(session_id, frame, exclude, incarnation)
 
     async def close_session(self, session_id: str, code: int, reason: str) -> None:
         if self._node is not None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
-from chatbuddy.errors import SessionNotFound
+from chatbuddy.engine.store import DEDUP_WINDOW, LEASE_SECONDS, AddedMessage, FrameAround
+from chatbuddy.errors import SessionNotFound, SessionReplaced
 from chatbuddy.records import SessionRecord, StoredMessage, trusted, utcnow
 
 #: A stored message as kept: its field values in StoredMessage's field order
@@ -41,6 +41,8 @@ class _Session:
     # client_message_id -> the id it was stored under, oldest first (bounded); made on
     # first use. Only strings and ints, so the collector untracks it too.
     seen: dict[str, int] | None = None
+    # reply id -> when its lease ends: replies being produced; made on first use.
+    leases: dict[int, datetime] | None = None
 
 
 class MemoryStore:
@@ -59,6 +61,8 @@ class MemoryStore:
         self._ttl = timedelta(seconds=session_ttl)
         # Messages kept per session.
         self._history_limit = history_limit
+        # How long a reply being produced holds its lease.
+        self._lease_for = timedelta(seconds=LEASE_SECONDS)
         # Injected so that tests can move time instead of sleeping.
         self._clock = clock
         # session_id -> its state; the whole store. Kept in order of last activity
@@ -87,13 +91,29 @@ class MemoryStore:
         session = self._live(session_id, self._clock())
         return None if session is None else session.record
 
-    async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
+    async def touch_session(
+        self, session_id: str, *, connected: bool = False, incarnation: str | None = None
+    ) -> SessionRecord:
         now = self._clock()
-        session = self._require(session_id, now)
+        session = self._require(session_id, now, incarnation)
         self._active(session, now)
         if connected:
             session.record.connected_at = now
         return session.record
+
+    async def keep_alive(self, sessions: Sequence[tuple[str, str]]) -> list[tuple[str, bool]]:
+        now = self._clock()
+        gone: list[tuple[str, bool]] = []
+        for session_id, incarnation in sessions:
+            session = self._live(session_id, now)
+            if session is None or session.record.incarnation != incarnation:
+                gone.append((session_id, session is not None))
+            else:
+                self._active(session, now)
+        return gone
+
+    async def count_sessions(self) -> int:
+        return len(self._sessions)
 
     async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
         """A page costs its offset and limit, not the number of sessions."""
@@ -152,13 +172,14 @@ class MemoryStore:
         *,
         announce: FrameAround | None = None,
         recent: int = 0,
+        incarnation: str | None = None,
     ) -> AddedMessage:
         now = self._clock()
-        session = self._require(session_id, now)
+        session = self._require(session_id, now, incarnation)
         key = message.client_message_id
         if key is not None and session.seen is not None and key in session.seen:
             self._active(session, now)
-            return AddedMessage(self._stored(session, session.seen[key], message), reply_id=None)
+            return self._resent(session, session.seen[key], message, now, recent)
         session.last_reserved_id += 2
         # Validated when it was made; only the id changes.
         stored = trusted(StoredMessage, {**message.__dict__, "id": session.last_reserved_id - 1})
@@ -169,23 +190,67 @@ class MemoryStore:
             seen[key] = stored.id
             if len(seen) > DEDUP_WINDOW:
                 del seen[next(iter(seen))]  # dicts keep insertion order: the oldest
+        self._lease(session, session.last_reserved_id, now)
         earlier = session.history[-(recent + 1) : -1] if recent else ()
         return AddedMessage(
             stored, reply_id=session.last_reserved_id, recent=[_message(k) for k in earlier]
         )
 
+    def _resent(
+        self, session: _Session, message_id: int, message: StoredMessage, now: datetime, recent: int
+    ) -> AddedMessage:
+        """A resend of ``message_id``: its reply, or nothing (in progress), or a new lease."""
+        original = self._stored(session, message_id, message)
+        reply_id = message_id + 1
+        reply = self._find(session, reply_id)
+        if reply is not None:
+            return AddedMessage(original, reply_id=None, resent=True, reply=reply)
+        leases = session.leases
+        if leases is not None and leases.get(reply_id, now) > now:
+            return AddedMessage(original, reply_id=None, resent=True)
+        self._lease(session, reply_id, now)
+        at = bisect.bisect_left(session.history, message_id, key=_kept_id)
+        earlier = session.history[max(0, at - recent) : at] if recent else ()
+        return AddedMessage(
+            original, reply_id=reply_id, resent=True, recent=[_message(k) for k in earlier]
+        )
+
+    def _lease(self, session: _Session, reply_id: int, now: datetime) -> None:
+        if session.leases is None:
+            session.leases = {}
+        session.leases[reply_id] = now + self._lease_for
+
     async def add_reply(
-        self, session_id: str, message: StoredMessage, *, announce: str | None = None
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: str | None = None,
+        incarnation: str | None = None,
     ) -> bool:
         now = self._clock()
-        self._store(self._require(session_id, now), message, now)
+        session = self._require(session_id, now, incarnation)
+        self._store(session, message, now)
+        if session.leases is not None:
+            session.leases.pop(message.id, None)
         return False
 
+    async def release(self, session_id: str, reply_id: int) -> None:
+        session = self._live(session_id, self._clock())
+        if session is not None and session.leases is not None:
+            session.leases.pop(reply_id, None)
+
     async def history(
-        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
+        self,
+        session_id: str,
+        *,
+        after: int | None,
+        limit: int,
+        touch: bool = True,
+        incarnation: str | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         now = self._clock()
-        session = self._require(session_id, now)
+        session = self._require(session_id, now, incarnation)
         if touch:
             self._active(session, now)
         history = session.history
@@ -196,14 +261,18 @@ class MemoryStore:
             page, more = history[start : start + limit], len(history) > start + limit
         return [_message(kept) for kept in page], more
 
-    def _stored(self, session: _Session, message_id: int, resent: StoredMessage) -> StoredMessage:
-        """The message stored under ``message_id`` (a resend's original); if history
-        has dropped it since, what was resent, under the original id."""
+    def _find(self, session: _Session, message_id: int) -> StoredMessage | None:
         history = session.history
         at = bisect.bisect_left(history, message_id, key=_kept_id)
         if at < len(history) and history[at][0] == message_id:
             return _message(history[at])
-        return resent.model_copy(update={"id": message_id})
+        return None
+
+    def _stored(self, session: _Session, message_id: int, resent: StoredMessage) -> StoredMessage:
+        """The message stored under ``message_id`` (a resend's original); if history
+        has dropped it since, what was resent, under the original id."""
+        found = self._find(session, message_id)
+        return found if found is not None else resent.model_copy(update={"id": message_id})
 
     def _store(self, session: _Session, message: StoredMessage, now: datetime) -> None:
         history = session.history
@@ -240,10 +309,12 @@ class MemoryStore:
             return None
         return session
 
-    def _require(self, session_id: str, now: datetime) -> _Session:
+    def _require(self, session_id: str, now: datetime, incarnation: str | None = None) -> _Session:
         session = self._live(session_id, now)
         if session is None:
             raise SessionNotFound(session_id)
+        if incarnation is not None and session.record.incarnation != incarnation:
+            raise SessionReplaced(session_id)
         return session
 
 

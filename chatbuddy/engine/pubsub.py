@@ -37,9 +37,9 @@ class Listener(Protocol):
     async def close(self) -> None: ...
 
 
-def encode_frame(frame: str, exclude: str | None) -> str:
+def encode_frame(frame: str, exclude: str | None, incarnation: str | None) -> str:
     """A session frame on the wire between nodes (Lua scripts build the same)."""
-    return f"{exclude or ''}\n{frame}"
+    return f"{incarnation or ''}\n{exclude or ''}\n{frame}"
 
 
 def encode_event(session_id: str, frame: str) -> str:
@@ -47,7 +47,7 @@ def encode_event(session_id: str, frame: str) -> str:
 
 
 #: Starts the first line of an order to close a session's connections: ``!CODE\nREASON``
-#: (connection ids, which a frame's first line holds, never start with it).
+#: (a frame's first line holds its incarnation, hex or empty, which never starts with it).
 CLOSE_MARK = "!"
 
 
@@ -139,11 +139,17 @@ class PubSubBus:
         if self._channels.pop(channel, None) is not None:
             await self._change("unsubscribe", channel)
 
-    async def publish(self, session_id: str, frame: Frame, *, exclude: str | None = None) -> None:
+    async def publish(
+        self,
+        session_id: str,
+        frame: Frame,
+        *,
+        exclude: str | None = None,
+        incarnation: str | None = None,
+    ) -> None:
         # Other nodes may have receivers: a lazy frame is always made here.
-        await self._publish(
-            self.session_channel(session_id), encode_frame(frame_text(frame), exclude)
-        )
+        data = encode_frame(frame_text(frame), exclude, incarnation)
+        await self._publish(self.session_channel(session_id), data)
 
     async def close_session(self, session_id: str, code: int, reason: str) -> None:
         # On the session's own channel: exactly the nodes with a connection in it listen.
@@ -224,14 +230,16 @@ class PubSubBus:
         node = self._node
         if node is None:
             return
-        head, _, frame = data.partition("\n")
         if channel == self.events_channel:
-            node.deliver_event(head, frame)
+            about, _, event = data.partition("\n")
+            node.deliver_event(about, event)
             return
         session_id = self._channels.get(channel)
         if session_id is None:
             return
-        if head.startswith(CLOSE_MARK):
-            node.close_session(session_id, int(head[1:]), frame)
-        else:
-            node.deliver(session_id, frame, head or None)
+        incarnation, _, rest = data.partition("\n")
+        if incarnation.startswith(CLOSE_MARK):
+            node.close_session(session_id, int(incarnation[1:]), rest)
+            return
+        exclude, _, frame = rest.partition("\n")
+        node.deliver(session_id, frame, exclude or None, incarnation or None)

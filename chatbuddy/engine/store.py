@@ -5,8 +5,10 @@ format. Each method is shaped so that a networked store can do it in one round
 trip. Every method that reads or writes a session counts as activity and
 extends its sliding expiry, unless it says otherwise. Methods that need an
 existing session raise :class:`chatbuddy.errors.SessionNotFound` when it is
-gone; a store that cannot reach its backend raises
-:class:`chatbuddy.errors.StorageUnavailable`.
+gone, and :class:`chatbuddy.errors.SessionReplaced` when an ``incarnation`` is
+given and the id now belongs to another life of the session (so a connection
+admitted to the old one never reads or writes the new one); a store that
+cannot reach its backend raises :class:`chatbuddy.errors.StorageUnavailable`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from chatbuddy.records import SessionRecord, StoredMessage
 
 #: Client message ids remembered per session, for deduplication.
 DEDUP_WINDOW = 1000
+#: Seconds a reply being produced holds its lease: a resend of its message meanwhile
+#: is told the reply follows; after it (the producing node died), the resend is answered.
+LEASE_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +46,28 @@ class FrameAround:
 
 @dataclass(frozen=True, slots=True)
 class AddedMessage:
-    """What :meth:`SessionStore.add_user_message` did."""
+    """What :meth:`SessionStore.add_user_message` did.
 
-    #: The stored user message (for a duplicate: the one stored before).
+    A new message: ``reply_id`` is reserved and leased to the caller. A resend of
+    a stored message (``resent``): its stored ``reply`` if there is one; else, if
+    another producer's lease is alive, nothing to do (``reply_id`` None: the reply
+    follows); else the lease is now the caller's and ``reply_id`` says what to
+    answer under (the producer died: answer again).
+    """
+
+    #: The stored user message (for a resend: the one stored before).
     message: StoredMessage
-    #: The id reserved for the reply; None for a duplicate.
+    #: The id to answer under, leased to the caller; None: nothing to answer.
     reply_id: int | None
     #: Whether the store already published the announcement (it shares its backend
-    #: with the bus); if not, the caller publishes it.
+    #: with the bus); if not, the caller publishes it (never for a resend).
     published: bool = False
     #: The session's messages before this one, oldest first (as many as asked for).
     recent: Sequence[StoredMessage] = ()
+    #: Whether the message had been stored before (a client resending it).
+    resent: bool = False
+    #: For a resend already answered: the stored reply.
+    reply: StoredMessage | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -81,8 +97,17 @@ class SessionStore(Protocol):
         store that keeps transcripts past the TTL, retention removed it). A session
         returned here can be resumed with its token. Not activity."""
 
-    async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
+    async def touch_session(
+        self, session_id: str, *, connected: bool = False, incarnation: str | None = None
+    ) -> SessionRecord:
         """Mark activity (and a new connection when ``connected``); return the record."""
+
+    async def keep_alive(self, sessions: Sequence[tuple[str, str]]) -> list[tuple[str, bool]]:
+        """Mark ``(session_id, incarnation)`` pairs active (their tabs are open); return
+        those that are gone, each with whether it was replaced (else it expired)."""
+
+    async def count_sessions(self) -> int:
+        """How many live sessions there are (about: expired ones may still count)."""
 
     async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
         """Live sessions, most recently active first, and how many there are in all.
@@ -116,6 +141,7 @@ class SessionStore(Protocol):
         *,
         announce: FrameAround | None = None,
         recent: int = 0,
+        incarnation: str | None = None,
     ) -> AddedMessage:
         """Store a user's message under a new id and reserve the id of its reply;
         return it with up to ``recent`` messages stored before it, read in the same
@@ -123,20 +149,37 @@ class SessionStore(Protocol):
 
         ``message.id`` is ignored: the store assigns ids, which only grow within a
         session. If ``message.client_message_id`` was stored in this session
-        before, nothing is stored and the earlier message is returned (a client
-        resending after a reconnect gets no second answer). A store that shares
-        its backend with the bus publishes ``announce`` in the same atomic step
-        and says so in :attr:`AddedMessage.published`.
+        before, nothing is stored and the earlier message is returned with what
+        to do about its reply (see :class:`AddedMessage`). A store that shares its
+        backend with the bus publishes ``announce`` in the same atomic step and
+        says so in :attr:`AddedMessage.published`. The reply's id is leased to
+        the caller for :data:`LEASE_SECONDS`, until :meth:`add_reply` or
+        :meth:`release`.
         """
 
     async def add_reply(
-        self, session_id: str, message: StoredMessage, *, announce: str | None = None
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: str | None = None,
+        incarnation: str | None = None,
     ) -> bool:
-        """Store a reply under its reserved id; True if it also published ``announce``
-        (see :meth:`add_user_message`)."""
+        """Store a reply under its reserved id and end its lease; True if it also
+        published ``announce`` (see :meth:`add_user_message`)."""
+
+    async def release(self, session_id: str, reply_id: int) -> None:
+        """End the lease on ``reply_id`` without a reply (producing it failed), so a
+        resend of its message is answered again. Nothing if the session is gone."""
 
     async def history(
-        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
+        self,
+        session_id: str,
+        *,
+        after: int | None,
+        limit: int,
+        touch: bool = True,
+        incarnation: str | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         """Up to ``limit`` messages after id ``after`` (the latest ones when None),
         oldest first, and whether more follow them. ``touch=False`` reads without

@@ -21,8 +21,8 @@ from chatbuddy.errors import ConnectionClosed, SessionNotFound
 from chatbuddy.records import SessionRecord
 from chatbuddy.text import is_valid_id
 from chatbuddy.web.auth import AdminAccess
-from chatbuddy.web.http import JsonHandler, json_error
-from chatbuddy.wire.close_codes import CloseCode
+from chatbuddy.web.http import JsonHandler, QuietErrors, json_error
+from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import iso_time
 
 MAX_PAGE = 500
@@ -107,9 +107,9 @@ class _SessionsBase(AdminHandler):
             what = f"session {session_id!r}" if session_id else f"sessions of user {user_id!r}"
             json_error(self, 404, "not_found", f"no {what}")
             return
-        code = CloseCode.SESSION_ERASED
+        code = Close.SESSION_DELETED
         for sid in erased:
-            await self._bus.close_session(sid, code, "session erased")
+            await self._bus.close_session(sid, code, "session deleted")
         ms = round(1000 * (time.perf_counter() - started), 1)
         for sid in erased:
             self._audit.record(
@@ -227,7 +227,7 @@ class ExportHandler(_SessionsBase):
         return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
 
 
-class AdminTailHandler(tornado.websocket.WebSocketHandler):
+class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     """``/ws/admin/tail?session=ID``: admin events as they happen, one JSON frame each.
 
     The admin token, not the browser's origin, authorizes this socket; Tornado's
@@ -250,7 +250,14 @@ class AdminTailHandler(tornado.websocket.WebSocketHandler):
         if session is not None and not is_valid_id(session):
             json_error(self, 400, "invalid_identifier", f"invalid session id {session[:40]!r}")
             return
-        await super().get(*args, **kwargs)
+        # Listen to events before the upgrade completes: the client treats the open
+        # socket as "watching", and an event published in between would be lost.
+        await self._node.listen_to_events()
+        try:
+            await super().get(*args, **kwargs)
+        finally:
+            if not self._watching:  # the upgrade failed: nobody came to watch
+                self._node.settle_events()
 
     async def open(self, *args: str, **kwargs: str) -> None:
         self._watching = True

@@ -30,6 +30,13 @@ from chatbuddy.web.http import (
     log_request,
 )
 from chatbuddy.web.keepalive import KeepAlive
+from chatbuddy.web.widget import (
+    FRAME,
+    VersionedAssetHandler,
+    WidgetConfigHandler,
+    WidgetScriptHandler,
+    asset_version,
+)
 
 
 def static_path() -> str:
@@ -55,27 +62,38 @@ def make_app(
     counters: Counters,
     access: AdminAccess,
     keepalive: KeepAlive,
-    audit: AuditLog | None = None,
+    audit: AuditLog,
 ) -> tornado.web.Application:
     """Wire the handlers to this process's one node, service, engine and settings."""
     static = static_path()
-    sessions = {
-        "access": access,
-        "store": engine.store,
-        "bus": engine.bus,
-        "audit": audit if audit is not None else AuditLog.disabled(),
-    }
+    version = asset_version(static)
+    origins = settings.allowed_origins
+    sessions = {"access": access, "store": engine.store, "bus": engine.bus, "audit": audit}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
+            (r"/(favicon\.ico)", PageHandler, {"path": static}),
+            (
+                r"/static/v/([0-9a-f]{12})/(.*)",
+                VersionedAssetHandler,
+                {"path": static, "version": version, "allowed_origins": origins},
+            ),
             (r"/static/(.*)", PageHandler, {"path": static}),
+            (r"/(widget\.js)", WidgetScriptHandler, {"path": static}),
+            (
+                r"/widget/config",
+                WidgetConfigHandler,
+                {"allowed_origins": origins, "frame": f"/static/v/{version}/{FRAME}"},
+            ),
             (
                 r"/ws/chat/([^/]*)",
                 ChatSocketHandler,
                 {
                     "service": service,
-                    "allowed_origins": settings.allowed_origins,
+                    "allowed_origins": origins,
                     "keepalive": keepalive,
+                    "max_queued": settings.max_queued,
+                    "audit": audit,
                 },
             ),
             (

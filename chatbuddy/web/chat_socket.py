@@ -17,27 +17,46 @@ import tornado.iostream
 import tornado.web
 import tornado.websocket
 
+from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
 from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
 from chatbuddy.records import ClientInfo
 from chatbuddy.text import new_connection_id
 from chatbuddy.web.admin import retrieve_exception
-from chatbuddy.web.http import json_error
+from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
+from chatbuddy.wire.close_codes import Close
+from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_token
 
 log = logging.getLogger("chatbuddy.connections")
 
+#: Why a page of another site was refused, and what its operator can do.
+ORIGIN_REFUSAL = "not this server's own and not allowed with --allowed-origin"
 
-class ChatSocketHandler(tornado.websocket.WebSocketHandler):
+
+class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     """One chat connection; implements :class:`chatbuddy.chat.registry.Connection`."""
 
     def initialize(
-        self, service: ChatService, allowed_origins: tuple[str, ...], keepalive: KeepAlive
+        self,
+        service: ChatService,
+        allowed_origins: tuple[str, ...],
+        keepalive: KeepAlive,
+        max_queued: int,
+        audit: AuditLog,
     ) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
         # Sites other than this server's own whose pages may connect.
         self._allowed_origins = allowed_origins
+        # Most bytes waiting to be sent to this client before it is closed as too slow.
+        self._max_queued = max_queued
+        # Records opens, closes and refusals (never text or tokens).
+        self._audit = audit
+        # The close code this server sent, if it closed the connection (for the logs).
+        self._closed_with: int | None = None
+        # Bytes waiting to be sent at the keep-alive's last look (see stalled()).
+        self._queued_at_last_look = 0
         # Unique across nodes, so fan-out can exclude exactly this connection.
         self._connection_id = new_connection_id()
         # Set by the handshake; None until then.
@@ -65,6 +84,15 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         assert self._grant is not None, "only admitted connections are registered"
         return self._grant.user_id
 
+    @property
+    def remote_ip(self) -> str | None:
+        return self.request.remote_ip
+
+    @property
+    def incarnation(self) -> str:
+        assert self._grant is not None, "only admitted connections are registered"
+        return self._grant.session.incarnation
+
     def send(self, frame: str) -> None:
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
@@ -73,9 +101,47 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             future = write_text(protocol, frame)
         except (tornado.iostream.StreamClosedError, tornado.websocket.WebSocketClosedError):
             raise ConnectionClosed(self._connection_id) from None
+        except tornado.iostream.StreamBufferFullError:
+            # It does not read what it asks for: close it before it costs more memory.
+            self._audit.record(
+                "disconnected",
+                connection_id=self._connection_id,
+                session_id=self.session_id,
+                reason="slow_consumer",
+                bytes=self.queued(),
+            )
+            self._close_when_full(Close.SLOW_CONSUMER, "reading too slowly")
+            raise ConnectionClosed(self._connection_id) from None
         # A write can still fail later when the peer vanishes; on_close handles
         # that, so the failure needs no one to await it.
         future.add_done_callback(retrieve_exception)
+
+    def _close_when_full(self, code: int, reason: str) -> None:
+        """Close although the buffer is full: the close frame may wait behind it (if the
+        peer ever reads again it learns why); Tornado aborts if it does not answer."""
+        stream = getattr(self.ws_connection, "stream", None)
+        if stream is not None:
+            stream.max_write_buffer_size = None
+        self.close(code, reason)
+
+    def queued(self) -> int:
+        """Bytes written to this connection and not yet taken by the client's socket."""
+        stream = getattr(self.ws_connection, "stream", None)
+        if stream is None:
+            return 0
+        return int(stream._total_write_index - stream._total_write_done_index)
+
+    def stalled(self) -> bool:
+        """Whether bytes have waited for the client since the keep-alive's last look and
+        none were taken since: a peer that sends but does not read."""
+        queued, before = self.queued(), self._queued_at_last_look
+        self._queued_at_last_look = queued
+        return queued > 0 and queued >= before
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if code is not None and self._closed_with is None and self.ws_connection is not None:
+            self._closed_with = code
+        super().close(code, reason)
 
     # -- handshake ----------------------------------------------------------------
 
@@ -86,13 +152,28 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             return
         origin = self.request.headers.get("Origin")
         if origin is not None and not self.check_origin(origin):
-            self._refuse(403, "origin_not_allowed", f"origin {origin!r} is not allowed")
+            # The reason goes to the log (the origin is a header: no query string, no
+            # token); the shop's developer reads the same hint in the widget's console.
+            log.warning("refused origin %r: %s", _clip(origin, 200), ORIGIN_REFUSAL)
+            self._refuse(
+                403, "origin_not_allowed", f"origin {origin!r} is not allowed: {ORIGIN_REFUSAL}"
+            )
             return
         headers = self.request.headers
+        offered = _offered_subprotocols(headers.get("Sec-WebSocket-Protocol", ""))
+        token = offered_token(offered)
+        if token is not None and SUBPROTOCOL not in offered:
+            self._refuse(
+                400,
+                "subprotocol_required",
+                f"a session token in Sec-WebSocket-Protocol needs {SUBPROTOCOL!r} offered too",
+            )
+            return
         request = HandshakeRequest(
             session_id=session_id,
             user_id=self.get_query_argument("user_id", None),
-            session_token=self.get_query_argument("session_token", None),
+            # The URL form is deprecated (proxies log URLs) but still understood.
+            session_token=token or self.get_query_argument("session_token", None),
             client_info=ClientInfo(
                 ip_address=self.request.remote_ip,
                 user_agent=_clip(headers.get("User-Agent"), 512),
@@ -126,7 +207,11 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             return True
         if urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
             return True
-        return origin in self._allowed_origins
+        return origin.lower() in self._allowed_origins
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        """Answer ``chatbuddy.v1`` when offered; never echo the token entry."""
+        return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
         json_error(self, status, reason, message)
@@ -139,6 +224,10 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # A reply is several small frames (chunks, then the whole); without this,
         # Nagle holds each frame back until the client's delayed ACK (~40 ms).
         self.set_nodelay(True)
+        # Past this many unsent bytes a write raises instead of buffering (see send()).
+        stream = getattr(self.ws_connection, "stream", None)
+        if stream is not None:
+            stream.max_write_buffer_size = self._max_queued
         self._last_heard = self._opened_at
         self._keepalive.add(self)
         log.info(
@@ -159,6 +248,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     def on_pong(self, data: bytes) -> None:
         self._last_heard = time.monotonic()
 
+    def on_ping(self, data: bytes) -> None:
+        self._service.pinged(self)
+
     @property
     def last_heard(self) -> float:
         return self._last_heard
@@ -168,13 +260,24 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             return
         self._keepalive.discard(self)
         duration = time.monotonic() - self._opened_at
-        self._service.detach(self, close_code=self.close_code, duration=duration)
+        code = self._closed_with if self._closed_with is not None else self.close_code
+        by = "server" if self._closed_with is not None else "client"
+        self._service.detach(self, close_code=code, duration=duration)
         log.info(
-            "close %s session=%s code=%s after %.1fs",
+            "close %s session=%s code=%s by %s after %.1fs",
             self._connection_id,
             self.session_id,
-            self.close_code,
+            code,
+            by,
             duration,
+        )
+        self._audit.record(
+            "connection_closed",
+            connection_id=self._connection_id,
+            session_id=self.session_id,
+            code=code,
+            reason=by,
+            ms=round(duration * 1000),
         )
 
 
@@ -195,6 +298,11 @@ def write_text(protocol: tornado.websocket.WebSocketProtocol, frame: str) -> Fut
     if FAST_WRITES and getattr(protocol, "_compressor", None) is None:
         return protocol._write_frame(True, 0x1, frame.encode())  # type: ignore[attr-defined,no-any-return]
     return protocol.write_message(frame)
+
+
+def _offered_subprotocols(header: str) -> list[str]:
+    """The names in a ``Sec-WebSocket-Protocol`` header (at most 8 looked at)."""
+    return [name.strip() for name in header.split(",", 8)[:8] if name.strip()]
 
 
 def _clip(value: str | None, limit: int) -> str | None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from http import HTTPStatus
+from types import TracebackType
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from chatbuddy.engine import Engine
 
 access_log = logging.getLogger("chatbuddy.access")
+app_log = logging.getLogger("chatbuddy.web")
 
 
 def json_error(
@@ -33,7 +36,34 @@ def error_type_of(status: int) -> str:
         return "http_error"
 
 
-class JsonHandler(tornado.web.RequestHandler):
+class QuietErrors:
+    """Logs an unexpected error with the request's method and path only.
+
+    Tornado's own log line quotes the whole request, query string included, and
+    query strings carry session tokens.
+    """
+
+    request: tornado.httputil.HTTPServerRequest
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        where = f"{self.request.method} {self.request.path}"
+        if isinstance(value, tornado.web.HTTPError):
+            if value.log_message:
+                access_log.warning("%d %s: %s", value.status_code, where, value.log_message)
+            return
+        name = typ.__name__ if typ is not None else "error"
+        if value is None:
+            app_log.error("uncaught %s in %s", name, where)
+        else:
+            app_log.error("uncaught %s in %s", name, where, exc_info=value)
+
+
+class JsonHandler(QuietErrors, tornado.web.RequestHandler):
     """Base for API handlers: JSON bodies, JSON errors, never a traceback."""
 
     def set_default_headers(self) -> None:
@@ -79,17 +109,35 @@ class NotFoundHandler(JsonHandler):
         raise tornado.web.HTTPError(404)
 
 
-class PageHandler(tornado.web.StaticFileHandler):
-    """The browser page and its assets, with headers that keep it to itself."""
+#: What the page (and the widget's frame) may load: its own scripts, styles and
+#: socket, nothing inline, nothing from elsewhere. Who may frame it is added per page.
+PAGE_POLICY = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+class PageHandler(QuietErrors, tornado.web.StaticFileHandler):
+    """The browser page and its assets, with headers that keep it to itself.
+
+    No site may frame the page (a framing site could overlay it and make its
+    visitor chat); the widget's frame is served by ``web.widget`` with exactly
+    the allowed origins instead. URLs here are not versioned, so browsers
+    revalidate (ETag) rather than keep a stale module after an upgrade.
+    """
+
+    def parse_url_path(self, url_path: str) -> str:
+        # A NUL cannot name a file; the file system calls would raise on it (a 500).
+        if "\x00" in url_path:
+            raise tornado.web.HTTPError(404)
+        return super().parse_url_path(url_path)
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "no-referrer")
-        self.set_header(
-            "Content-Security-Policy",
-            "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; form-action 'none'",
-        )
+        self.set_header("Content-Security-Policy", PAGE_POLICY + "; frame-ancestors 'none'")
+        self.set_header("X-Frame-Options", "DENY")  # for browsers without frame-ancestors
+        self.set_header("Cache-Control", "no-cache")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         json_error(self, status_code, error_type_of(status_code), self._reason)

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import tornado.ioloop
 
+from chatbuddy.wire.close_codes import Close
+
 #: Seconds between two ticks; each tick pings one bucket of connections.
 TICK = 0.25
 
@@ -26,6 +28,9 @@ class Pingable(Protocol):
     @property
     def last_heard(self) -> float:
         """``time.monotonic()`` of the last message or pong from the peer."""
+
+    def stalled(self) -> bool:
+        """Whether bytes waited for the peer all round and it took none of them."""
 
     def ping(self, data: bytes = b"") -> None: ...
 
@@ -87,11 +92,12 @@ class KeepAlive:
 
     @staticmethod
     def _visit(bucket: set[Pingable], deadline: float) -> int:
-        """Close the bucket's connections silent since before ``deadline``, ping the rest."""
-        silent = [c for c in bucket if c.last_heard < deadline]
+        """Close the bucket's connections silent since before ``deadline`` (or that read
+        nothing since the last round), ping the rest."""
+        silent = [c for c in bucket if c.last_heard < deadline or c.stalled()]
         for connection in silent:
             bucket.discard(connection)
-            connection.close(1001, "no answer to pings")
+            connection.close(Close.NOT_RESPONDING, "no answer to pings")
         for connection in bucket:
             connection.ping()
         return len(silent)

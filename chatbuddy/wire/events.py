@@ -63,6 +63,19 @@ class ReplyDoneEvent(_Event):
     content: str
 
 
+class HandoffRequestedEvent(_Event):
+    """The assistant's reply asked for a person to take over the conversation."""
+
+    type: Literal["handoff_requested"] = "handoff_requested"
+    #: The reply that asked (its id in the session's history).
+    message_id: int
+    user_id: OmitNone[str] = None
+    #: Why: "customer_asked" (the customer asked for a person), or the agent's own reason.
+    reason: str
+    #: The conversation's language, for routing to someone who speaks it.
+    language: OmitNone[str] = None
+
+
 class ErrorEvent(_Event):
     type: Literal["error"] = "error"
     error_type: str
@@ -76,6 +89,7 @@ _EVENT_MODELS = (
     UserMessageEvent,
     ReplyChunkEvent,
     ReplyDoneEvent,
+    HandoffRequestedEvent,
     ErrorEvent,
 )
 AdminEvent = Annotated[
@@ -84,6 +98,7 @@ AdminEvent = Annotated[
     | UserMessageEvent
     | ReplyChunkEvent
     | ReplyDoneEvent
+    | HandoffRequestedEvent
     | ErrorEvent,
     Field(discriminator="type"),
 ]

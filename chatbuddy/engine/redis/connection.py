@@ -63,6 +63,22 @@ class RedisConnection:
                 raise reply
         return replies
 
+    async def run_scripts(self, name: str, commands: Sequence[Command]) -> list[Any]:
+        """Send ``commands`` (EVALSHAs of the script ``name``, and others) together;
+        load the script and send again if Redis lost it."""
+        replies = await self._client.execute_many(
+            [tuple(c) for c in commands], raise_on_error=False
+        )
+        if any(isinstance(r, RedisReplyError) and r.code == "NOSCRIPT" for r in replies):
+            await self._client.execute("SCRIPT", "LOAD", SCRIPTS[name])
+            replies = await self._client.execute_many(
+                [tuple(c) for c in commands], raise_on_error=False
+            )
+        for reply in replies:
+            if isinstance(reply, RedisReplyError):
+                raise reply
+        return replies
+
     async def listener(self, channels: Sequence[str]) -> Subscriber:
         """A pub/sub connection of its own, subscribed to ``channels``."""
         subscriber = Subscriber(self._url)

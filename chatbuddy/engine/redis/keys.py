@@ -17,9 +17,10 @@ class Keys:
     prefix: str
 
     def session(self, session_id: str) -> list[str]:
-        """The session hash, its history (a sorted set by id) and its dedup set."""
+        """The session hash, its history (a sorted set by id), its dedup set, and the
+        leases of replies being produced (a hash: reply id -> until when, in ms)."""
         tag = f"{self.prefix}{{{session_id}}}"
-        return [f"{tag}:session", f"{tag}:history", f"{tag}:seen"]
+        return [f"{tag}:session", f"{tag}:history", f"{tag}:seen", f"{tag}:leases"]
 
     @property
     def index(self) -> str:

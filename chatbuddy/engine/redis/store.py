@@ -10,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from chatbuddy.engine.redis.connection import RedisConnection
 from chatbuddy.engine.redis.endpoint import Arg
 from chatbuddy.engine.redis.keys import Keys
-from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
-from chatbuddy.errors import SessionNotFound
+from chatbuddy.engine.redis.scripts import SHAS
+from chatbuddy.engine.store import DEDUP_WINDOW, LEASE_SECONDS, AddedMessage, FrameAround
+from chatbuddy.errors import SessionNotFound, SessionReplaced
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
 
 #: Seconds between updates of a session's place in the "most recent first" index.
@@ -102,30 +103,54 @@ class RedisStore:
             "last_activity": record.last_activity.isoformat(),
             "message_count": record.message_count,
             "seq": 0,
+            "incarnation": record.incarnation,
         }
         args: list[Any] = [self._ttl_ms]
         for key, value in fields.items():
             args += [key, value]
         sid = record.session_id
         also = [("ZADD", self._keys.index, record.last_activity.timestamp(), sid)]
-        created, _ = await self._redis.script_with(
-            "create", self._keys.session(sid)[:1], args, also
-        )
+        created, _ = await self._redis.script_with("create", self._keys.session(sid), args, also)
         return bool(created)
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         flat = await self._redis.execute("HGETALL", self._keys.session(session_id)[0])
         return _record(session_id, _pairs(flat)) if flat else None
 
-    async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
+    async def touch_session(
+        self, session_id: str, *, connected: bool = False, incarnation: str | None = None
+    ) -> SessionRecord:
         now, stamp = self._now()
-        args: list[Arg] = [self._ttl_ms, now, "1" if connected else "0"]
+        args: list[Arg] = [self._ttl_ms, now, "1" if connected else "0", incarnation or ""]
         also = [("ZADD", self._keys.index, "XX", stamp, session_id)]
-        flat, _ = await self._redis.script_with("touch", self._keys.session(session_id), args, also)
-        if not flat:
-            raise SessionNotFound(session_id)
+        found, _ = await self._redis.script_with(
+            "touch", self._keys.session(session_id), args, also
+        )
+        _check(session_id, int(found[0]))
         self._indexed[session_id] = time.monotonic()
-        return _record(session_id, _pairs(flat))
+        return _record(session_id, _pairs(found[1:]))
+
+    async def keep_alive(self, sessions: Sequence[tuple[str, str]]) -> list[tuple[str, bool]]:
+        if not sessions:
+            return []
+        now, stamp = self._now()
+        commands: list[tuple[Arg, ...]] = []
+        for session_id, incarnation in sessions:
+            keys = self._keys.session(session_id)
+            commands.append(
+                ("EVALSHA", SHAS["touch"], len(keys), *keys, self._ttl_ms, now, "0", incarnation)
+            )
+        commands.append(("ZADD", self._keys.index, "XX", *_scored(sessions, stamp)))
+        results = await self._redis.run_scripts("touch", commands)
+        gone = []
+        for (session_id, _), result in zip(sessions, results, strict=False):
+            status = int(result[0])
+            if status != 1:
+                gone.append((session_id, status == -2))
+        return gone
+
+    async def count_sessions(self) -> int:
+        return int(await self._redis.execute("ZCARD", self._keys.index))
 
     async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
         _, stamp = self._now()
@@ -211,8 +236,10 @@ class RedisStore:
         *,
         announce: FrameAround | None = None,
         recent: int = 0,
+        incarnation: str | None = None,
     ) -> AddedMessage:
-        now, _ = self._now()
+        clock = self._clock()
+        now, now_ms = clock.isoformat(), int(clock.timestamp() * 1000)
         head, tail = announce.parts() if announce is not None else ("", "")
         args = [
             message.model_dump_json(exclude={"id"}),
@@ -226,26 +253,41 @@ class RedisStore:
             head,
             tail,
             recent,
+            incarnation or "",
+            now_ms,
+            int(LEASE_SECONDS * 1000),
         ]
         result = await self._step("add_user", session_id, args)
-        status = int(result[0])
-        if status == -1:
-            raise SessionNotFound(session_id)
+        status = _check(session_id, int(result[0]))
         stored_id = int(result[1])
         stored = (
             StoredMessage.model_validate_json(result[2])
             if result[2]
             else message.model_copy(update={"id": stored_id})
         )
-        if status == 0:
-            return AddedMessage(stored, reply_id=None)
-        earlier = [StoredMessage.model_validate_json(m) for m in result[3]] if recent else []
-        return AddedMessage(
-            stored, reply_id=stored_id + 1, published=announce is not None, recent=earlier
-        )
+        if status == 1:
+            return AddedMessage(
+                stored,
+                reply_id=stored_id + 1,
+                published=announce is not None,
+                recent=[StoredMessage.model_validate_json(m) for m in result[3]],
+            )
+        state, reply = result[3], result[4]
+        if state == "answered":
+            answer = StoredMessage.model_validate_json(reply)
+            return AddedMessage(stored, reply_id=None, resent=True, reply=answer)
+        if state == "pending":
+            return AddedMessage(stored, reply_id=None, resent=True)
+        earlier = [StoredMessage.model_validate_json(m) for m in result[5]]
+        return AddedMessage(stored, reply_id=stored_id + 1, resent=True, recent=earlier)
 
     async def add_reply(
-        self, session_id: str, message: StoredMessage, *, announce: str | None = None
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: str | None = None,
+        incarnation: str | None = None,
     ) -> bool:
         now, _ = self._now()
         args = [
@@ -256,13 +298,22 @@ class RedisStore:
             now,
             self._channel_of(session_id) if announce is not None else "",
             announce or "",
+            incarnation or "",
         ]
-        if not await self._step("add_reply", session_id, args):
-            raise SessionNotFound(session_id)
+        _check(session_id, int(await self._step("add_reply", session_id, args)))
         return announce is not None
 
+    async def release(self, session_id: str, reply_id: int) -> None:
+        await self._redis.execute("HDEL", self._keys.session(session_id)[3], reply_id)
+
     async def history(
-        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
+        self,
+        session_id: str,
+        *,
+        after: int | None,
+        limit: int,
+        touch: bool = True,
+        incarnation: str | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         keys = self._keys.session(session_id)
         now, _ = self._now()
@@ -272,15 +323,33 @@ class RedisStore:
             page = ("ZRANGEBYSCORE", keys[1], f"({after}", "+inf", "LIMIT", 0, limit + 1)
         if touch:
             found, members = await self._redis.script_with(
-                "touch", keys, [self._ttl_ms, now, "0"], [page]
+                "touch", keys, [self._ttl_ms, now, "0", incarnation or ""], [page]
             )
+            _check(session_id, int(found[0]))
         else:
-            found, members = await self._redis.execute_many([("EXISTS", keys[0]), page])
-        if not found:
-            raise SessionNotFound(session_id)
+            exists, members = await self._redis.execute_many([("EXISTS", keys[0]), page])
+            if not exists:
+                raise SessionNotFound(session_id)
         messages = [StoredMessage.model_validate_json(m) for m in members]
         has_more = after is not None and len(messages) > limit
         return messages[:limit], has_more
+
+
+def _check(session_id: str, status: int) -> int:
+    """A script's status: -1 the session is gone, -2 its id belongs to another one."""
+    if status == -1:
+        raise SessionNotFound(session_id)
+    if status == -2:
+        raise SessionReplaced(session_id)
+    return status
+
+
+def _scored(sessions: Sequence[tuple[str, str]], stamp: float) -> list[Arg]:
+    """ZADD's score-member arguments: every session at ``stamp``."""
+    scored: list[Arg] = []
+    for session_id, _ in sessions:
+        scored += [stamp, session_id]
+    return scored
 
 
 def _pairs(flat: list[str] | dict[str, str]) -> dict[str, str]:
@@ -303,4 +372,5 @@ def _record(session_id: str, raw: dict[str, str]) -> SessionRecord:
         message_count=int(raw.get("message_count", 0)),
         last_message_id=int(last_id) if last_id else None,
         token_hash=static["token_hash"],
+        incarnation=raw.get("incarnation", ""),
     )
