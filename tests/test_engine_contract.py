@@ -253,6 +253,7 @@ async def test_erasing_removes_a_session_or_all_of_a_users_and_nothing_else(
     bob.user_id = "bob"
     await store.create_session(bob)
 
+    erased_life = (await store.get_session("a1")).incarnation  # type: ignore[union-attr]
     assert await store.erase(session_id="a1") == ["a1"]
     assert await store.get_session("a1") is None
     with pytest.raises(SessionNotFound):
@@ -261,10 +262,14 @@ async def test_erasing_removes_a_session_or_all_of_a_users_and_nothing_else(
     assert await store.erase(user_id="anna") == ["a2"]
     assert await store.erase(user_id="anna") == []
     assert await store.get_session("b1") is not None
-    # The id is free again, with nothing of the erased session in it.
+    # The id is free again, with nothing of the erased session in it, and a tab of
+    # the erased one can neither read nor write the new one.
     assert await store.create_session(record("a1"))
     again = await store.add_user_message("a1", user_message("new", client_message_id="c-1"))
     assert (again.duplicate, again.message.id) == (False, 1)
+    with pytest.raises(SessionReplaced):
+        await store.history("a1", after=None, limit=10, incarnation=erased_life)
+    assert await store.keep_alive([("a1", erased_life)]) == [("a1", True)]
 
 
 async def test_an_export_pages_through_every_kept_session_once(engine: Engine) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from chatbuddy.engine.sqlite import MIGRATIONS, VERSION, SQLiteStore, StoreFileError
 from chatbuddy.engine.sqlite.store import RETENTION_BATCH
-from chatbuddy.errors import StorageUnavailable
+from chatbuddy.errors import SessionReplaced, StorageUnavailable
 from chatbuddy.records import utcnow
 from tests.builders import record, reply, user_message
 
@@ -98,6 +98,11 @@ async def test_a_file_of_the_previous_schema_is_migrated_with_its_conversations(
         )
         assert kept.token_matches("tok")
         assert kept.last_activity.timestamp() == 1700000001.25
+        # A kept session gets an incarnation of its own, and is that one from now on.
+        assert len(kept.incarnation) == 12
+        with pytest.raises(SessionReplaced):
+            await store.touch_session("kept", incarnation="an-earlier-one")
+        await store.touch_session("kept", incarnation=kept.incarnation)
         messages, _ = await store.history("kept", after=None, limit=10)
         assert [(m.id, m.content) for m in messages] == [(1, "hello"), (2, "hi!")]
         again = await store.add_user_message("kept", user_message("hello", "c-1"))
@@ -193,6 +198,49 @@ async def test_a_failed_write_is_unavailable_storage_and_the_next_one_works(
     assert [m.content for m in messages] == ["kept"]
 
 
+async def test_a_reply_whose_commit_failed_is_answered_again_on_a_resend(
+    store: SQLiteStore, database: Path
+) -> None:
+    await store.create_session(record())
+    first = await store.add_user_message("s1", user_message("q", "c-1"))
+    assert first.reply_id == 2
+    with sqlite3.connect(database, isolation_level=None) as other:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock past the busy timeout
+        with pytest.raises(StorageUnavailable):
+            await store.add_reply("s1", reply(2, 1, "lost"))
+        other.execute("ROLLBACK")
+    # The reply was not stored, so its lease ended with the failure: no waiting
+    # LEASE_SECONDS for a reply that will never come.
+    again = await store.add_user_message("s1", user_message("q", "c-1"))
+    assert (again.resent, again.reply_id, again.message.content) == (True, 2, "q")
+
+
+async def test_a_resend_after_a_restart_is_answered_if_its_reply_was_never_stored(
+    database: Path,
+) -> None:
+    store = make_store(database)
+    await store.start()
+    await store.create_session(record())
+    await store.add_user_message("s1", user_message("answered", "c-1"))
+    await store.add_reply("s1", reply(2, 1, "here you are"))
+    await store.add_user_message("s1", user_message("cut off", "c-2"))  # then the crash
+    await store.close()
+
+    restarted = make_store(database)
+    await restarted.start()
+    try:
+        # The lease of the reply in progress died with the process that held it.
+        orphan = await restarted.add_user_message("s1", user_message("cut off", "c-2"))
+        assert (orphan.resent, orphan.reply_id, orphan.message.id) == (True, 4, 3)
+        meanwhile = await restarted.add_user_message("s1", user_message("cut off", "c-2"))
+        assert (meanwhile.resent, meanwhile.reply_id) == (True, None)  # it is leased again
+        answered = await restarted.add_user_message("s1", user_message("answered", "c-1"))
+        assert answered.reply is not None
+        assert (answered.reply_id, answered.reply.content) == (None, "here you are")
+    finally:
+        await restarted.close()
+
+
 async def test_many_writers_share_transactions(store: SQLiteStore, database: Path) -> None:
     for n in range(20):
         await store.create_session(record(f"s{n}"))
@@ -267,6 +315,30 @@ async def test_with_retention_keep_nothing_is_removed(database: Path) -> None:
         clock.advance(3650 * DAY)
         assert await store.sweep_expired() == 0
         assert await store.get_session("old") is not None
+    finally:
+        await store.close()
+
+
+async def test_an_open_tab_keeps_a_kept_session_live_and_only_live_ones_count(
+    database: Path,
+) -> None:
+    clock = Clock()
+    store = make_store(database, clock)
+    await store.start()
+    try:
+        await store.create_session(record("open-tab", now=clock.now))
+        await store.create_session(record("idle", now=clock.now))
+        incarnation = (await store.get_session("open-tab")).incarnation  # type: ignore[union-attr]
+        clock.advance(2 * DAY)
+        await store.sweep_expired()  # both leave memory; the file keeps them
+        assert await store.count_sessions() == 0
+        # Past its TTL the session is still kept (it can be resumed): not gone.
+        assert await store.keep_alive([("open-tab", incarnation), ("idle", "earlier")]) == [
+            ("idle", True)
+        ]
+        listed, total = await store.list_sessions(offset=0, limit=10)
+        assert ([r.session_id for r in listed], total) == (["open-tab"], 1)
+        assert await store.count_sessions() == 1
     finally:
         await store.close()
 

@@ -15,8 +15,8 @@ from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage
 # parameters. Every SELECT of sessions lists the columns in session_row's order.
 INSERT_SESSION = (
     "INSERT INTO sessions (session_id, user_id, token_hash, client_info, created_at, "
-    "connected_at, last_activity, message_count, last_message_id, seq) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "connected_at, last_activity, message_count, last_message_id, incarnation, seq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPDATE_SESSION = (
     "UPDATE sessions SET connected_at = ?, last_activity = ?, message_count = ?, "
@@ -25,21 +25,22 @@ UPDATE_SESSION = (
 #: A session's row and how many messages it keeps.
 SELECT_SESSION = (
     "SELECT session_id, user_id, token_hash, client_info, created_at, connected_at, "
-    "last_activity, message_count, last_message_id, seq, "
+    "last_activity, message_count, last_message_id, incarnation, seq, "
     "(SELECT count(*) FROM messages m WHERE m.session_id = s.session_id) "
     "FROM sessions s WHERE session_id = ?"
 )
 #: Live sessions, most recently active first: (deadline, limit, offset).
 LIST_LIVE = (
     "SELECT session_id, user_id, token_hash, client_info, created_at, connected_at, "
-    "last_activity, message_count, last_message_id FROM sessions WHERE last_activity >= ? "
+    "last_activity, message_count, last_message_id, incarnation FROM sessions "
+    "WHERE last_activity >= ? "
     "ORDER BY last_activity DESC, session_id DESC LIMIT ? OFFSET ?"
 )
 COUNT_LIVE = "SELECT count(*) FROM sessions WHERE last_activity >= ?"
 #: Kept sessions in id order: (after id, active since, limit).
 EXPORT_PAGE = (
     "SELECT session_id, user_id, token_hash, client_info, created_at, connected_at, "
-    "last_activity, message_count, last_message_id FROM sessions "
+    "last_activity, message_count, last_message_id, incarnation FROM sessions "
     "WHERE session_id > ? AND last_activity >= ? ORDER BY session_id LIMIT ?"
 )
 INSERT_MESSAGE = "INSERT OR REPLACE INTO messages (session_id, id, body) VALUES (?, ?, ?)"
@@ -80,6 +81,7 @@ def session_row(record: SessionRecord, seq: int) -> tuple[Any, ...]:
         record.last_activity.timestamp(),
         record.message_count,
         record.last_message_id,
+        record.incarnation,
         seq,
     )
 
@@ -97,8 +99,9 @@ def update_row(record: SessionRecord, seq: int) -> tuple[Any, ...]:
 
 
 def record_of(row: tuple[Any, ...]) -> SessionRecord:
-    """A SessionRecord from the first nine columns of a SELECT of sessions."""
+    """A SessionRecord from the first ten columns of a SELECT of sessions."""
     sid, user_id, token_hash, client_info, created, connected, last, count, last_id = row[:9]
+    incarnation = row[9]
     return SessionRecord(
         session_id=sid,
         user_id=user_id,
@@ -109,6 +112,7 @@ def record_of(row: tuple[Any, ...]) -> SessionRecord:
         token_hash=token_hash,
         message_count=count,
         last_message_id=last_id,
+        incarnation=incarnation,
     )
 
 

@@ -62,6 +62,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX sessions_by_user ON sessions (user_id) WHERE user_id IS NOT NULL;
         """,
     ),
+    (
+        3,
+        """
+        -- Which life of its session id a session is (random per creation): a
+        -- connection admitted to an erased or removed session never reads or
+        -- writes a new one under the same id. Kept sessions get one now.
+        ALTER TABLE sessions ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+        UPDATE sessions SET incarnation = lower(hex(randomblob(6)));
+        """,
+    ),
 )
 
 #: The schema version this program writes.

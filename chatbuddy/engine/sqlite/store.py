@@ -22,7 +22,7 @@ import functools
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,8 @@ from chatbuddy.engine.sqlite.checkpoints import Checkpointer
 from chatbuddy.engine.sqlite.lock import FileLock
 from chatbuddy.engine.sqlite.schema import VERSION, StoreFileError, connect, migrate, unusable
 from chatbuddy.engine.sqlite.writer import Writer
-from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
-from chatbuddy.errors import SessionNotFound, StorageUnavailable
+from chatbuddy.engine.store import DEDUP_WINDOW, LEASE_SECONDS, AddedMessage, FrameAround
+from chatbuddy.errors import SessionNotFound, SessionReplaced, StorageUnavailable
 from chatbuddy.records import SessionRecord, StoredMessage, trusted, utcnow
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,12 @@ class SQLiteStore:
         self._live: dict[str, Live] = {}
         # Sessions being erased: they read as absent until the erasure commits.
         self._erasing: set[str] = set()
+        # session id -> {reply id: when its lease ends}: replies this process is
+        # producing. In memory on purpose: after a restart their producers are gone,
+        # and a resend of their messages is answered again.
+        self._leases: dict[str, dict[int, datetime]] = {}
+        # How long a reply being produced holds its lease.
+        self._lease_for = timedelta(seconds=LEASE_SECONDS)
         # The writes of the next transaction.
         self._batch = Batch()
         # Batches handed to the writer and not yet committed (at most one, but for erasures).
@@ -159,6 +165,10 @@ class SQLiteStore:
     # -- sessions -------------------------------------------------------------
 
     async def create_session(self, record: SessionRecord) -> bool:
+        """False while the file keeps a session of that id (live or not: it can be
+        resumed), or one is being erased; an erasure or retention removes a session
+        with its history and dedup state in one transaction, so a new one never
+        inherits them."""
         sid = record.session_id
         if sid in self._live or sid in self._erasing or self._read_session(sid) is not None:
             return False
@@ -177,14 +187,35 @@ class SQLiteStore:
         found = self._read_session(session_id)
         return None if found is None else found.record
 
-    async def touch_session(self, session_id: str, *, connected: bool = False) -> SessionRecord:
+    async def touch_session(
+        self, session_id: str, *, connected: bool = False, incarnation: str | None = None
+    ) -> SessionRecord:
         now = self._clock()
-        live = self._entry(session_id)
+        live = self._entry(session_id, incarnation)
         live.record.last_activity = now
         if connected:
             live.record.connected_at = now
         self._changed(live)
         return live.record
+
+    async def keep_alive(self, sessions: Sequence[tuple[str, str]]) -> list[tuple[str, bool]]:
+        """Activity in memory, written with the next transaction (nobody waits for it)."""
+        now = self._clock()
+        gone: list[tuple[str, bool]] = []
+        for session_id, incarnation in sessions:
+            live = self._live.get(session_id) or self._load(session_id)
+            if live is None or live.record.incarnation != incarnation:
+                gone.append((session_id, live is not None))
+                continue
+            live.record.last_activity = now
+            self._changed(live)
+        return gone
+
+    async def count_sessions(self) -> int:
+        """Live sessions in the file (an indexed count); activity not yet written may
+        leave a session out, which the cap this serves can afford."""
+        deadline = (self._clock() - self._ttl).timestamp()
+        return int(self._query(rows.COUNT_LIVE, (deadline,))[0][0])
 
     async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
         await self._settled()
@@ -211,6 +242,11 @@ class SQLiteStore:
         for sid in [s for s, live in self._live.items() if live.record.last_activity < idle]:
             if sid not in self._batch.dirty:
                 del self._live[sid]
+        for sid, leases in list(self._leases.items()):  # their producers died or gave up
+            for reply_id in [r for r, until in leases.items() if until <= now]:
+                del leases[reply_id]
+            if not leases:
+                del self._leases[sid]
         if self._retention is None:
             return 0
         cutoff = (now - self._retention).timestamp()
@@ -260,15 +296,16 @@ class SQLiteStore:
         *,
         announce: FrameAround | None = None,
         recent: int = 0,
+        incarnation: str | None = None,
     ) -> AddedMessage:
         now = self._clock()
-        live = self._entry(session_id)
+        live = self._entry(session_id, incarnation)
         key = message.client_message_id
         seen = self._seen(live) if key is not None else None
         if seen is not None and key in seen:
             live.record.last_activity = now
             self._changed(live)
-            return AddedMessage(self._stored(session_id, seen[key], message), reply_id=None)
+            return await self._resent(live, seen[key], message, recent)
         live.seq += 2
         # Validated when it was made; only the id changes.
         stored = trusted(StoredMessage, {**message.__dict__, "id": live.seq - 1})
@@ -281,28 +318,85 @@ class SQLiteStore:
             if len(seen) > DEDUP_WINDOW + SEEN_SLACK:
                 self._forget_oldest(live, seen)
         earlier = self._recent(session_id, stored.id, recent) if recent else []
-        await self._committed()
-        return AddedMessage(stored, reply_id=live.seq, recent=earlier)
+        reply_id = live.seq
+        # Leased before the commit: a resend meanwhile is told the reply follows.
+        self._lease(session_id, reply_id, now)
+        try:
+            await self._committed()
+        except StorageUnavailable:  # nothing was stored: nothing to answer
+            self._end_lease(session_id, reply_id)
+            raise
+        return AddedMessage(stored, reply_id=reply_id, recent=earlier)
+
+    async def _resent(
+        self, live: Live, message_id: int, message: StoredMessage, recent: int
+    ) -> AddedMessage:
+        """A resend of ``message_id``: its reply, or nothing (in progress), or a new lease.
+
+        It first waits for what is being written (the original, or its reply, may be
+        in that transaction), so that it is decided on what the file holds; if that
+        write fails, so does the resend, which the client then sends again.
+        """
+        session_id = live.record.session_id
+        await self._settled()
+        self._entry(session_id, live.record.incarnation)  # not erased meanwhile
+        original = self._stored(session_id, message_id, message)
+        reply_id = message_id + 1
+        found = self._query(_ONE, (session_id, reply_id))
+        if found:
+            reply = rows.message_of(found[0][0])
+            return AddedMessage(original, reply_id=None, resent=True, reply=reply)
+        now = self._clock()
+        until = self._leases.get(session_id, {}).get(reply_id)
+        if until is not None and until > now:
+            return AddedMessage(original, reply_id=None, resent=True)
+        self._lease(session_id, reply_id, now)  # its producer died or gave up: answer again
+        earlier = self._recent(session_id, message_id, recent) if recent else []
+        return AddedMessage(original, reply_id=reply_id, resent=True, recent=earlier)
 
     async def add_reply(
-        self, session_id: str, message: StoredMessage, *, announce: str | None = None
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: str | None = None,
+        incarnation: str | None = None,
     ) -> bool:
+        """The lease ends once the reply is committed (until then a resend is told it
+        follows), or when the commit fails: the reply was not stored, a resend is
+        answered again."""
         now = self._clock()
-        live = self._entry(session_id)
+        live = self._entry(session_id, incarnation)
         self._batch.messages.append((session_id, message.id, message.model_dump_json()))
         self._count(live, message.id, now)
-        await self._committed()
+        try:
+            await self._committed()
+        finally:
+            self._end_lease(session_id, message.id)
         return False
 
+    async def release(self, session_id: str, reply_id: int) -> None:
+        self._end_lease(session_id, reply_id)
+
     async def history(
-        self, session_id: str, *, after: int | None, limit: int, touch: bool = True
+        self,
+        session_id: str,
+        *,
+        after: int | None,
+        limit: int,
+        touch: bool = True,
+        incarnation: str | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         if touch:
-            live = self._entry(session_id)
+            live = self._entry(session_id, incarnation)
             live.record.last_activity = self._clock()
             self._changed(live)
-        elif session_id not in self._live and self._read_session(session_id) is None:
-            raise SessionNotFound(session_id)
+        else:
+            _check(
+                session_id,
+                self._live.get(session_id) or self._read_session(session_id),
+                incarnation,
+            )
         if after is None:
             found = self._query(_LATEST, (session_id, limit))
             return [rows.message_of(body) for (body,) in reversed(found)], False
@@ -311,13 +405,16 @@ class SQLiteStore:
 
     # -- the state of sessions in use -----------------------------------------
 
-    def _entry(self, session_id: str) -> Live:
-        """The session in memory, loaded from the file on first use."""
-        live = self._live.get(session_id)
-        if live is None:
-            live = self._read_session(session_id)
-            if live is None:
-                raise SessionNotFound(session_id)
+    def _entry(self, session_id: str, incarnation: str | None = None) -> Live:
+        """The session in memory, loaded from the file on first use; raises
+        SessionNotFound, or SessionReplaced if it is not the ``incarnation`` asked for."""
+        live = self._live.get(session_id) or self._load(session_id)
+        return _check(session_id, live, incarnation)
+
+    def _load(self, session_id: str) -> Live | None:
+        """The session read from the file and kept in memory from now on."""
+        live = self._read_session(session_id)
+        if live is not None:
             self._live[session_id] = live
         return live
 
@@ -328,7 +425,7 @@ class SQLiteStore:
         if not found:
             return None
         row = found[0]
-        return Live(rows.record_of(row), seq=row[9], kept=row[10])
+        return Live(rows.record_of(row), seq=row[10], kept=row[11])
 
     def _seen(self, live: Live) -> dict[str, int]:
         if live.seen is None:
@@ -377,6 +474,16 @@ class SQLiteStore:
     def _recent(self, session_id: str, before: int, count: int) -> list[StoredMessage]:
         found = self._query(_BEFORE, (session_id, before, count))
         return [rows.message_of(body) for (body,) in reversed(found)]
+
+    def _lease(self, session_id: str, reply_id: int, now: datetime) -> None:
+        self._leases.setdefault(session_id, {})[reply_id] = now + self._lease_for
+
+    def _end_lease(self, session_id: str, reply_id: int) -> None:
+        leases = self._leases.get(session_id)
+        if leases is not None:
+            leases.pop(reply_id, None)
+            if not leases:
+                del self._leases[session_id]
 
     def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
         reader = self._reader
@@ -470,10 +577,20 @@ class SQLiteStore:
         for sid in session_ids:
             self._live.pop(sid, None)
             self._batch.dirty.pop(sid, None)
+            self._leases.pop(sid, None)
         try:
             await self._write(functools.partial(delete_sessions, session_ids))
         finally:
             self._erasing.difference_update(session_ids)
+
+
+def _check(session_id: str, live: Live | None, incarnation: str | None) -> Live:
+    """``live``, if it is there and (when asked) the ``incarnation`` asked for."""
+    if live is None:
+        raise SessionNotFound(session_id)
+    if incarnation is not None and live.record.incarnation != incarnation:
+        raise SessionReplaced(session_id)
+    return live
 
 
 _BY_USER = "SELECT session_id FROM sessions WHERE user_id = ?"
