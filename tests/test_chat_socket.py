@@ -109,6 +109,7 @@ async def test_the_token_travels_in_the_subprotocol_offer_and_is_never_echoed(
     again = await connect("offer-me", session_token=token)  # offers chatbuddy.v1 + token
     assert (await again.greeting())["resumed"] is True
     assert again.ws.selected_subprotocol == SUBPROTOCOL
+    assert again.ws.headers is not None
     assert token not in again.ws.headers.get("Sec-WebSocket-Protocol", "")
 
 
