@@ -434,14 +434,14 @@ def test_when_the_server_did_not_resume_the_session_the_old_conversation_is_clea
 ) -> None:
     env = serve_env(tmp_path / "runtime")
     port = free_port()
-    node = start_server(env, port=port)  # in memory: a restart forgets every session
+    node = start_server(env, "--store", "memory", port=port)  # a restart forgets every session
     try:
         page = open_chat(context, node.url)
         say(page, PRICE_QUESTION)
         expect(page.locator(".msg.assistant")).to_have_count(1)
         node.stop()
         expect(page.locator("#status")).to_have_attribute("data-state", "retrying")
-        node = start_server(env, port=port)
+        node = start_server(env, "--store", "memory", port=port)
         expect(page.locator(".notice")).to_contain_text(
             ["The previous conversation could not be restored; a new one started."]
         )

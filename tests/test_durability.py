@@ -39,7 +39,9 @@ class Files:
         return start_server(
             self.env,
             "--agent", "echo",
-            "--rate-limit", "0",
+            # The tabs send as fast as replies come, all from 127.0.0.1: no budgets.
+            "--rate-limit", "0", "--session-rate-limit", "0", "--ip-rate-limit", "0",
+            "--frame-rate-limit", "0", "--new-sessions-per-minute", "0",
             "--history-limit", "100000",
             "--store", f"sqlite:{self.database}",
             *args,
