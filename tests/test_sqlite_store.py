@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chatbuddy.engine.sqlite import MIGRATIONS, VERSION, SQLiteStore, StoreFileError
+from chatbuddy.engine.sqlite import store as sqlite_store
 from chatbuddy.engine.sqlite.store import RETENTION_BATCH
 from chatbuddy.errors import SessionReplaced, StorageUnavailable
 from chatbuddy.records import utcnow
@@ -338,7 +339,44 @@ async def test_an_open_tab_keeps_a_kept_session_live_and_only_live_ones_count(
         ]
         listed, total = await store.list_sessions(offset=0, limit=10)
         assert ([r.session_id for r in listed], total) == (["open-tab"], 1)
+        clock.advance(sqlite_store.COUNT_EVERY)  # the count of a moment ago is reused until
         assert await store.count_sessions() == 1
+    finally:
+        await store.close()
+
+
+async def test_open_tabs_activity_is_written_in_small_transactions_chat_commits_between(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "KEEP_ALIVE_BATCH", 5)
+    for n in range(11):
+        await store.create_session(record(f"s{n}"))
+    pairs = [(f"s{n}", (await store.get_session(f"s{n}")).incarnation) for n in range(11)]  # type: ignore[union-attr]
+    keeping = asyncio.create_task(store.keep_alive(pairs))
+    await asyncio.sleep(0)  # it marks every session active and writes the first five
+    await store.add_user_message("s10", user_message("meanwhile"))
+    assert not keeping.done()  # the message did not wait for all eleven
+    assert await keeping == []
+    listed, total = await store.list_sessions(offset=0, limit=20)
+    assert total == 11
+    kept = {r.session_id: r.last_activity for r in listed}
+    assert all(kept[sid] == store._live[sid].record.last_activity for sid, _ in pairs)
+
+
+async def test_the_count_of_live_sessions_is_reused_briefly_and_counts_new_ones(
+    database: Path,
+) -> None:
+    clock = Clock()
+    store = make_store(database, clock)
+    await store.start()
+    try:
+        for sid in ("a", "b", "c"):
+            await store.create_session(record(sid, now=clock.now))
+        assert await store.count_sessions() == 3
+        await store.create_session(record("d", now=clock.now))
+        assert await store.count_sessions() == 4  # counted again only after COUNT_EVERY
+        clock.advance(2 * DAY)
+        assert await store.count_sessions() == 0
     finally:
         await store.close()
 
