@@ -63,6 +63,9 @@ setup(
             "mypy>=1.10",
             # Checks the architecture's import rules (pyproject.toml, tests/test_layers.py).
             "import-linter>=2.1",
+            # Generates hostile frames for the fuzz regression test (tests/test_fuzz.py):
+            # it shrinks a failure to the smallest frame that causes it.
+            "hypothesis>=6.100,<7",
         ],
     },
     entry_points={"console_scripts": ["chatbuddy = chatbuddy.cli.main:main"]},

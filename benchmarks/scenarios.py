@@ -58,6 +58,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         lambda folder: servers.chatbuddy(folder, agent="echo", redis=False),
     ),
     Scenario(
+        "memory-echo-audit",
+        "memory + echo, audit log on",
+        lambda folder: servers.chatbuddy(
+            folder, agent="echo", redis=False, store="memory", audit=True
+        ),
+    ),
+    Scenario(
+        "memory-echo-limits",
+        "memory + echo, limits checked",
+        lambda folder: servers.chatbuddy(
+            folder, agent="echo", redis=False, store="memory", limits_checked=True
+        ),
+    ),
+    Scenario(
         "memory-coordinator",
         "memory + coordinator",
         lambda folder: servers.chatbuddy(folder, agent="coordinator", redis=False, store="memory"),

@@ -84,6 +84,10 @@ CHATBUDDY_CHANGED_SETTINGS: tuple[ChangedSetting, ...] = (
     ),
 )
 
+#: A limit's value that is checked but never reached by a benchmark (the
+#: ``memory-echo-limits`` scenario: what the checks cost).
+UNREACHED = "1000000000"
+
 #: redis-server's settings for every run that uses Redis (ChatBuddy's engine and
 #: python-socketio's manager alike): in memory only. Snapshots would fork in
 #: the middle of a run, and an fsync per write would measure the disk.
@@ -247,16 +251,23 @@ def chatbuddy(
     redis: bool,
     store: str | None = None,
     command: list[str] | None = None,
+    audit: bool = False,
+    limits_checked: bool = False,
 ) -> Iterator[Running]:
     """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS; ``store``
     is its ``--store`` (None: not given, so SQLite, in the run's own data folder).
 
-    ``command`` runs another install's ``chatbuddy serve`` (``--base``).
+    ``command`` runs another install's ``chatbuddy serve`` (``--base``); ``audit``
+    turns the audit log on (to a file in ``folder``). ``limits_checked`` keeps every
+    limit on but too high to refuse a benchmark client (:data:`UNREACHED`), to
+    measure what checking them costs.
     """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
+        if audit:
+            args += ["--audit-log", str(folder / "audit.jsonl")]
         for setting in CHATBUDDY_CHANGED_SETTINGS:
-            args += [setting.flag, setting.value]
+            args += [setting.flag, UNREACHED if limits_checked else setting.value]
         if store is not None:
             args += ["--store", store]
         pids = {}

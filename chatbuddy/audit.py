@@ -14,10 +14,10 @@ Lines are buffered and flushed a few times a second, and on close.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
+from json.encoder import encode_basestring_ascii as _string
 from typing import IO
 
 #: Every key a record may have. Ids, sizes, timings and reasons; never text.
@@ -43,10 +43,21 @@ KEYS = frozenset(
         "admin",
         "role",
         "error_type",
+        "resumed",
+        "status",
     }
 )
 
 Value = str | int | float | bool | None
+
+
+def _json(value: str | int | float | bool) -> str:
+    """One value as JSON (strings escaped to ASCII by the json module's C escaper)."""
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)  # int or float; repr is JSON for every finite float
 
 
 class AuditLog:
@@ -82,12 +93,16 @@ class AuditLog:
         """Write one record: ``{"ts": ..., "event": event, **fields}`` (None values left out)."""
         if self._stream is None:
             return
-        unknown = set(fields) - KEYS
-        if unknown:
-            raise ValueError(f"audit records have no key {sorted(unknown)!r}; see audit.KEYS")
-        document = {"ts": round(time.time(), 3), "event": event}
-        document.update((key, value) for key, value in fields.items() if value is not None)
-        self._stream.write(json.dumps(document, separators=(",", ":")) + "\n")
+        if not KEYS.issuperset(fields):
+            unknown = sorted(set(fields) - KEYS)
+            raise ValueError(f"audit records have no key {unknown!r}; see audit.KEYS")
+        # Formatted by hand: a few microseconds, twice per chat message (json.dumps
+        # took three times as long).
+        line = f'{{"ts":{time.time():.3f},"event":{_string(event)}'
+        for key, value in fields.items():
+            if value is not None:
+                line += f',"{key}":{_json(value)}'
+        self._stream.write(line + "}\n")
 
     def start(self) -> None:
         """Flush four times a second from now on (in the running event loop)."""

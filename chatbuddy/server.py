@@ -35,6 +35,7 @@ from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import (
     ConnectionLimits,
     GuardedHTTPServer,
+    ProxiedClients,
     connection_cap,
     raise_open_file_limit,
 )
@@ -75,11 +76,16 @@ class Server:
             audit=self.audit,
         )
         # Opens the admin API (given in the settings, or made now).
-        self.access = AdminAccess(settings.admin_token or new_token())
+        self.access = AdminAccess(settings.admin_token or new_token(), audit=self.audit)
         # Pings chat connections and closes the silent ones.
         self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
         # Keeps garbage collections short with many connections (chatbuddy/collector.py).
         self.collector = CollectorPolicy()
+        # Behind a trusted proxy: chat sockets per forwarded address (else: a warning
+        # when proxy headers arrive unbelieved).
+        self.clients = ProxiedClients(
+            per_ip=settings.max_connections_per_ip, trusted=settings.trust_proxy_headers
+        )
         # The routes, each handler given what it uses.
         self.app = make_app(
             settings=settings,
@@ -90,6 +96,7 @@ class Server:
             access=self.access,
             keepalive=self.keepalive,
             audit=self.audit,
+            clients=self.clients,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
         self._http: GuardedHTTPServer | None = None

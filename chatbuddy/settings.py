@@ -169,7 +169,9 @@ class Settings:
     admin_token: str | None = option(
         None,
         "Token for the admin API and commands (default: a random one, written to a "
-        "file only you can read, where `chatbuddy stats` and friends find it).",
+        "file only you can read, where `chatbuddy stats` and friends find it). Visible "
+        "to other local users in `ps`: prefer --admin-token-file or the environment "
+        "variable.",
     )
     #: Most open connections (HTTP and WebSocket) at once; kept below the open-file limit.
     max_connections: int = option(

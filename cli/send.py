@@ -17,6 +17,7 @@ from chatbuddy.client.target import Target
 
 from . import aio
 from .render import latency_table, safe
+from .secrets import file_option, resolve
 from .target import identifier, target_options
 
 
@@ -33,8 +34,11 @@ from .target import identifier, target_options
     "--session-token",
     envvar="CHATBUDDY_SESSION_TOKEN",
     show_envvar=True,
-    help="The token of an existing --session (printed when the session was made).",
+    help="The token of an existing --session (printed when the session was made). "
+    "Visible to other local users in `ps`: prefer --session-token-file or the "
+    "environment variable.",
 )
+@file_option("--session-token-file", "CHATBUDDY_SESSION_TOKEN_FILE", "the session token")
 @click.option("--user", "user_id", callback=identifier, help="User id to connect as.")
 @click.option(
     "--repeat",
@@ -49,6 +53,7 @@ def send(
     text: str | None,
     session_id: str | None,
     session_token: str | None,
+    session_token_file: str | None,
     user_id: str | None,
     repeat: int,
     interactive: bool,
@@ -58,7 +63,7 @@ def send(
     \b
     Examples:
       chatbuddy send "Mennyi az ára a Samsung Galaxy S24-nek?"
-      chatbuddy send --session web-1234 --session-token TOKEN "Where is order 10042?"
+      chatbuddy send --session web-1234 --session-token-file t.txt "Where is 10042?"
       chatbuddy send --repeat 50 "hello"        # latency summary
       chatbuddy send -i                           # a chat prompt
     """
@@ -66,6 +71,12 @@ def send(
         raise click.UsageError("give TEXT to send, or -i to chat interactively")
     if text is not None and not text.strip():
         raise click.UsageError("TEXT is empty")
+    session_token = resolve(
+        session_token,
+        session_token_file,
+        option="--session-token",
+        twin="--session-token-file",
+    )
     if session_token and not session_id:
         raise click.UsageError("--session-token needs --session")
     sid = session_id or f"cli-{secrets.token_hex(4)}"

@@ -21,10 +21,12 @@ from chatbuddy.server import serve as run_server
 from .errors import ConfigError
 from .options import settings_from, settings_options
 from .render import storage_line
+from .secrets import file_option, resolve
 
 
 @click.command()
 @settings_options
+@file_option("--admin-token-file", "CHATBUDDY_ADMIN_TOKEN_FILE", "the admin token")
 @click.option(
     "--ready-file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -41,7 +43,9 @@ from .render import storage_line
     show_envvar=True,
     help="How much to log.",
 )
-def serve(ready_file: Path | None, log_level: str, **options: Any) -> None:
+def serve(
+    admin_token_file: str | None, ready_file: Path | None, log_level: str, **options: Any
+) -> None:
     """Run the chat server: the page at /, the WebSocket at /ws/chat/{session_id}.
 
     \b
@@ -57,6 +61,12 @@ def serve(ready_file: Path | None, log_level: str, **options: Any) -> None:
     see docs/storage.md. Stops cleanly on Ctrl-C or SIGTERM, letting replies in
     progress finish.
     """
+    options["admin_token"] = resolve(
+        options.get("admin_token"),
+        admin_token_file,
+        option="--admin-token",
+        twin="--admin-token-file",
+    )
     try:
         settings = settings_from(options)
     except ConfigurationError as exc:

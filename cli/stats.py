@@ -38,7 +38,7 @@ def stats(target: Target, as_json: bool, watch: bool, interval: float) -> None:
       chatbuddy stats                       # the server on this machine
       chatbuddy stats --watch               # refresh every second
       chatbuddy stats --json | jq .websocket_stats
-      chatbuddy stats --url https://chat.example --token "$TOKEN"
+      chatbuddy stats --url https://chat.example --token-file ~/.chatbuddy.token
     """
     aio.run(_stats(AdminClient(target), as_json=as_json, watch=watch, interval=interval))
 

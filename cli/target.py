@@ -13,6 +13,8 @@ from click.core import ParameterSource
 from chatbuddy.client.target import DEFAULT_URL, Target
 from chatbuddy.text import is_valid_id
 
+from .secrets import file_option, resolve
+
 
 def parse_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
     parts = urlsplit(value)
@@ -29,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def target_options(command: F) -> F:
-    """Add --url and --token, and pass the command a ``target``."""
+    """Add --url, --token and --token-file, and pass the command a ``target``."""
 
     @click.option(
         "--url",
@@ -45,10 +47,15 @@ def target_options(command: F) -> F:
         envvar="CHATBUDDY_ADMIN_TOKEN",
         show_envvar=True,
         help="Admin token. Not needed for a server on this machine: it is read from "
-        "the file `chatbuddy serve` writes.",
+        "the file `chatbuddy serve` writes. Visible to other local users in `ps`: "
+        "prefer --token-file or the environment variable.",
     )
+    @file_option("--token-file", "CHATBUDDY_ADMIN_TOKEN_FILE", "the admin token")
     @functools.wraps(command)
-    def wrapper(*args: Any, url: str, token: str | None, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any, url: str, token: str | None, token_file: str | None, **kwargs: Any
+    ) -> Any:
+        token = resolve(token, token_file, option="--token", twin="--token-file")
         ctx = click.get_current_context()
         inherited = ctx.obj if isinstance(ctx.obj, Target) else None
         # `chatbuddy sessions --url X show ID`: the group's options reach the subcommand.

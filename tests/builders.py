@@ -91,13 +91,13 @@ def reply(message_id: int, in_reply_to: int, content: str = "hello") -> StoredMe
 
 
 def unlimited(**options: Any) -> Settings:
-    """Settings with every rate limit off, for tests that chat as fast as they can (the
-    limits have tests of their own)."""
-    return Settings(
-        rate_limit=0,
-        session_rate_limit=0,
-        ip_rate_limit=0,
-        frame_rate_limit=0,
-        new_sessions_per_minute=0,
-        **options,
-    )
+    """Settings with every rate limit off (but those ``options`` set), for tests that
+    chat as fast as they can (the limits have tests of their own)."""
+    off: dict[str, Any] = {
+        "rate_limit": 0,
+        "session_rate_limit": 0,
+        "ip_rate_limit": 0,
+        "frame_rate_limit": 0,
+        "new_sessions_per_minute": 0,
+    }
+    return Settings(**{**off, **options})

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from chatbuddy.audit import AuditLog
 from chatbuddy.cli.loadgen import (  # type: ignore[import-not-found,unused-ignore]
@@ -404,3 +406,63 @@ class TestNewSessionsPerAddress:
             client.close()
             answers.append((101, None))
         assert answers == [(101, None)] * 5 + [(429, "too_many_sessions")] * 7
+
+
+# -- behind a proxy (item 2: per-address caps where every peer is the proxy) -------
+
+
+async def via_proxy(port: int, session_id: str, client_ip: str) -> WebSocketClientConnection:
+    """A chat socket as a reverse proxy forwards it for ``client_ip``."""
+    request = HTTPRequest(
+        f"ws://127.0.0.1:{port}/ws/chat/{session_id}",
+        headers={"X-Forwarded-For": client_ip},
+        connect_timeout=TIMEOUT,
+    )
+    return await websocket_connect(request)
+
+
+class TestBehindATrustedProxy:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return unlimited(
+            port=0, admin_token=ADMIN_TOKEN, trust_proxy_headers=True, max_connections_per_ip=5
+        )
+
+    async def test_customers_behind_the_proxy_are_not_capped_as_one_address(
+        self, port: int
+    ) -> None:
+        sockets = [await via_proxy(port, f"shopper-{n}", f"10.0.0.{n}") for n in range(12)]
+        greetings = [json.loads(await s.read_message() or "{}") for s in sockets]
+        assert {g["type"] for g in greetings} == {"connection_established"}
+        for s in sockets:
+            s.close()
+
+    async def test_one_forwarded_address_is_capped_and_a_freed_slot_serves(self, port: int) -> None:
+        held = [await via_proxy(port, f"greedy-{n}", "10.9.9.9") for n in range(5)]
+        with pytest.raises(HTTPClientError) as refusal:
+            await via_proxy(port, "greedy-5", "10.9.9.9")
+        assert refusal.value.code == 503
+        held.pop().close()
+
+        async def a_slot_frees() -> bool:
+            try:
+                (await via_proxy(port, "greedy-6", "10.9.9.9")).close()
+            except HTTPClientError:
+                return False
+            return True
+
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        while not await a_slot_frees():  # the close reaches the server in a moment
+            assert asyncio.get_running_loop().time() < deadline, "the freed slot never served"
+        for s in held:
+            s.close()
+
+
+async def test_a_proxy_that_is_not_trusted_is_pointed_out_once(
+    http: Http, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="chatbuddy.limits"):
+        for _ in range(3):
+            await http.fetch("/ws/chat/proxied", headers={"X-Forwarded-For": "203.0.113.7"})
+    warnings = [r for r in caplog.records if "--trust-proxy-headers" in r.getMessage()]
+    assert len(warnings) == 1

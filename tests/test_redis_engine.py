@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import shlex
+from pathlib import Path
 
 import pytest
+import redis
+from tornado.httpclient import AsyncHTTPClient
 
 from chatbuddy.engine import Engine, Presence
 from chatbuddy.engine.redis import redis_pair
 from chatbuddy.errors import SessionNotFound, StorageUnavailable
-from tests.builders import record, user_message
+from chatbuddy.server import Server
+from tests.builders import build_engine, record, unlimited, user_message
+from tests.conftest import ADMIN_TOKEN
 from tests.doubles import RecordingNode
-from tests.helpers import TIMEOUT, eventually
+from tests.helpers import TIMEOUT, ChatClient, eventually
 from tests.redis_server import RedisServer
 
 
@@ -160,3 +167,44 @@ async def test_two_thousand_concurrent_requests_all_succeed(redis_url: str) -> N
         assert engine.ready()
     finally:
         await engine.close()
+
+
+def documented_acl(password: str) -> list[str]:
+    """The ACL SETUSER line of docs/redis.md, with ``password``, as arguments."""
+    docs = (Path(__file__).parent.parent / "docs" / "redis.md").read_text()
+    lines = [line for line in docs.splitlines() if line.startswith("ACL SETUSER chatbuddy ")]
+    assert len(lines) == 1, "docs/redis.md shows one ACL line"
+    return shlex.split(lines[0].replace(">PASSWORD", f">{password}"))
+
+
+async def test_the_documented_acl_is_all_chatbuddy_needs(own_redis: RedisServer) -> None:
+    password = secrets.token_hex(16)
+    with own_redis.client() as admin:
+        admin.execute_command(*documented_acl(password))
+    url = f"redis://chatbuddy:{password}@127.0.0.1:{own_redis.port}/0"
+    engine = build_engine("redis", redis_url=url)
+    settings = unlimited(port=0, admin_token=ADMIN_TOKEN, agent="echo")
+    async with Server(settings, engine=engine) as server:
+        await eventually(server.engine.ready, "the engine ready")
+        tab = await ChatClient.open(server.port, "acl-ed")
+        token = (await tab.greeting())["session_token"]
+        other = await ChatClient.open(server.port, "acl-ed", session_token=token)
+        await other.greeting()
+        reply = await tab.chat("acl-ed", "hello")  # scripts, history, fan-out
+        assert (await other.expect("user_message"))["data"]["content"] == "hello"
+        await tab.send(type="history")
+        assert len((await tab.expect("history"))["data"]["messages"]) == 2
+        stats = await AsyncHTTPClient().fetch(
+            f"http://127.0.0.1:{server.port}/api/v1/websocket/stats",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert json.loads(stats.body)["websocket_stats"]["total_connections"] == 2
+        assert reply["content"]
+        tab.close()
+        other.close()
+
+    limited = redis.Redis(port=own_redis.port, username="chatbuddy", password=password)
+    with limited:
+        for command in (("PUBLISH", "other:channel", "x"), ("GET", "other:key"), ("FLUSHALL",)):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                limited.execute_command(*command)  # type: ignore[no-untyped-call]

@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 from chatbuddy.agents import Agent, AgentReply, AgentRequest
+from chatbuddy.audit import AuditLog
 from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
 from chatbuddy.chat.failures import client_error, session_gone
@@ -39,6 +40,7 @@ class ReplyPipeline:
         agent: Agent,
         feed: EventFeed,
         counters: Counters,
+        audit: AuditLog | None = None,
     ) -> None:
         # Keeps the messages and replies.
         self._store = store
@@ -50,6 +52,8 @@ class ReplyPipeline:
         self._feed = feed
         # Counts replies and errors for the stats endpoint.
         self._counters = counters
+        # Records each answer (ids, sizes, timings; never the text).
+        self._audit = audit if audit is not None else AuditLog.disabled()
         # session_id -> messages not yet answered, oldest first.
         self._queues: dict[str, deque[PendingMessage]] = {}
         # session_id -> the task draining that queue; at most one per session.
@@ -224,6 +228,17 @@ class ReplyPipeline:
         if not published:
             await self._node.to_session(sid, message.incarnation, frame)
         self._counters.replies_sent += 1
+        if self._audit.enabled:
+            self._audit.record(
+                "message_answered",
+                session_id=sid,
+                message_id=reply_id,
+                in_reply_to=in_reply_to,
+                chars=len(content),
+                ms=round(1000 * metadata["processing_time"], 2),
+                agent=self._agent.name,
+                route=reply.agent,
+            )
         await self._feed.done(
             sid,
             now,

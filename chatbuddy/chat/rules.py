@@ -36,6 +36,8 @@ class Peer:
     user_id: str | None
     #: The life of the session it was admitted to (see SessionRecord.incarnation).
     incarnation: str = ""
+    #: The client's address (for the audit log).
+    ip: str | None = None
     #: Chat-message budgets it draws on, named: its own, its session's and its
     #: address's (shared with every connection of them); empty when limits are off.
     limits: tuple[tuple[str, TokenBucket], ...] = ()

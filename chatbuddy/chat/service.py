@@ -75,7 +75,12 @@ class ChatService:
         self._feed = EventFeed(engine.bus)
         # Ordered reply production per session.
         self._replies = ReplyPipeline(
-            store=engine.store, node=node, agent=agent, feed=self._feed, counters=counters
+            store=engine.store,
+            node=node,
+            agent=agent,
+            feed=self._feed,
+            counters=counters,
+            audit=self._audit,
         )
         # connection_id -> what the rules know of it (ids, budgets).
         self._peers: dict[str, Peer] = {}
@@ -139,6 +144,7 @@ class ChatService:
             connection.session_id,
             connection.user_id,
             incarnation=connection.incarnation,
+            ip=connection.remote_ip,
             limits=tuple(limits),
             frames=TokenBucket(rate, max(1, round(3 * rate))) if rate else None,
             strikes=(
@@ -202,6 +208,13 @@ class ChatService:
             case Enqueue(message):
                 self._replies.submit(message)
                 self._counters.messages_received += 1
+                if self._audit.enabled:
+                    self._audit.record(
+                        "message_received",
+                        session_id=peer.session_id,
+                        connection_id=peer.connection_id,
+                        chars=len(message.content),
+                    )
                 return None
             case Disconnect(code, reason):
                 self._disconnect(connection, code, reason)
@@ -266,6 +279,13 @@ class ChatService:
     async def _refuse(self, peer: Peer, failure: ClientError) -> None:
         """Send ``failure`` to the connection that caused it (and to watching admins)."""
         self._counters.errors_sent += 1
+        self._audit.record(
+            "frame_refused",
+            session_id=peer.session_id,
+            connection_id=peer.connection_id,
+            ip=peer.ip,
+            error_type=failure.error_type,
+        )
         now = utcnow()
         self._node.to_connection(peer.connection_id, frames.error(failure, peer.session_id, now))
         # The client was told; if the bus is down, admins elsewhere cannot be reached now.

@@ -50,9 +50,9 @@ class Target:
             where = token_file.token_path(self.port)
             raise TokenMissing(
                 f"no admin token for {self.url}: none found at {where}; is `chatbuddy serve` "
-                "running? (for another server, pass --token or set CHATBUDDY_ADMIN_TOKEN)"
+                "running? (for another server, pass --token-file or set CHATBUDDY_ADMIN_TOKEN)"
             )
         raise TokenMissing(
-            f"{self.url} is not on this machine: pass its admin token with --token "
+            f"{self.url} is not on this machine: pass its admin token with --token-file "
             "or CHATBUDDY_ADMIN_TOKEN"
         )

@@ -107,7 +107,7 @@ class _SessionsBase(AdminHandler):
             what = f"session {session_id!r}" if session_id else f"sessions of user {user_id!r}"
             json_error(self, 404, "not_found", f"no {what}")
             return
-        code = Close.SESSION_DELETED
+        code = int(Close.SESSION_DELETED)  # an int: the audit log writes numbers as they print
         for sid in erased:
             await self._bus.close_session(sid, code, "session deleted")
         ms = round(1000 * (time.perf_counter() - started), 1)
@@ -115,7 +115,7 @@ class _SessionsBase(AdminHandler):
             self._audit.record(
                 "session_erased", session_id=sid, user_id=user_id, code=code, ms=ms, admin=True
             )
-        self.write_json({"erased": erased, "close_code": int(code)})
+        self.write_json({"erased": erased, "close_code": code})
 
 
 class SessionsHandler(_SessionsBase):

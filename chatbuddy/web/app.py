@@ -30,6 +30,7 @@ from chatbuddy.web.http import (
     log_request,
 )
 from chatbuddy.web.keepalive import KeepAlive
+from chatbuddy.web.limits import ProxiedClients
 from chatbuddy.web.widget import (
     FRAME,
     VersionedAssetHandler,
@@ -63,6 +64,7 @@ def make_app(
     access: AdminAccess,
     keepalive: KeepAlive,
     audit: AuditLog,
+    clients: ProxiedClients,
 ) -> tornado.web.Application:
     """Wire the handlers to this process's one node, service, engine and settings."""
     static = static_path()
@@ -94,6 +96,7 @@ def make_app(
                     "keepalive": keepalive,
                     "max_queued": settings.max_queued,
                     "audit": audit,
+                    "clients": clients,
                 },
             ),
             (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tornado.web
 
+from chatbuddy.audit import AuditLog
 from chatbuddy.tokens import tokens_match
 from chatbuddy.web.http import json_error
 
@@ -17,9 +18,11 @@ from chatbuddy.web.http import json_error
 class AdminAccess:
     """Who may use the admin API of this server."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, audit: AuditLog | None = None) -> None:
         # The one secret that opens the admin API of this server.
         self.token = token
+        # Records refused and admitted admin requests (never the token).
+        self._audit = audit if audit is not None else AuditLog.disabled()
 
     def admit(self, handler: tornado.web.RequestHandler, *, query_token: bool = False) -> bool:
         """Whether the request carries the admin token; if not, answer 401 and say why.
@@ -29,8 +32,16 @@ class AdminAccess:
         given = bearer_token(handler)
         if given is None and query_token:
             given = handler.get_query_argument("token", None)
+        request = handler.request
         if tokens_match(self.token, given):
+            self._audit.record("admin_request", ip=request.remote_ip, admin=request.path[:200])
             return True
+        self._audit.record(
+            "admin_refused",
+            ip=request.remote_ip,
+            admin=request.path[:200],
+            reason="missing_token" if given is None else "wrong_token",
+        )
         if given is None:
             message = (
                 "missing admin token: send 'Authorization: Bearer TOKEN' (see chatbuddy --help)"

@@ -21,10 +21,11 @@ from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
 from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
 from chatbuddy.records import ClientInfo
-from chatbuddy.text import new_connection_id
+from chatbuddy.text import is_valid_id, new_connection_id
 from chatbuddy.web.admin import retrieve_exception
 from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
+from chatbuddy.web.limits import ProxiedClients
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_token
 
@@ -44,6 +45,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         keepalive: KeepAlive,
         max_queued: int,
         audit: AuditLog,
+        clients: ProxiedClients,
     ) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
@@ -53,6 +55,8 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._max_queued = max_queued
         # Records opens, closes and refusals (never text or tokens).
         self._audit = audit
+        # Caps chat sockets per forwarded client address behind a trusted proxy.
+        self._clients = clients
         # The close code this server sent, if it closed the connection (for the logs).
         self._closed_with: int | None = None
         # Bytes waiting to be sent at the keep-alive's last look (see stalled()).
@@ -147,6 +151,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         session_id: str = args[0]
+        self._clients.notice(self.request.headers)
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             self._refuse(426, "upgrade_required", "this endpoint speaks WebSocket only")
             return
@@ -188,7 +193,16 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         except StorageUnavailable:
             self._refuse(503, "storage_unavailable", "sessions are unavailable; retry shortly")
             return
-        await super().get(*args, **kwargs)
+        ip = self.request.remote_ip or "-"
+        if not self._clients.hold(ip):
+            self._refuse(
+                503, "too_many_connections", "too many connections from this address; retry later"
+            )
+            return
+        try:
+            await super().get(*args, **kwargs)
+        finally:  # the socket is closed, or never opened
+            self._clients.release(ip)
 
     def check_origin(self, origin: str) -> bool:
         """The whole origin rule, checked before a session is created for the request.
@@ -214,6 +228,14 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
+        session_id = self.path_args[0] if self.path_args else None
+        self._audit.record(
+            "handshake_refused",
+            session_id=session_id if session_id and is_valid_id(session_id) else None,
+            ip=self.request.remote_ip,
+            status=status,
+            reason=reason,
+        )
         json_error(self, status, reason, message)
 
     # -- lifecycle --------------------------------------------------------------
@@ -230,6 +252,14 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             stream.max_write_buffer_size = self._max_queued
         self._last_heard = self._opened_at
         self._keepalive.add(self)
+        self._audit.record(
+            "connection_opened",
+            connection_id=self._connection_id,
+            session_id=self.session_id,
+            user_id=self.user_id,
+            ip=self.request.remote_ip,
+            resumed=self._grant.resumed,
+        )
         log.info(
             "open %s session=%s user=%s ip=%s resumed=%s",
             self._connection_id,

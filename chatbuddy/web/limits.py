@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.iostream
 from tornado.ioloop import IOLoop
 
@@ -75,11 +76,12 @@ class ConnectionLimits:
         # address -> open connections from it; addresses with none are removed.
         self._by_ip: dict[str, int] = {}
 
-    def admit(self, ip: str) -> str | None:
-        """Count a new connection from ``ip``, or say why it is refused."""
+    def admit(self, ip: str, *, per_ip: bool = True) -> str | None:
+        """Count a new connection from ``ip``, or say why it is refused (``per_ip``:
+        whether the per-address cap applies; not to a trusted proxy's address)."""
         if self.open >= self.total:
             return "server_full"
-        if self.per_ip and self._by_ip.get(ip, 0) >= self.per_ip:
+        if per_ip and self.per_ip and self._by_ip.get(ip, 0) >= self.per_ip:
             return "too_many_connections"
         self.open += 1
         self._by_ip[ip] = self._by_ip.get(ip, 0) + 1
@@ -95,6 +97,58 @@ class ConnectionLimits:
 
     def refused(self, ip: str, reason: str) -> None:
         self._audit.record("connection_refused", ip=ip, reason=reason)
+
+
+class ProxiedClients:
+    """Per-client caps behind a proxy, where every TCP peer is the proxy.
+
+    With ``--trust-proxy-headers`` the accept-time cap cannot tell clients apart,
+    so the chat socket counts its connections by the forwarded address here.
+    Without it, a request that carries forwarding headers means a proxy nobody
+    trusts: every customer shares the proxy's address and its budgets, which the
+    operator is told once.
+    """
+
+    def __init__(self, *, per_ip: int, trusted: bool) -> None:
+        # Most chat sockets from one forwarded address (0: no cap); used when trusted.
+        self.per_ip = per_ip if trusted else 0
+        # Whether X-Forwarded-For / X-Real-Ip are believed (--trust-proxy-headers).
+        self.trusted = trusted
+        # address -> chat sockets from it; addresses with none are removed.
+        self._by_ip: dict[str, int] = {}
+        # Whether the untrusted-proxy warning was logged.
+        self._warned = False
+
+    def hold(self, ip: str) -> bool:
+        """Count a chat socket from ``ip``; False if it is over the cap."""
+        if not self.per_ip:
+            return True
+        held = self._by_ip.get(ip, 0)
+        if held >= self.per_ip:
+            return False
+        self._by_ip[ip] = held + 1
+        return True
+
+    def release(self, ip: str) -> None:
+        if not self.per_ip:
+            return
+        left = self._by_ip.get(ip, 0) - 1
+        if left > 0:
+            self._by_ip[ip] = left
+        else:
+            self._by_ip.pop(ip, None)
+
+    def notice(self, headers: tornado.httputil.HTTPHeaders) -> None:
+        """Warn once when requests come through a proxy that is not trusted."""
+        if self.trusted or self._warned:
+            return
+        if "X-Forwarded-For" in headers or "X-Real-Ip" in headers or "Forwarded" in headers:
+            self._warned = True
+            log.warning(
+                "requests carry proxy headers (X-Forwarded-For) but --trust-proxy-headers "
+                "is off: every client counts as the proxy's address, so they share its "
+                "per-address limits; behind your own proxy, start with --trust-proxy-headers"
+            )
 
 
 class GuardedHTTPServer(tornado.httpserver.HTTPServer):
@@ -113,7 +167,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: Any) -> None:
         ip = _ip(address) if self.per_peer else "proxy"
-        refusal = self.limits.admit(ip)
+        refusal = self.limits.admit(ip, per_ip=self.per_peer)
         if refusal is not None:
             self.limits.refused(ip, refusal)
             _refuse(stream, refusal)
