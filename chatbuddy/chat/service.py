@@ -206,7 +206,7 @@ class ChatService:
                 self._node.to_connection(peer.connection_id, frame)
                 return None
             case Enqueue(message):
-                self._replies.submit(message)
+                worker = self._replies.submit_here(message)
                 self._counters.messages_received += 1
                 if self._audit.enabled:
                     self._audit.record(
@@ -215,7 +215,7 @@ class ChatService:
                         connection_id=peer.connection_id,
                         chars=len(message.content),
                     )
-                return None
+                return worker  # None, or the session's worker for this connection to run
             case Disconnect(code, reason):
                 self._disconnect(connection, code, reason)
                 return None
