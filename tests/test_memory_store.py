@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from chatbuddy.engine import MemoryStore
 from chatbuddy.errors import SessionNotFound
-from chatbuddy.records import SessionRecord, utcnow
+from chatbuddy.records import SessionRecord
 from tests.builders import record, user_message
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.doubles import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def store(clock: Clock) -> MemoryStore:
+def store(clock: FakeClock) -> MemoryStore:
     return MemoryStore(session_ttl=60, history_limit=5, clock=clock)
 
 
 async def test_a_session_expires_after_the_ttl_without_activity(
-    store: MemoryStore, clock: Clock
+    store: MemoryStore, clock: FakeClock
 ) -> None:
     await store.create_session(record(now=clock.now))
     clock.advance(61)
@@ -45,7 +34,7 @@ async def test_a_session_expires_after_the_ttl_without_activity(
     assert await store.create_session(record(now=clock.now))  # the id is free again
 
 
-async def test_activity_slides_the_expiry(store: MemoryStore, clock: Clock) -> None:
+async def test_activity_slides_the_expiry(store: MemoryStore, clock: FakeClock) -> None:
     await store.create_session(record(now=clock.now))
     for _ in range(5):
         clock.advance(50)
@@ -53,7 +42,7 @@ async def test_activity_slides_the_expiry(store: MemoryStore, clock: Clock) -> N
     assert await store.get_session("s1") is not None
 
 
-async def test_sweeping_removes_only_expired_sessions(store: MemoryStore, clock: Clock) -> None:
+async def test_sweeping_removes_only_expired_sessions(store: MemoryStore, clock: FakeClock) -> None:
     await store.create_session(record("old", now=clock.now))
     clock.advance(40)
     await store.create_session(record("new", now=clock.now))
@@ -64,7 +53,7 @@ async def test_sweeping_removes_only_expired_sessions(store: MemoryStore, clock:
 
 
 async def test_every_kind_of_activity_moves_a_session_to_the_top_of_the_listing(
-    store: MemoryStore, clock: Clock
+    store: MemoryStore, clock: FakeClock
 ) -> None:
     # The listing reads the newest from the end of an activity-ordered dict, so
     # each kind of activity must move its session there.
@@ -89,7 +78,7 @@ async def test_every_kind_of_activity_moves_a_session_to_the_top_of_the_listing(
 
 
 async def test_expired_sessions_are_neither_listed_nor_counted(
-    store: MemoryStore, clock: Clock
+    store: MemoryStore, clock: FakeClock
 ) -> None:
     await store.create_session(record("old", now=clock.now))
     clock.advance(40)
@@ -101,7 +90,7 @@ async def test_expired_sessions_are_neither_listed_nor_counted(
 
 
 async def test_a_page_of_the_listing_reads_only_its_sessions(
-    store: MemoryStore, clock: Clock
+    store: MemoryStore, clock: FakeClock
 ) -> None:
     for n in range(2000):
         await store.create_session(record(f"s{n}", now=clock.now))

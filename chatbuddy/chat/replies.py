@@ -131,7 +131,9 @@ class ReplyPipeline:
                     failure = client_error(exc, session_id=session_id, request_type="chat_message")
                     await self._tell_session(message, failure)
                     if isinstance(exc, SessionNotFound):  # its tabs must start anew
-                        self._node.close_session(session_id, *session_gone(exc))
+                        self._node.close_session(
+                            session_id, *session_gone(exc), only=message.incarnation
+                        )
         finally:
             del self._workers[session_id]
             if done is not None:
