@@ -159,3 +159,20 @@ async def test_when_an_id_belongs_to_a_new_session_only_the_old_sessions_tabs_ar
     assert not old_tab.alive  # closed: its session is gone
     assert new_tab.alive  # the new session's tab on this node stays
     await engine.close()
+
+
+async def test_an_erasure_closes_the_erased_sessions_tabs_and_spares_a_new_one_on_its_id(
+    engine: Engine, node: LocalNode, service: ChatService
+) -> None:
+    erased_life = await grant(engine, "forget-me")
+    old_tab = tab(erased_life, "old-tab")
+    await service.attach(old_tab, erased_life)
+    erased = await engine.store.erase(session_id="forget-me")
+    new_life = await grant(engine, "forget-me")  # the id taken again before the close
+    new_tab = tab(new_life, "new-tab")
+    await service.attach(new_tab, new_life)
+
+    for session_id, incarnation in erased:  # as the admin API closes them
+        await engine.bus.close_session(session_id, 4003, "session deleted", only=incarnation)
+    await eventually(lambda: not old_tab.alive, "the erased session's tab closed")
+    assert new_tab.alive

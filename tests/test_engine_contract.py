@@ -253,13 +253,15 @@ async def test_erasing_removes_a_session_or_all_of_a_users_and_nothing_else(
     bob.user_id = "bob"
     await store.create_session(bob)
 
-    erased_life = (await store.get_session("a1")).incarnation  # type: ignore[union-attr]
-    assert await store.erase(session_id="a1") == ["a1"]
+    lives = {sid: (await store.get_session(sid)).incarnation for sid in ("a1", "a2")}  # type: ignore[union-attr]
+    erased_life = lives["a1"]
+    # Each erased session with its incarnation: the caller closes that life's tabs only.
+    assert await store.erase(session_id="a1") == [("a1", erased_life)]
     assert await store.get_session("a1") is None
     with pytest.raises(SessionNotFound):
         await store.history("a1", after=None, limit=10)
     assert await store.erase(session_id="a1") == []
-    assert await store.erase(user_id="anna") == ["a2"]
+    assert await store.erase(user_id="anna") == [("a2", lives["a2"])]
     assert await store.erase(user_id="anna") == []
     assert await store.get_session("b1") is not None
     # The id is free again, with nothing of the erased session in it, and a tab of
@@ -299,5 +301,9 @@ async def test_closing_a_session_reaches_the_nodes_with_its_tabs(
     await engine.bus.subscribe("s1")
     await eventually(engine.ready, "engine ready")
     await engine.bus.close_session("s1", Close.SESSION_DELETED, "session deleted")
-    await eventually(lambda: bool(node.closed), "the order to close")
-    assert node.closed == [("s1", 4003, "session deleted")]
+    await engine.bus.close_session("s1", Close.SESSION_DELETED, "session deleted", only="0a1b")
+    await eventually(lambda: len(node.closed) == 2, "the orders to close")
+    assert node.closed == [
+        ("s1", 4003, "session deleted", None),  # every tab of the id
+        ("s1", 4003, "session deleted", "0a1b"),  # only those of one life of it
+    ]

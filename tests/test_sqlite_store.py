@@ -110,7 +110,7 @@ async def test_a_file_of_the_previous_schema_is_migrated_with_its_conversations(
         assert again.duplicate
         fresh = await store.add_user_message("kept", user_message("more"))
         assert (fresh.message.id, fresh.reply_id) == (3, 4)
-        assert await store.erase(user_id="anna") == ["kept"]
+        assert await store.erase(user_id="anna") == [("kept", kept.incarnation)]
     finally:
         await store.close()
     with sqlite3.connect(database) as connection:
@@ -416,7 +416,7 @@ async def test_an_erased_conversation_leaves_no_trace_in_the_file_or_the_wal(
         other.execute("PRAGMA wal_checkpoint(PASSIVE)")
     await store.add_user_message("a", user_message("anna-secret-4711 last", "a-last"))
 
-    assert await store.erase(user_id="anna") == ["a"]
+    assert [sid for sid, _ in await store.erase(user_id="anna")] == ["a"]
     on_disk = _all_bytes(database)
     assert b"anna-secret-4711" not in on_disk
     assert b"a-last" not in on_disk

@@ -47,9 +47,11 @@ class LocalBus:
         if self._node is not None:
             self._node.deliver(session_id, frame, exclude, incarnation)
 
-    async def close_session(self, session_id: str, code: int, reason: str) -> None:
+    async def close_session(
+        self, session_id: str, code: int, reason: str, *, only: str | None = None
+    ) -> None:
         if self._node is not None:
-            self._node.close_session(session_id, code, reason)
+            self._node.close_session(session_id, code, reason, only=only)
 
     def events_wanted(self) -> bool:
         return self._watching_events

@@ -152,16 +152,14 @@ class MemoryStore:
 
     async def erase(
         self, *, session_id: str | None = None, user_id: str | None = None
-    ) -> list[str]:
+    ) -> list[tuple[str, str]]:
         if (session_id is None) == (user_id is None):
             raise ValueError("erase one session_id or one user_id")
         if session_id is not None:
             ids = [session_id] if session_id in self._sessions else []
         else:
             ids = [sid for sid, s in self._sessions.items() if s.record.user_id == user_id]
-        for sid in ids:
-            del self._sessions[sid]
-        return ids
+        return [(sid, self._sessions.pop(sid).record.incarnation) for sid in ids]
 
     # -- history ------------------------------------------------------------
 

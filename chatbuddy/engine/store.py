@@ -128,11 +128,12 @@ class SessionStore(Protocol):
 
     async def erase(
         self, *, session_id: str | None = None, user_id: str | None = None
-    ) -> list[str]:
+    ) -> list[tuple[str, str]]:
         """Erase one session, or every session of ``user_id`` (exactly one is given),
-        with its history and dedup state, from everywhere this store keeps them (for
-        SQLite: the file, its free pages and its WAL); the ids erased, none if none
-        matched. For data-protection requests; the caller closes their tabs."""
+        with its history, dedup state and leases, from everywhere this store keeps
+        them (for SQLite: the file, its free pages and its WAL); the ``(session_id,
+        incarnation)`` pairs erased, none if none matched. For data-protection
+        requests; the caller closes the tabs of exactly those incarnations."""
 
     async def add_user_message(
         self,

@@ -108,14 +108,16 @@ class _SessionsBase(AdminHandler):
             json_error(self, 404, "not_found", f"no {what}")
             return
         code = int(Close.SESSION_DELETED)  # an int: the audit log writes numbers as they print
-        for sid in erased:
-            await self._bus.close_session(sid, code, "session deleted")
+        for sid, incarnation in erased:
+            # Only the erased session's tabs: a new session may have taken the id since.
+            await self._bus.close_session(sid, code, "session deleted", only=incarnation or None)
         ms = round(1000 * (time.perf_counter() - started), 1)
-        for sid in erased:
+        ids = [sid for sid, _ in erased]
+        for sid in ids:
             self._audit.record(
                 "session_erased", session_id=sid, user_id=user_id, code=code, ms=ms, admin=True
             )
-        self.write_json({"erased": erased, "close_code": code})
+        self.write_json({"erased": ids, "close_code": code})
 
 
 class SessionsHandler(_SessionsBase):

@@ -192,9 +192,10 @@ class RedisStore:
 
     async def erase(
         self, *, session_id: str | None = None, user_id: str | None = None
-    ) -> list[str]:
+    ) -> list[tuple[str, str]]:
         """DEL of the session's keys. Redis's own copies (RDB snapshots, the AOF) keep
-        them until they are rewritten: docs/storage.md says how to force that."""
+        them until they are rewritten: docs/storage.md says how to force that. A
+        session's leftovers without its hash are erased too, with an empty incarnation."""
         if (session_id is None) == (user_id is None):
             raise ValueError("erase one session_id or one user_id")
         if session_id is not None:
@@ -209,11 +210,16 @@ class RedisStore:
             ids = list(dict.fromkeys(ids))
         erased = []
         for sid in ids:
-            removed, _ = await self._redis.execute_many(
-                [("DEL", *self._keys.session(sid)), ("ZREM", self._keys.index, sid)]
+            keys = self._keys.session(sid)
+            incarnation, removed, _ = await self._redis.execute_many(
+                [
+                    ("HGET", keys[0], "incarnation"),
+                    ("DEL", *keys),
+                    ("ZREM", self._keys.index, sid),
+                ]
             )
             if int(removed):
-                erased.append(sid)
+                erased.append((sid, incarnation or ""))
             self._indexed.pop(sid, None)
         return erased
 

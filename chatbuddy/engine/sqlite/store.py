@@ -290,25 +290,26 @@ class SQLiteStore:
 
     async def erase(
         self, *, session_id: str | None = None, user_id: str | None = None
-    ) -> list[str]:
+    ) -> list[tuple[str, str]]:
         """Delete the sessions with their history and dedup state, then checkpoint the
         WAL into the file and truncate it: with secure_delete on, no copy of their
         rows is left in the file, its free pages or the WAL."""
         if (session_id is None) == (user_id is None):
             raise ValueError("erase one session_id or one user_id")
         if session_id is not None:
-            found = await self.get_session(session_id) is not None
-            ids = [session_id] if found else []
+            found = await self.get_session(session_id)
+            erased = {} if found is None else {session_id: found.incarnation}
         else:
-            kept = [sid for (sid,) in self._query(_BY_USER, (user_id,))]
-            ids = kept + [sid for sid, live in self._live.items() if live.record.user_id == user_id]
-            ids = list(dict.fromkeys(ids))
-        if not ids:
+            erased = dict(self._query(_BY_USER, (user_id,)))
+            for sid, live in self._live.items():
+                if live.record.user_id == user_id:
+                    erased[sid] = live.record.incarnation
+        if not erased:
             return []
-        await self._remove(ids)
+        await self._remove(list(erased))
         if not await self._write(checkpoint):
             log.warning("the WAL could not be truncated after an erasure; the next one will")
-        return ids
+        return list(erased.items())
 
     # -- history --------------------------------------------------------------
 
@@ -616,7 +617,7 @@ def _check(session_id: str, live: Live | None, incarnation: str | None) -> Live:
     return live
 
 
-_BY_USER = "SELECT session_id FROM sessions WHERE user_id = ?"
+_BY_USER = "SELECT session_id, incarnation FROM sessions WHERE user_id = ?"
 _SEEN = "SELECT client_message_id, message_id FROM seen WHERE session_id = ? ORDER BY message_id"
 _ONE = "SELECT body FROM messages WHERE session_id = ? AND id = ?"
 _LATEST = "SELECT body FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"
