@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,13 @@ from chatbuddy.engine.sqlite.store import RETENTION_BATCH
 from chatbuddy.errors import SessionReplaced, StorageUnavailable
 from chatbuddy.records import utcnow
 from tests.builders import record, reply, user_message
+from tests.doubles import FakeClock
 
 DAY = 86400.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 def make_store(
-    path: Path, clock: Clock | None = None, retention: float | None = 90 * DAY
+    path: Path, clock: FakeClock | None = None, retention: float | None = 90 * DAY
 ) -> SQLiteStore:
     return SQLiteStore(
         path,
@@ -267,7 +256,7 @@ def _frames(database: Path) -> int:
 
 
 async def test_retention_removes_only_transcripts_idle_longer_than_it(database: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = make_store(database, clock, retention=90 * DAY)
     await store.start()
     try:
@@ -287,7 +276,7 @@ async def test_retention_removes_only_transcripts_idle_longer_than_it(database: 
 
 
 async def test_retention_works_in_small_batches_that_let_the_loop_run(database: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = make_store(database, clock, retention=DAY)
     await store.start()
     try:
@@ -308,7 +297,7 @@ async def test_retention_works_in_small_batches_that_let_the_loop_run(database: 
 
 
 async def test_with_retention_keep_nothing_is_removed(database: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = make_store(database, clock, retention=None)
     await store.start()
     try:
@@ -323,7 +312,7 @@ async def test_with_retention_keep_nothing_is_removed(database: Path) -> None:
 async def test_an_open_tab_keeps_a_kept_session_live_and_only_live_ones_count(
     database: Path,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = make_store(database, clock)
     await store.start()
     try:
@@ -366,7 +355,7 @@ async def test_open_tabs_activity_is_written_in_small_transactions_chat_commits_
 async def test_the_count_of_live_sessions_is_reused_briefly_and_counts_new_ones(
     database: Path,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = make_store(database, clock)
     await store.start()
     try:
@@ -384,7 +373,7 @@ async def test_the_count_of_live_sessions_is_reused_briefly_and_counts_new_ones(
 async def test_a_session_past_its_ttl_is_no_longer_listed_but_can_be_resumed(
     database: Path,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = make_store(database, clock)
     await store.start()
     try:
