@@ -335,7 +335,7 @@ class ReplyPipeline:
         self._counters.errors_sent += 1
         now = utcnow()
         sid = message.session_id
-        frame = frames.error(failure, sid, now, in_reply_to)
+        frame = frames.error(failure, sid, now, in_reply_to, message.client_message_id)
         await self._node.to_session_or_here(sid, message.incarnation, frame)
         # The tabs were told; if the bus is down, admins elsewhere cannot be reached now.
         with contextlib.suppress(StorageUnavailable):

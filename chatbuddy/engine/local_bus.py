@@ -53,6 +53,9 @@ class LocalBus:
         if self._node is not None:
             self._node.close_session(session_id, code, reason, only=only)
 
+    async def flush(self) -> None:
+        """Nothing waits: frames are delivered as they are published."""
+
     def events_wanted(self) -> bool:
         return self._watching_events
 
