@@ -22,8 +22,10 @@ def _median(values: Iterable[float]) -> float | None:
 
 
 def _cores(run: Run, role: str) -> float:
+    """Cores ``role`` used; "server" also counts its workers ("server.worker1", ...)."""
     cpu = run.get("cpu") or {}
-    return float(cpu.get("known_cores", {}).get(role, 0.0))
+    known = cpu.get("known_cores", {})
+    return float(sum(v for k, v in known.items() if k == role or k.startswith(role + ".")))
 
 
 def generator_cores(run: Run) -> float | None:

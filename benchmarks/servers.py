@@ -249,16 +249,20 @@ def chatbuddy(
     *,
     agent: str,
     redis: bool,
+    store: str | None = None,
     command: list[str] | None = None,
     audit: bool = False,
     limits_checked: bool = False,
+    workers: int = 1,
 ) -> Iterator[Running]:
-    """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS.
+    """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS; ``store``
+    is its ``--store`` (None: not given, so SQLite, in the run's own data folder).
 
     ``command`` runs another install's ``chatbuddy serve`` (``--base``); ``audit``
     turns the audit log on (to a file in ``folder``). ``limits_checked`` keeps every
     limit on but too high to refuse a benchmark client (:data:`UNREACHED`), to
-    measure what checking them costs.
+    measure what checking them costs. ``workers`` is ``--workers`` (Redis only); their
+    CPU counts as the server's.
     """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
@@ -266,12 +270,21 @@ def chatbuddy(
             args += ["--audit-log", str(folder / "audit.jsonl")]
         for setting in CHATBUDDY_CHANGED_SETTINGS:
             args += [setting.flag, UNREACHED if limits_checked else setting.value]
+        if store is not None:
+            args += ["--store", store]
+        if workers > 1:
+            args += ["--workers", str(workers)]
         pids = {}
         if redis:
             url, pids["redis"] = stack.enter_context(redis_server(folder / "redis"))
             args += ["--redis-url", url]
-        # Its admin token file goes to the run's folder, not the user's runtime folder.
-        env = {**os.environ, "CHATBUDDY_RUNTIME_DIR": str(folder)}
+        # Its admin token file and any SQLite file go to the run's folder, never the
+        # user's runtime or data folder.
+        env = {
+            **os.environ,
+            "CHATBUDDY_RUNTIME_DIR": str(folder),
+            "XDG_DATA_HOME": str(folder / "data"),
+        }
         log = folder / "chatbuddy.log"
         with log.open("wb") as output:
             try:
@@ -287,4 +300,6 @@ def chatbuddy(
                 raise StartFailed(f"{exc}: {log.read_text(errors='replace')[-500:]}") from None
         stack.callback(server.stop)
         pids["server"] = server.pid
+        for number, pid in enumerate(server.workers):
+            pids[f"server.worker{number}"] = pid
         yield Running(server.ws_url, "chatbuddy", pids, log)

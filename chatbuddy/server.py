@@ -39,6 +39,7 @@ from chatbuddy.web.limits import (
     connection_cap,
     raise_open_file_limit,
 )
+from chatbuddy.wire.close_codes import Close
 
 #: Bytes read from a socket at once; a chat frame is a few hundred.
 READ_CHUNK = 4096
@@ -46,7 +47,7 @@ READ_CHUNK = 4096
 log = logging.getLogger(__name__)
 
 #: WebSocket close code for "server going away".
-GOING_AWAY = 1001
+GOING_AWAY = int(Close.GOING_AWAY)
 #: Seconds between looks for operators' holds that ran out (the customer is told
 #: within this much of the grace's end).
 HOLD_SWEEP_INTERVAL = 1.0
@@ -116,8 +117,7 @@ class Server:
     @property
     def url(self) -> str:
         """The page's URL (``http://HOST:PORT/``), once started."""
-        host = self.settings.host
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
+        return page_url(self.settings.host, self.port)
 
     async def start(self, sockets: list[socket.socket] | None = None) -> None:
         """Listen (on ``sockets``, or as the settings say) and start the background work.
@@ -223,10 +223,17 @@ def _agent(settings: Settings) -> Agent:
     )
 
 
+def page_url(host: str, port: int) -> str:
+    """``http://HOST:PORT/`` (an IPv6 address in brackets)."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
 def bind(settings: Settings) -> list[socket.socket]:
     """Open the listening sockets, or raise ConfigurationError saying why not."""
     try:
-        return list(tornado.netutil.bind_sockets(settings.port, settings.host))
+        # Workers of one machine share the port; the kernel spreads connections over them.
+        reuse = settings.workers > 1
+        return list(tornado.netutil.bind_sockets(settings.port, settings.host, reuse_port=reuse))
     except OSError as exc:
         where = f"{settings.host}:{settings.port}"
         if exc.errno == errno.EADDRINUSE:

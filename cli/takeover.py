@@ -209,7 +209,7 @@ class OperatorConsole:
                 stream.close()
                 raise Missing(
                     f"session {self._session_id!r} is gone: the server restarted without it "
-                    "(it keeps sessions in memory; with --redis-url they survive restarts)"
+                    "(it keeps them in memory: --store memory)"
                 ) from None
             except ClientFailure as error:
                 stream.close()

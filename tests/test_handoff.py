@@ -16,14 +16,14 @@ from chatbuddy.client.target import Target
 from chatbuddy.errors import ClientFailure, Conflict
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
-from tests.builders import unlimited
+from tests.builders import ENGINE_KINDS, unlimited
 from tests.conftest import ADMIN_TOKEN, Connect
 from tests.helpers import TIMEOUT, ChatClient
 
 SID = "handed-over"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=ENGINE_KINDS)
 def engine_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -209,6 +209,11 @@ async def test_notes_are_for_operators_only(
     assert "refund" not in json.dumps(await anna.expect("history"))
     reply = await anna.chat(SID, "and now?")  # the agent's context has no note either
     assert "refund" not in reply["content"]
+    exported: list[dict[str, Any]] = []
+    await admin.export(exported.append)  # an export keeps them, as the admin transcript does
+    (line,) = [e for e in exported if e["session"]["session_id"] == SID]
+    assert [n["content"] for n in line["notes"]] == ["VIP customer, refund approved"]
+    assert "refund" not in json.dumps(line["messages"])
 
 
 async def test_the_talk_to_a_person_button_puts_the_customer_on_the_waiting_list(

@@ -116,7 +116,10 @@ class RedisBus(PubSubBus):
                 ("PUBSUB", "NUMSUB", self.events_channel),
             ]
         )
-        self._events_watched_anywhere = _numsub(numsub) > 0
+        # Other nodes' watchers: this node knows its own (counting them kept events
+        # wanted here up to a heartbeat after its last tail closed).
+        own = 1 if self._watching_events else 0
+        self._events_watched_anywhere = _numsub(numsub) - own > 0
 
     async def cluster_presence(self) -> Presence:
         node = self._node
