@@ -25,11 +25,7 @@ from chatbuddy.engine.sqlite import rows
 from chatbuddy.engine.sqlite.base import MESSAGE_BY_ID, checked
 from chatbuddy.engine.sqlite.batch import Live, checkpoint
 from chatbuddy.engine.sqlite.handoff_store import HandoffStore
-from chatbuddy.engine.store import (
-    DEDUP_WINDOW,
-    AddedMessage,
-    FrameAround,
-)
+from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
 from chatbuddy.errors import StorageUnavailable
 from chatbuddy.records import SessionRecord, StoredMessage, trusted
 
