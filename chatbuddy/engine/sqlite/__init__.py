@@ -1,8 +1,10 @@
 """The SQLite engine's store: durable sessions and history for one process.
 
-``store.py`` is the store, ``batch.py`` its group commit, ``writer.py`` the one
-thread that writes, ``schema.py`` the tables and their migrations, ``rows.py``
-the statements, ``lock.py`` the lock that keeps a second process off the file.
+``store.py`` is the store: sessions and history, on ``handoff_store.py`` (the
+hand-off to a person) and ``base.py`` (its state, lifecycle and group commit);
+``batch.py`` is what one transaction writes, ``writer.py`` the one thread that
+writes, ``schema.py`` the tables and their migrations, ``rows.py`` the
+statements, ``lock.py`` the lock that keeps a second process off the file.
 It pairs with the in-process bus (docs/storage.md).
 """
 

@@ -16,38 +16,18 @@ an indexed look-up of at most one page. docs/storage.md has the whole story.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import logging
-import os
-import sqlite3
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
 
-from chatbuddy.engine.sqlite import handoff, rows
-from chatbuddy.engine.sqlite.batch import Batch, Live, checkpoint, delete_sessions
-from chatbuddy.engine.sqlite.checkpoints import Checkpointer
-from chatbuddy.engine.sqlite.lock import FileLock
-from chatbuddy.engine.sqlite.schema import VERSION, StoreFileError, connect, migrate, unusable
-from chatbuddy.engine.sqlite.writer import Writer
-from chatbuddy.engine.store import (
-    DEDUP_WINDOW,
-    LEASE_SECONDS,
-    NOTES_LIMIT,
-    OPERATOR_AGENT,
-    AddedMessage,
-    FrameAround,
-    HoldOutcome,
-    Reacted,
-    Reaction,
-    ReactionTally,
-    Reader,
-)
-from chatbuddy.errors import SessionNotFound, SessionReplaced, StorageUnavailable
-from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage, trusted, utcnow
+from chatbuddy.engine.sqlite import rows
+from chatbuddy.engine.sqlite.base import MESSAGE_BY_ID, checked
+from chatbuddy.engine.sqlite.batch import Live, checkpoint
+from chatbuddy.engine.sqlite.handoff_store import HandoffStore
+from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
+from chatbuddy.errors import StorageUnavailable
+from chatbuddy.records import SessionRecord, StoredMessage, trusted
 
 log = logging.getLogger(__name__)
 
@@ -67,120 +47,14 @@ COUNT_EVERY = 1.0
 _BEFORE_ALL = ""
 
 
-class SQLiteStore:
-    """A :class:`chatbuddy.engine.store.SessionStore` in one SQLite file, for one process."""
+class SQLiteStore(HandoffStore):
+    """A :class:`chatbuddy.engine.store.SessionStore` in one SQLite file, for one process.
+
+    Sessions and history here; the shared state, lifecycle and group commit in
+    ``base.py``, the hand-off to a person in ``handoff_store.py``.
+    """
 
     name = "sqlite"
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        session_ttl: float,
-        history_limit: int,
-        retention: float | None,
-        synchronous: str = "normal",
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        # The database file.
-        self.path = path
-        # A session is live (listed) while idle less than this.
-        self._ttl = timedelta(seconds=session_ttl)
-        # Messages kept per session.
-        self._history_limit = history_limit
-        # Transcripts idle longer than this are removed; None: kept.
-        self._retention = None if retention is None else timedelta(seconds=retention)
-        # "normal" (survives a crash) or "full" (survives power loss; an fsync per commit).
-        self._synchronous = synchronous
-        # Injected so that tests can move time instead of sleeping.
-        self._clock = clock
-        # Keeps a second process off the file.
-        self._lock = FileLock(path)
-        # The event loop's read-only connection; set by start().
-        self._reader: sqlite3.Connection | None = None
-        # The thread that writes; set by start().
-        self._writer: Writer | None = None
-        # Copies the WAL into the file beside the writer; set by start().
-        self._checkpointer: Checkpointer | None = None
-        # Where waiters are made; set by start().
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # session id -> what we keep of a session in use (loaded from the file on first use).
-        self._live: dict[str, Live] = {}
-        # Sessions being erased: they read as absent until the erasure commits.
-        self._erasing: set[str] = set()
-        # session id -> {reply id: when its lease ends}: replies this process is
-        # producing. In memory on purpose: after a restart their producers are gone,
-        # and a resend of their messages is answered again.
-        self._leases: dict[str, dict[int, datetime]] = {}
-        # How long a reply being produced holds its lease.
-        self._lease_for = timedelta(seconds=LEASE_SECONDS)
-        # The writes of the next transaction.
-        self._batch = Batch()
-        # Batches handed to the writer and not yet committed (at most one, but for erasures).
-        self._in_flight = 0
-        # Whether a seal of the open batch is scheduled for the end of this loop turn.
-        self._seal_scheduled = False
-        # Whether the last transaction failed (for /readyz and one log line per outage).
-        self._failing = False
-        # (when, live sessions then and created since) for count_sessions(); None: count.
-        self._counted: tuple[datetime, int] | None = None
-
-    # -- lifecycle ------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Lock, open and migrate the file; raises StoreFileError (exit 3) if it cannot be used."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not self.path.exists():  # conversations are private to the server's user
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except OSError as exc:
-            raise StoreFileError(f"cannot use {self.path}: {exc.strerror}") from None
-        self._lock.acquire()
-        try:
-            connection = connect(self.path, synchronous=self._synchronous)
-            try:
-                found = migrate(connection, self.path)
-                self._reader = connect(self.path, synchronous=self._synchronous, read_only=True)
-                copier = connect(self.path, synchronous=self._synchronous)
-            except BaseException:
-                connection.close()
-                if self._reader is not None:
-                    self._reader.close()
-                    self._reader = None
-                raise
-        except BaseException:
-            self._lock.release()
-            raise
-        if 0 < found < VERSION:
-            log.info("migrated %s from schema version %d to %d", self.path, found, VERSION)
-        self._loop = asyncio.get_running_loop()
-        self._writer = Writer(connection, name="chatbuddy-sqlite-writer")
-        self._writer.start()
-        self._checkpointer = Checkpointer(copier, self.path)
-        self._checkpointer.start()
-
-    async def close(self) -> None:
-        """Commit what is pending, stop the writer, close the file, release the lock."""
-        if self._writer is None:
-            return
-        if self._batch or self._in_flight:
-            waiter = self._waiter()
-            if not self._in_flight:
-                self._seal()
-            with contextlib.suppress(StorageUnavailable):  # already reported
-                await waiter
-        writer, self._writer = self._writer, None
-        if self._checkpointer is not None:
-            await self._checkpointer.close()
-            self._checkpointer = None
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        await writer.close()
-        self._lock.release()
-
-    def ready(self) -> bool:
-        return self._writer is not None and not self._failing
 
     # -- sessions -------------------------------------------------------------
 
@@ -200,15 +74,6 @@ class SQLiteStore:
             when, count = self._counted
             self._counted = (when, count + 1)
         return True
-
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        """The session if the file keeps it: live or not, it can be resumed until
-        retention removes it (docs/storage.md). Not activity."""
-        live = self._live.get(session_id)
-        if live is not None:
-            return live.record
-        found = self._read_session(session_id)
-        return None if found is None else found.record
 
     async def touch_session(
         self, session_id: str, *, connected: bool = False, incarnation: str | None = None
@@ -379,7 +244,7 @@ class SQLiteStore:
         original = self._stored(session_id, message_id, message)
         reply_id = message_id + 1
         hold = live.record.hold
-        found = self._query(_ONE, (session_id, reply_id))
+        found = self._query(MESSAGE_BY_ID, (session_id, reply_id))
         if found:
             reply = rows.message_of(found[0][0])
             return AddedMessage(original, reply_id=None, resent=True, reply=reply, hold=hold)
@@ -429,7 +294,7 @@ class SQLiteStore:
             live.record.last_activity = self._clock()
             self._changed(live)
         else:
-            _check(
+            checked(
                 session_id,
                 self._live.get(session_id) or self._read_session(session_id),
                 incarnation,
@@ -440,197 +305,7 @@ class SQLiteStore:
         found = self._query(_AFTER, (session_id, after, limit + 1))
         return [rows.message_of(body) for (body,) in found[:limit]], len(found) > limit
 
-    # -- hand-off to a person -----------------------------------------------------
-    #
-    # Decided on the event loop from the session in memory (one process holds the
-    # file, so a check and its change are atomic), written before the call returns.
-
-    async def take_hold(
-        self, session_id: str, operator: str, *, until: datetime, incarnation: str | None = None
-    ) -> HoldOutcome:
-        now = self._clock()
-        live = self._entry(session_id, incarnation)
-        record = live.record
-        held = record.hold
-        if held is not None and held.live(now) and held.operator != operator:
-            return HoldOutcome(taken=False, hold=held)
-        renewed = held is not None and held.live(now) and held.operator == operator
-        since = held.since if renewed and held is not None else now
-        record.hold = Hold(operator=operator, since=since, until=until)
-        record.waiting_since = None
-        record.last_activity = now
-        self._changed(live)
-        await self._put_handoff(record)
-        return HoldOutcome(taken=True, hold=record.hold, renewed=renewed)
-
-    async def release_hold(
-        self, session_id: str, operator: str | None = None, *, expired_only: bool = False
-    ) -> Hold | None:
-        now = self._clock()
-        live = self._live.get(session_id) or self._load(session_id)
-        held = None if live is None else live.record.hold
-        if live is None or held is None:
-            return None
-        if operator is not None and held.operator != operator:
-            return None
-        if expired_only and held.live(now):
-            return None
-        live.record.hold = None
-        await self._put_handoff(live.record)
-        return held
-
-    async def end_expired_holds(self) -> list[tuple[str, Hold]]:
-        await self._settled()
-        now = self._clock()
-        ended = []
-        for (session_id,) in self._query(handoff.EXPIRED_HOLDS, (now.timestamp(),)):
-            live = self._live.get(session_id) or self._load(session_id)
-            held = None if live is None else live.record.hold
-            if live is None or held is None or held.live(now):
-                continue  # renewed in memory meanwhile
-            live.record.hold = None
-            await self._put_handoff(live.record)
-            ended.append((session_id, held))
-        return ended
-
-    async def request_handoff(self, session_id: str, *, incarnation: str | None = None) -> bool:
-        now = self._clock()
-        live = self._entry(session_id, incarnation)
-        record = live.record
-        record.last_activity = now
-        self._changed(live)
-        if (record.hold is not None and record.hold.live(now)) or record.waiting_since:
-            return False
-        record.waiting_since = now
-        await self._put_handoff(record)
-        return True
-
-    async def waiting(self, *, limit: int) -> list[SessionRecord]:
-        await self._settled()
-        now = self._clock()
-        since = (now - self._ttl).timestamp()
-        found = self._query(handoff.WAITING, (since, now.timestamp(), limit))
-        records = [await self.get_session(sid) for (sid,) in found]
-        return [record for record in records if record is not None]
-
-    async def add_message(
-        self,
-        session_id: str,
-        message: StoredMessage,
-        *,
-        announce: FrameAround | None = None,
-        incarnation: str | None = None,
-    ) -> tuple[StoredMessage, bool]:
-        now = self._clock()
-        live = self._entry(session_id, incarnation)
-        live.seq += 1
-        stored = trusted(StoredMessage, {**message.__dict__, "id": live.seq})
-        self._batch.messages.append((session_id, stored.id, stored.model_dump_json()))
-        self._count(live, stored.id, now)
-        await self._committed()
-        return stored, False
-
-    async def add_note(self, session_id: str, note: Note) -> None:
-        self._entry(session_id)
-        await self._write(functools.partial(handoff.add_note, session_id, note, NOTES_LIMIT))
-
-    async def notes(self, session_id: str) -> list[Note]:
-        self._entry(session_id)
-        await self._settled()
-        return [
-            Note(operator=operator, content=content, timestamp=rows.moment(at))
-            for operator, content, at in self._query(handoff.NOTES, (session_id,))
-        ]
-
-    async def react(
-        self,
-        session_id: str,
-        message_id: int,
-        reaction: Reaction | None,
-        *,
-        agent: str,
-        incarnation: str | None = None,
-    ) -> Reacted | None:
-        """The reaction is kept in the message's row (history returns it as stored)."""
-        now = self._clock()
-        live = self._entry(session_id, incarnation)
-        await self._settled()  # the reply may be in the transaction being written
-        found = self._query(_ONE, (session_id, message_id))
-        message = rows.message_of(found[0][0]) if found else None
-        if message is None or message.role == "user":
-            return None
-        live.record.last_activity = now
-        self._changed(live)
-        before = message.reaction
-        changed = message.model_copy(update={"reaction": reaction})
-        self._batch.messages.append((session_id, message_id, changed.model_dump_json()))
-        await self._committed()
-        who, route = (
-            (OPERATOR_AGENT, None) if message.role == "operator" else (agent, message.agent)
-        )
-        up = (reaction == "up") - (before == "up")
-        down = (reaction == "down") - (before == "down")
-        if up or down:
-            await self._write(functools.partial(handoff.count_reaction, who, route, up, down))
-        return Reacted(message_id, before, reaction, who, route)
-
-    async def reaction_totals(self) -> list[ReactionTally]:
-        await self._settled()
-        return [
-            ReactionTally(agent, route or None, up, down)
-            for agent, route, up, down in self._query(handoff.TOTALS, ())
-        ]
-
-    async def mark_read(
-        self, session_id: str, reader: Reader, message_id: int, *, incarnation: str | None = None
-    ) -> int:
-        now = self._clock()
-        live = self._entry(session_id, incarnation)
-        record = live.record
-        record.last_activity = now
-        self._changed(live)
-        if reader == "customer":
-            mark = record.read_by_customer = max(record.read_by_customer, message_id)
-        else:
-            mark = record.read_by_operator = max(record.read_by_operator, message_id)
-        await self._put_handoff(record)
-        return mark
-
-    async def _put_handoff(self, record: SessionRecord) -> None:
-        await self._write(functools.partial(handoff.put_handoff, handoff.handoff_row(record)))
-
-    # -- the state of sessions in use -----------------------------------------
-
-    def _entry(self, session_id: str, incarnation: str | None = None) -> Live:
-        """The session in memory, loaded from the file on first use; raises
-        SessionNotFound, or SessionReplaced if it is not the ``incarnation`` asked for."""
-        live = self._live.get(session_id) or self._load(session_id)
-        return _check(session_id, live, incarnation)
-
-    def _load(self, session_id: str) -> Live | None:
-        """The session read from the file and kept in memory from now on."""
-        live = self._read_session(session_id)
-        if live is not None:
-            self._live[session_id] = live
-        return live
-
-    def _read_session(self, session_id: str) -> Live | None:
-        if session_id in self._erasing:
-            return None
-        found = self._query(rows.SELECT_SESSION, (session_id,))
-        if not found:
-            return None
-        row = found[0]
-        return Live(self._with_handoff(rows.record_of(row)), seq=row[10], kept=row[11])
-
-    def _with_handoff(self, record: SessionRecord) -> SessionRecord:
-        """``record`` (read from the file) with its hand-off state: from memory if the
-        session is in use (it may be newer there), else from the file."""
-        live = self._live.get(record.session_id)
-        if live is not None:
-            return live.record
-        found = self._query(handoff.SELECT_HANDOFF, (record.session_id,))
-        return handoff.with_handoff(record, found[0] if found else None)
+    # -- helpers of sessions and history -----------------------------------------
 
     def _seen(self, live: Live) -> dict[str, int]:
         if live.seen is None:
@@ -650,20 +325,6 @@ class SQLiteStore:
         self._batch.seen_trims.append((live.record.session_id, lowest_kept))
         self._changed(live)
 
-    def _count(self, live: Live, message_id: int, now: datetime) -> None:
-        record = live.record
-        record.message_count += 1
-        if record.last_message_id is None or message_id > record.last_message_id:
-            record.last_message_id = message_id
-        record.last_activity = now
-        live.kept += 1
-        self._batch.dirty[record.session_id] = live
-
-    def _changed(self, live: Live) -> None:
-        """The session's row is to be written with the next transaction (nobody waits)."""
-        self._batch.dirty[live.record.session_id] = live
-        self._schedule()
-
     def _idle_since(self, session_id: str) -> float:
         live = self._live.get(session_id)
         return float("-inf") if live is None else live.record.last_activity.timestamp()
@@ -671,7 +332,7 @@ class SQLiteStore:
     def _stored(self, session_id: str, message_id: int, resent: StoredMessage) -> StoredMessage:
         """The message stored under ``message_id`` (a resend's original); if history has
         dropped it since, what was resent, under the original id."""
-        found = self._query(_ONE, (session_id, message_id))
+        found = self._query(MESSAGE_BY_ID, (session_id, message_id))
         if found:
             return rows.message_of(found[0][0])
         return resent.model_copy(update={"id": message_id})
@@ -690,117 +351,9 @@ class SQLiteStore:
             if not leases:
                 del self._leases[session_id]
 
-    def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
-        reader = self._reader
-        if reader is None:
-            raise StorageUnavailable(f"the store {self.path} is closed")
-        try:
-            return reader.execute(sql, parameters).fetchall()
-        except sqlite3.Error as exc:
-            log.warning("reading %s failed: %s", self.path, unusable(self.path, exc))
-            raise StorageUnavailable(str(exc)) from None
-
-    # -- group commit -----------------------------------------------------------
-
-    async def _committed(self) -> None:
-        """Wait until the writes made so far are committed."""
-        await self._waiter()
-
-    def _waiter(self) -> asyncio.Future[None]:
-        assert self._loop is not None, "start() the store first"
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        self._batch.waiters.append(waiter)
-        self._schedule()
-        return waiter
-
-    async def _settled(self) -> None:
-        """Wait until everything written so far is in the file (before reading lists)."""
-        if self._batch or self._in_flight:
-            await self._waiter()
-
-    def _schedule(self) -> None:
-        """Seal the batch at the end of this loop turn, unless one is being written:
-        then it is sealed when that one commits, with all that came meanwhile."""
-        if not self._seal_scheduled and not self._in_flight and self._loop is not None:
-            self._seal_scheduled = True
-            self._loop.call_soon(self._seal)
-
-    def _seal(self) -> None:
-        self._seal_scheduled = False
-        batch = self._batch
-        if not batch or self._writer is None:
-            return
-        self._batch = Batch()
-        self._in_flight += 1
-        written = self._writer.submit(batch.seal(self._history_limit).write)
-        written.add_done_callback(functools.partial(self._done, batch))
-
-    def _done(self, batch: Batch, written: asyncio.Future[None]) -> None:
-        self._in_flight -= 1
-        error = written.exception()
-        if error is None:
-            if self._checkpointer is not None:
-                self._checkpointer.committed()
-            if self._failing:
-                log.info("writing %s works again", self.path)
-                self._failing = False
-            for waiter in batch.waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-        else:
-            self._fail(batch, error)
-        if self._batch and not self._in_flight:
-            self._seal()
-
-    def _fail(self, batch: Batch, error: BaseException) -> None:
-        """Nothing of the batch was acknowledged: its waiters, and those of the writes
-        made on top of it, are told the store is unavailable, and what is kept in
-        memory is dropped so that it is read from the file again."""
-        if not self._failing:
-            log.error("writing %s failed (%s); retrying with the next writes", self.path, error)
-        self._failing = True
-        later, self._batch = self._batch, Batch()
-        self._live.clear()
-        for waiter in [*batch.waiters, *later.waiters]:
-            if not waiter.done():
-                waiter.set_exception(StorageUnavailable(f"cannot write {self.path}"))
-
-    async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``work`` in the writer thread after everything written so far."""
-        if self._writer is None:
-            raise StorageUnavailable(f"the store {self.path} is closed")
-        self._seal()
-        try:
-            return await self._writer.submit(work)
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(str(unusable(self.path, exc))) from None
-
-    async def _remove(self, session_ids: list[str]) -> None:
-        """Delete sessions from memory at once and from the file after the writes queued
-        before; until that commits they read as absent."""
-        self._erasing.update(session_ids)
-        for sid in session_ids:
-            self._live.pop(sid, None)
-            self._batch.dirty.pop(sid, None)
-            self._leases.pop(sid, None)
-        try:
-            await self._write(functools.partial(delete_sessions, session_ids))
-        finally:
-            self._erasing.difference_update(session_ids)
-
-
-def _check(session_id: str, live: Live | None, incarnation: str | None) -> Live:
-    """``live``, if it is there and (when asked) the ``incarnation`` asked for."""
-    if live is None:
-        raise SessionNotFound(session_id)
-    if incarnation is not None and live.record.incarnation != incarnation:
-        raise SessionReplaced(session_id)
-    return live
-
 
 _BY_USER = "SELECT session_id, incarnation FROM sessions WHERE user_id = ?"
 _SEEN = "SELECT client_message_id, message_id FROM seen WHERE session_id = ? ORDER BY message_id"
-_ONE = "SELECT body FROM messages WHERE session_id = ? AND id = ?"
 _LATEST = "SELECT body FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"
 _AFTER = "SELECT body FROM messages WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?"
 _BEFORE = "SELECT body FROM messages WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
