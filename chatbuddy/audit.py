@@ -41,6 +41,7 @@ KEYS = frozenset(
         "agent",
         "route",
         "admin",
+        "holder",
         "role",
         "error_type",
         "resumed",

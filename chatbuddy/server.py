@@ -20,6 +20,7 @@ from types import TracebackType
 import tornado.netutil
 
 from chatbuddy import token_file
+from chatbuddy.admin_tokens import TokenBook, readable_by_others
 from chatbuddy.agents import Agent, make_agent
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, LocalNode
@@ -77,8 +78,11 @@ class Server:
             counters=self.counters,
             audit=self.audit,
         )
-        # Opens the admin API (given in the settings, or made now).
-        self.access = AdminAccess(settings.admin_token or new_token(), audit=self.audit)
+        # Opens the admin API: the server's own token (given, or made now), role admin,
+        # and the tokens file's, each with its role.
+        self.access = AdminAccess(
+            settings.admin_token or new_token(), audit=self.audit, book=_token_book(settings)
+        )
         # Pings chat connections and closes the silent ones.
         self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
         # Keeps garbage collections short with many connections (chatbuddy/collector.py).
@@ -209,6 +213,17 @@ def _agent(settings: Settings) -> Agent:
         shop=Path(settings.shop) if settings.shop else None,
         order_backend=settings.order_backend,
     )
+
+
+def _token_book(settings: Settings) -> TokenBook | None:
+    """The admin tokens file the settings name (ConfigurationError if unusable)."""
+    if not settings.admin_tokens_file:
+        return None
+    path = Path(settings.admin_tokens_file)
+    book = TokenBook(path)
+    if readable_by_others(path):
+        log.warning("%s is readable by other users; `chmod 600 %s`", path, path)
+    return book
 
 
 def bind(settings: Settings) -> list[socket.socket]:

@@ -145,6 +145,15 @@ class Settings:
         "to other local users in `ps`: prefer --admin-token-file or the environment "
         "variable.",
     )
+    #: Admin tokens with roles (stats, viewer, operator, admin), as hashes; None: only
+    #: the admin token above. See chatbuddy.admin_tokens.
+    admin_tokens_file: str | None = option(
+        None,
+        "More admin tokens, each with a role (stats < viewer < operator < admin), from a "
+        "file of their hashes made with `chatbuddy tokens add`; re-read when it changes "
+        "(docs/admin.md).",
+        metavar="PATH",
+    )
     #: Most open connections (HTTP and WebSocket) at once; kept below the open-file limit.
     max_connections: int = option(
         20_000,

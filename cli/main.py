@@ -13,6 +13,7 @@ from .sessions import sessions
 from .shop import shop
 from .stats import stats
 from .tail import tail
+from .tokens import tokens
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,13 +29,14 @@ def cli() -> None:
       chatbuddy send "Szia!"          # talk to it
       chatbuddy bench -c 50           # load-test it
       chatbuddy shop check shop.json  # validate your own shop file
+      chatbuddy tokens add grafana --role stats --file tokens   # a monitoring token
 
     The admin commands find a local server's admin token by themselves; for a
     remote server pass --url and --token (or CHATBUDDY_URL, CHATBUDDY_ADMIN_TOKEN).
     """
 
 
-for command in (serve, tail, stats, send, sessions, bench, shop):
+for command in (serve, tail, stats, send, sessions, bench, shop, tokens):
     cli.add_command(command)
 
 

@@ -6,13 +6,13 @@ import asyncio
 import json
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
 from chatbuddy.client.admin import AdminClient
 from chatbuddy.client.target import Target
-from chatbuddy.errors import ServerUnreachable
+from chatbuddy.errors import AccessRefused, ServerUnreachable
 
 from . import aio
 from .render import stats_view
@@ -52,13 +52,25 @@ async def _stats(client: AdminClient, *, as_json: bool, watch: bool, interval: f
             await asyncio.sleep(interval)
     console = Console()
     if not watch:
-        console.print(stats_view(await client.stats(), await client.sessions(limit=20)))
+        console.print(await _view(client))
         return
     with Live(console=console, auto_refresh=False) as live:
         while True:
             try:
-                view = stats_view(await client.stats(), await client.sessions(limit=20))
-                live.update(view, refresh=True)
+                live.update(await _view(client), refresh=True)
             except ServerUnreachable as error:
                 live.update(Text(f"{error.message} (retrying)", style="bold red"), refresh=True)
             await asyncio.sleep(interval)
+
+
+async def _view(client: AdminClient) -> RenderableType:
+    """The stats, and the latest sessions when the token's role may see them (a
+    ``stats`` token, made for monitoring, may not)."""
+    stats = await client.stats()
+    try:
+        sessions = await client.sessions(limit=20)
+    except AccessRefused as refused:
+        if refused.status != 403:
+            raise
+        sessions = None
+    return stats_view(stats, sessions)

@@ -1,25 +1,30 @@
 """The admin API: sessions, stats and the live event tail, behind the admin token
-(:class:`chatbuddy.web.auth.AdminAccess`)."""
+and a role each (:class:`chatbuddy.web.auth.AdminAccess`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+import tornado.ioloop
 import tornado.web
 import tornado.websocket
 
+from chatbuddy.admin_tokens import Role
 from chatbuddy.chat import LocalNode
 from chatbuddy.chat.counters import Counters, stats_document
 from chatbuddy.engine import Bus, SessionStore
 from chatbuddy.errors import ConnectionClosed
 from chatbuddy.records import SessionRecord
 from chatbuddy.text import is_valid_id
-from chatbuddy.web.auth import AdminAccess
+from chatbuddy.web.auth import AdminAccess, bearer_token
 from chatbuddy.web.http import JsonHandler, QuietErrors, json_error
 from chatbuddy.wire.protocol import iso_time
 
 MAX_PAGE = 500
+#: How often an open tail checks that its token is still valid, in seconds.
+RECHECK_SECONDS = 2.0
 
 
 def session_summary(record: SessionRecord, connections: int) -> dict[str, Any]:
@@ -38,16 +43,24 @@ def session_summary(record: SessionRecord, connections: int) -> dict[str, Any]:
 
 
 class AdminHandler(JsonHandler):
-    """Base of the admin API: refuses requests without the admin token."""
+    """Base of the admin API: refuses requests without a token of the role they need.
+
+    Each endpoint declares, in one line, the role each of its methods needs
+    (``roles = {"GET": Role.VIEWER}``); a method it does not name needs ``admin``.
+    """
 
     _access: AdminAccess
+    #: HTTP method -> the lowest role that may use it.
+    roles: ClassVar[Mapping[str, Role]] = {}
 
     def prepare(self) -> None:
-        self._access.admit(self)
+        self._access.admit(self, self.roles.get(self.request.method or "", Role.ADMIN))
 
 
 class StatsHandler(AdminHandler):
     """``GET /api/v1/websocket/stats``: who is connected to every node, and this node's totals."""
+
+    roles: ClassVar[Mapping[str, Role]] = {"GET": Role.STATS}
 
     def initialize(
         self, access: AdminAccess, bus: Bus, counters: Counters, engine_name: str
@@ -67,6 +80,8 @@ class StatsHandler(AdminHandler):
 
 
 class _SessionsBase(AdminHandler):
+    roles: ClassVar[Mapping[str, Role]] = {"GET": Role.VIEWER}
+
     def initialize(self, access: AdminAccess, store: SessionStore, bus: Bus) -> None:
         # Checks the admin token.
         self._access = access
@@ -125,8 +140,11 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     The admin token, not the browser's origin, authorizes this socket; Tornado's
     own origin check still refuses cross-site pages, so a token leaked in a URL
-    cannot be replayed from one.
+    cannot be replayed from one. A token revoked while its tail is open is
+    noticed within :data:`RECHECK_SECONDS` and the tail closed (1008).
     """
+
+    roles: ClassVar[Mapping[str, Role]] = {"GET": Role.VIEWER}
 
     def initialize(self, access: AdminAccess, node: LocalNode) -> None:
         # Checks the admin token.
@@ -135,10 +153,15 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._node = node
         # Whether open() ran, so on_close knows whether to unwatch.
         self._watching = False
+        # The token it was opened with, checked again now and then (see recheck()).
+        self._token: str | None = None
+        # The timer of those checks, while the tail is open.
+        self._rechecks: tornado.ioloop.PeriodicCallback | None = None
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        if not self._access.admit(self, query_token=True):
+        if not self._access.admit(self, self.roles["GET"], query_token=True):
             return
+        self._token = bearer_token(self) or self.get_query_argument("token", None)
         session = self.get_query_argument("session", None)
         if session is not None and not is_valid_id(session):
             json_error(self, 400, "invalid_identifier", f"invalid session id {session[:40]!r}")
@@ -154,12 +177,21 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     async def open(self, *args: str, **kwargs: str) -> None:
         self._watching = True
+        self._rechecks = tornado.ioloop.PeriodicCallback(self.recheck, RECHECK_SECONDS * 1000)
+        self._rechecks.start()
         await self._node.watch(self, self.get_query_argument("session", None))
+
+    def recheck(self) -> None:
+        """Close the tail if its token was revoked (or lost its role) since it opened."""
+        if not self._access.still_admits(self._token, self.roles["GET"]):
+            self.close(1008, "admin token revoked")
 
     def on_message(self, message: str | bytes) -> None:
         """Watchers only listen; anything they send is ignored."""
 
     def on_close(self) -> None:
+        if self._rechecks is not None:
+            self._rechecks.stop()
         if self._watching:
             self._node.unwatch(self)
 

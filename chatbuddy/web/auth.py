@@ -1,31 +1,69 @@
-"""The admin token check, in one place for every admin endpoint.
+"""The admin token and role check, in one place for every admin endpoint.
 
-Admin endpoints require ``Authorization: Bearer <admin token>`` (the tail
-socket also takes ``?token=``, since browsers cannot set headers on a
-WebSocket). A missing or wrong token gets 401 with a JSON error; tokens are
-compared in constant time.
+Admin endpoints require ``Authorization: Bearer <token>`` (the tail socket also
+takes ``?token=``, since browsers cannot set headers on a WebSocket). The token
+is the server's own admin token (role ``admin``) or one of the tokens file's
+(:mod:`chatbuddy.admin_tokens`), whose role must be at least the one the
+endpoint declares. A missing or unknown token gets 401, a token whose role is
+too low 403, each with a JSON error that says why; every request, admitted or
+refused, is one audit record with the path, the token's name and role (never
+the token). Tokens are compared in constant time.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tornado.web
 
+from chatbuddy.admin_tokens import ROLE_NAMES, Role, TokenBook
 from chatbuddy.audit import AuditLog
 from chatbuddy.tokens import tokens_match
 from chatbuddy.web.http import json_error
 
+#: The name the audit log gives the server's own admin token.
+SERVER_TOKEN_NAME = "server-admin-token"  # noqa: S105 - a name, not a secret
+
+
+@dataclass(frozen=True)
+class Admin:
+    """Who made an admin request: the token's name and its role."""
+
+    name: str
+    role: Role
+
 
 class AdminAccess:
-    """Who may use the admin API of this server."""
+    """Who may use the admin API of this server, and for what."""
 
-    def __init__(self, token: str, audit: AuditLog | None = None) -> None:
-        # The one secret that opens the admin API of this server.
+    def __init__(
+        self, token: str, audit: AuditLog | None = None, book: TokenBook | None = None
+    ) -> None:
+        # The server's own token: role admin (the CLI on this machine reads it from a file).
         self.token = token
+        # Further tokens with their roles (serve --admin-tokens-file), or None.
+        self._book = book
         # Records refused and admitted admin requests (never the token).
         self._audit = audit if audit is not None else AuditLog.disabled()
 
-    def admit(self, handler: tornado.web.RequestHandler, *, query_token: bool = False) -> bool:
-        """Whether the request carries the admin token; if not, answer 401 and say why.
+    def identify(self, given: str | None) -> Admin | None:
+        """Whose token ``given`` is, with its role; None for no token or an unknown one."""
+        if given is None:
+            return None
+        if tokens_match(self.token, given):
+            return Admin(SERVER_TOKEN_NAME, Role.ADMIN)
+        entry = self._book.holder(given) if self._book is not None else None
+        return None if entry is None else Admin(entry.name, entry.role)
+
+    def admit(
+        self,
+        handler: tornado.web.RequestHandler,
+        role: Role = Role.ADMIN,
+        *,
+        query_token: bool = False,
+    ) -> Admin | None:
+        """Who asks, if their token has at least ``role``; if not, answer 401 (no or an
+        unknown token) or 403 (a lower role) and say why, and return None.
 
         ``query_token`` also accepts ``?token=`` (WebSockets from browsers).
         """
@@ -33,24 +71,54 @@ class AdminAccess:
         if given is None and query_token:
             given = handler.get_query_argument("token", None)
         request = handler.request
-        if tokens_match(self.token, given):
-            self._audit.record("admin_request", ip=request.remote_ip, admin=request.path[:200])
-            return True
-        self._audit.record(
-            "admin_refused",
-            ip=request.remote_ip,
-            admin=request.path[:200],
-            reason="missing_token" if given is None else "wrong_token",
-        )
-        if given is None:
-            message = (
-                "missing admin token: send 'Authorization: Bearer TOKEN' (see chatbuddy --help)"
+        where = request.path[:200]
+        admin = self.identify(given)
+        if admin is None:
+            self._audit.record(
+                "admin_refused",
+                ip=request.remote_ip,
+                admin=where,
+                reason="missing_token" if given is None else "wrong_token",
             )
-        else:
-            message = "wrong admin token"
-        handler.set_header("WWW-Authenticate", 'Bearer realm="chatbuddy-admin"')
-        json_error(handler, 401, "unauthorized", message)
-        return False
+            if given is None:
+                message = (
+                    "missing admin token: send 'Authorization: Bearer TOKEN' (see chatbuddy --help)"
+                )
+            else:
+                message = "wrong admin token"
+            handler.set_header("WWW-Authenticate", 'Bearer realm="chatbuddy-admin"')
+            json_error(handler, 401, "unauthorized", message)
+            return None
+        if admin.role < role:
+            self._audit.record(
+                "admin_refused",
+                ip=request.remote_ip,
+                admin=where,
+                holder=admin.name,
+                role=admin.role.label,
+                reason="role_too_low",
+            )
+            json_error(
+                handler,
+                403,
+                "forbidden",
+                f"{request.method} {where} needs the role {role.label!r} or higher; the "
+                f"token {admin.name!r} has {admin.role.label!r} (roles: {ROLE_NAMES})",
+            )
+            return None
+        self._audit.record(
+            "admin_request",
+            ip=request.remote_ip,
+            admin=where,
+            holder=admin.name,
+            role=admin.role.label,
+        )
+        return admin
+
+    def still_admits(self, given: str | None, role: Role) -> bool:
+        """Whether ``given`` still has ``role`` (a token revoked since is refused)."""
+        admin = self.identify(given)
+        return admin is not None and admin.role >= role
 
 
 def bearer_token(handler: tornado.web.RequestHandler) -> str | None:
