@@ -28,6 +28,7 @@ from chatbuddy.chat.counters import Counters
 from chatbuddy.collector import CollectorPolicy
 from chatbuddy.engine import Engine, make_engine
 from chatbuddy.errors import ConfigurationError
+from chatbuddy.identity import Identities
 from chatbuddy.settings import Settings
 from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
@@ -92,6 +93,17 @@ class Server:
         self.clients = ProxiedClients(
             per_ip=settings.max_connections_per_ip, trusted=settings.trust_proxy_headers
         )
+        # Checks customers' signed identities (JWT), when the settings ask for them.
+        self.identities = Identities(
+            secret=settings.jwt_secret,
+            jwks_url=settings.jwt_jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            required=settings.jwt_required,
+            leeway=settings.jwt_leeway,
+            jwks_refresh=settings.jwks_refresh,
+            jwks_min_refetch=settings.jwks_min_refetch,
+        )
         # The routes, each handler given what it uses.
         self.app = make_app(
             settings=settings,
@@ -103,6 +115,7 @@ class Server:
             keepalive=self.keepalive,
             audit=self.audit,
             clients=self.clients,
+            identities=self.identities,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
         self._http: GuardedHTTPServer | None = None
@@ -165,6 +178,7 @@ class Server:
         self.keepalive.start()
         self.collector.start()
         self.audit.start()
+        self.identities.start()
         self.token_file = token_file.write_token(self.port, self.access.token)
 
     async def stop(self) -> None:
@@ -190,6 +204,7 @@ class Server:
         self._http.close_reserve()
         self._http = None
         await self.node.settle()
+        await self.identities.close()
         await self.engine.close()
         self.audit.close()
 

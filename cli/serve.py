@@ -26,6 +26,7 @@ from .secrets import file_option, resolve
 @click.command()
 @settings_options
 @file_option("--admin-token-file", "CHATBUDDY_ADMIN_TOKEN_FILE", "the admin token")
+@file_option("--jwt-secret-file", "CHATBUDDY_JWT_SECRET_FILE", "the JWT secret")
 @click.option(
     "--ready-file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -43,7 +44,11 @@ from .secrets import file_option, resolve
     help="How much to log.",
 )
 def serve(
-    admin_token_file: str | None, ready_file: Path | None, log_level: str, **options: Any
+    admin_token_file: str | None,
+    jwt_secret_file: str | None,
+    ready_file: Path | None,
+    log_level: str,
+    **options: Any,
 ) -> None:
     """Run the chat server: the page at /, the WebSocket at /ws/chat/{session_id}.
 
@@ -53,6 +58,7 @@ def serve(
       chatbuddy serve --port 9000 --agent echo
       CHATBUDDY_SESSION_TTL=30m chatbuddy serve --host 0.0.0.0
       chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
+      chatbuddy serve --jwt-secret-file /etc/chatbuddy/jwt.secret   # signed-in customers
 
     Stops cleanly on Ctrl-C or SIGTERM, letting replies in progress finish.
     """
@@ -61,6 +67,12 @@ def serve(
         admin_token_file,
         option="--admin-token",
         twin="--admin-token-file",
+    )
+    options["jwt_secret"] = resolve(
+        options.get("jwt_secret"),
+        jwt_secret_file,
+        option="--jwt-secret",
+        twin="--jwt-secret-file",
     )
     try:
         settings = settings_from(options)

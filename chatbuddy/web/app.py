@@ -11,6 +11,7 @@ from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ConfigurationError
+from chatbuddy.identity import Identities
 from chatbuddy.settings import Settings
 from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
 from chatbuddy.web.auth import AdminAccess
@@ -58,6 +59,7 @@ def make_app(
     keepalive: KeepAlive,
     audit: AuditLog,
     clients: ProxiedClients,
+    identities: Identities,
 ) -> tornado.web.Application:
     """Wire the handlers to this process's one node, service, engine and settings."""
     static = static_path()
@@ -90,6 +92,7 @@ def make_app(
                     "max_queued": settings.max_queued,
                     "audit": audit,
                     "clients": clients,
+                    "identities": identities,
                 },
             ),
             (

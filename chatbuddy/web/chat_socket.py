@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
+import tornado.ioloop
 import tornado.iostream
 import tornado.web
 import tornado.websocket
@@ -20,6 +21,7 @@ import tornado.websocket
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
 from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
+from chatbuddy.identity import Identities, Identity
 from chatbuddy.records import ClientInfo
 from chatbuddy.text import is_valid_id, new_connection_id
 from chatbuddy.web.admin import retrieve_exception
@@ -27,7 +29,7 @@ from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
 from chatbuddy.wire.close_codes import Close
-from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_token
+from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_identity, offered_token
 
 log = logging.getLogger("chatbuddy.connections")
 
@@ -46,9 +48,16 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         max_queued: int,
         audit: AuditLog,
         clients: ProxiedClients,
+        identities: Identities,
     ) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
+        # Checks the customer's signed identity (JWT), if the server takes them.
+        self._identities = identities
+        # The identity this connection proved, if any; its expiry closes it (4004).
+        self._identity: Identity | None = None
+        # The timer of that close, while open.
+        self._expiry: object | None = None
         # Sites other than this server's own whose pages may connect.
         self._allowed_origins = allowed_origins
         # Most bytes waiting to be sent to this client before it is closed as too slow.
@@ -166,13 +175,18 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             return
         headers = self.request.headers
         offered = _offered_subprotocols(headers.get("Sec-WebSocket-Protocol", ""))
-        token = offered_token(offered)
-        if token is not None and SUBPROTOCOL not in offered:
+        token, signed = offered_token(offered), offered_identity(offered)
+        if (token is not None or signed is not None) and SUBPROTOCOL not in offered:
             self._refuse(
                 400,
                 "subprotocol_required",
-                f"a session token in Sec-WebSocket-Protocol needs {SUBPROTOCOL!r} offered too",
+                f"a token in Sec-WebSocket-Protocol needs {SUBPROTOCOL!r} offered too",
             )
+            return
+        try:
+            self._identity = await self._identities.check(signed)
+        except HandshakeRejected as rejected:
+            self._refuse(rejected.status, rejected.reason, rejected.message)
             return
         request = HandshakeRequest(
             session_id=session_id,
@@ -184,6 +198,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
                 user_agent=_clip(headers.get("User-Agent"), 512),
                 accept_language=_clip(headers.get("Accept-Language"), 256),
             ),
+            verified_user=self._identity.subject if self._identity is not None else None,
         )
         try:
             self._grant = await self._service.admit(request)
@@ -252,6 +267,12 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             stream.max_write_buffer_size = self._max_queued
         self._last_heard = self._opened_at
         self._keepalive.add(self)
+        if self._identity is not None:
+            # Closed when the identity expires: the page fetches a fresh token and comes back.
+            left = self._identity.expires_at + self._identities.leeway - time.time()
+            self._expiry = tornado.ioloop.IOLoop.current().call_later(
+                max(0.0, left), self._identity_expired
+            )
         self._audit.record(
             "connection_opened",
             connection_id=self._connection_id,
@@ -285,7 +306,21 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     def last_heard(self) -> float:
         return self._last_heard
 
+    def _identity_expired(self) -> None:
+        self._expiry = None
+        self._audit.record(
+            "disconnected",
+            connection_id=self._connection_id,
+            session_id=self.session_id,
+            code=int(Close.IDENTITY_EXPIRED),
+            reason="identity_expired",
+        )
+        self.close(Close.IDENTITY_EXPIRED, "signed identity expired; reconnect with a fresh one")
+
     def on_close(self) -> None:
+        if self._expiry is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._expiry)
+            self._expiry = None
         if self._grant is None or not self._opened_at:
             return
         self._keepalive.discard(self)
