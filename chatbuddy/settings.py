@@ -177,6 +177,14 @@ class Settings:
     jwt_issuer: str | None = option(
         None, "The issuer (iss) customers' signed tokens must carry.", metavar="ISS"
     )
+    #: Seconds of clock difference forgiven when checking a signed identity's times.
+    jwt_leeway: float = option(
+        30.0,
+        "Clock difference forgiven when checking a signed token's exp, nbf and iat; an "
+        "open connection is closed this long after its token's exp.",
+        duration=True,
+        shown="30s",
+    )
     #: Refuse customers without a signed identity.
     jwt_required: bool = option(
         False,
@@ -248,8 +256,6 @@ class Settings:
     sweep_interval: float = 60.0
     #: How long shutdown waits for replies being produced, in seconds.
     shutdown_grace: float = 5.0
-    #: Seconds of clock difference forgiven when checking a signed identity's times.
-    jwt_leeway: float = 30.0
     #: Signing keys older than this (seconds) are fetched again, in the background.
     jwks_refresh: float = 600.0
     #: A token naming an unknown key fetches the key set again at most this often.

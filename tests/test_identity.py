@@ -122,9 +122,10 @@ async def test_a_user_id_that_is_not_the_tokens_subject_is_refused(port: int) ->
         (jwt.encode({"sub": "anna", "exp": int(time.time()) + 300}, "", algorithm="none"),
          "identity_invalid", "'none'"),
         ("not.a.jwt", "identity_invalid", "not a JWT"),
+        (sign("anna", padding="x" * 8192), "identity_invalid", "over 8192 characters"),
     ],
     ids=["wrong-secret", "expired", "no-exp", "no-sub", "sub-not-an-id", "not-yet",
-         "unexpected-aud", "alg-none", "garbage"],
+         "unexpected-aud", "alg-none", "garbage", "oversized"],
 )  # fmt: skip
 async def test_a_bad_token_is_refused_before_the_upgrade_with_its_reason(
     server: Server, port: int, audit_file: Path, token: str, reason: str, said: str
@@ -202,6 +203,20 @@ class TestRequired:
     async def test_a_signed_customer_is_let_in(self, connect: Connect) -> None:
         client = await connect("signed-5", identity=sign("anna"))
         assert (await client.greeting())["user_id"] == "anna"
+
+
+class TestClockLeeway:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, admin_token=ADMIN_TOKEN, jwt_secret=SECRET, jwt_leeway=30)
+
+    async def test_a_token_expired_within_the_leeway_is_let_in(self, connect: Connect) -> None:
+        client = await connect("skewed-1", identity=sign("anna", expires_in=-10))
+        assert (await client.greeting())["user_id"] == "anna"
+
+    async def test_a_token_expired_past_the_leeway_is_refused(self, port: int) -> None:
+        failure = await refused(port, "skewed-2", identity=sign("anna", expires_in=-40))
+        assert (failure.status, failure.error_type) == (401, "identity_expired")
 
 
 class TestAudienceAndIssuer:

@@ -125,9 +125,11 @@ class Identities:
             return None
         if len(token) > MAX_TOKEN_CHARS:
             raise IdentityInvalid(f"the signed token is over {MAX_TOKEN_CHARS} characters")
+        key, algorithm = await self._key(token)
         claims = jwt_claims(
             token,
-            await self._key(token),
+            key,
+            algorithm=algorithm,
             audience=self._audience,
             issuer=self._issuer,
             leeway=self.leeway,
@@ -140,19 +142,22 @@ class Identities:
             )
         return Identity(subject, float(claims["exp"]))
 
-    async def _key(self, token: str) -> Any:
-        """The key to verify ``token`` with, chosen by its header's ``alg`` (and ``kid``)."""
+    async def _key(self, token: str) -> tuple[Any, str]:
+        """The key to verify ``token`` with and the one algorithm it may be used with,
+        chosen by the header's ``alg`` (and ``kid``) among those this server accepts:
+        never ``none``, and never a public key as an HMAC secret."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise IdentityInvalid("the signed token is not a JWT") from None
         algorithm = header.get("alg")
         if algorithm == "HS256" and self._secret is not None:
-            return self._secret
+            return self._secret, "HS256"
         if algorithm in ("RS256", "ES256") and self.keys is not None:
             kid = header.get("kid")
             try:
-                return (await self.keys.key(kid if isinstance(kid, str) else None, algorithm)).key
+                found = await self.keys.key(kid if isinstance(kid, str) else None, algorithm)
+                return found.key, algorithm
             except KeysUnavailable:
                 raise IdentityUnavailable(
                     "the shop's signing keys cannot be fetched right now; retry shortly"
@@ -168,11 +173,17 @@ class Identities:
 
 
 def jwt_claims(
-    token: str, key: Any, *, audience: str | None, issuer: str | None, leeway: float
+    token: str,
+    key: Any,
+    *,
+    algorithm: str,
+    audience: str | None,
+    issuer: str | None,
+    leeway: float,
 ) -> dict[str, Any]:
-    """The claims of ``token`` once its signature, ``exp`` and the configured ``aud`` and
-    ``iss`` check out; IdentityInvalid or IdentityExpired saying what did not."""
-    algorithm = jwt.get_unverified_header(token)["alg"]
+    """The claims of ``token`` once its signature (by ``key`` with ``algorithm``, the only
+    one allowed), ``exp`` and the configured ``aud`` and ``iss`` check out;
+    IdentityInvalid or IdentityExpired saying what did not."""
     required = ["exp", "sub"] + (["aud"] if audience else []) + (["iss"] if issuer else [])
     try:
         claims: dict[str, Any] = jwt.decode(
