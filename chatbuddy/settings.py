@@ -235,6 +235,13 @@ class Settings:
         "(code 4000) and fetches the rest with history when it reconnects.",
         low=4096,
     )
+    #: Compress chat frames (permessage-deflate) when the client offers it.
+    compression: bool = option(
+        False,
+        "Compress chat frames (permessage-deflate) for clients that offer it: fewer bytes "
+        "for more CPU and memory per connection (docs/performance.md); off by default, "
+        "as OWASP advises.",
+    )
     #: Where the audit log goes: a file, "-" for standard output, None: off.
     audit_log: str | None = option(
         None,
@@ -256,6 +263,10 @@ class Settings:
     sweep_interval: float = 60.0
     #: How long shutdown waits for replies being produced, in seconds.
     shutdown_grace: float = 5.0
+    #: Largest permessage-deflate window either side may use (log2 bytes, 9-15).
+    compression_window_bits: int = 11
+    #: zlib's memLevel for each connection's compressor (1-9).
+    compression_mem_level: int = 4
     #: Signing keys older than this (seconds) are fetched again, in the background.
     jwks_refresh: float = 600.0
     #: A token naming an unknown key fetches the key set again at most this often.

@@ -32,6 +32,7 @@ from chatbuddy.web.widget import (
     WidgetScriptHandler,
     asset_version,
 )
+from chatbuddy.wire.compression import Deflate
 
 
 def static_path() -> str:
@@ -93,6 +94,11 @@ def make_app(
                     "audit": audit,
                     "clients": clients,
                     "identities": identities,
+                    "deflate": Deflate(
+                        settings.compression_window_bits, settings.compression_mem_level
+                    )
+                    if settings.compression
+                    else None,
                 },
             ),
             (

@@ -29,6 +29,7 @@ from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
 from chatbuddy.wire.close_codes import Close
+from chatbuddy.wire.compression import Deflate
 from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_identity, offered_token
 
 log = logging.getLogger("chatbuddy.connections")
@@ -49,6 +50,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         audit: AuditLog,
         clients: ProxiedClients,
         identities: Identities,
+        deflate: Deflate | None = None,
     ) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
@@ -58,6 +60,8 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._identity: Identity | None = None
         # The timer of that close, while open.
         self._expiry: object | None = None
+        # How frames are compressed, when the client offers it; None: never.
+        self._deflate = deflate
         # Sites other than this server's own whose pages may connect.
         self._allowed_origins = allowed_origins
         # Most bytes waiting to be sent to this client before it is closed as too slow.
@@ -214,6 +218,12 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
                 503, "too_many_connections", "too many connections from this address; retry later"
             )
             return
+        if self._deflate is not None:
+            # Tornado takes window sizes from the offer as they come: ours go in first.
+            accepted = self._deflate.accept(headers.get("Sec-WebSocket-Extensions"))
+            headers.pop("Sec-WebSocket-Extensions", None)
+            if accepted is not None:
+                headers["Sec-WebSocket-Extensions"] = accepted
         try:
             await super().get(*args, **kwargs)
         finally:  # the socket is closed, or never opened
@@ -237,6 +247,10 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         if urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
             return True
         return origin.lower() in self._allowed_origins
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        """permessage-deflate's level and memory, when --compression is on."""
+        return None if self._deflate is None else dict(self._deflate.options)
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         """Answer ``chatbuddy.v1`` when offered; never echo the token entry."""

@@ -1,0 +1,208 @@
+"""permessage-deflate: off unless --compression, then with this server's window
+limits written into whatever a client offers, and any offer it cannot honour
+declined (the socket opens uncompressed) instead of failing the handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from chatbuddy.settings import Settings
+from chatbuddy.wire.compression import Deflate
+from tests.conftest import ADMIN_TOKEN
+from tests.helpers import TIMEOUT, ChatClient
+
+QUESTION = "Mennyi az ára a Samsung Galaxy S24-nek?"
+BROWSER_OFFER = "permessage-deflate; client_max_window_bits"
+
+
+class TestTheOffer:
+    """What the server answers to a client's Sec-WebSocket-Extensions."""
+
+    deflate = Deflate(window_bits=11, mem_level=4)
+
+    def test_a_browsers_offer_gets_our_windows(self) -> None:
+        assert self.deflate.accept(BROWSER_OFFER) == (
+            "permessage-deflate; server_max_window_bits=11; client_max_window_bits=11"
+        )
+
+    def test_smaller_windows_than_ours_are_kept(self) -> None:
+        offer = "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"
+        assert self.deflate.accept(offer) == (
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"
+        )
+
+    def test_no_context_takeover_is_granted(self) -> None:
+        offer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        assert self.deflate.accept(offer) == (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "server_max_window_bits=11"
+        )
+
+    def test_the_client_window_is_not_limited_unless_offered(self) -> None:
+        # RFC 7692 7.1.2.2: the server may only answer client_max_window_bits if offered.
+        assert self.deflate.accept("permessage-deflate") == (
+            "permessage-deflate; server_max_window_bits=11"
+        )
+
+    @pytest.mark.parametrize(
+        "offer",
+        [
+            None,
+            "",
+            "x-webkit-deflate-frame",
+            "permessage-deflate; server_max_window_bits=8",  # zlib cannot compress so
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; client_max_window_bits=7",
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=0x0f",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; mystery=1",
+            "permessage-deflate; client_max_window_bits; client_max_window_bits",
+            "permessage-deflate" + "; server_no_context_takeover" * 1000,
+        ],
+        ids=[
+            "none",
+            "empty",
+            "another-extension",
+            "window-8",
+            "window-16",
+            "client-window-7",
+            "window-without-value",
+            "window-in-hex",
+            "flag-with-value",
+            "unknown-parameter",
+            "repeated-parameter",
+            "huge",
+        ],
+    )
+    def test_an_offer_it_cannot_honour_is_declined(self, offer: str | None) -> None:
+        assert self.deflate.accept(offer) is None
+
+    def test_the_first_acceptable_offer_wins(self) -> None:
+        offer = "permessage-deflate; mystery=1, permessage-deflate; client_max_window_bits=10"
+        assert self.deflate.accept(offer) == (
+            "permessage-deflate; server_max_window_bits=11; client_max_window_bits=10"
+        )
+
+    def test_windows_zlib_cannot_use_are_refused_at_start(self) -> None:
+        with pytest.raises(ValueError, match="window_bits must be 9-15"):
+            Deflate(window_bits=8)
+
+    def test_its_memory_follows_zlibs_formula(self) -> None:
+        assert self.deflate.compressor_bytes() == 2**13 + 2**13
+        assert self.deflate.compressor_bytes(15) == 2**17 + 2**13
+
+
+@contextlib.asynccontextmanager
+async def counting_proxy(port: int) -> AsyncIterator[tuple[int, list[int]]]:
+    """A TCP relay to ``port`` on a port of its own; the list holds the bytes it
+    carried from the server to clients (what a reply costs on the wire)."""
+    carried = [0]
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                if count:
+                    carried[0] += len(data)
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def relay(
+        client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.gather(
+            pipe(client_reader, server_writer, count=False),
+            pipe(server_reader, client_writer, count=True),
+        )
+
+    relay_server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    try:
+        yield relay_server.sockets[0].getsockname()[1], carried
+    finally:
+        relay_server.close()
+
+
+def extensions(ws: WebSocketClientConnection) -> str | None:
+    """The Sec-WebSocket-Extensions the server answered, if any."""
+    assert ws.headers is not None
+    return ws.headers.get("Sec-WebSocket-Extensions")
+
+
+async def bytes_of_a_conversation(port: int, session_id: str, *, compress: bool) -> int:
+    """Bytes the server sent for a greeting and three answers to QUESTION."""
+    async with counting_proxy(port) as (relay_port, carried):
+        request = HTTPRequest(f"ws://127.0.0.1:{relay_port}/ws/chat/{session_id}")
+        ws = await asyncio.wait_for(
+            websocket_connect(request, compression_options={} if compress else None), TIMEOUT
+        )
+        client = ChatClient(ws, timeout=TIMEOUT)
+        await client.greeting()
+        for _ in range(3):
+            reply = await client.chat(session_id, QUESTION)
+            assert "Samsung Galaxy S24" in reply["content"]
+        client.close()
+        return carried[0]
+
+
+class TestWithCompression:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return Settings(port=0, admin_token=ADMIN_TOKEN, rate_limit=0, compression=True)
+
+    async def test_a_client_that_offers_it_chats_compressed_within_our_window(
+        self, port: int
+    ) -> None:
+        request = HTTPRequest(f"ws://127.0.0.1:{port}/ws/chat/deflate-1")
+        ws = await websocket_connect(request, compression_options={})
+        answered = str(extensions(ws)).split("; ")
+        assert answered[0] == "permessage-deflate"
+        assert sorted(answered[1:]) == ["client_max_window_bits=11", "server_max_window_bits=11"]
+        client = ChatClient(ws, timeout=TIMEOUT)
+        await client.greeting()
+        reply = await client.chat("deflate-1", QUESTION)
+        assert "Samsung Galaxy S24" in reply["content"]
+        client.close()
+
+    async def test_a_conversation_costs_far_fewer_bytes_compressed(self, port: int) -> None:
+        plain = await bytes_of_a_conversation(port, "deflate-2", compress=False)
+        compressed = await bytes_of_a_conversation(port, "deflate-3", compress=True)
+        assert compressed < plain / 2, (compressed, plain)
+
+    @pytest.mark.parametrize(
+        "offer",
+        [
+            "permessage-deflate; server_max_window_bits=8",
+            "permessage-deflate; mystery=1",
+            "permessage-deflate; client_max_window_bits=99",
+        ],
+        ids=["window-8", "unknown-parameter", "bad-client-window"],
+    )
+    async def test_an_offer_it_cannot_honour_opens_uncompressed(
+        self, port: int, offer: str
+    ) -> None:
+        # (Tornado alone aborts these handshakes without a word.)
+        request = HTTPRequest(
+            f"ws://127.0.0.1:{port}/ws/chat/odd-offer",
+            headers={"Sec-WebSocket-Extensions": offer},
+        )
+        ws = await websocket_connect(request)
+        assert extensions(ws) is None
+        client = ChatClient(ws, timeout=TIMEOUT)
+        await client.greeting()
+        assert "Samsung Galaxy S24" in (await client.chat("odd-offer", QUESTION))["content"]
+        client.close()
+
+
+async def test_without_the_option_nothing_is_compressed(port: int) -> None:
+    request = HTTPRequest(f"ws://127.0.0.1:{port}/ws/chat/plain-1")
+    ws = await websocket_connect(request, compression_options={})
+    assert extensions(ws) is None
+    ws.close()
