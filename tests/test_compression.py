@@ -9,10 +9,12 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+import tornado.websocket
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from chatbuddy.settings import Settings
+from chatbuddy.web.chat_socket import FAST_WRITES, RSV1
 from chatbuddy.wire.compression import Deflate
 from tests.conftest import ADMIN_TOKEN
 from tests.helpers import TIMEOUT, ChatClient
@@ -206,3 +208,8 @@ async def test_without_the_option_nothing_is_compressed(port: int) -> None:
     ws = await websocket_connect(request, compression_options={})
     assert extensions(ws) is None
     ws.close()
+
+
+def test_compressed_frames_take_the_fast_writer_tornado_still_has() -> None:
+    assert FAST_WRITES
+    assert tornado.websocket.WebSocketProtocol13.RSV1 == RSV1
