@@ -266,7 +266,7 @@ class Settings:
     #: Largest permessage-deflate window either side may use (log2 bytes, 9-15).
     compression_window_bits: int = 11
     #: zlib's memLevel for each connection's compressor (1-9).
-    compression_mem_level: int = 4
+    compression_mem_level: int = 2
     #: Signing keys older than this (seconds) are fetched again, in the background.
     jwks_refresh: float = 600.0
     #: A token naming an unknown key fetches the key set again at most this often.

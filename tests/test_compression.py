@@ -26,7 +26,7 @@ BROWSER_OFFER = "permessage-deflate; client_max_window_bits"
 class TestTheOffer:
     """What the server answers to a client's Sec-WebSocket-Extensions."""
 
-    deflate = Deflate(window_bits=11, mem_level=4)
+    deflate = Deflate(window_bits=11, mem_level=2)
 
     def test_a_browsers_offer_gets_our_windows(self) -> None:
         assert self.deflate.accept(BROWSER_OFFER) == (
@@ -97,21 +97,21 @@ class TestTheOffer:
             Deflate(window_bits=8)
 
     def test_its_memory_follows_zlibs_formula(self) -> None:
-        assert self.deflate.compressor_bytes() == 2**13 + 2**13
-        assert self.deflate.compressor_bytes(15) == 2**17 + 2**13
+        assert self.deflate.compressor_bytes() == 2**13 + 2**11
+        assert self.deflate.compressor_bytes(15) == 2**17 + 2**11
 
 
 @contextlib.asynccontextmanager
-async def counting_proxy(port: int) -> AsyncIterator[tuple[int, list[int]]]:
-    """A TCP relay to ``port`` on a port of its own; the list holds the bytes it
+async def counting_proxy(port: int) -> AsyncIterator[tuple[int, bytearray]]:
+    """A TCP relay to ``port`` on a port of its own; the bytearray gets what it
     carried from the server to clients (what a reply costs on the wire)."""
-    carried = [0]
+    carried = bytearray()
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool) -> None:
         with contextlib.suppress(ConnectionError):
             while data := await reader.read(65536):
                 if count:
-                    carried[0] += len(data)
+                    carried.extend(data)
                 writer.write(data)
                 await writer.drain()
         writer.close()
@@ -151,7 +151,22 @@ async def bytes_of_a_conversation(port: int, session_id: str, *, compress: bool)
             reply = await client.chat(session_id, QUESTION)
             assert "Samsung Galaxy S24" in reply["content"]
         client.close()
-        return carried[0]
+        return len(carried)
+
+
+def server_frames(wire: bytes) -> list[tuple[bool, int]]:
+    """(compressed, payload length) of each frame a server sent after its 101 answer."""
+    rest = wire[wire.index(b"\r\n\r\n") + 4 :]
+    frames = []
+    while len(rest) >= 2:
+        length, start = rest[1] & 0x7F, 2  # a server's frames are not masked
+        if length == 126:
+            length, start = int.from_bytes(rest[2:4]), 4
+        elif length == 127:
+            length, start = int.from_bytes(rest[2:10]), 10
+        frames.append((bool(rest[0] & RSV1), length))
+        rest = rest[start + length :]
+    return frames
 
 
 class TestWithCompression:
@@ -177,6 +192,19 @@ class TestWithCompression:
         plain = await bytes_of_a_conversation(port, "deflate-2", compress=False)
         compressed = await bytes_of_a_conversation(port, "deflate-3", compress=True)
         assert compressed < plain / 2, (compressed, plain)
+
+    async def test_the_greeting_with_the_session_token_is_never_compressed(self, port: int) -> None:
+        async with counting_proxy(port) as (relay_port, wire):
+            request = HTTPRequest(f"ws://127.0.0.1:{relay_port}/ws/chat/deflate-4")
+            ws = await websocket_connect(request, compression_options={})
+            client = ChatClient(ws, timeout=TIMEOUT)
+            greeting = await client.greeting()
+            await client.chat("deflate-4", QUESTION)
+            client.close()
+        frames = server_frames(bytes(wire))
+        assert greeting["session_token"].encode() in wire  # in the clear: never compressed
+        assert [compressed for compressed, _ in frames[:2]] == [False, True]
+        assert all(compressed for compressed, _ in frames[1:-1])  # the last is the close
 
     @pytest.mark.parametrize(
         "offer",

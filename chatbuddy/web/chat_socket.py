@@ -29,7 +29,7 @@ from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
 from chatbuddy.wire.close_codes import Close
-from chatbuddy.wire.compression import Deflate
+from chatbuddy.wire.compression import Deflate, worth_compressing
 from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_identity, offered_token
 
 log = logging.getLogger("chatbuddy.connections")
@@ -375,12 +375,13 @@ def write_text(protocol: tornado.websocket.WebSocketProtocol, frame: str) -> Fut
     (docs/performance.md). So a frame goes straight to the protocol's frame
     writer (private, but unchanged since Tornado 4; a test checks it is there),
     compressed first as ``write_message`` would when permessage-deflate was
-    agreed; without that writer, through ``write_message``.
+    agreed (but for the greeting: see worth_compressing); without that writer,
+    through ``write_message``.
     """
     if not FAST_WRITES:
         return protocol.write_message(frame)
     compressor = getattr(protocol, "_compressor", None)
-    if compressor is None:
+    if compressor is None or not worth_compressing(frame):
         return protocol._write_frame(True, 0x1, frame.encode())  # type: ignore[attr-defined,no-any-return]
     compressed = compressor.compress(frame.encode())
     return protocol._write_frame(True, 0x1, compressed, flags=RSV1)  # type: ignore[attr-defined,no-any-return]

@@ -16,7 +16,9 @@ RFC 7692 lets a server answer with a smaller ``server_max_window_bits`` than
 offered (or one not offered), and a smaller ``client_max_window_bits`` when the
 client offered that parameter, as browsers do. An offer this server cannot
 honour, or does not understand, is declined (the socket then opens
-uncompressed) rather than failing the handshake. What a client can still
+uncompressed) rather than failing the handshake. The greeting, which carries
+the session token, is always sent uncompressed (:func:`worth_compressing`).
+What a client can still
 choose: no context takeover on either side (less memory, worse ratio), and
 windows smaller than ours; and a client that does not offer
 ``client_max_window_bits`` may compress with zlib's largest window (32 KiB),
@@ -38,6 +40,16 @@ EXTENSION = "permessage-deflate"
 FLAGS = ("server_no_context_takeover", "client_no_context_takeover")
 #: How many extension offers are looked at (a browser sends one or two).
 MAX_OFFERS = 4
+#: How the greeting, the one frame that carries the session token, starts.
+GREETING_START = '{"type":"connection_established"'
+
+
+def worth_compressing(frame: str) -> bool:
+    """Whether to compress ``frame``: not the greeting. It carries the session token,
+    and a frame sent uncompressed never enters the compressor's window, so no later
+    frame (with text a customer typed) can be compressed against the token and
+    betray it by its size (the CRIME/BREACH kind of guess)."""
+    return not frame.startswith(GREETING_START)
 
 
 @dataclass(frozen=True)
@@ -47,8 +59,9 @@ class Deflate:
     #: The largest window (log2 bytes) either side may use; 11 is 2 KiB, enough for a
     #: reply's chunks and the whole reply after them.
     window_bits: int = 11
-    #: zlib's memLevel: the compressor's hash table and buffers (1-9).
-    mem_level: int = 4
+    #: zlib's memLevel: the compressor's hash table and buffers (1-9); chat frames
+    #: compress as well at 2 as at 8, for 2 KiB of buffers instead of 128.
+    mem_level: int = 2
     #: zlib's level (1 fast - 9 small); chat frames are small, so the CPU is too.
     level: int = 6
 
