@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from chatbuddy.settings import Settings
 from chatbuddy.web.chat_socket import FAST_WRITES, RSV1
+from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.compression import Deflate
 from tests.conftest import ADMIN_TOKEN
 from tests.helpers import TIMEOUT, ChatClient
@@ -205,6 +207,20 @@ class TestWithCompression:
         assert greeting["session_token"].encode() in wire  # in the clear: never compressed
         assert [compressed for compressed, _ in frames[:2]] == [False, True]
         assert all(compressed for compressed, _ in frames[1:-1])  # the last is the close
+
+    async def test_a_message_that_inflates_past_the_frame_limit_closes_1009(
+        self, port: int
+    ) -> None:
+        request = HTTPRequest(f"ws://127.0.0.1:{port}/ws/chat/bomb-1")
+        client = ChatClient(
+            await websocket_connect(request, compression_options={}), timeout=TIMEOUT
+        )
+        await client.greeting()
+        bomb = json.dumps(
+            {"type": "chat_message", "session_id": "bomb-1", "content": "a" * 200_000}
+        )
+        await client.send_raw(bomb)  # a few hundred bytes on the wire
+        assert await client.closed() == Close.TOO_BIG
 
     @pytest.mark.parametrize(
         "offer",
