@@ -27,7 +27,7 @@ from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.collector import CollectorPolicy
 from chatbuddy.engine import Engine, make_engine
-from chatbuddy.errors import ConfigurationError
+from chatbuddy.errors import ConfigurationError, StorageUnavailable
 from chatbuddy.identity import Identities
 from chatbuddy.settings import Settings
 from chatbuddy.tokens import new_token
@@ -193,6 +193,9 @@ class Server:
         cancelled = await self.service.finish(self.settings.shutdown_grace)
         if cancelled:
             log.warning("%d sessions still had replies in progress at shutdown", cancelled)
+        # Replies published through the bus reach their tabs before the goodbye.
+        with contextlib.suppress(TimeoutError, StorageUnavailable):
+            await asyncio.wait_for(self.engine.bus.flush(), timeout=1.0)
         for connection in self.node.connections():
             connection.close(GOING_AWAY, "server shutting down")
         if self._sweeper is not None:

@@ -10,12 +10,15 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-import tornado.websocket
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from chatbuddy.chat import frames
+from chatbuddy.records import utcnow
+from chatbuddy.server import Server
 from chatbuddy.settings import Settings
-from chatbuddy.web.chat_socket import FAST_WRITES, RSV1
+from chatbuddy.web.chat_socket import ChatSocketHandler
+from chatbuddy.web.frame_writer import RSV1, frame_header
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.compression import Deflate
 from tests.conftest import ADMIN_TOKEN
@@ -208,6 +211,23 @@ class TestWithCompression:
         assert [compressed for compressed, _ in frames[:2]] == [False, True]
         assert all(compressed for compressed, _ in frames[1:-1])  # the last is the close
 
+    async def test_frames_of_one_turn_arrive_compressed_in_order_whatever_their_size(
+        self, port: int, server: Server
+    ) -> None:
+        request = HTTPRequest(f"ws://127.0.0.1:{port}/ws/chat/sizes-2")
+        client = ChatClient(
+            await websocket_connect(request, compression_options={}), timeout=TIMEOUT
+        )
+        await client.greeting()
+        (handler,) = server.node.connections()
+        assert isinstance(handler, ChatSocketHandler)
+        marks = ["a" * 10, "b" * 300, "c" * 70_000, "d"]
+        for mark in marks:  # one turn: one write, each frame compressed after the one before
+            handler.send(frames.pong("sizes-2", mark, utcnow()))
+        for mark in marks:
+            assert (await client.expect("pong"))["data"]["client_timestamp"] == mark
+        client.close()
+
     async def test_a_message_that_inflates_past_the_frame_limit_closes_1009(
         self, port: int
     ) -> None:
@@ -254,6 +274,6 @@ async def test_without_the_option_nothing_is_compressed(port: int) -> None:
     ws.close()
 
 
-def test_compressed_frames_take_the_fast_writer_tornado_still_has() -> None:
-    assert FAST_WRITES
-    assert tornado.websocket.WebSocketProtocol13.RSV1 == RSV1
+def test_a_compressed_frame_is_marked_with_rsv1() -> None:
+    assert frame_header(125, compressed=True) == bytes((0xC1, 125))
+    assert frame_header(70_000, compressed=True)[:2] == bytes((0xC1, 127))
