@@ -76,8 +76,8 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
             row["wire_bytes_per_reply"] = _median(
                 run["client"]["wire_bytes"]["received"] / replies
                 for run in good
-                if (replies := run["client"]["messages"]["replies_in_window"])
-                and "wire_bytes" in run["client"]
+                if "wire_bytes" in run["client"]
+                and (replies := run["client"]["messages"]["replies_in_window"])
             )
             for name in ("p50", "p90", "p99", "max"):
                 row[f"{name}_ms"] = _median(run["client"]["latency_ms"][name] for run in good)

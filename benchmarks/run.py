@@ -373,7 +373,7 @@ def main(
         open_duration=options["open_duration"],
         foreign_limit=foreign_limit,
     )
-    console = Console(width=max(Console().width, 160))
+    console = Console(width=max(Console().width, 180))
     changed = [s.as_dict() for s in servers.CHATBUDDY_CHANGED_SETTINGS]
     console.print(
         "ChatBuddy's settings changed from its defaults: "

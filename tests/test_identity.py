@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,27 +110,31 @@ async def test_a_user_id_that_is_not_the_tokens_subject_is_refused(port: int) ->
 
 
 @pytest.mark.parametrize(
-    ("token", "reason", "said"),
+    ("make", "reason", "said"),
     [
-        (sign("anna", key="another-secret-of-the-same-length-0123456789"), "identity_invalid",
-         "signature does not verify"),
-        (sign("anna", expires_in=-60), "identity_expired", "expired"),
-        (jwt.encode({"sub": "anna"}, SECRET, algorithm="HS256"), "identity_invalid", "'exp'"),
-        (sign(None), "identity_invalid", "'sub'"),
-        (sign("anna@example.com"), "identity_invalid", "sub must be"),
-        (sign("anna", nbf=int(time.time()) + 3600), "identity_invalid", "not valid yet"),
-        (sign("anna", aud="another-shop"), "identity_invalid", "--jwt-audience"),
-        (jwt.encode({"sub": "anna", "exp": int(time.time()) + 300}, "", algorithm="none"),
+        # Tokens are made when the test runs (lambda), not when the module is collected:
+        # a long suite would otherwise see them expire before they are offered.
+        (lambda: sign("anna", key="another-secret-of-the-same-length-0123456789"),
+         "identity_invalid", "signature does not verify"),
+        (lambda: sign("anna", expires_in=-60), "identity_expired", "expired"),
+        (lambda: jwt.encode({"sub": "anna"}, SECRET, algorithm="HS256"), "identity_invalid",
+         "'exp'"),
+        (lambda: sign(None), "identity_invalid", "'sub'"),
+        (lambda: sign("anna@example.com"), "identity_invalid", "sub must be"),
+        (lambda: sign("anna", nbf=int(time.time()) + 3600), "identity_invalid", "not valid yet"),
+        (lambda: sign("anna", aud="another-shop"), "identity_invalid", "--jwt-audience"),
+        (lambda: jwt.encode({"sub": "anna", "exp": int(time.time()) + 300}, "", algorithm="none"),
          "identity_invalid", "'none'"),
-        ("not.a.jwt", "identity_invalid", "not a JWT"),
-        (sign("anna", padding="x" * 8192), "identity_invalid", "over 8192 characters"),
+        (lambda: "not.a.jwt", "identity_invalid", "not a JWT"),
+        (lambda: sign("anna", padding="x" * 8192), "identity_invalid", "over 8192 characters"),
     ],
     ids=["wrong-secret", "expired", "no-exp", "no-sub", "sub-not-an-id", "not-yet",
          "unexpected-aud", "alg-none", "garbage", "oversized"],
 )  # fmt: skip
 async def test_a_bad_token_is_refused_before_the_upgrade_with_its_reason(
-    server: Server, port: int, audit_file: Path, token: str, reason: str, said: str
+    server: Server, port: int, audit_file: Path, make: Callable[[], str], reason: str, said: str
 ) -> None:
+    token = make()
     failure = await refused(port, "bad-token", identity=token)
     assert (failure.status, failure.error_type) == (401, reason)
     assert said in failure.message
