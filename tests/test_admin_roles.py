@@ -27,7 +27,10 @@ ENDPOINTS = {
     "/api/v1/websocket/stats": Role.STATS,
     "/api/v1/sessions": Role.VIEWER,
     "/api/v1/sessions/nobody-here": Role.VIEWER,
+    "/api/v1/export": Role.ADMIN,
 }
+#: Every erasing endpoint (DELETE): administrators only.
+ERASERS = ("/api/v1/sessions/nobody-here", "/api/v1/users/nobody/sessions")
 
 
 @pytest.fixture
@@ -84,6 +87,16 @@ async def test_each_endpoint_admits_its_role_and_the_roles_above_it(
     else:
         assert code == 403
         assert body["error"]["type"] == "forbidden"
+
+
+@pytest.mark.parametrize("path", ERASERS)
+async def test_only_an_admin_erases(http: Http, issued: dict[Role, str], path: str) -> None:
+    for role in Role:
+        response = await http.fetch(
+            path, method="DELETE", headers={"Authorization": f"Bearer {issued[role]}"}
+        )
+        # 404: the admitted request found nothing to erase.
+        assert response.code == (404 if role is Role.ADMIN else 403), role
 
 
 async def test_a_refusal_names_the_role_needed_and_the_tokens_own(

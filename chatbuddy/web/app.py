@@ -13,7 +13,14 @@ from chatbuddy.engine import Engine
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.identity import Identities
 from chatbuddy.settings import Settings
-from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
+from chatbuddy.web.admin import (
+    AdminTailHandler,
+    ExportHandler,
+    SessionHandler,
+    SessionsHandler,
+    StatsHandler,
+    UserSessionsHandler,
+)
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.chat_socket import ChatSocketHandler
 from chatbuddy.web.http import (
@@ -66,7 +73,7 @@ def make_app(
     static = static_path()
     version = asset_version(static)
     origins = settings.allowed_origins
-    sessions = {"access": access, "store": engine.store, "bus": engine.bus}
+    sessions = {"access": access, "store": engine.store, "bus": engine.bus, "audit": audit}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -113,6 +120,8 @@ def make_app(
             ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
+            (r"/api/v1/users/([^/]+)/sessions", UserSessionsHandler, sessions),
+            (r"/api/v1/export", ExportHandler, sessions),
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
             (r"/readyz", ReadyHandler, {"engine": engine}),
