@@ -44,6 +44,10 @@ setup(
         # extra): signature and claim checks, and reading a JSON Web Key Set, are
         # easy to get subtly wrong by hand (algorithm confusion, claim times).
         "PyJWT[crypto]>=2.10,<3",
+        # The takeover console's line editor: it keeps the operator's half-typed line
+        # below messages arriving meanwhile, and says when they type (the customer
+        # sees "Anna is typing…"), which plain input() cannot tell.
+        "prompt_toolkit>=3.0.40,<4",
     ],
     extras_require={
         "test": [

@@ -42,6 +42,8 @@ KEYS = frozenset(
         "route",
         "admin",
         "holder",
+        "action",
+        "operator",
         "role",
         "error_type",
         "resumed",

@@ -18,7 +18,7 @@ from chatbuddy.errors import ConfigurationError
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
 from chatbuddy.web.admin import AdminHandler, AdminTailHandler
-from chatbuddy.web.auth import SERVER_TOKEN_NAME
+from chatbuddy.web.auth import ACTION_ROLES, SERVER_TOKEN_NAME, AdminAction
 from tests.conftest import ADMIN_TOKEN, Connect, Http
 from tests.helpers import TIMEOUT
 
@@ -229,8 +229,16 @@ def test_every_admin_endpoint_declares_its_roles(server: Server) -> None:
     handlers = _admin_handlers(server.app)
     assert len(handlers) >= 4
     for handler in handlers:
-        assert handler.roles, f"{handler.__name__} declares no roles"
-        assert all(isinstance(role, Role) for role in handler.roles.values())
+        if issubclass(handler, AdminHandler):
+            assert handler.actions, f"{handler.__name__} declares no actions"
+            assert set(handler.actions.values()) <= set(ACTION_ROLES), handler.__name__
+    # Every action has its role, and each role's actions are what the issue gives it.
+    assert set(ACTION_ROLES) == set(AdminAction)
+    assert {a for a, role in ACTION_ROLES.items() if role is Role.STATS} == {AdminAction.READ_STATS}
+    assert {a for a, role in ACTION_ROLES.items() if role is Role.ADMIN} == {
+        AdminAction.ERASE,
+        AdminAction.EXPORT,
+    }
 
 
 def _admin_handlers(app: tornado.web.Application) -> list[Any]:

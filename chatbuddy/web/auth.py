@@ -13,6 +13,7 @@ the token). Tokens are compared in constant time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import tornado.web
 
@@ -23,6 +24,46 @@ from chatbuddy.web.http import json_error
 
 #: The name the audit log gives the server's own admin token.
 SERVER_TOKEN_NAME = "server-admin-token"  # noqa: S105 - a name, not a secret
+
+
+class AdminAction(StrEnum):
+    """Everything the admin API lets one do, named once: the audit log records the
+    action of each request, and :data:`ACTION_ROLES` gives each the role it needs."""
+
+    READ_STATS = "read_stats"
+    READ_SESSIONS = "read_sessions"
+    TAIL = "tail"
+    TAKE_OVER = "take_over"
+    SAY = "say"
+    RELEASE = "release"
+    NOTE = "note"
+    READ_NOTES = "read_notes"
+    TYPE = "type"
+    MARK_READ = "mark_read"
+    ERASE = "erase"
+    EXPORT = "export"
+
+
+#: The lowest role that may do each action (an action not listed, or none: admin).
+ACTION_ROLES: dict[AdminAction, Role] = {
+    AdminAction.READ_STATS: Role.STATS,
+    AdminAction.READ_SESSIONS: Role.VIEWER,
+    AdminAction.TAIL: Role.VIEWER,
+    AdminAction.TAKE_OVER: Role.OPERATOR,
+    AdminAction.SAY: Role.OPERATOR,
+    AdminAction.RELEASE: Role.OPERATOR,
+    AdminAction.NOTE: Role.OPERATOR,
+    AdminAction.READ_NOTES: Role.OPERATOR,
+    AdminAction.TYPE: Role.OPERATOR,
+    AdminAction.MARK_READ: Role.OPERATOR,
+    AdminAction.ERASE: Role.ADMIN,
+    AdminAction.EXPORT: Role.ADMIN,
+}
+
+
+def role_for(action: AdminAction | None) -> Role:
+    """The lowest role that may do ``action`` (admin for an unnamed one)."""
+    return Role.ADMIN if action is None else ACTION_ROLES.get(action, Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -58,12 +99,13 @@ class AdminAccess:
     def admit(
         self,
         handler: tornado.web.RequestHandler,
-        role: Role = Role.ADMIN,
         *,
         query_token: bool = False,
+        action: AdminAction | None = None,
     ) -> Admin | None:
-        """Who asks, if their token has at least ``role``; if not, answer 401 (no or an
-        unknown token) or 403 (a lower role) and say why, and return None.
+        """Who asks, if their token has the role ``action`` needs (:func:`role_for`); if
+        not, answer 401 (no or an unknown token) or 403 (a lower role) and say why, and
+        return None.
 
         ``query_token`` also accepts ``?token=`` (WebSockets from browsers).
         """
@@ -72,12 +114,14 @@ class AdminAccess:
             given = handler.get_query_argument("token", None)
         request = handler.request
         where = request.path[:200]
+        role = role_for(action)
         admin = self.identify(given)
         if admin is None:
             self._audit.record(
                 "admin_refused",
                 ip=request.remote_ip,
                 admin=where,
+                action=action,
                 reason="missing_token" if given is None else "wrong_token",
             )
             if given is None:
@@ -94,6 +138,7 @@ class AdminAccess:
                 "admin_refused",
                 ip=request.remote_ip,
                 admin=where,
+                action=action,
                 holder=admin.name,
                 role=admin.role.label,
                 reason="role_too_low",
@@ -110,6 +155,7 @@ class AdminAccess:
             "admin_request",
             ip=request.remote_ip,
             admin=where,
+            action=action,
             holder=admin.name,
             role=admin.role.label,
         )
