@@ -40,6 +40,10 @@ setup(
         # got 56/81 and loads 204 MiB (python -m benchmarks.stemmers).
         "PyStemmer>=2.2,<4",
         "rapidfuzz>=3,<4",
+        # Customers' signed identities (JWT: HS256, and RS256/ES256 with the crypto
+        # extra): signature and claim checks, and reading a JSON Web Key Set, are
+        # easy to get subtly wrong by hand (algorithm confusion, claim times).
+        "PyJWT[crypto]>=2.10,<3",
         # The takeover console's line editor: it keeps the operator's half-typed line
         # below messages arriving meanwhile, and says when they type (the customer
         # sees "Anna is typing…"), which plain input() cannot tell.

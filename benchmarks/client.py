@@ -64,6 +64,10 @@ class Load:
     timeout: float = 10.0
     #: Idle: the most seconds to hold the connections.
     hold: float = 600.0
+    #: Offer permessage-deflate, as browsers do.
+    deflate: bool = False
+    #: Idle: each connection gets one reply before the hold.
+    prime: bool = False
 
     def arguments(self) -> list[str]:
         arguments = [
@@ -75,6 +79,7 @@ class Load:
         ]  # fmt: skip
         if self.drain is not None:
             arguments += ["--drain", str(self.drain)]
+        arguments += ["--deflate"] * self.deflate + ["--prime"] * self.prime
         return arguments
 
     def deadline(self) -> float:

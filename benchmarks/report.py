@@ -71,12 +71,19 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
             "flags": sorted({flag for run in group for flag in run.get("flags", [])}),
         }
         if kind == "idle":
+            row["primed"] = any(run.get("primed") for run in group)
             idle = [run["idle"] for run in good if run.get("idle")]
             row["kib_per_connection"] = _median(i["kib_per_connection"] for i in idle)
             row["rss_before_kib"] = _median(i["rss_before_kib"] for i in idle)
             row["rss_after_kib"] = _median(i["rss_after_kib"] for i in idle)
         else:
             row["rate"] = _median(run["client"]["rate"] for run in good)
+            row["wire_bytes_per_reply"] = _median(
+                run["client"]["wire_bytes"]["received"] / replies
+                for run in good
+                if "wire_bytes" in run["client"]
+                and (replies := run["client"]["messages"]["replies_in_window"])
+            )
             for name in ("p50", "p90", "p99", "max"):
                 row[f"{name}_ms"] = _median(run["client"]["latency_ms"][name] for run in good)
             if row["rate"] and row["node_cores"] is not None:
@@ -147,7 +154,7 @@ def closed_table(document: dict[str, Any]) -> Table:
     )
     columns = (
         "scenario", "conns", "replies/s", "× tornado", "× socketio", "p50 ms", "p99 ms",
-        "max ms", "errors", "gen CPU", "srv CPU", "foreign", "status",
+        "max ms", "B/reply", "errors", "gen CPU", "srv CPU", "foreign", "status",
     )  # fmt: skip
     for column in columns:
         table.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=True)
@@ -157,7 +164,8 @@ def closed_table(document: dict[str, Any]) -> Table:
         table.add_row(
             row["label"], f"{row['connections']:,}", _number(row["rate"], "{:,.0f}"),
             _number(row["x_tornado"]), _number(row["x_peer"]), _ms(row["p50_ms"]),
-            _ms(row["p99_ms"]), _ms(row["max_ms"]), f"{row['errors']:,}",
+            _ms(row["p99_ms"]), _ms(row["max_ms"]),
+            _number(row.get("wire_bytes_per_reply"), "{:,.0f}"), f"{row['errors']:,}",
             _number(row["generator_cores"]), _number(row["server_cores"]),
             _foreign(row, limit), _status(row),
         )  # fmt: skip
@@ -201,7 +209,8 @@ def idle_table(document: dict[str, Any]) -> Table:
         if row["kind"] != "idle":
             continue
         table.add_row(
-            row["label"], f"{row['connections']:,}",
+            row["label"] + (", after one reply" if row.get("primed") else ""),
+            f"{row['connections']:,}",
             _number(_mib(row["rss_before_kib"]), "{:.1f} MiB"),
             _number(_mib(row["rss_after_kib"]), "{:.1f} MiB"),
             _number(row["kib_per_connection"], "{:.1f} KiB"), f"{row['errors']:,}", _status(row),

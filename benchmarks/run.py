@@ -29,6 +29,7 @@ from rich.console import Console
 from benchmarks import client, machine, report, servers
 from benchmarks.scenarios import (
     CHATBUDDY_SCENARIOS,
+    COMPRESSION_IDLE_SCENARIOS,
     IDLE_SCENARIOS,
     OPEN_LOOP_SCENARIOS,
     SCENARIOS,
@@ -68,6 +69,8 @@ class Job:
     kind: str  # closed | open | idle
     scenario: Scenario
     connections: int
+    #: Idle: each connection gets one reply before memory is read.
+    primed: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ def measure(job: Job, plan: Plan, folder: Path) -> dict[str, Any]:
         "scenario": job.scenario.key,
         "label": job.scenario.label,
         "connections": job.connections,
+        "primed": job.primed,
         "problems": [],
         "flags": [],
     }
@@ -134,6 +138,7 @@ def _loaded(server: servers.Running, job: Job, plan: Plan, record: dict[str, Any
         load = client.Load(
             server.protocol, server.url, "closed", job.connections,
             warmup=plan.warmup, duration=plan.duration, message=job.scenario.message,
+            deflate=job.scenario.deflate,
         )  # fmt: skip
     else:
         load = client.Load(
@@ -141,6 +146,7 @@ def _loaded(server: servers.Running, job: Job, plan: Plan, record: dict[str, Any
             # One interval of warm-up: every connection has sent once before the window.
             warmup=plan.open_interval, duration=plan.open_duration,
             interval=plan.open_interval, message=job.scenario.message,
+            deflate=job.scenario.deflate,
         )  # fmt: skip
     window = Window(server)
     record["client"] = client.run(load, window.on_event)
@@ -150,7 +156,10 @@ def _loaded(server: servers.Running, job: Job, plan: Plan, record: dict[str, Any
 def _idle(server: servers.Running, job: Job, record: dict[str, Any]) -> None:
     """Resident memory the server needs per idle connection."""
     before = machine.rss_kib(server.pid)
-    load = client.Load(server.protocol, server.url, "idle", job.connections)
+    load = client.Load(
+        server.protocol, server.url, "idle", job.connections,
+        message=job.scenario.message, deflate=job.scenario.deflate, prime=job.primed,
+    )  # fmt: skip
     window = Window(server)
     with client.LoadClient(load, window.on_event) as running:
         opened = running.wait_for("opened", load.deadline())
@@ -350,6 +359,11 @@ def main(
         ]
     if "idle" in kinds and options["idle"]:
         jobs += [Job("idle", s, options["idle"]) for s in SCENARIOS if s.key in IDLE_SCENARIOS]
+        jobs += [
+            Job("idle", s, options["idle"], primed=True)
+            for s in chosen
+            if s.key in COMPRESSION_IDLE_SCENARIOS
+        ]
     plan = Plan(
         jobs=tuple(jobs),
         rounds=options["rounds"],
@@ -359,7 +373,7 @@ def main(
         open_duration=options["open_duration"],
         foreign_limit=foreign_limit,
     )
-    console = Console(width=max(Console().width, 160))
+    console = Console(width=max(Console().width, 180))
     changed = [s.as_dict() for s in servers.CHATBUDDY_CHANGED_SETTINGS]
     console.print(
         "ChatBuddy's settings changed from its defaults: "

@@ -30,6 +30,8 @@ class Scenario:
     message: str = "hello"
     #: The python-socketio scenario this one is compared with, where the issue compares them.
     peer: str | None = None
+    #: Whether its clients offer permessage-deflate (as browsers do).
+    deflate: bool = False
 
 
 BASELINE = "tornado"
@@ -76,6 +78,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         "memory + coordinator",
         lambda folder: servers.chatbuddy(folder, agent="coordinator", redis=False, store="memory"),
         message=QUESTION,
+    ),
+    Scenario(
+        "memory-coordinator-deflate",
+        "memory + coordinator, compressed",
+        lambda folder: servers.chatbuddy(
+            folder, agent="coordinator", redis=False, compression=True
+        ),
+        message=QUESTION,
+        deflate=True,
     ),
     Scenario(
         "redis-echo",
@@ -127,3 +138,6 @@ CHATBUDDY_SCENARIOS = ("memory-echo", "sqlite-echo", "memory-coordinator", "redi
 #: The open-loop and idle measurements compare ChatBuddy's own overhead with the ceiling.
 OPEN_LOOP_SCENARIOS = (BASELINE, "memory-echo")
 IDLE_SCENARIOS = (BASELINE, "memory-echo")
+#: Compression on and off: memory per connection after one reply each (a compressor's
+#: window is only written to once something is sent).
+COMPRESSION_IDLE_SCENARIOS = ("memory-coordinator", "memory-coordinator-deflate")

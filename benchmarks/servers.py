@@ -253,6 +253,7 @@ def chatbuddy(
     command: list[str] | None = None,
     audit: bool = False,
     limits_checked: bool = False,
+    compression: bool = False,
     workers: int = 1,
 ) -> Iterator[Running]:
     """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS; ``store``
@@ -261,13 +262,15 @@ def chatbuddy(
     ``command`` runs another install's ``chatbuddy serve`` (``--base``); ``audit``
     turns the audit log on (to a file in ``folder``). ``limits_checked`` keeps every
     limit on but too high to refuse a benchmark client (:data:`UNREACHED`), to
-    measure what checking them costs. ``workers`` is ``--workers`` (Redis only); their
-    CPU counts as the server's.
+    measure what checking them costs. ``compression`` turns permessage-deflate on.
+    ``workers`` is ``--workers`` (Redis only); their CPU counts as the server's.
     """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
         if audit:
             args += ["--audit-log", str(folder / "audit.jsonl")]
+        if compression:
+            args.append("--compression")
         for setting in CHATBUDDY_CHANGED_SETTINGS:
             args += [setting.flag, UNREACHED if limits_checked else setting.value]
         if store is not None:

@@ -41,6 +41,7 @@ KEYS = frozenset(
         "agent",
         "route",
         "admin",
+        "holder",
         "action",
         "operator",
         "role",

@@ -95,6 +95,32 @@ class SessionAccessDenied(HandshakeRejected):
     reason = "session_access_denied"
 
 
+class IdentityInvalid(HandshakeRejected):
+    """A signed identity (JWT) that does not check out: signature, claims (HTTP 401)."""
+
+    status = 401
+    reason = "identity_invalid"
+
+
+class IdentityExpired(IdentityInvalid):
+    """A signed identity whose ``exp`` has passed: fetch a fresh one (HTTP 401)."""
+
+    reason = "identity_expired"
+
+
+class IdentityRequired(IdentityInvalid):
+    """No signed identity where this server needs one (HTTP 401)."""
+
+    reason = "identity_required"
+
+
+class IdentityUnavailable(HandshakeRejected):
+    """The shop's signing keys cannot be fetched right now (HTTP 503)."""
+
+    status = 503
+    reason = "identity_unavailable"
+
+
 class ConnectionClosed(ChatBuddyError):
     """A send to a connection that is already gone."""
 

@@ -20,6 +20,7 @@ from types import TracebackType
 import tornado.netutil
 
 from chatbuddy import token_file
+from chatbuddy.admin_tokens import TokenBook, readable_by_others
 from chatbuddy.agents import Agent, make_agent
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, LocalNode
@@ -27,6 +28,7 @@ from chatbuddy.chat.counters import Counters
 from chatbuddy.collector import CollectorPolicy
 from chatbuddy.engine import Engine, make_engine
 from chatbuddy.errors import ConfigurationError, StorageUnavailable
+from chatbuddy.identity import Identities
 from chatbuddy.settings import Settings
 from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
@@ -81,8 +83,11 @@ class Server:
             counters=self.counters,
             audit=self.audit,
         )
-        # Opens the admin API (given in the settings, or made now).
-        self.access = AdminAccess(settings.admin_token or new_token(), audit=self.audit)
+        # Opens the admin API: the server's own token (given, or made now), role admin,
+        # and the tokens file's, each with its role.
+        self.access = AdminAccess(
+            settings.admin_token or new_token(), audit=self.audit, book=_token_book(settings)
+        )
         # Pings chat connections and closes the silent ones.
         self.keepalive = KeepAlive(interval=settings.ping_interval, timeout=settings.ping_timeout)
         # Keeps garbage collections short with many connections (chatbuddy/collector.py).
@@ -91,6 +96,17 @@ class Server:
         # when proxy headers arrive unbelieved).
         self.clients = ProxiedClients(
             per_ip=settings.max_connections_per_ip, trusted=settings.trust_proxy_headers
+        )
+        # Checks customers' signed identities (JWT), when the settings ask for them.
+        self.identities = Identities(
+            secret=settings.jwt_secret,
+            jwks_url=settings.jwt_jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            required=settings.jwt_required,
+            leeway=settings.jwt_leeway,
+            jwks_refresh=settings.jwks_refresh,
+            jwks_min_refetch=settings.jwks_min_refetch,
         )
         # The routes, each handler given what it uses.
         self.app = make_app(
@@ -103,6 +119,7 @@ class Server:
             keepalive=self.keepalive,
             audit=self.audit,
             clients=self.clients,
+            identities=self.identities,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
         self._http: GuardedHTTPServer | None = None
@@ -168,6 +185,7 @@ class Server:
         self.keepalive.start()
         self.collector.start()
         self.audit.start()
+        self.identities.start()
         self.token_file = token_file.write_token(self.port, self.access.token)
 
     async def stop(self) -> None:
@@ -198,6 +216,7 @@ class Server:
         self._http.close_reserve()
         self._http = None
         await self.node.settle()
+        await self.identities.close()
         await self.engine.close()
         self.audit.close()
 
@@ -221,6 +240,17 @@ def _agent(settings: Settings) -> Agent:
         shop=Path(settings.shop) if settings.shop else None,
         order_backend=settings.order_backend,
     )
+
+
+def _token_book(settings: Settings) -> TokenBook | None:
+    """The admin tokens file the settings name (ConfigurationError if unusable)."""
+    if not settings.admin_tokens_file:
+        return None
+    path = Path(settings.admin_tokens_file)
+    book = TokenBook(path)
+    if readable_by_others(path):
+        log.warning("%s is readable by other users; `chmod 600 %s`", path, path)
+    return book
 
 
 def page_url(host: str, port: int) -> str:

@@ -182,6 +182,51 @@ class Settings:
         "to other local users in `ps`: prefer --admin-token-file or the environment "
         "variable.",
     )
+    #: Admin tokens with roles (stats, viewer, operator, admin), as hashes; None: only
+    #: the admin token above. See chatbuddy.admin_tokens.
+    admin_tokens_file: str | None = option(
+        None,
+        "More admin tokens, each with a role (stats < viewer < operator < admin), from a "
+        "file of their hashes made with `chatbuddy tokens add`; re-read when it changes "
+        "(docs/admin.md).",
+        metavar="PATH",
+    )
+    #: HS256 secret shared with the shop's site for customers' signed identities (JWT).
+    jwt_secret: str | None = option(
+        None,
+        "Accept customers' signed identities (JWT, HS256) made with this secret, 32 bytes "
+        "or more (docs/security.md). Visible to other local users in `ps`: prefer "
+        "--jwt-secret-file or the environment variable.",
+    )
+    #: The shop's JSON Web Key Set, for RS256/ES256 identities.
+    jwt_jwks_url: str | None = option(
+        None,
+        "Accept customers' signed identities (JWT, RS256 or ES256) made with a key of "
+        "this JSON Web Key Set; https (http only on this machine); cached, fetched again "
+        "every 10 minutes and for an unknown key id.",
+        metavar="URL",
+    )
+    #: The ``aud`` a customer's token must carry (None: tokens must carry none).
+    jwt_audience: str | None = option(
+        None, "The audience (aud) customers' signed tokens must carry.", metavar="AUD"
+    )
+    #: The ``iss`` a customer's token must carry (None: not checked).
+    jwt_issuer: str | None = option(
+        None, "The issuer (iss) customers' signed tokens must carry.", metavar="ISS"
+    )
+    #: Seconds of clock difference forgiven when checking a signed identity's times.
+    jwt_leeway: float = option(
+        30.0,
+        "Clock difference forgiven when checking a signed token's exp, nbf and iat; an "
+        "open connection is closed this long after its token's exp.",
+        duration=True,
+        shown="30s",
+    )
+    #: Refuse customers without a signed identity.
+    jwt_required: bool = option(
+        False,
+        "Refuse customers without a signed identity (a chat for signed-in customers only).",
+    )
     #: Most open connections (HTTP and WebSocket) at once; kept below the open-file limit.
     max_connections: int = option(
         20_000,
@@ -227,6 +272,13 @@ class Settings:
         "(code 4000) and fetches the rest with history when it reconnects.",
         low=4096,
     )
+    #: Compress chat frames (permessage-deflate) when the client offers it.
+    compression: bool = option(
+        False,
+        "Compress chat frames (permessage-deflate) for clients that offer it: fewer bytes "
+        "for more CPU and memory per connection (docs/performance.md); off by default, "
+        "as OWASP advises.",
+    )
     #: Where the audit log goes: a file, "-" for standard output, None: off.
     audit_log: str | None = option(
         None,
@@ -259,13 +311,21 @@ class Settings:
     sweep_interval: float = 60.0
     #: How long shutdown waits for replies being produced, in seconds.
     shutdown_grace: float = 5.0
+    #: Largest permessage-deflate window either side may use (log2 bytes, 9-15).
+    compression_window_bits: int = 11
+    #: zlib's memLevel for each connection's compressor (1-9).
+    compression_mem_level: int = 2
+    #: Signing keys older than this (seconds) are fetched again, in the background.
+    jwks_refresh: float = 600.0
+    #: A token naming an unknown key fetches the key set again at most this often.
+    jwks_min_refetch: float = 30.0
 
     def __repr__(self) -> str:
         # Secrets (the admin token, a Redis URL's password) never reach a log line.
         shown = {
             name: value
             for name, value in self.__dict__.items()
-            if name not in ("admin_token", "redis_url")
+            if name not in ("admin_token", "redis_url", "jwt_secret")
         }
         return f"Settings({shown})"
 
@@ -294,6 +354,7 @@ class Settings:
             raise ConfigurationError(f"rate limit must be >= 0, got {self.rate_limit}")
         # Frozen: the one place the given origins become the ones compared.
         object.__setattr__(self, "allowed_origins", parse_origins(self.allowed_origins))
+        check_identity_settings(self)
         self._check_store()
         if self.workers > 1 and not self.redis_url:
             raise ConfigurationError(
@@ -327,6 +388,35 @@ class Settings:
             raise ConfigurationError(
                 "--retention is shorter than --session-ttl: live sessions would lose "
                 "their transcripts; make it at least as long, or keep"
+            )
+
+    @property
+    def signed_identities(self) -> bool:
+        """Whether customers' signed identities (JWT) are checked."""
+        return bool(self.jwt_secret or self.jwt_jwks_url)
+
+
+def check_identity_settings(settings: Settings) -> None:
+    """ConfigurationError for identity settings that cannot work (quoting the value)."""
+    needs = "needs --jwt-secret(-file) or --jwt-jwks-url"
+    if not settings.signed_identities:
+        for flag, value in (
+            ("--jwt-audience", settings.jwt_audience),
+            ("--jwt-issuer", settings.jwt_issuer),
+            ("--jwt-required", settings.jwt_required),
+        ):
+            if value:
+                raise ConfigurationError(f"{flag} {needs}: it checks signed identities")
+    url = settings.jwt_jwks_url
+    if url:
+        parts = urlsplit(url)
+        local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not parts.hostname or parts.scheme not in ("https", "http"):
+            raise ConfigurationError(f"--jwt-jwks-url {url!r} is not an https:// URL")
+        if parts.scheme == "http" and not local:
+            raise ConfigurationError(
+                f"--jwt-jwks-url {url!r}: keys fetched over plain http can be forged on the "
+                "way; use https (http is accepted only on this machine)"
             )
 
 

@@ -18,6 +18,7 @@ from .shop import shop
 from .stats import stats
 from .tail import tail
 from .takeover import takeover
+from .tokens import tokens
 
 
 @click.group(
@@ -43,6 +44,7 @@ def cli(ctx: click.Context, no_color: bool) -> None:
       chatbuddy takeover web-1234     # talk to a customer yourself
       chatbuddy bench -c 50           # load-test it
       chatbuddy shop check shop.json  # validate your own shop file
+      chatbuddy tokens add grafana --role stats --file tokens   # a monitoring token
 
     The admin commands find a local server's admin token by themselves; for a
     remote server pass --url and --token (or CHATBUDDY_URL, CHATBUDDY_ADMIN_TOKEN).
@@ -55,7 +57,7 @@ def cli(ctx: click.Context, no_color: bool) -> None:
         click.echo(ctx.get_help())
 
 
-for command in (serve, tail, stats, send, sessions, takeover, say, release, bench, shop):
+for command in (serve, tail, stats, send, sessions, takeover, say, release, bench, shop, tokens):
     cli.add_command(command)
 
 

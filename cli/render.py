@@ -20,6 +20,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from chatbuddy.admin_tokens import TokenEntry
+
 from .loadgen import LoadResult
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), and two-character escapes.
@@ -201,11 +203,13 @@ def reactions_table(reactions: list[dict[str, Any]]) -> Table:
 
 
 def stats_view(
-    stats: dict[str, Any], sessions: dict[str, Any], *, now: datetime | None = None
+    stats: dict[str, Any], sessions: dict[str, Any] | None, *, now: datetime | None = None
 ) -> Group:
-    """Totals, the most recently active sessions, users, and reactions, as one renderable."""
+    """Totals, the most recently active sessions (None: not shown), users, and reactions,
+    as one renderable."""
     parts: list[Table] = [totals_table(stats)]
-    parts.append(sessions_table(sessions["sessions"], title=_page_title(sessions), now=now))
+    if sessions is not None:
+        parts.append(sessions_table(sessions["sessions"], title=_page_title(sessions), now=now))
     if stats["websocket_stats"]["users"]:
         parts.append(users_table(stats["websocket_stats"]["users"]))
     if stats.get("reactions"):
@@ -532,6 +536,16 @@ def shop_summary_table(summary: dict[str, Any]) -> Group:
     totals.add_row("coupons", safe(", ".join(summary["coupons"]) or "-"))
     totals.add_row("policies", safe(", ".join(summary["policies"]) or "-"))
     return Group(table, totals, Text("The shop file is valid.", style="green"))
+
+
+def tokens_table(entries: list[TokenEntry]) -> Table:
+    """The admin tokens of a tokens file: name, role, when made (never a token or hash)."""
+    table = Table(title=f"Admin tokens ({len(entries)})", box=box.SIMPLE_HEAVY)
+    for column in ("name", "role", "created"):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(entry.name, entry.role.label, entry.created)
+    return table
 
 
 # -- a person in the conversation -------------------------------------------------

@@ -31,6 +31,7 @@ from .secrets import file_option, resolve
 @click.command()
 @settings_options
 @file_option("--admin-token-file", "CHATBUDDY_ADMIN_TOKEN_FILE", "the admin token")
+@file_option("--jwt-secret-file", "CHATBUDDY_JWT_SECRET_FILE", "the JWT secret")
 @click.option(
     "--ready-file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -48,7 +49,11 @@ from .secrets import file_option, resolve
     help="How much to log.",
 )
 def serve(
-    admin_token_file: str | None, ready_file: Path | None, log_level: str, **options: Any
+    admin_token_file: str | None,
+    jwt_secret_file: str | None,
+    ready_file: Path | None,
+    log_level: str,
+    **options: Any,
 ) -> None:
     """Run the chat server: the page at /, the WebSocket at /ws/chat/{session_id}.
 
@@ -60,6 +65,7 @@ def serve(
       chatbuddy serve --store sqlite:/var/lib/chatbuddy/chat.db --retention 30d
       chatbuddy serve --store memory       # forget everything at exit (tests)
       chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
+      chatbuddy serve --jwt-secret-file /etc/chatbuddy/jwt.secret   # signed-in customers
 
     Conversations are kept in an SQLite file by default (printed at start);
     see docs/storage.md. Stops cleanly on Ctrl-C or SIGTERM, letting replies in
@@ -70,6 +76,12 @@ def serve(
         admin_token_file,
         option="--admin-token",
         twin="--admin-token-file",
+    )
+    options["jwt_secret"] = resolve(
+        options.get("jwt_secret"),
+        jwt_secret_file,
+        option="--jwt-secret",
+        twin="--jwt-secret-file",
     )
     try:
         settings = settings_from(options)

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from chatbuddy.client.admin import AdminClient
 from chatbuddy.client.target import Target
-from chatbuddy.errors import ServerUnreachable, TokenMissing
+from chatbuddy.errors import AccessRefused, ServerUnreachable, TokenMissing
 
 from . import aio
 from .render import stats_view
@@ -72,7 +72,16 @@ async def _stats(client: AdminClient, *, as_json: bool, watch: bool, interval: f
 
 
 async def _view(client: AdminClient) -> RenderableType:
-    return stats_view(await client.stats(), await client.sessions(limit=20))
+    """The stats, and the latest sessions when the token's role may see them (a
+    ``stats`` token, made for monitoring, may not)."""
+    stats = await client.stats()
+    try:
+        sessions = await client.sessions(limit=20)
+    except AccessRefused as refused:
+        if refused.status != 403:
+            raise
+        sessions = None
+    return stats_view(stats, sessions)
 
 
 def _retrying(client: AdminClient, error: ServerUnreachable | TokenMissing) -> str:

@@ -14,7 +14,8 @@
 // happened through events (below).
 import {
   chatMessage, chatSocketUrl, clientMessageId, closeAction, healthUrl, historyRequest,
-  isRetryable, parseFrame, ping, replyAgent, sessionEnd, sessionInfoRequest, socketProtocols,
+  isRetryable, isSignedToken, parseFrame, ping, replyAgent, sessionEnd, sessionInfoRequest,
+  socketProtocols, withIdentity,
 } from "./protocol.js";
 import { newSession } from "./storage.js";
 
@@ -88,18 +89,22 @@ export class ChatConnection extends EventTarget {
   #inflight = [];   // [{cmid, text}] sent, not yet confirmed, oldest first
   #sentCount = 0;   // numbers this page's client_message_ids
   #pingSentAt = 0;
+  #identity;        // () => Promise<string | null>: a signed-in customer's token, asked per connection
 
   /**
    * @param {{base: string | URL, store: {load(): object, save(session: object): void},
-   *   userId?: string | null}} options
+   *   userId?: string | null, identity?: () => Promise<string | null>}} options
    *   `base`: the server, e.g. location.origin; `store`: see storage.js sessionStore();
-   *   `userId`: the user the embedding page knows, sent with the handshake
+   *   `userId`: the user the embedding page knows, sent with the handshake;
+   *   `identity`: asked before every connection for a signed-in customer's token
+   *   (a JWT), offered with the handshake; null: anonymous
    */
-  constructor({ base, store, userId = null }) {
+  constructor({ base, store, userId = null, identity = async () => null }) {
     super();
     this.#base = base;
     this.#store = store;
     this.#userId = userId;
+    this.#identity = identity;
     this.#session = store.load();
   }
 
@@ -368,8 +373,29 @@ export class ChatConnection extends EventTarget {
     clearTimeout(this.#retryTimer);
     this.#draining = false;
     this.#emit("status", { state: "connecting", until: 0 });
+    // Holds the socket's place while the token is asked for (a fresh one each time:
+    // the last may have expired, which is why the server closed with 4004).
+    const waiting = { readyState: WebSocket.CONNECTING, close() {} };
+    this.#socket = waiting;
+    this.#signedToken().then((identity) => {
+      if (this.#socket === waiting) this.#open(identity);
+    });
+  }
+
+  async #signedToken() {
+    try {
+      const token = await this.#identity();
+      if (token == null || isSignedToken(token)) return token || null;
+      console.warn("ChatBuddy: the signed token is not a JWT; chatting anonymously");
+    } catch (error) {
+      console.warn("ChatBuddy: no signed token; chatting anonymously:", error);
+    }
+    return null;
+  }
+
+  #open(identity) {
     const url = chatSocketUrl(this.#base, this.#session.id, this.#userId);
-    const ws = new WebSocket(url, socketProtocols(this.#session.token));
+    const ws = new WebSocket(url, withIdentity(socketProtocols(this.#session.token), identity));
     let opened = false;
     this.#socket = ws;
     ws.onopen = () => { opened = true; };

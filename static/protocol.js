@@ -42,6 +42,7 @@ export const CLOSE_CODES = Object.freeze({
   4001: "terminal", // session expired, or the store lost it
   4002: "terminal", // session replaced: its id now belongs to a new session
   4003: "terminal", // session deleted by an administrator
+  4004: "retry",    // the signed identity expired: reconnect with a fresh one
   4008: "retry",    // not responding: no pong and nothing read for too long
 });
 
@@ -143,6 +144,35 @@ export function socketProtocols(token) {
  */
 export function isValidToken(token) {
   return typeof token === "string" && TOKEN_RE.test(token);
+}
+
+// The offered "subprotocol" that carries a signed-in customer's token (a JWT);
+// the server needs SUBPROTOCOL offered with it (chatbuddy/wire/subprotocol.py).
+const IDENTITY_PREFIX = "chatbuddy.jwt.";
+// A JWT: three base64url parts (the signature may be empty only for alg none,
+// which the server refuses anyway); the server looks at 8 KiB at most.
+const JWT_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * Whether `token` looks like a signed token the handshake can carry.
+ * @param {unknown} token
+ * @returns {boolean}
+ */
+export function isSignedToken(token) {
+  return typeof token === "string" && token.length <= 8192 && JWT_RE.test(token);
+}
+
+/**
+ * The subprotocols to offer: `protocols`, plus the customer's signed token
+ * (and "chatbuddy.v1" once, which it needs) when there is one.
+ * @param {string[]} protocols the offer without the identity
+ * @param {string | null} identity a signed token (JWT), or null
+ * @returns {string[]}
+ */
+export function withIdentity(protocols, identity) {
+  if (!identity) return protocols;
+  const offer = protocols.includes(SUBPROTOCOL) ? [...protocols] : [SUBPROTOCOL, ...protocols];
+  return [...offer, IDENTITY_PREFIX + identity];
 }
 
 /**

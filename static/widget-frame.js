@@ -25,6 +25,8 @@ import { memoryStorage, sessionStore, usableStorage } from "./storage.js";
 import { ChatView } from "./view.js";
 
 const GREETING_MAX = 300;
+// How long the shop's identify() hook may take before the chat goes on anonymously.
+const IDENTITY_WAIT_MS = 10000;
 const ORIGIN_RE = /^https?:\/\/[^/?#\s]+$/;
 
 const params = new URLSearchParams(location.hash.slice(1));
@@ -50,6 +52,39 @@ function listen(handle) {
     if (event.data && event.data.chatbuddy === 1) handle(event.data);
   });
 }
+
+// Answers of the loader to "identity" questions, by question number.
+const identityAnswers = new Map();
+let identityQuestions = 0;
+
+/**
+ * A signed-in customer's token, from the shop's identify() hook through the
+ * loader (asked anew for each connection); null when the shop gives none.
+ * @returns {Promise<string | null>}
+ */
+function askIdentity() {
+  if (!embedded) return Promise.resolve(null);
+  const id = ++identityQuestions;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      console.warn("ChatBuddy: identify() gave no token within 10 s; chatting anonymously");
+      answer(null);
+    }, IDENTITY_WAIT_MS);
+    function answer(token) {
+      clearTimeout(timer);
+      identityAnswers.delete(id);
+      resolve(token);
+    }
+    identityAnswers.set(id, answer);
+    tell("identity", { id: id });
+  });
+}
+
+listen((message) => {
+  if (message.type !== "identity") return;
+  const answer = identityAnswers.get(message.id);
+  if (answer) answer(typeof message.token === "string" ? message.token : null);
+});
 
 // Storage the loader keeps in the shop's page: filled from what it sends, and
 // every change sent back to it.
@@ -90,6 +125,7 @@ function main(storage, tabStorage) {
     base: location.origin,
     store: sessionStore(storage, SESSION_KEY),
     userId: userId && isValidId(userId) ? userId : null,
+    identity: askIdentity,
   });
   const chat = bindChat(connection, view, (name, detail) => tell("event", { name: name, detail: detail }));
   bindPeople(connection, view, document);

@@ -7,7 +7,8 @@
  * data-accent="#0a7d55", data-greeting="…", data-user-id="…".
  * It asks CHAT_HOST whether this page's origin is allowed, then adds the chat
  * as a frame of CHAT_HOST (launcher button and window live in the frame), and
- * defines one global, `ChatBuddy`: open(), close(), send(text), on(event, fn).
+ * defines one global, `ChatBuddy`: open(), close(), send(text), on(event, fn),
+ * identify(fn) (a signed-in customer's token, asked for before each connection).
  * docs/widget.md: the attributes, the API and its events, the CSP a shop adds,
  * and why a frame.
  *
@@ -37,6 +38,7 @@
   var frame = null;
   var ready = false;
   var open = false;
+  var identity = null;       // the shop's token hook (identify), or null: anonymous
 
   function emit(name, detail) {
     (listeners.get(name) || new Set()).forEach(function (fn) {
@@ -71,7 +73,25 @@
       listeners.get(event).add(fn);
       return function () { listeners.get(event).delete(fn); };
     },
+    /** `fn()` gives a signed-in customer's fresh token (or a Promise of it), else null. */
+    identify: function (fn) {
+      identity = typeof fn === "function" ? fn : null;
+    },
   });
+
+  // The frame asks before each connection: it gets a token or null, never an error.
+  function answerIdentity(id) {
+    function reply(token) {
+      frame.contentWindow.postMessage(
+        { chatbuddy: 1, type: "identity", id: id, token: typeof token === "string" ? token : null },
+        host);
+    }
+    var asked = new Promise(function (resolve) { resolve(identity && identity()); });
+    asked.then(reply, function (error) {
+      console.error("ChatBuddy: identify() failed; chatting anonymously:", error);
+      reply(null);
+    });
+  }
 
   function fail(message) {
     console.error("ChatBuddy: " + message);
@@ -160,6 +180,8 @@
           { chatbuddy: 1, type: "storage", local: kept(localStore()), session: kept(tabStore()) }, host);
       } else if (message.type === "store") {
         keep(message.area === "session" ? tabStore() : localStore(), message.key, message.value);
+      } else if (message.type === "identity") {
+        answerIdentity(message.id);
       } else if (message.type === "ready") {
         ready = true;
         queued.splice(0).forEach(command);

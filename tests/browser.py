@@ -7,6 +7,7 @@ import html
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import tornado.httpserver
@@ -135,6 +136,38 @@ class ShopStyle(tornado.web.RequestHandler):
         self.finish(SHOP_CSS)
 
 
+#: The shop's own script for a signed-in customer: the widget asks it for a
+#: token before each connection, and it fetches a fresh one from the shop. The
+#: page's <html data-tokens-asked> counts the tokens asked for.
+SIGNED_IN_JS = """let tokensAsked = 0;
+ChatBuddy.identify(() => {
+  tokensAsked += 1;  // counted on the page, where a test can wait for it to change
+  document.documentElement.dataset.tokensAsked = String(tokensAsked);
+  return fetch("/chat-token", { cache: "no-store" }).then((response) => response.text());
+});
+"""
+
+
+class SignedInScript(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/javascript")
+        self.finish(SIGNED_IN_JS)
+
+
+class ChatToken(tornado.web.RequestHandler):
+    """The shop's endpoint that gives its signed-in customer a token for the chat."""
+
+    def initialize(self, site: ShopSite) -> None:
+        # Issues the tokens.
+        self._site = site
+
+    def get(self) -> None:
+        assert self._site.signed_in is not None
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Type", "text/plain")
+        self.finish(self._site.signed_in())
+
+
 class ShopIcon(tornado.web.RequestHandler):
     def get(self) -> None:
         self.set_status(204)  # the shop has no icon; the browser asks anyway
@@ -187,6 +220,9 @@ class ShopSite(BackgroundSite):
 
     def __init__(self, lang: str = "hu", **attributes: str) -> None:
         super().__init__()
+        #: Set to issue a signed-in customer's token (a JWT), which the page hands
+        #: the widget through ChatBuddy.identify(); None: an anonymous shop.
+        self.signed_in: Callable[[], str] | None = None
         #: The shop's origin, as the browser sends it.
         self.origin = f"http://localhost:{self.port}"
         #: Where ChatBuddy serves widget.js; set by serve().
@@ -203,7 +239,10 @@ class ShopSite(BackgroundSite):
             f' data-{name.replace("_", "-")}="{html.escape(value)}"'
             for name, value in self._attributes.items()
         )
-        return f'<script src="{self.chat_url}/widget.js" defer{attributes}></script>'
+        tag = f'<script src="{self.chat_url}/widget.js" defer{attributes}></script>'
+        if self.signed_in is not None:  # runs after widget.js: deferred scripts keep their order
+            tag += '<script src="/signed-in.js" defer></script>'
+        return tag
 
     def serve(self, chat_url: str) -> ShopSite:
         self.chat_url = chat_url
@@ -213,6 +252,8 @@ class ShopSite(BackgroundSite):
                     *[(path, ShopPage, {"site": self}) for path in SHOP_PAGES],
                     (r"/shop\.css", ShopStyle),
                     (r"/favicon\.ico", ShopIcon),
+                    (r"/signed-in\.js", SignedInScript),
+                    (r"/chat-token", ChatToken, {"site": self}),
                 ]
             )
         )

@@ -166,11 +166,16 @@ def test_the_benchmark_suite_runs_every_scenario_with_one_command(tmp_path: Path
     assert set(rows) == {
         *(("closed", scenario.key) for scenario in SCENARIOS),
         ("open", "tornado"), ("open", "memory-echo"), ("idle", "tornado"), ("idle", "memory-echo"),
+        # compression on and off, each connection idle after one reply
+        ("idle", "memory-coordinator"), ("idle", "memory-coordinator-deflate"),
     }  # fmt: skip
     assert all(run["status"] == "ok" and run["cpu"] for run in document["runs"])
     assert rows["closed", "memory-echo"]["x_tornado"] > 0
     assert rows["closed", "redis-echo"]["x_peer"] > 0
     assert rows["idle", "memory-echo"]["kib_per_connection"] > 0
+    compressed = rows["closed", "memory-coordinator-deflate"]["wire_bytes_per_reply"]
+    assert 0 < compressed < rows["closed", "memory-coordinator"]["wire_bytes_per_reply"] / 2
+    assert rows["idle", "memory-coordinator-deflate"]["primed"]
     assert [s["flag"] for s in document["chatbuddy_changed_settings"]] == [
         "--rate-limit", "--session-rate-limit", "--ip-rate-limit", "--frame-rate-limit",
         "--new-sessions-per-minute", "--max-connections-per-ip",

@@ -51,6 +51,11 @@ const WS_VERSION = JSON.parse(
 const USAGE = `usage: node client.mjs --protocol chatbuddy|echo|socketio --url URL
   [--mode closed|open|idle] [-c CONNECTIONS] [--warmup S] [-d DURATION]
   [--interval S] [--drain S] [--message TEXT] [--parallel N] [--timeout S] [--hold S]
+  [--deflate] [--prime]
+
+  --deflate   offer permessage-deflate (as browsers do) and take it if the server does
+  --prime     idle: every connection sends one message and waits for its reply before
+              the hold (memory after a conversation, not after a bare handshake)
 
   --url       chatbuddy: ws://HOST:PORT (the client adds /ws/chat/{session_id});
               socketio: ws://HOST:PORT (the client adds /socket.io/?EIO=4&transport=websocket);
@@ -156,6 +161,8 @@ function options() {
         parallel: { type: "string", default: "200" },
         timeout: { type: "string", default: "10" },
         hold: { type: "string", default: "600" },
+        deflate: { type: "boolean", default: false },
+        prime: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -188,6 +195,8 @@ function options() {
     parallel: Math.floor(number("parallel", 1)),
     timeout: number("timeout", 0.001),
     hold: number("hold", 0.001),
+    deflate: values.deflate,
+    prime: values.prime,
   };
 }
 
@@ -294,7 +303,9 @@ class Run {
       };
       const timer = setTimeout(() => settle(false, "connect_failed"), this.config.timeout * 1000);
       const ws = new WebSocket(this.protocol.url(this.config.url, sessionId), {
-        perMessageDeflate: false, // no server compresses: each measures the same bytes
+        // Off unless asked: then ws offers what browsers do (permessage-deflate;
+        // client_max_window_bits) and compresses its own messages over 1 KiB.
+        perMessageDeflate: this.config.deflate,
         handshakeTimeout: this.config.timeout * 1000,
       });
       conn.ws = ws;
@@ -305,6 +316,9 @@ class Run {
       ws.on("error", () => settle(false, "connect_failed"));
       ws.on("open", () => {
         if (this.protocol.readyOnOpen) settle(true);
+      });
+      ws.on("upgrade", (response) => {
+        conn.extensions = response.headers["sec-websocket-extensions"] ?? null;
       });
       ws.on("message", (data) => {
         const kind = this.protocol.classify(conn, data, this.detail);
@@ -337,6 +351,7 @@ class Run {
     // Keep the schedule's order stable whatever order the handshakes finished in.
     this.connections.sort((a, b) => a.index - b.index);
     this.openSeconds = (performance.now() - started) / 1000;
+    if (this.config.prime) await this.prime();
     emit("opened", { opened: this.connections.length, failed: this.failed });
   }
 
@@ -371,6 +386,10 @@ class Run {
     }
     if (this.config.mode === "closed" && !this.finished && this.sending) {
       this.send(conn, performance.now(), this.recording);
+    }
+    if (conn.primed) {
+      conn.primed();
+      conn.primed = null;
     }
   }
 
@@ -476,12 +495,41 @@ class Run {
     this.endWindow(window);
   }
 
+  // Every connection sends one message and waits for its reply (idle --prime).
+  async prime() {
+    await Promise.all(
+      this.connections.map(
+        (conn) =>
+          new Promise((resolve) => {
+            conn.primed = resolve;
+            this.send(conn, performance.now(), false);
+          }),
+      ),
+    );
+  }
+
+  // Bytes on the wire (TCP payload: frames, compressed or not) of every connection.
+  wireBytes() {
+    let received = 0;
+    let sent = 0;
+    for (const conn of this.connections) {
+      const socket = conn.ws._socket; // ws keeps the net.Socket there; null once closed
+      if (socket) {
+        received += socket.bytesRead;
+        sent += socket.bytesWritten;
+      }
+    }
+    return { received, sent };
+  }
+
   startWindow() {
     emit("window_start");
-    return { at: performance.now(), cpu: cpuSeconds() };
+    return { at: performance.now(), cpu: cpuSeconds(), wire: this.wireBytes() };
   }
 
   endWindow(window) {
+    const wire = this.wireBytes();
+    this.windowWire = { received: wire.received - window.wire.received, sent: wire.sent - window.wire.sent };
     this.windowSeconds = (performance.now() - window.at) / 1000;
     this.windowCpu = cpuSeconds() - window.cpu;
     emit("window_end");
@@ -505,6 +553,8 @@ class Run {
         parallel: config.parallel,
         timeout: config.timeout,
         message: config.message,
+        deflate: config.deflate,
+        prime: config.prime,
       },
       connections: {
         requested: config.connections,
@@ -524,6 +574,9 @@ class Run {
       send_lag_ms: config.mode === "open" ? summary(this.sendLag) : null,
       errors: { total: errors, ...this.errors },
       error_types: this.errorTypes,
+      wire_bytes: this.windowWire ?? { received: 0, sent: 0 },
+      // What the server answered to the offer, on the first connection (null: none).
+      extensions: this.connections[0]?.extensions ?? null,
       cpu_seconds: round(this.windowCpu ?? 0),
       cpu_seconds_total: round(cpuSeconds()),
     };

@@ -198,6 +198,7 @@ class ReplyPipeline:
                     user_id=message.user_id,
                     content=message.content,
                     history=added.recent,
+                    verified_user=message.verified_user,
                 )
             )
             content = await self._stream(reply, message, added.reply_id)

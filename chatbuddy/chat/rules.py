@@ -41,6 +41,8 @@ class Peer:
     user_id: str | None
     #: The life of the session it was admitted to (see SessionRecord.incarnation).
     incarnation: str = ""
+    #: Its user, verified by a signed identity (None: anonymous, or a label only).
+    verified_user: str | None = None
     #: The client's address (for the audit log).
     ip: str | None = None
     #: Chat-message budgets it draws on, named: its own, its session's and its
@@ -63,6 +65,8 @@ class PendingMessage:
     client_message_id: str | None
     #: The life of the session the sender was admitted to.
     incarnation: str = ""
+    #: The sender's verified user (a signed identity's subject), for the agent.
+    verified_user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,5 +289,6 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
             content=message.content,
             client_message_id=message.client_message_id,
             incarnation=peer.incarnation,
+            verified_user=peer.verified_user,
         )
     )

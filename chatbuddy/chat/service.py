@@ -75,6 +75,7 @@ class ChatService:
             engine.store,
             max_sessions=settings.max_sessions,
             new_per_minute=settings.new_sessions_per_minute,
+            signed_identities=settings.signed_identities,
         )
         # Admin events, published through the bus to every watching node.
         self._feed = EventFeed(engine.bus)
@@ -128,7 +129,7 @@ class ChatService:
         if not grant.resumed and not await self._gate.create(grant):
             connection.close(Close.SESSION_REPLACED, "the session id was just taken")
             return
-        self._peers[cid] = self._peer(connection)
+        self._peers[cid] = self._peer(connection, grant)
         await self._node.join(connection)
         self._counters.connections_opened += 1
         now = utcnow()
@@ -143,7 +144,7 @@ class ChatService:
             resumed=grant.resumed,
         )
 
-    def _peer(self, connection: Connection) -> Peer:
+    def _peer(self, connection: Connection, grant: Grant) -> Peer:
         """What the rules need to know of a new connection, with its budgets."""
         settings = self._settings
         limits: list[tuple[str, TokenBucket]] = []
@@ -159,6 +160,7 @@ class ChatService:
             connection.session_id,
             connection.user_id,
             incarnation=connection.incarnation,
+            verified_user=grant.verified_user,
             ip=connection.remote_ip,
             limits=tuple(limits),
             frames=TokenBucket(rate, max(1, round(3 * rate))) if rate else None,

@@ -61,11 +61,13 @@ class ChatSocket:
         session_id: str,
         *,
         session_token: str | None = None,
+        identity: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - kept by the socket for every wait
         **query: str | None,
     ) -> ChatSocket:
         """Open ``/ws/chat/{session_id}`` (``query``: user_id, ...); the session token
-        travels in the subprotocol offer, never in the URL.
+        and the customer's signed identity (a JWT) travel in the subprotocol offer,
+        never in the URL.
 
         Raises a ClientFailure: ServerUnreachable, or the server's refusal with
         its ``status`` and ``error_type``. The greeting is the first frame.
@@ -77,7 +79,7 @@ class ChatSocket:
         if given:
             url += "?" + urlencode(given)
         request = HTTPRequest(url, connect_timeout=CONNECT_TIMEOUT)
-        connecting = open_socket(target, request, subprotocols=offer(session_token))
+        connecting = open_socket(target, request, subprotocols=offer(session_token, identity))
         ws = await (asyncio.wait_for(connecting, timeout) if timeout else connecting)
         return cls(ws, timeout=timeout)
 

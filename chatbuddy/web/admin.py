@@ -1,5 +1,5 @@
 """The admin API: sessions, stats and the live event tail, behind the admin token
-(:class:`chatbuddy.web.auth.AdminAccess`)."""
+and a role each (:class:`chatbuddy.web.auth.AdminAccess`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import tornado.ioloop
 import tornado.iostream
 import tornado.web
 import tornado.websocket
@@ -21,12 +22,14 @@ from chatbuddy.engine.store import ReactionTally
 from chatbuddy.errors import ConnectionClosed, SessionNotFound
 from chatbuddy.records import Hold, Note, SessionRecord
 from chatbuddy.text import is_valid_id
-from chatbuddy.web.auth import AdminAccess, AdminAction
+from chatbuddy.web.auth import AdminAccess, AdminAction, bearer_token, role_for
 from chatbuddy.web.http import JsonHandler, QuietErrors, json_error
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import iso_time
 
 MAX_PAGE = 500
+#: How often an open tail checks that its token is still valid, in seconds.
+RECHECK_SECONDS = 2.0
 #: Sessions read from the store per page of an export (one page is held at a time).
 EXPORT_PAGE = 100
 #: Every message of a session, for a transcript.
@@ -64,10 +67,10 @@ def hold_summary(hold: Hold | None) -> dict[str, str] | None:
 
 
 class AdminHandler(JsonHandler):
-    """Base of the admin API: refuses requests without the admin token.
+    """Base of the admin API: refuses requests without a token of the role they need.
 
-    ``actions`` names what each HTTP method of a handler does (one place to give a
-    role its actions)."""
+    ``actions`` names what each HTTP method of a handler does; the role each action
+    needs is :data:`chatbuddy.web.auth.ACTION_ROLES` (a method not named: admin)."""
 
     _access: AdminAccess
     actions: ClassVar[dict[str, AdminAction]] = {"GET": AdminAction.READ_SESSIONS}
@@ -200,6 +203,11 @@ class SessionHandler(_SessionsBase):
     """``GET /api/v1/sessions/{id}``: one session with its history;
     ``DELETE``: erase it (data protection) and close its tabs."""
 
+    actions: ClassVar[dict[str, AdminAction]] = {
+        "GET": AdminAction.READ_SESSIONS,
+        "DELETE": AdminAction.ERASE,
+    }
+
     async def delete(self, session_id: str) -> None:
         if not is_valid_id(session_id):
             raise tornado.web.HTTPError(404, reason=f"no session {session_id[:128]!r}")
@@ -234,6 +242,8 @@ class UserSessionsHandler(_SessionsBase):
     """``DELETE /api/v1/users/{user_id}/sessions``: erase every session of a customer
     (who knows their user id, not their session ids) and close their tabs."""
 
+    actions: ClassVar[dict[str, AdminAction]] = {"DELETE": AdminAction.ERASE}
+
     async def delete(self, user_id: str) -> None:
         if not is_valid_id(user_id):
             raise tornado.web.HTTPError(404, reason=f"no user {user_id[:128]!r}")
@@ -244,6 +254,9 @@ class ExportHandler(_SessionsBase):
     """``GET /api/v1/export?since=DATE``: every kept session with its messages, one JSON
     object per line, streamed page by page, then ``{"complete": true, "sessions": N}``
     (a stream without that line was cut short)."""
+
+    # Every transcript at once: an administrator's, like deleting.
+    actions: ClassVar[dict[str, AdminAction]] = {"GET": AdminAction.EXPORT}
 
     async def get(self) -> None:
         since = self._since()
@@ -296,7 +309,8 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     The admin token, not the browser's origin, authorizes this socket; Tornado's
     own origin check still refuses cross-site pages, so a token leaked in a URL
-    cannot be replayed from one.
+    cannot be replayed from one. A token revoked while its tail is open is
+    noticed within :data:`RECHECK_SECONDS` and the tail closed (1008).
     """
 
     def initialize(self, access: AdminAccess, node: LocalNode) -> None:
@@ -306,10 +320,15 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._node = node
         # Whether open() ran, so on_close knows whether to unwatch.
         self._watching = False
+        # The token it was opened with, checked again now and then (see recheck()).
+        self._token: str | None = None
+        # The timer of those checks, while the tail is open.
+        self._rechecks: tornado.ioloop.PeriodicCallback | None = None
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not self._access.admit(self, query_token=True, action=AdminAction.TAIL):
             return
+        self._token = bearer_token(self) or self.get_query_argument("token", None)
         session = self.get_query_argument("session", None)
         if session is not None and not is_valid_id(session):
             json_error(self, 400, "invalid_identifier", f"invalid session id {session[:40]!r}")
@@ -325,12 +344,21 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     async def open(self, *args: str, **kwargs: str) -> None:
         self._watching = True
+        self._rechecks = tornado.ioloop.PeriodicCallback(self.recheck, RECHECK_SECONDS * 1000)
+        self._rechecks.start()
         await self._node.watch(self, self.get_query_argument("session", None))
+
+    def recheck(self) -> None:
+        """Close the tail if its token was revoked (or lost its role) since it opened."""
+        if not self._access.still_admits(self._token, role_for(AdminAction.TAIL)):
+            self.close(1008, "admin token revoked")
 
     def on_message(self, message: str | bytes) -> None:
         """Watchers only listen; anything they send is ignored."""
 
     def on_close(self) -> None:
+        if self._rechecks is not None:
+            self._rechecks.stop()
         if self._watching:
             self._node.unwatch(self)
 

@@ -11,6 +11,7 @@ from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ConfigurationError
+from chatbuddy.identity import Identities
 from chatbuddy.settings import Settings
 from chatbuddy.web.admin import (
     AdminTailHandler,
@@ -46,6 +47,7 @@ from chatbuddy.web.widget import (
     WidgetScriptHandler,
     asset_version,
 )
+from chatbuddy.wire.compression import Deflate
 
 
 def static_path() -> str:
@@ -73,6 +75,7 @@ def make_app(
     keepalive: KeepAlive,
     audit: AuditLog,
     clients: ProxiedClients,
+    identities: Identities,
 ) -> tornado.web.Application:
     """Wire the handlers to this process's one node, service, engine and settings."""
     static = static_path()
@@ -106,6 +109,12 @@ def make_app(
                     "max_queued": settings.max_queued,
                     "audit": audit,
                     "clients": clients,
+                    "identities": identities,
+                    "deflate": Deflate(
+                        settings.compression_window_bits, settings.compression_mem_level
+                    )
+                    if settings.compression
+                    else None,
                 },
             ),
             (

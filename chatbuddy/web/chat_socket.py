@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tornado.httputil
+import tornado.ioloop
 import tornado.iostream
 import tornado.web
 import tornado.websocket
@@ -20,6 +21,7 @@ import tornado.websocket
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
 from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
+from chatbuddy.identity import Identities, Identity
 from chatbuddy.records import ClientInfo
 from chatbuddy.text import is_valid_id, new_connection_id
 from chatbuddy.web.admin import retrieve_exception
@@ -28,7 +30,8 @@ from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
 from chatbuddy.wire.close_codes import Close
-from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_token
+from chatbuddy.wire.compression import Deflate, worth_compressing
+from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_identity, offered_token
 
 log = logging.getLogger("chatbuddy.connections")
 
@@ -68,9 +71,19 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         max_queued: int,
         audit: AuditLog,
         clients: ProxiedClients,
+        identities: Identities,
+        deflate: Deflate | None = None,
     ) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
+        # Checks the customer's signed identity (JWT), if the server takes them.
+        self._identities = identities
+        # The identity this connection proved, if any; its expiry closes it (4004).
+        self._identity: Identity | None = None
+        # The timer of that close, while open.
+        self._expiry: object | None = None
+        # How frames are compressed, when the client offers it; None: never.
+        self._deflate = deflate
         # Sites other than this server's own whose pages may connect.
         self._allowed_origins = allowed_origins
         # Most bytes waiting to be sent to this client before it is closed as too slow.
@@ -93,7 +106,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._keepalive = keepalive
         # When the peer last sent anything (a message or a pong).
         self._last_heard = 0.0
-        # Frames of this event-loop turn, written in one go (None: compressed, or not open).
+        # Frames of this event-loop turn, written in one go (None: not open).
         self._writer: TurnWriter | None = None
 
     # -- Connection protocol ----------------------------------------------------
@@ -132,10 +145,10 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             self._full()
             raise ConnectionClosed(self._connection_id)
         else:
-            writer.add(frame)
+            writer.add(frame, compressed=worth_compressing(frame))
 
     def _send_alone(self, protocol: tornado.websocket.WebSocketProtocol, frame: str) -> None:
-        """A compressed connection's frame: Tornado compresses and writes each."""
+        """A frame without the turn's writer (the socket is not open yet): Tornado writes it."""
         try:
             future = protocol.write_message(frame)
         except (tornado.iostream.StreamClosedError, tornado.websocket.WebSocketClosedError):
@@ -211,13 +224,18 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             return
         headers = self.request.headers
         offered = _offered_subprotocols(headers.get("Sec-WebSocket-Protocol", ""))
-        token = offered_token(offered)
-        if token is not None and SUBPROTOCOL not in offered:
+        token, signed = offered_token(offered), offered_identity(offered)
+        if (token is not None or signed is not None) and SUBPROTOCOL not in offered:
             self._refuse(
                 400,
                 "subprotocol_required",
-                f"a session token in Sec-WebSocket-Protocol needs {SUBPROTOCOL!r} offered too",
+                f"a token in Sec-WebSocket-Protocol needs {SUBPROTOCOL!r} offered too",
             )
+            return
+        try:
+            self._identity = await self._identities.check(signed)
+        except HandshakeRejected as rejected:
+            self._refuse(rejected.status, rejected.reason, rejected.message)
             return
         request = HandshakeRequest(
             session_id=session_id,
@@ -229,6 +247,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
                 user_agent=_clip(headers.get("User-Agent"), 512),
                 accept_language=_clip(headers.get("Accept-Language"), 256),
             ),
+            verified_user=self._identity.subject if self._identity is not None else None,
         )
         try:
             self._grant = await self._service.admit(request)
@@ -244,6 +263,12 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
                 503, "too_many_connections", "too many connections from this address; retry later"
             )
             return
+        if self._deflate is not None:
+            # Tornado takes window sizes from the offer as they come: ours go in first.
+            accepted = self._deflate.accept(headers.get("Sec-WebSocket-Extensions"))
+            headers.pop("Sec-WebSocket-Extensions", None)
+            if accepted is not None:
+                headers["Sec-WebSocket-Extensions"] = accepted
         try:
             await super().get(*args, **kwargs)
         finally:  # the socket is closed, or never opened
@@ -267,6 +292,10 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         if urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
             return True
         return origin.lower() in self._allowed_origins
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        """permessage-deflate's level and memory, when --compression is on."""
+        return None if self._deflate is None else dict(self._deflate.options)
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         """Answer ``chatbuddy.v1`` when offered; never echo the token entry."""
@@ -295,11 +324,20 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         stream = getattr(self.ws_connection, "stream", None)
         if stream is not None:
             stream.max_write_buffer_size = self._max_queued
-            if getattr(self.ws_connection, "_compressor", None) is None:
-                self._writer = TurnWriter(stream, self._full)
+            # Tornado's compressor for this connection, when permessage-deflate was agreed.
+            compressor = getattr(self.ws_connection, "_compressor", None)
+            self._writer = TurnWriter(
+                stream, self._full, compress=compressor.compress if compressor else None
+            )
         self._last_heard = self._opened_at
         self._forget_handshake()
         self._keepalive.add(self)
+        if self._identity is not None:
+            # Closed when the identity expires: the page fetches a fresh token and comes back.
+            left = self._identity.expires_at + self._identities.leeway - time.time()
+            self._expiry = tornado.ioloop.IOLoop.current().call_later(
+                max(0.0, left), self._identity_expired
+            )
         self._audit.record(
             "connection_opened",
             connection_id=self._connection_id,
@@ -340,7 +378,21 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     def last_heard(self) -> float:
         return self._last_heard
 
+    def _identity_expired(self) -> None:
+        self._expiry = None
+        self._audit.record(
+            "disconnected",
+            connection_id=self._connection_id,
+            session_id=self.session_id,
+            code=int(Close.IDENTITY_EXPIRED),
+            reason="identity_expired",
+        )
+        self.close(Close.IDENTITY_EXPIRED, "signed identity expired; reconnect with a fresh one")
+
     def on_close(self) -> None:
+        if self._expiry is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._expiry)
+            self._expiry = None
         if self._grant is None or not self._opened_at:
             return
         self._keepalive.discard(self)

@@ -8,9 +8,10 @@ when the turn ends (``call_soon``), so the client also gets them in one TCP
 segment. Order is kept: everything goes through the buffer, and
 :meth:`TurnWriter.flush` runs before a close frame.
 
-Only uncompressed frames are written here (RFC 6455 §5.2: a server's frames
-are not masked, so a frame is two to ten header bytes and the UTF-8 text);
-a compressed connection writes each frame through Tornado.
+A server's frames are not masked (RFC 6455 §5.2), so a frame is two to ten
+header bytes and the UTF-8 text; on a connection that agreed permessage-deflate
+(RFC 7692), the text compressed by Tornado's compressor for the connection, with
+RSV1 set, unless the caller says a frame goes uncompressed.
 """
 
 from __future__ import annotations
@@ -23,27 +24,39 @@ import tornado.iostream
 
 #: FIN + opcode 1 (text).
 _TEXT = 0x81
+#: The header bit of a compressed message (RFC 7692 §6).
+RSV1 = 0x40
 
 
-def frame_header(size: int) -> bytes:
+def frame_header(size: int, *, compressed: bool = False) -> bytes:
     """The header of an unmasked, final text frame carrying ``size`` bytes."""
+    first = _TEXT | RSV1 if compressed else _TEXT
     if size < 126:
-        return bytes((_TEXT, size))
+        return bytes((first, size))
     if size <= 0xFFFF:
-        return struct.pack("!BBH", _TEXT, 126, size)
-    return struct.pack("!BBQ", _TEXT, 127, size)
+        return struct.pack("!BBH", first, 126, size)
+    return struct.pack("!BBQ", first, 127, size)
 
 
 class TurnWriter:
     """One connection's frames of this turn, written when the turn ends."""
 
-    __slots__ = ("_loop", "_on_full", "_pending", "_scheduled", "_stream")
+    __slots__ = ("_compress", "_loop", "_on_full", "_pending", "_scheduled", "_stream")
 
-    def __init__(self, stream: tornado.iostream.IOStream, on_full: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        stream: tornado.iostream.IOStream,
+        on_full: Callable[[], None],
+        *,
+        compress: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         # Where the bytes go.
         self._stream = stream
         # Called when the stream refuses more (its max_write_buffer_size is reached).
         self._on_full = on_full
+        # The connection's permessage-deflate compressor (None: not agreed); it keeps
+        # context between frames, so frames are compressed in the order they are sent.
+        self._compress = compress
         # Framed bytes not yet handed to the stream (None: none; most of a connection's
         # life, so an idle connection holds no buffer).
         self._pending: bytearray | None = None
@@ -56,13 +69,18 @@ class TurnWriter:
         """Bytes framed and not yet handed to the stream."""
         return 0 if self._pending is None else len(self._pending)
 
-    def add(self, text: str) -> None:
-        """Frame ``text``; it is written at the end of this turn."""
+    def add(self, text: str, *, compressed: bool = True) -> None:
+        """Frame ``text`` (compressed if the connection agreed to it, unless
+        ``compressed`` is False); it is written at the end of this turn."""
         data = text.encode()
         pending = self._pending
         if pending is None:
             pending = self._pending = bytearray()
-        pending += frame_header(len(data))
+        if compressed and self._compress is not None:
+            data = self._compress(data)
+            pending += frame_header(len(data), compressed=True)
+        else:
+            pending += frame_header(len(data))
         pending += data
         if not self._scheduled:
             self._scheduled = True

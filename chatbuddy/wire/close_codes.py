@@ -36,6 +36,9 @@ class Close(IntEnum):
     SESSION_REPLACED = 4002
     #: An administrator deleted the session (a data-protection request).
     SESSION_DELETED = 4003
+    #: The customer's signed identity (JWT) expired; reconnect with a fresh one
+    #: (the page asks the widget's token hook again before every connection).
+    IDENTITY_EXPIRED = 4004
     #: The peer answered no ping and read nothing for too long.
     NOT_RESPONDING = 4008
 
@@ -48,6 +51,7 @@ RETRY = frozenset(
         Close.SERVER_ERROR,
         Close.TRY_AGAIN_LATER,
         Close.SLOW_CONSUMER,
+        Close.IDENTITY_EXPIRED,
         Close.NOT_RESPONDING,
     }
 )
