@@ -40,6 +40,10 @@ setup(
         # got 56/81 and loads 204 MiB (python -m benchmarks.stemmers).
         "PyStemmer>=2.2,<4",
         "rapidfuzz>=3,<4",
+        # GET /metrics: the official Prometheus client, not our own text format: its
+        # exposition is what Prometheus parses, and its multiprocess mode merges the
+        # values of several worker processes (docs/operations.md).
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "test": [

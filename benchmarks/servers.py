@@ -252,18 +252,22 @@ def chatbuddy(
     command: list[str] | None = None,
     audit: bool = False,
     limits_checked: bool = False,
+    metrics: bool = True,
 ) -> Iterator[Running]:
     """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS.
 
     ``command`` runs another install's ``chatbuddy serve`` (``--base``); ``audit``
     turns the audit log on (to a file in ``folder``). ``limits_checked`` keeps every
     limit on but too high to refuse a benchmark client (:data:`UNREACHED`), to
-    measure what checking them costs.
+    measure what checking them costs. ``metrics=False`` runs with ``--no-metrics``
+    (what keeping the Prometheus metrics costs).
     """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
         if audit:
             args += ["--audit-log", str(folder / "audit.jsonl")]
+        if not metrics:
+            args += ["--no-metrics"]
         for setting in CHATBUDDY_CHANGED_SETTINGS:
             args += [setting.flag, UNREACHED if limits_checked else setting.value]
         pids = {}

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+import tornado.httpserver
 import tornado.netutil
 
 from chatbuddy import token_file
@@ -26,7 +27,10 @@ from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.collector import CollectorPolicy
 from chatbuddy.engine import Engine, make_engine
+from chatbuddy.engine.measured import measured
 from chatbuddy.errors import ConfigurationError
+from chatbuddy.metrics import NO_METRICS, Metrics
+from chatbuddy.metrics.prometheus import PrometheusMetrics
 from chatbuddy.settings import Settings
 from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
@@ -39,6 +43,7 @@ from chatbuddy.web.limits import (
     connection_cap,
     raise_open_file_limit,
 )
+from chatbuddy.web.metrics import metrics_app
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +63,13 @@ class Server:
         # Everything the process is configured with.
         self.settings = settings
         # Sessions and history (store) and fan-out between nodes (bus).
-        self.engine = engine if engine is not None else make_engine(settings)
+        engine = engine if engine is not None else make_engine(settings)
+        # What GET /metrics shows (None: --no-metrics); every part reports to `metrics`.
+        self.prometheus = None if settings.no_metrics else _prometheus(settings, engine)
+        self.metrics: Metrics = self.prometheus or NO_METRICS
+        if self.prometheus is not None and not engine.in_process:
+            engine = measured(engine, self.prometheus)  # its round trips, timed
+        self.engine = engine
         # Totals for the stats endpoint.
         self.counters = Counters()
         # One JSON line per operation that matters (off unless --audit-log).
@@ -73,6 +84,7 @@ class Server:
             settings=settings,
             counters=self.counters,
             audit=self.audit,
+            metrics=self.metrics,
         )
         # Opens the admin API (given in the settings, or made now).
         self.access = AdminAccess(settings.admin_token or new_token(), audit=self.audit)
@@ -96,9 +108,14 @@ class Server:
             keepalive=self.keepalive,
             audit=self.audit,
             clients=self.clients,
+            metrics=self.metrics,
+            scraped=self.prometheus if settings.metrics_port is None else None,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
         self._http: GuardedHTTPServer | None = None
+        # The metrics port's server (--metrics-port), and the port it listens on.
+        self._metrics_http: tornado.httpserver.HTTPServer | None = None
+        self.metrics_port = 0
         self._sweeper: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self.port = 0
@@ -137,7 +154,10 @@ class Server:
                 settings.max_connections,
             )
         limits = ConnectionLimits(
-            total=cap, per_ip=settings.max_connections_per_ip, audit=self.audit
+            total=cap,
+            per_ip=settings.max_connections_per_ip,
+            audit=self.audit,
+            metrics=self.metrics,
         )
         # Behind a trusted proxy every connection comes from the proxy: the chat
         # socket counts clients by their forwarded address instead.
@@ -146,6 +166,8 @@ class Server:
         http.add_sockets(sockets)
         self._http = http
         self.port = sockets[0].getsockname()[1]
+        if settings.metrics_port is not None and self.prometheus is not None:
+            self._serve_metrics(self.prometheus, settings.metrics_port)
         # An open tab keeps its session alive: touch them well within the TTL.
         every = max(1.0, min(self.settings.sweep_interval, self.settings.session_ttl / 3))
         self._keeper = asyncio.create_task(_keep_alive(self.service, every), name="session-keeper")
@@ -157,6 +179,20 @@ class Server:
         self.audit.start()
         self.token_file = token_file.write_token(self.port, self.access.token)
 
+    def _serve_metrics(self, metrics: PrometheusMetrics, port: int) -> None:
+        """Serve /metrics without a token on 127.0.0.1:``port`` (only this machine)."""
+        try:
+            sockets = tornado.netutil.bind_sockets(port, "127.0.0.1")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror}; "
+                "choose another --metrics-port"
+            ) from None
+        server = tornado.httpserver.HTTPServer(metrics_app(metrics))
+        server.add_sockets(sockets)
+        self._metrics_http = server
+        self.metrics_port = sockets[0].getsockname()[1]
+
     async def stop(self) -> None:
         """Stop accepting, let replies in progress finish, close every connection."""
         if self._http is None:
@@ -164,6 +200,10 @@ class Server:
         self.service.draining = True
         token_file.remove_token(self.port, self.access.token)
         self._http.stop()
+        if self._metrics_http is not None:
+            self._metrics_http.stop()
+            await self._metrics_http.close_all_connections()
+            self._metrics_http = None
         self.keepalive.stop()
         self.collector.stop()
         cancelled = await self.service.finish(self.settings.shutdown_grace)
@@ -194,6 +234,13 @@ class Server:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _prometheus(settings: Settings, engine: Engine) -> PrometheusMetrics:
+    """The metrics of this node, labelled with its engine and its name (host:port)."""
+    return PrometheusMetrics(
+        engine=engine.name, node=f"{socket.gethostname()}:{settings.port}", ready=engine.ready
+    )
 
 
 def _agent(settings: Settings) -> Agent:

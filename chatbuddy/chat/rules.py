@@ -9,6 +9,7 @@ the way websockets' protocol core returns events instead of acting;
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from datetime import datetime
 from chatbuddy.chat import frames
 from chatbuddy.chat.ratelimit import TokenBucket
 from chatbuddy.errors import ClientError, ErrorType
-from chatbuddy.records import utcnow
+from chatbuddy.records import StoredMessage, utcnow
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import (
     ChatMessage,
@@ -58,6 +59,9 @@ class PendingMessage:
     client_message_id: str | None
     #: The life of the session the sender was admitted to.
     incarnation: str = ""
+    #: Resolved with the stored reply (or the ClientError that stopped it) for a
+    #: sender that waits for it besides the session's tabs: an HTTP chat request.
+    answer: asyncio.Future[StoredMessage] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,8 @@ class Refuse:
     """Tell the connection that its frame was not accepted, and why."""
 
     error: ClientError
+    #: The rate limit that refused it (connection, session, address, frames, queue), if one did.
+    limit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +157,8 @@ def _decide(
             ClientError(
                 ErrorType.RATE_LIMITED,
                 f"too many frames; the limit is {peer.frames.rate:g} per second",
-            )
+            ),
+            limit="frames",
         )
     try:
         message = parse_client_message(frame)
@@ -202,7 +209,8 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                     ErrorType.RATE_LIMITED,
                     f"too many messages from this {whose}; the limit is {budget.rate:g} per second",
                     request_type=kind,
-                )
+                ),
+                limit=whose,
             )
     if waiting >= max_waiting:
         return Refuse(
@@ -210,7 +218,8 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 ErrorType.RATE_LIMITED,
                 f"{waiting} messages are already waiting for a reply; try again shortly",
                 request_type=kind,
-            )
+            ),
+            limit="queue",
         )
     return Enqueue(
         PendingMessage(

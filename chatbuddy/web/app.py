@@ -11,6 +11,8 @@ from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ConfigurationError
+from chatbuddy.metrics import Metrics
+from chatbuddy.metrics.prometheus import PrometheusMetrics
 from chatbuddy.settings import Settings
 from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
 from chatbuddy.web.auth import AdminAccess
@@ -24,6 +26,7 @@ from chatbuddy.web.http import (
 )
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
+from chatbuddy.web.metrics import MetricsHandler
 from chatbuddy.web.widget import (
     FRAME,
     VersionedAssetHandler,
@@ -58,8 +61,14 @@ def make_app(
     keepalive: KeepAlive,
     audit: AuditLog,
     clients: ProxiedClients,
+    metrics: Metrics,
+    scraped: PrometheusMetrics | None,
 ) -> tornado.web.Application:
-    """Wire the handlers to this process's one node, service, engine and settings."""
+    """Wire the handlers to this process's one node, service, engine and settings.
+
+    ``scraped``: the metrics ``GET /metrics`` serves behind the admin token (None:
+    not on this port).
+    """
     static = static_path()
     version = asset_version(static)
     origins = settings.allowed_origins
@@ -90,6 +99,7 @@ def make_app(
                     "max_queued": settings.max_queued,
                     "audit": audit,
                     "clients": clients,
+                    "metrics": metrics,
                 },
             ),
             (
@@ -107,6 +117,11 @@ def make_app(
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
             (r"/readyz", ReadyHandler, {"engine": engine}),
+            *(
+                [(r"/metrics", MetricsHandler, {"metrics": scraped, "access": access})]
+                if scraped is not None
+                else []
+            ),
         ],
         default_handler_class=NotFoundHandler,
         log_function=log_request,

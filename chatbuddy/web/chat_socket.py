@@ -20,6 +20,7 @@ import tornado.websocket
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
 from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
+from chatbuddy.metrics import SocketMetrics
 from chatbuddy.records import ClientInfo
 from chatbuddy.text import is_valid_id, new_connection_id
 from chatbuddy.web.admin import retrieve_exception
@@ -46,9 +47,12 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         max_queued: int,
         audit: AuditLog,
         clients: ProxiedClients,
+        metrics: SocketMetrics,
     ) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
+        # Counts connections, refusals, close codes and queued bytes (GET /metrics).
+        self._metrics = metrics
         # Sites other than this server's own whose pages may connect.
         self._allowed_origins = allowed_origins
         # Most bytes waiting to be sent to this client before it is closed as too slow.
@@ -119,6 +123,8 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         # A write can still fail later when the peer vanishes; on_close handles
         # that, so the failure needs no one to await it.
         future.add_done_callback(retrieve_exception)
+        if not future.done():  # the socket did not take it all: bytes wait for this client
+            self._metrics.write_queued(self.queued())
 
     def _close_when_full(self, code: int, reason: str) -> None:
         """Close although the buffer is full: the close frame may wait behind it (if the
@@ -236,6 +242,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             status=status,
             reason=reason,
         )
+        self._metrics.handshake_refused(reason)
         json_error(self, status, reason, message)
 
     # -- lifecycle --------------------------------------------------------------
@@ -243,6 +250,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     async def open(self, *args: str, **kwargs: str) -> None:
         assert self._grant is not None
         self._opened_at = time.monotonic()
+        self._metrics.connection_opened()  # on_close counts it closed (it checks _opened_at)
         # A reply is several small frames (chunks, then the whole); without this,
         # Nagle holds each frame back until the client's delayed ACK (~40 ms).
         self.set_nodelay(True)
@@ -293,6 +301,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         code = self._closed_with if self._closed_with is not None else self.close_code
         by = "server" if self._closed_with is not None else "client"
         self._service.detach(self, close_code=code, duration=duration)
+        self._metrics.connection_closed(code, by_server=self._closed_with is not None)
         log.info(
             "close %s session=%s code=%s by %s after %.1fs",
             self._connection_id,
