@@ -64,9 +64,7 @@ class SessionGate:
     async def admit(self, request: HandshakeRequest) -> Grant:
         """Check the session can be opened (a new one, or the caller's), or raise a
         HandshakeRejected subclass; a new session is stored later, by :meth:`create`."""
-        _check_id("session id", request.session_id)
-        if request.user_id is not None:
-            _check_id("user id", request.user_id)
+        check_ids(request.session_id, request.user_id)
         existing = await self._store.get_session(request.session_id)
         if existing is None:
             return await self._new_session(request)
@@ -114,6 +112,13 @@ class SessionGate:
     def prune(self) -> int:
         """Forget the new-session budgets nobody used lately."""
         return self._new.prune()
+
+
+def check_ids(session_id: str, user_id: str | None) -> None:
+    """Raise InvalidIdentifier (HTTP 400) for a malformed session or user id."""
+    _check_id("session id", session_id)
+    if user_id is not None:
+        _check_id("user id", user_id)
 
 
 def _check_id(what: str, value: str) -> None:

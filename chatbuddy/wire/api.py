@@ -1,0 +1,155 @@
+"""The HTTP API's bodies as pydantic models: the source of ``/openapi.json``.
+
+Every JSON body an HTTP endpoint takes or gives has a model here, and
+``tests/test_api_docs.py`` checks each live answer of a real server against
+its model (unknown fields are errors), so the published schema and the
+handlers cannot drift apart. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chatbuddy.records import ClientInfo, StoredMessage
+from chatbuddy.text import ID_PATTERN
+
+#: An id the server checks (as the WebSocket handshake does: 400 invalid_identifier).
+CheckedId = Annotated[
+    str,
+    Field(
+        max_length=1024,
+        json_schema_extra={"pattern": ID_PATTERN},
+        examples=["session_123"],
+    ),
+]
+
+
+class _Body(BaseModel):
+    # Answers are checked strictly against these models in the tests.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(_Body):
+    type: str = Field(description="What went wrong, as a word: not_found, rate_limited, ...")
+    message: str = Field(description="One English sentence that names the bad value.")
+
+
+class ErrorBody(_Body):
+    """Every error answer of every endpoint."""
+
+    error: ErrorDetail
+
+
+class Health(_Body):
+    """The process serves."""
+
+    status: Literal["ok"]
+
+
+class Readiness(_Body):
+    """Whether this node can serve chats now: its engine (Redis) is reachable."""
+
+    status: Literal["ready", "not ready"]
+    engine: str
+
+
+class WebsocketStats(_Body):
+    total_connections: int
+    total_sessions: int
+    total_users: int
+    sessions: dict[str, int] = Field(description="Connections per session.")
+    users: dict[str, int] = Field(description="Connections per user (anonymous ones not).")
+
+
+class StatsCounters(_Body):
+    connections_opened: int
+    messages_received: int
+    replies_sent: int
+    errors_sent: int
+
+
+class Stats(_Body):
+    """Who is connected on every node, and this node's uptime and totals."""
+
+    websocket_stats: WebsocketStats
+    nodes: int = Field(description="Live nodes counted (1 with the memory engine).")
+    engine: str
+    uptime_seconds: float
+    counters: StatsCounters
+    timestamp: datetime
+
+
+class SessionSummary(_Body):
+    """A session as the admin API shows it (never its token)."""
+
+    session_id: str
+    user_id: str | None
+    client_info: ClientInfo
+    created_at: datetime
+    connected_at: datetime
+    last_activity: datetime
+    message_count: int
+    last_message_id: int | None
+    connections: int = Field(description="Its open connections on every node.")
+
+
+class SessionsPage(_Body):
+    """Sessions, newest activity first."""
+
+    sessions: list[SessionSummary]
+    total: int
+    offset: int
+    limit: int
+
+
+class SessionDetail(_Body):
+    """One session with its whole stored history."""
+
+    session: SessionSummary
+    messages: list[StoredMessage]
+
+
+class WidgetConfig(_Body):
+    """Where the widget's frame is, for a page whose origin is allowed."""
+
+    frame: str
+
+
+class ChatRequest(BaseModel):
+    """``POST /api/v1/chat``: one message in (the original API's shape)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    session_id: CheckedId
+    message: str = Field(
+        description="The text, as in a chat_message's content (1-4000 characters).",
+        examples=["Mennyi az ára a Samsung Galaxy S24-nek?"],
+    )
+    user_id: CheckedId | None = None
+    context: dict[str, Any] | None = Field(
+        default=None,
+        description="Accepted for the original API's clients and not used: the assistant "
+        "keeps the conversation's context itself.",
+    )
+    client_message_id: CheckedId | None = Field(
+        default=None,
+        description="Your id for the message: sent again after a failure, it is stored "
+        "and answered once.",
+    )
+
+
+class ChatReply(_Body):
+    """``POST /api/v1/chat``: the reply out (the original API's shape)."""
+
+    session_id: str
+    message: str = Field(description="The whole reply.")
+    agent_used: str = Field(description="The sub-agent that answered: product, order, ...")
+    confidence: float = Field(ge=0.0, le=1.0)
+    metadata: dict[str, Any] = Field(
+        description="The reply's metadata as in chat_response, and its message_id, "
+        "in_reply_to and agent_type."
+    )
+    timestamp: datetime
