@@ -6,6 +6,7 @@ from pathlib import Path
 
 import tornado.web
 
+from chatbuddy import __version__
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
@@ -14,9 +15,12 @@ from chatbuddy.errors import ConfigurationError
 from chatbuddy.metrics import Metrics
 from chatbuddy.metrics.prometheus import PrometheusMetrics
 from chatbuddy.settings import Settings
+from chatbuddy.web import openapi
 from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
 from chatbuddy.web.auth import AdminAccess
+from chatbuddy.web.chat_http import ChatOverHttpHandler
 from chatbuddy.web.chat_socket import ChatSocketHandler
+from chatbuddy.web.docs import DocsPageHandler, DocumentHandler, SwaggerAssetHandler, swagger_path
 from chatbuddy.web.http import (
     HealthHandler,
     NotFoundHandler,
@@ -34,6 +38,7 @@ from chatbuddy.web.widget import (
     WidgetScriptHandler,
     asset_version,
 )
+from chatbuddy.wire import asyncapi
 
 
 def static_path() -> str:
@@ -112,16 +117,26 @@ def make_app(
                     "engine_name": engine.name,
                 },
             ),
+            (
+                r"/api/v1/chat",
+                ChatOverHttpHandler,
+                {"service": service, "audit": audit, "metrics": metrics},
+            ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
+            (r"/health", HealthHandler),  # the original API's name for it
             (r"/readyz", ReadyHandler, {"engine": engine}),
             *(
                 [(r"/metrics", MetricsHandler, {"metrics": scraped, "access": access})]
                 if scraped is not None
                 else []
             ),
+            (r"/openapi\.json", DocumentHandler, {"document": openapi.document(__version__)}),
+            (r"/asyncapi\.json", DocumentHandler, {"document": asyncapi.document(__version__)}),
+            (r"/(docs)", DocsPageHandler, {"path": static}),
+            (r"/docs/assets/(.*)", SwaggerAssetHandler, {"path": swagger_path()}),
         ],
         default_handler_class=NotFoundHandler,
         log_function=log_request,
