@@ -372,6 +372,17 @@ async def test_a_frame_over_the_size_limit_closes_the_connection_with_1009(
     assert await client.closed() == 1009
 
 
+async def test_a_frame_just_under_the_limit_is_read_whole_across_many_socket_reads(
+    connect: Connect,
+) -> None:
+    client = await connect("big-but-fine")
+    await client.greeting()
+    padding = " " * (64 * 1024 - 100)  # the server reads 4 KiB at a time
+    await client.send_raw('{"type": "ping",' + padding + '"timestamp": "t-1"}')
+    pong = await client.expect("pong")
+    assert pong["data"]["client_timestamp"] == "t-1"
+
+
 async def test_a_tab_that_reloads_at_once_still_hears_the_other_tab(connect: Connect) -> None:
     """Unsubscribing the closed tab must not deafen the session for its successor."""
     steady = await connect("reloader", user_id="anna")

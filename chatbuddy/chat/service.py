@@ -237,15 +237,16 @@ class ChatService:
                 self._node.to_connection(peer.connection_id, frame)
                 return None
             case Enqueue(message):
-                self._enqueue(peer, message, "websocket")
-                return None
+                worker = self._replies.submit_here(message)
+                self._received(peer, message, "websocket")
+                return worker  # None, or the session's worker for this connection to run
             case Disconnect(code, reason):
                 self._disconnect(connection, code, reason)
                 return None
         return self._carry_out(peer, outcome)
 
-    def _enqueue(self, peer: Peer, message: PendingMessage, transport: str) -> None:
-        self._replies.submit(message)
+    def _received(self, peer: Peer, message: PendingMessage, transport: str) -> None:
+        """Count and record a message queued for a reply."""
         self._counters.messages_received += 1
         self._metrics.message_received(transport)
         if self._audit.enabled:
@@ -302,7 +303,9 @@ class ChatService:
             raise outcome.error
         assert isinstance(outcome, Enqueue), "a chat_message is queued or refused"
         answer: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        self._enqueue(peer, dataclasses.replace(outcome.message, answer=answer), "http")
+        message = dataclasses.replace(outcome.message, answer=answer)
+        self._replies.submit(message)  # a task: this request only waits for the answer
+        self._received(peer, message, "http")
         return await answer
 
     def pinged(self, connection: Connection) -> None:
