@@ -231,3 +231,14 @@ def test_docs_renders_every_operation_offline_under_the_pages_csp(
     page.close()
     assert problems == []
     assert elsewhere == []
+
+
+MIGRATING = (ROOT / "docs" / "migrating.md").read_text(encoding="utf-8")
+
+
+def test_the_http_chat_examples_of_the_migration_guide_fit_the_models() -> None:
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", MIGRATING, re.S)]
+    assert [type(b) for b in blocks] == [dict, dict]
+    request, reply = blocks
+    assert api.ChatRequest.model_validate(request).message
+    assert set(api.ChatReply.model_validate(reply).model_dump()) == set(reply)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -321,3 +322,14 @@ def test_several_processes_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
     ).stdout
     scraped = Scrape(merged)
     assert scraped.value("chatbuddy_messages_received_total", transport="websocket") == 7
+
+
+def test_every_metric_is_in_the_operations_guide() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    metrics = PrometheusMetrics(engine="memory", node="n", ready=lambda: True)
+    names = set()
+    for family in metrics.registry.collect():
+        if family.name.startswith("chatbuddy_"):
+            names.add(family.name + ("_total" if family.type == "counter" else ""))
+    listed = set(re.findall(r"^\| `(chatbuddy_[a-z_]+)` \|", guide, flags=re.M))
+    assert listed == names
