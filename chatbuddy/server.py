@@ -138,6 +138,12 @@ class Server:
         Raises ConfigurationError when the port cannot be had.
         """
         sockets = sockets if sockets is not None else bind(self.settings)
+        try:  # before anything starts: one line if the port is taken
+            metrics_sockets = self._bind_metrics()
+        except ConfigurationError:
+            for sock in sockets:
+                sock.close()
+            raise
         await self.engine.start(self.node)
         settings = self.settings
         http = GuardedHTTPServer(
@@ -172,8 +178,10 @@ class Server:
         http.add_sockets(sockets)
         self._http = http
         self.port = sockets[0].getsockname()[1]
-        if settings.metrics_port is not None and self.prometheus is not None:
-            self._serve_metrics(self.prometheus, settings.metrics_port)
+        if metrics_sockets and self.prometheus is not None:
+            self._metrics_http = tornado.httpserver.HTTPServer(metrics_app(self.prometheus))
+            self._metrics_http.add_sockets(metrics_sockets)
+            self.metrics_port = metrics_sockets[0].getsockname()[1]
         # An open tab keeps its session alive: touch them well within the TTL.
         every = max(1.0, min(self.settings.sweep_interval, self.settings.session_ttl / 3))
         self._keeper = asyncio.create_task(_keep_alive(self.service, every), name="session-keeper")
@@ -185,19 +193,24 @@ class Server:
         self.audit.start()
         self.token_file = token_file.write_token(self.port, self.access.token)
 
-    def _serve_metrics(self, metrics: PrometheusMetrics, port: int) -> None:
-        """Serve /metrics without a token on 127.0.0.1:``port`` (only this machine)."""
+    def _bind_metrics(self) -> list[socket.socket]:
+        """The metrics port's sockets on 127.0.0.1 (none without --metrics-port)."""
+        port = self.settings.metrics_port
+        if port is None or self.prometheus is None:
+            return []
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sockets = tornado.netutil.bind_sockets(port, "127.0.0.1")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen(128)
         except OSError as exc:
+            sock.close()
             raise ConfigurationError(
                 f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror}; "
                 "choose another --metrics-port"
             ) from None
-        server = tornado.httpserver.HTTPServer(metrics_app(metrics))
-        server.add_sockets(sockets)
-        self._metrics_http = server
-        self.metrics_port = sockets[0].getsockname()[1]
+        sock.setblocking(False)
+        return [sock]
 
     async def stop(self) -> None:
         """Stop accepting, let replies in progress finish, close every connection."""

@@ -53,6 +53,7 @@ def serve(
       chatbuddy serve --port 9000 --agent echo
       CHATBUDDY_SESSION_TTL=30m chatbuddy serve --host 0.0.0.0
       chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
+      chatbuddy serve --metrics-port 9100   # Prometheus scrapes 127.0.0.1:9100/metrics
 
     Stops cleanly on Ctrl-C or SIGTERM, letting replies in progress finish.
     """
@@ -86,6 +87,12 @@ def serve(
             soft_wrap=True,
             style="dim",
         )
+        if server.metrics_port:
+            console.print(
+                f"Metrics: http://127.0.0.1:{server.metrics_port}/metrics (this machine only)",
+                soft_wrap=True,
+                style="dim",
+            )
         if ready_file is not None:
             write_ready_file(ready_file, url, token_file)
 

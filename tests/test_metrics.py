@@ -207,6 +207,19 @@ class TestTheMetricsPort:
         assert main.code == 404
 
 
+async def test_a_metrics_port_in_use_is_one_clear_error_before_anything_starts() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = Server(Settings(port=0, admin_token=ADMIN_TOKEN, metrics_port=port))
+        with pytest.raises(ConfigurationError, match=f"127.0.0.1:{port}.*--metrics-port"):
+            await server.start()
+        assert server.port == 0  # nothing listens
+
+
 class TestNoMetrics:
     @pytest.fixture
     def settings(self) -> Settings:
