@@ -43,7 +43,7 @@ def error_of(response: HTTPResponse) -> tuple[int, str]:
 
 
 async def test_a_message_opens_a_session_and_gets_the_reply_in_the_original_shape(
-    http: Http, connect: Connect
+    http: Http, connect: Connect, port: int
 ) -> None:
     response = await post(http, {"session_id": "h-new", "message": PRICE_QUESTION})
     assert response.code == 200
@@ -67,7 +67,7 @@ async def test_a_message_opens_a_session_and_gets_the_reply_in_the_original_shap
     # The session is the caller's: its token came in the header, and opens the socket.
     token = response.headers["X-Session-Token"]
     assert len(token) >= 32
-    assert (await refused(http_port(http), "h-new")).status == 403
+    assert (await refused(port, "h-new")).status == 403
     tab = await connect("h-new", session_token=token)
     assert (await tab.greeting())["resumed"] is True
     await tab.send(type="history")
@@ -196,7 +196,3 @@ class TestAnAgentThatFails:
         token = response.headers["X-Session-Token"]
         again = await post(http, {"session_id": "h-fail", "message": "hi"}, token)
         assert error_of(again) == (502, "agent_error")  # admitted with the token it was given
-
-
-def http_port(http: Http) -> int:
-    return int(http.base.rsplit(":", 1)[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -123,6 +124,20 @@ async def test_refusals_errors_and_rate_limits_are_counted_by_kind(
     assert metrics.value("chatbuddy_errors_total", type="empty_message") == 1
     assert metrics.value("chatbuddy_errors_total", type="rate_limited") == 1
     assert metrics.value("chatbuddy_rate_limited_total", limit="connection") == 1
+
+
+async def test_http_chat_is_counted_as_its_own_transport(http: Http) -> None:
+    body = json.dumps({"session_id": "m-http", "message": "Szia!"})
+    headers = {"Content-Type": "application/json"}
+    first = await http.fetch("/api/v1/chat", method="POST", body=body, headers=headers)
+    assert first.code == 200
+    again = await http.fetch("/api/v1/chat", method="POST", body=body, headers=headers)
+    assert again.code == 403  # no token
+    metrics = await scrape(http)
+    assert metrics.value("chatbuddy_messages_received_total", transport="http") == 1
+    assert metrics.value("chatbuddy_messages_received_total", transport="websocket") == 0
+    refusals = "chatbuddy_handshakes_refused_total"
+    assert metrics.value(refusals, reason="session_access_denied") == 1
 
 
 class TestAnotherAgent:
