@@ -41,12 +41,19 @@ class ClientError(ChatBuddyError):
     """
 
     def __init__(
-        self, error_type: ErrorType, message: str, *, request_type: str | None = None
+        self,
+        error_type: ErrorType,
+        message: str,
+        *,
+        request_type: str | None = None,
+        client_message_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
         self.request_type = request_type
+        # The client's id of the chat message refused, so it knows which one.
+        self.client_message_id = client_message_id
 
 
 class HandshakeRejected(ChatBuddyError):

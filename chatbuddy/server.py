@@ -28,7 +28,7 @@ from chatbuddy.chat.counters import Counters
 from chatbuddy.collector import CollectorPolicy
 from chatbuddy.engine import Engine, make_engine
 from chatbuddy.engine.measured import measured
-from chatbuddy.errors import ConfigurationError
+from chatbuddy.errors import ConfigurationError, StorageUnavailable
 from chatbuddy.metrics import NO_METRICS, Metrics
 from chatbuddy.metrics.prometheus import PrometheusMetrics
 from chatbuddy.settings import Settings
@@ -228,6 +228,9 @@ class Server:
         cancelled = await self.service.finish(self.settings.shutdown_grace)
         if cancelled:
             log.warning("%d sessions still had replies in progress at shutdown", cancelled)
+        # Replies published through the bus reach their tabs before the goodbye.
+        with contextlib.suppress(TimeoutError, StorageUnavailable):
+            await asyncio.wait_for(self.engine.bus.flush(), timeout=1.0)
         for connection in self.node.connections():
             connection.close(GOING_AWAY, "server shutting down")
         if self._sweeper is not None:

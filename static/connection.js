@@ -301,7 +301,7 @@ export class ChatConnection extends EventTarget {
     // (4001, 4002) hands every message it never answered back to the user.
     if (data.error_type === "missing_session") return;
     if (data.error_type === "shutting_down") {
-      this.#refusedWhileDraining();
+      this.#refusedWhileDraining(data);
       return;
     }
     if (data.error_type === "duplicate_message" && this.#inflight.length) {
@@ -315,7 +315,7 @@ export class ChatConnection extends EventTarget {
       this.#emit("problem", { message: data.error_message });
       return;
     }
-    const mine = this.#inflight.shift();
+    const mine = this.#takeInflight(data, "oldest");
     this.#emit("typing", { on: this.#inflight.length > 0 });
     if (!mine) {
       this.#emit("problem", { message: data.error_message });
@@ -328,14 +328,23 @@ export class ChatConnection extends EventTarget {
     }
   }
 
+  // The in-flight message an error is about: the one it names (servers since
+  // the error's client_message_id), else the oldest or newest one in flight.
+  #takeInflight(data, otherwise) {
+    const named = data.client_message_id;
+    const at = named ? this.#inflight.findIndex((m) => m.cmid === named) : -1;
+    if (at >= 0) return this.#inflight.splice(at, 1)[0];
+    return otherwise === "oldest" ? this.#inflight.shift() : this.#inflight.pop();
+  }
+
   // The server is shutting down: it answers what it took before and refuses
   // the rest, then closes (1001). So the refused are the newest in flight,
   // one per refusal; they wait in the outbox, in order, and go again with the
   // same client_message_id once reconnected. Nothing more is sent meanwhile.
-  #refusedWhileDraining() {
+  #refusedWhileDraining(data) {
     if (!this.#draining) this.#emit("draining", {});
     this.#draining = true;
-    const mine = this.#inflight.pop();
+    const mine = this.#takeInflight(data, "newest");
     if (mine) {
       this.#outbox.unshift(mine);
       this.#emit("queued", { cmid: mine.cmid });

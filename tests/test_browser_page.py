@@ -973,3 +973,27 @@ def test_while_a_server_drains_the_page_holds_its_messages_and_resends_them_in_o
             assert first[content] == cmid  # the same message, so a server stores it once
     finally:
         site.stop()
+
+
+def test_an_error_that_names_its_message_marks_that_message_not_the_oldest(
+    context: BrowserContext,
+) -> None:
+    def refuse_the_second(chat: FakeChat, frame: dict[str, Any]) -> None:
+        if frame["content"] == "second":
+            chat.send_frame(
+                "error",
+                error_type="validation_error",
+                error_message="not this one",
+                request_type="chat_message",
+                client_message_id=frame["client_message_id"],
+            )
+
+    site = CloseCodeSite(None, on_chat=refuse_the_second)
+    try:
+        page = open_chat(context, site.url)
+        say(page, "first")  # never answered: still in flight when the error comes
+        say(page, "second")
+        expect(page.locator(".msg.user.failed .body")).to_have_text(["second"])
+        expect(page.locator(".msg.user.failed")).to_have_count(1)
+    finally:
+        site.stop()

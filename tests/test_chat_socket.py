@@ -363,6 +363,18 @@ async def test_an_error_message_names_the_bad_value(connect: Connect) -> None:
     assert "'elsewhere'" in (await client.error())["error_message"]
 
 
+async def test_a_refused_chat_message_is_named_by_its_client_message_id(
+    connect: Connect,
+) -> None:
+    client = await connect("which-one")
+    await client.greeting()
+    await client.send(
+        type="chat_message", session_id="elsewhere", content="hi", client_message_id="web-7"
+    )
+    error = await client.error()
+    assert (error["error_type"], error["client_message_id"]) == ("session_mismatch", "web-7")
+
+
 async def test_a_frame_over_the_size_limit_closes_the_connection_with_1009(
     connect: Connect,
 ) -> None:

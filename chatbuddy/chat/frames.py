@@ -153,7 +153,11 @@ def stored_response(session_id: str, reply: StoredMessage, agent_type: str, now:
 
 
 def error(
-    failure: ClientError, session_id: str | None, now: datetime, in_reply_to: int | None = None
+    failure: ClientError,
+    session_id: str | None,
+    now: datetime,
+    in_reply_to: int | None = None,
+    client_message_id: str | None = None,
 ) -> str:
     data = ErrorData(
         error_type=failure.error_type,
@@ -161,5 +165,6 @@ def error(
         timestamp=now,
         request_type=failure.request_type,
         in_reply_to=in_reply_to,
+        client_message_id=client_message_id or failure.client_message_id,
     )
     return envelope("error", data, session_id, now)

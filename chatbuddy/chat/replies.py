@@ -136,7 +136,9 @@ class ReplyPipeline:
                     failure = client_error(exc, session_id=session_id, request_type="chat_message")
                     await self._tell_session(message, failure)
                     if isinstance(exc, SessionNotFound):  # its tabs must start anew
-                        self._node.close_session(session_id, *session_gone(exc))
+                        self._node.close_session(
+                            session_id, *session_gone(exc), only=message.incarnation
+                        )
         finally:
             del self._workers[session_id]
             if done is not None:
@@ -359,7 +361,7 @@ class ReplyPipeline:
         _resolve(message, failure)
         now = utcnow()
         sid = message.session_id
-        frame = frames.error(failure, sid, now, in_reply_to)
+        frame = frames.error(failure, sid, now, in_reply_to, message.client_message_id)
         await self._node.to_session_or_here(sid, message.incarnation, frame)
         # The tabs were told; if the bus is down, admins elsewhere cannot be reached now.
         with contextlib.suppress(StorageUnavailable):

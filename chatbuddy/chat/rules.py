@@ -171,6 +171,7 @@ def _decide(
                     ErrorType.SHUTTING_DOWN,
                     "the server is restarting; send it again once reconnected",
                     request_type=message.type,
+                    client_message_id=message.client_message_id,
                 )
             )
         return _chat_message(message, peer, waiting=waiting, max_waiting=max_waiting)
@@ -191,6 +192,7 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 f"session_id {message.session_id!r} does not match this connection's "
                 f"session {peer.session_id!r}",
                 request_type=kind,
+                client_message_id=message.client_message_id,
             )
         )
     if message.user_id is not None and message.user_id != peer.user_id:
@@ -200,6 +202,7 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 f"user_id {message.user_id!r} does not match this connection's user "
                 f"{peer.user_id!r}",
                 request_type=kind,
+                client_message_id=message.client_message_id,
             )
         )
     for whose, budget in peer.limits:
@@ -209,6 +212,7 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                     ErrorType.RATE_LIMITED,
                     f"too many messages from this {whose}; the limit is {budget.rate:g} per second",
                     request_type=kind,
+                    client_message_id=message.client_message_id,
                 ),
                 limit=whose,
             )
@@ -218,6 +222,7 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 ErrorType.RATE_LIMITED,
                 f"{waiting} messages are already waiting for a reply; try again shortly",
                 request_type=kind,
+                client_message_id=message.client_message_id,
             ),
             limit="queue",
         )

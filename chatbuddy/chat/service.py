@@ -194,7 +194,14 @@ class ChatService:
         gone = await self._store.keep_alive(self._node.sessions_here())
         for session_id, replaced in gone:
             if replaced:
-                self._node.close_session(session_id, Close.SESSION_REPLACED, "session replaced")
+                # Tabs of the new session on this id (if any are here) stay open.
+                current = await self._store.get_session(session_id)
+                self._node.close_session(
+                    session_id,
+                    Close.SESSION_REPLACED,
+                    "session replaced",
+                    sparing=current.incarnation if current is not None else None,
+                )
             else:
                 self._node.close_session(session_id, Close.SESSION_EXPIRED, "session expired")
         return len(gone)

@@ -213,6 +213,7 @@ class ErrorData(BaseModel):
     timestamp: datetime
     request_type: OmitNone[str] = None
     in_reply_to: OmitNone[int] = None
+    client_message_id: OmitNone[str] = None
 
 
 DataT = TypeVar("DataT", bound=BaseModel)
