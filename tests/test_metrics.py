@@ -140,6 +140,38 @@ async def test_http_chat_is_counted_as_its_own_transport(http: Http) -> None:
     assert metrics.value(refusals, reason="session_access_denied") == 1
 
 
+class TestConnectionsOverACap:
+    """TCP connections refused as they are accepted count by the cap that refused them."""
+
+    @pytest.fixture(params=["server_full", "too_many_connections"])
+    def reason(self, request: pytest.FixtureRequest) -> str:
+        reason: str = request.param
+        return reason
+
+    @pytest.fixture
+    def settings(self, reason: str) -> Settings:
+        cap = {"max_connections": 2} if reason == "server_full" else {"max_connections_per_ip": 2}
+        return Settings(port=0, admin_token=ADMIN_TOKEN, **cap)  # type: ignore[arg-type]
+
+    async def test_they_are_counted_by_reason(
+        self, server: Server, port: int, http: Http, reason: str
+    ) -> None:
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        await eventually(lambda: server.limits is not None and server.limits.open == 2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        refusal = await asyncio.wait_for(reader.read(), TIMEOUT)
+        assert refusal.startswith(b"HTTP/1.1 503")
+        assert reason.encode() in refusal
+        for _, held_writer in [*held, (reader, writer)]:
+            held_writer.close()
+        await eventually(lambda: server.limits is not None and server.limits.open == 0)
+
+        metrics = await scrape(http)
+        assert metrics.value("chatbuddy_connections_refused_total", reason=reason) == 1
+        other = {"server_full", "too_many_connections"} - {reason}
+        assert metrics.value("chatbuddy_connections_refused_total", reason=other.pop()) == 0
+
+
 class TestAnotherAgent:
     """An agent that calls a language model reports through AgentRequest.metrics."""
 
