@@ -70,7 +70,7 @@ class Server:
         # What GET /metrics shows (None: --no-metrics); every part reports to `metrics`.
         self.prometheus = None if settings.no_metrics else _prometheus(settings, engine)
         self.metrics: Metrics = self.prometheus or NO_METRICS
-        if self.prometheus is not None and not engine.in_process:
+        if self.prometheus is not None:
             engine = measured(engine, self.prometheus)  # its round trips, timed
         self.engine = engine
         # Totals for the stats endpoint.

@@ -27,7 +27,7 @@ def build_engine(
     """An engine of ``kind`` as a server builds it, with a fast heartbeat for tests."""
     if kind == "memory":
         store = MemoryStore(session_ttl=session_ttl, history_limit=history_limit, clock=clock)
-        return Engine("memory", store, LocalBus(), in_process=True)
+        return Engine("memory", store, LocalBus())
     assert redis_url is not None, "a redis engine needs the redis_url fixture"
     redis_store, bus = redis_pair(
         redis_url,

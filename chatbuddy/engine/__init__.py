@@ -26,8 +26,6 @@ class Engine:
     name: str
     store: SessionStore
     bus: Bus
-    #: Whether the store and bus live in this process: no round trips worth timing.
-    in_process: bool = False
 
     async def start(self, node: NodeLink) -> None:
         await self.store.start()
@@ -44,7 +42,7 @@ class Engine:
 
 def _memory(settings: Settings) -> Engine:
     store = MemoryStore(session_ttl=settings.session_ttl, history_limit=settings.history_limit)
-    return Engine("memory", store, LocalBus(), in_process=True)
+    return Engine("memory", store, LocalBus())
 
 
 def _redis(settings: Settings) -> Engine:
