@@ -20,6 +20,7 @@ from chatbuddy.server import serve as run_server
 
 from .errors import ConfigError
 from .options import settings_from, settings_options
+from .render import storage_line
 from .secrets import file_option, resolve
 
 
@@ -52,10 +53,14 @@ def serve(
       chatbuddy serve                      # http://127.0.0.1:8000/
       chatbuddy serve --port 9000 --agent echo
       CHATBUDDY_SESSION_TTL=30m chatbuddy serve --host 0.0.0.0
+      chatbuddy serve --store sqlite:/var/lib/chatbuddy/chat.db --retention 30d
+      chatbuddy serve --store memory       # forget everything at exit (tests)
       chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
       chatbuddy serve --metrics-port 9100   # Prometheus scrapes 127.0.0.1:9100/metrics
 
-    Stops cleanly on Ctrl-C or SIGTERM, letting replies in progress finish.
+    Conversations are kept in an SQLite file by default (printed at start);
+    see docs/storage.md. Stops cleanly on Ctrl-C or SIGTERM, letting replies in
+    progress finish.
     """
     options["admin_token"] = resolve(
         options.get("admin_token"),
@@ -79,6 +84,10 @@ def serve(
             f"ChatBuddy is serving on [bold]{escape(url)}[/] "
             f"(agent: {escape(settings.agent)}, engine: {server.engine.name}). "
             "Press Ctrl-C to stop.",
+            soft_wrap=True,
+        )
+        console.print(
+            escape(storage_line(settings.engine, settings.store_file, settings.retention)),
             soft_wrap=True,
         )
         console.print(

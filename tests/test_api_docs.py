@@ -117,6 +117,16 @@ async def test_every_live_answer_matches_the_model_it_is_documented_with(
     chat["body"] = json.dumps({"session_id": "d-2", "message": "again"})
     check(api.ErrorBody, await fetch_json(http, "/api/v1/chat", **chat), 403)
 
+    export = await http.fetch("/api/v1/export", **admin)
+    assert export.headers["Content-Type"].startswith("application/x-ndjson")
+    lines = [api.ExportLine.model_validate_json(line) for line in export.body.splitlines()]
+    assert [type(line.root) for line in lines] == [api.Transcript] * 2 + [api.ExportEnd]
+    check(api.ErrorBody, await fetch_json(http, "/api/v1/export?since=soon", **admin), 400)
+    erase = {"method": "DELETE", **admin}
+    check(api.Erased, await fetch_json(http, "/api/v1/sessions/d-2", **erase))
+    check(api.ErrorBody, await fetch_json(http, "/api/v1/sessions/d-2", **erase), 404)
+    check(api.Erased, await fetch_json(http, "/api/v1/users/anna/sessions", **erase))
+
 
 # -- the WebSocket protocol ------------------------------------------------------
 

@@ -220,7 +220,7 @@ class TestASlowReader:
         self, server: Server, port: int, http: Http, connect: Connect
     ) -> None:
         from chatbuddy.cli.loadgen import client_frame  # type: ignore[import-not-found,unused-ignore]
-        from tests.test_hostile_clients import deaf_client
+        from tests.helpers import deaf_client
 
         filler = await connect("m-deaf")
         token = (await filler.greeting())["session_token"]
@@ -323,6 +323,24 @@ async def test_redis_round_trips_and_an_outage_show(
     ]
     assert sum(s.value for s in failures) >= 1
     assert metrics.value("chatbuddy_engine_ready", engine="redis") == 0
+
+
+async def test_a_sqlite_store_is_timed_and_its_local_bus_is_not(tmp_path: Path) -> None:
+    settings = unlimited(port=0, admin_token=ADMIN_TOKEN, agent="echo")
+    engine = build_engine("sqlite", folder=tmp_path)
+    async with Server(settings, engine=engine) as server:
+        client = await ChatClient.open(server.port, "m-file")
+        await client.greeting()
+        await client.chat("m-file", "hi")
+        client.close()
+        metrics = await scrape(Http(server.port))
+    timed = {
+        s.labels["operation"]
+        for s in metrics.samples
+        if s.name == "chatbuddy_engine_seconds_count" and s.labels["engine"] == "sqlite"
+    }
+    assert {"add_user_message", "add_reply"} <= timed
+    assert not timed & {"subscribe", "publish"}  # the local bus's calls never leave the process
 
 
 def test_label_values_past_the_cap_are_counted_as_other() -> None:

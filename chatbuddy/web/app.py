@@ -16,7 +16,14 @@ from chatbuddy.metrics import Metrics
 from chatbuddy.metrics.prometheus import PrometheusMetrics
 from chatbuddy.settings import Settings
 from chatbuddy.web import openapi
-from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
+from chatbuddy.web.admin import (
+    AdminTailHandler,
+    ExportHandler,
+    SessionHandler,
+    SessionsHandler,
+    StatsHandler,
+    UserSessionsHandler,
+)
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.chat_http import ChatOverHttpHandler
 from chatbuddy.web.chat_socket import ChatSocketHandler
@@ -77,7 +84,7 @@ def make_app(
     static = static_path()
     version = asset_version(static)
     origins = settings.allowed_origins
-    sessions = {"access": access, "store": engine.store, "bus": engine.bus}
+    sessions = {"access": access, "store": engine.store, "bus": engine.bus, "audit": audit}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -124,6 +131,8 @@ def make_app(
             ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
+            (r"/api/v1/users/([^/]+)/sessions", UserSessionsHandler, sessions),
+            (r"/api/v1/export", ExportHandler, sessions),
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
             (r"/health", HealthHandler),  # the original API's name for it

@@ -17,7 +17,13 @@ import tornado.web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chatbuddy.web.admin import SessionHandler, SessionsHandler, StatsHandler
+from chatbuddy.web.admin import (
+    ExportHandler,
+    SessionHandler,
+    SessionsHandler,
+    StatsHandler,
+    UserSessionsHandler,
+)
 from chatbuddy.web.chat_http import TOKEN_HEADER, ChatOverHttpHandler
 from chatbuddy.web.http import HealthHandler, ReadyHandler
 from chatbuddy.web.metrics import MetricsHandler
@@ -25,7 +31,9 @@ from chatbuddy.web.widget import WidgetConfigHandler
 from chatbuddy.wire.api import (
     ChatReply,
     ChatRequest,
+    Erased,
     ErrorBody,
+    ExportLine,
     Health,
     Readiness,
     SessionDetail,
@@ -47,6 +55,14 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class Lines:
+    """An answer of JSON lines (``application/x-ndjson``), each one a ``model``."""
+
+    model: type[BaseModel]
+    description: str
+
+
+@dataclass(frozen=True)
 class Operation:
     """One method of one path."""
 
@@ -61,13 +77,13 @@ class Operation:
     tag: str = "chat"
     body: type[BaseModel] | None = None
     #: status -> the model of the JSON answer (or a media type and a description).
-    answers: dict[int, type[BaseModel] | tuple[str, str]] = field(default_factory=dict)
+    answers: dict[int, type[BaseModel] | tuple[str, str] | Lines] = field(default_factory=dict)
     parameters: tuple[Parameter, ...] = ()
     #: Headers of a successful answer: name -> description.
     answer_headers: dict[str, str] = field(default_factory=dict)
 
 
-_ADMIN_ERRORS: dict[int, type[BaseModel] | tuple[str, str]] = {401: ErrorBody}
+_ADMIN_ERRORS: dict[int, type[BaseModel] | tuple[str, str] | Lines] = {401: ErrorBody}
 _SESSION_ID = Parameter(
     "session_id", "path", "The session's id.", {"type": "string", "maxLength": 128}, True
 )
@@ -145,6 +161,56 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(_SESSION_ID,),
     ),
     Operation(
+        "delete",
+        "/api/v1/sessions/{session_id}",
+        SessionHandler,
+        "Erase a session (data protection)",
+        "Its messages and record are deleted and its open tabs closed with 4005 on every node.",
+        auth="admin",
+        tag="admin",
+        answers={200: Erased, 404: ErrorBody, **_ADMIN_ERRORS},
+        parameters=(_SESSION_ID,),
+    ),
+    Operation(
+        "delete",
+        "/api/v1/users/{user_id}/sessions",
+        UserSessionsHandler,
+        "Erase every session of a customer",
+        "For a customer who knows their user id, not their session ids; their open tabs "
+        "are closed with 4005.",
+        auth="admin",
+        tag="admin",
+        answers={200: Erased, 404: ErrorBody, **_ADMIN_ERRORS},
+        parameters=(
+            Parameter(
+                "user_id", "path", "The customer's id.", {"type": "string", "maxLength": 128}, True
+            ),
+        ),
+    ),
+    Operation(
+        "get",
+        "/api/v1/export",
+        ExportHandler,
+        "Every kept session with its messages",
+        "Streamed page by page, one JSON object per line: a Transcript per session, then "
+        '`{"complete": true, "sessions": N}` (a stream without that line was cut short).',
+        auth="admin",
+        tag="admin",
+        answers={
+            200: Lines(ExportLine, "One transcript per line, then the closing count."),
+            400: ErrorBody,
+            **_ADMIN_ERRORS,
+        },
+        parameters=(
+            Parameter(
+                "since",
+                "query",
+                "Only sessions active since this date or time (ISO 8601; UTC if no zone).",
+                {"type": "string"},
+            ),
+        ),
+    ),
+    Operation(
         "get",
         "/metrics",
         MetricsHandler,
@@ -195,9 +261,16 @@ OPERATIONS: tuple[Operation, ...] = (
 
 def document(version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of this server's HTTP API (``version``: the package's)."""
-    models = {o.body for o in OPERATIONS if o.body} | {
-        answer for o in OPERATIONS for answer in o.answers.values() if isinstance(answer, type)
-    }
+    models = (
+        {o.body for o in OPERATIONS if o.body}
+        | {answer for o in OPERATIONS for answer in o.answers.values() if isinstance(answer, type)}
+        | {
+            answer.model
+            for o in OPERATIONS
+            for answer in o.answers.values()
+            if isinstance(answer, Lines)
+        }
+    )
     ordered = sorted(models, key=lambda model: model.__name__)
     _, definitions = models_json_schema(
         [(model, "validation" if model is ChatRequest else "serialization") for model in ordered],
@@ -244,6 +317,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
         if isinstance(answer, tuple):
             media, description = answer
             content = {media: {"schema": {"type": "string"}}}
+        elif isinstance(answer, Lines):
+            description = answer.description
+            line = {"$ref": _SCHEMAS.format(model=answer.model.__name__)}
+            content = {"application/x-ndjson": {"schema": line}}
         else:
             description = (answer.__doc__ or answer.__name__).strip().splitlines()[0]
             content = {

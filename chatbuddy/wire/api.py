@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from chatbuddy.records import ClientInfo, StoredMessage
 from chatbuddy.text import ID_PATTERN
@@ -82,8 +82,8 @@ class Stats(_Body):
     timestamp: datetime
 
 
-class SessionSummary(_Body):
-    """A session as the admin API shows it (never its token)."""
+class StoredSession(_Body):
+    """A session as it is kept (never its token)."""
 
     session_id: str
     user_id: str | None
@@ -93,6 +93,11 @@ class SessionSummary(_Body):
     last_activity: datetime
     message_count: int
     last_message_id: int | None
+
+
+class SessionSummary(StoredSession):
+    """A session as the admin API shows it (never its token)."""
+
     connections: int = Field(description="Its open connections on every node.")
 
 
@@ -110,6 +115,31 @@ class SessionDetail(_Body):
 
     session: SessionSummary
     messages: list[StoredMessage]
+
+
+class Erased(_Body):
+    """What an erasure removed; the sessions' open tabs were closed with ``close_code``."""
+
+    erased: list[str] = Field(description="The ids of the sessions erased.")
+    close_code: int = Field(description="The close code their open tabs got (4005).")
+
+
+class Transcript(_Body):
+    """One line of an export: a session and every message of it."""
+
+    session: StoredSession
+    messages: list[StoredMessage]
+
+
+class ExportEnd(_Body):
+    """The last line of an export; a stream without it was cut short."""
+
+    complete: Literal[True]
+    sessions: int = Field(description="Transcripts in the export.")
+
+
+class ExportLine(RootModel[Transcript | ExportEnd]):
+    """One line of ``GET /api/v1/export``: a transcript, or the closing count."""
 
 
 class WidgetConfig(_Body):
