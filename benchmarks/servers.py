@@ -254,6 +254,7 @@ def chatbuddy(
     audit: bool = False,
     limits_checked: bool = False,
     metrics: bool = True,
+    workers: int = 1,
 ) -> Iterator[Running]:
     """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS; ``store``
     is its ``--store`` (None: not given, so SQLite, in the run's own data folder).
@@ -262,7 +263,8 @@ def chatbuddy(
     turns the audit log on (to a file in ``folder``). ``limits_checked`` keeps every
     limit on but too high to refuse a benchmark client (:data:`UNREACHED`), to
     measure what checking them costs. ``metrics=False`` runs with ``--no-metrics``
-    (what keeping the Prometheus metrics costs).
+    (what keeping the Prometheus metrics costs). ``workers`` is ``--workers`` (Redis
+    only); their CPU counts as the server's.
     """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
@@ -274,6 +276,8 @@ def chatbuddy(
             args += [setting.flag, UNREACHED if limits_checked else setting.value]
         if store is not None:
             args += ["--store", store]
+        if workers > 1:
+            args += ["--workers", str(workers)]
         pids = {}
         if redis:
             url, pids["redis"] = stack.enter_context(redis_server(folder / "redis"))
@@ -300,4 +304,6 @@ def chatbuddy(
                 raise StartFailed(f"{exc}: {log.read_text(errors='replace')[-500:]}") from None
         stack.callback(server.stop)
         pids["server"] = server.pid
+        for number, pid in enumerate(server.workers):
+            pids[f"server.worker{number}"] = pid
         yield Running(server.ws_url, "chatbuddy", pids, log)

@@ -7,18 +7,24 @@ routes, reasons, error types and close codes come from small fixed sets, and
 anything else a plug-in might make up is counted as ``other``
 (:data:`MAX_LABEL_VALUES`); never a session, user or connection id.
 
-Several worker processes: start each with ``PROMETHEUS_MULTIPROC_DIR`` set to
-one empty folder; the library then keeps the values in files there, and
-:meth:`PrometheusMetrics.exposition` merges every process's
-(docs/operations.md). Only plain counters, gauges and histograms are used, as
-that mode requires; each gauge says how processes combine.
+Several worker processes (``serve --workers``): the parent makes one empty
+folder for them (:func:`shared_folder`, ``PROMETHEUS_MULTIPROC_DIR``) before it
+forks; each worker's values then go to files there, and
+:meth:`PrometheusMetrics.exposition` in any worker merges every process's
+(docs/operations.md). The parent tells :func:`process_gone` of a worker that
+exited, so its connections stop counting. Only plain counters, gauges and
+histograms are used, as that mode requires; each gauge says how processes
+combine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from prometheus_client import (
@@ -29,8 +35,12 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
     generate_latest,
+    values,
 )
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+#: Where the library keeps every process's values in multiprocess mode.
+FOLDER_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Seconds, for replies: an echo takes a millisecond, a language model up to a minute.
 REPLY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -78,7 +88,11 @@ class PrometheusMetrics:
 
     def __init__(self, *, engine: str, node: str, ready: Callable[[], bool]) -> None:
         # Whether values go to PROMETHEUS_MULTIPROC_DIR files, merged when scraped.
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.multiprocess = bool(os.environ.get(FOLDER_VARIABLE))
+        if self.multiprocess and values.ValueClass is values.MutexValue:
+            # The library picks file-backed values when it is imported; a worker forked
+            # from a parent that imported it before making the folder picks them now.
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         # Every metric below; scraped by exposition().
         self.registry = registry = CollectorRegistry(auto_describe=True)
         if not self.multiprocess:  # CPU, memory, open files (the library's; per process)
@@ -334,3 +348,29 @@ class PrometheusMetrics:
             self._llm_tokens(model, "prompt").inc(prompt_tokens)
         if completion_tokens:
             self._llm_tokens(model, "completion").inc(completion_tokens)
+
+
+@contextlib.contextmanager
+def shared_folder() -> Iterator[str]:
+    """For the parent of worker processes, around their lives: the folder their values
+    go to. One given in PROMETHEUS_MULTIPROC_DIR is used as it is (the operator empties
+    it); otherwise a new one is made, named in the environment the workers inherit, and
+    removed at the end."""
+    given = os.environ.get(FOLDER_VARIABLE)
+    if given:
+        yield given
+        return
+    folder = tempfile.mkdtemp(prefix="chatbuddy-metrics-")
+    os.environ[FOLDER_VARIABLE] = folder
+    try:
+        yield folder
+    finally:
+        os.environ.pop(FOLDER_VARIABLE, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def process_gone(pid: int) -> None:
+    """A worker exited: its gauges (connections, readiness, high-water) stop counting;
+    its counters and histograms stay, as totals do."""
+    if os.environ.get(FOLDER_VARIABLE):
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
