@@ -48,6 +48,10 @@ setup(
         # (same import name, kept by the connexion maintainers) ships Swagger UI 5, which
         # renders OpenAPI 3.1; swagger-ui-bundle 1.1 ships 4.15 (2022), which cannot.
         "swagger-ui-bundle-v2>=5.17,<6",
+        # The takeover console's line editor: it keeps the operator's half-typed line
+        # below messages arriving meanwhile, and says when they type (the customer
+        # sees "Anna is typing…"), which plain input() cannot tell.
+        "prompt_toolkit>=3.0.40,<4",
     ],
     extras_require={
         "test": [

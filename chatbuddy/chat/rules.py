@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from chatbuddy.chat import frames
 from chatbuddy.chat.ratelimit import TokenBucket
@@ -21,9 +22,13 @@ from chatbuddy.records import StoredMessage, utcnow
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import (
     ChatMessage,
+    HandoffRequest,
     HistoryRequest,
     Ping,
+    React,
+    Read,
     SessionInfoRequest,
+    Typing,
     parse_client_message,
 )
 
@@ -104,6 +109,38 @@ class ShowHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowTyping:
+    """Tell operators watching the session that the customer types (or stopped)."""
+
+    state: str
+    request_type: str = "typing"
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    """Store that the customer's page has shown the conversation up to ``message_id``."""
+
+    message_id: int
+    request_type: str = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class SetReaction:
+    """Store the customer's reaction to reply ``message_id`` (None: take it back)."""
+
+    message_id: int
+    reaction: Literal["up", "down"] | None
+    request_type: str = "reaction"
+
+
+@dataclass(frozen=True, slots=True)
+class AskForPerson:
+    """The customer asks for a person: they wait until an operator takes over."""
+
+    request_type: str = "handoff_request"
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnect:
     """Close the connection with ``code`` (it broke the rules again and again)."""
 
@@ -111,7 +148,18 @@ class Disconnect:
     reason: str
 
 
-Outcome = Send | Enqueue | Refuse | ShowSessionInfo | ShowHistory | Disconnect
+Outcome = (
+    Send
+    | Enqueue
+    | Refuse
+    | ShowSessionInfo
+    | ShowHistory
+    | ShowTyping
+    | MarkRead
+    | SetReaction
+    | AskForPerson
+    | Disconnect
+)
 
 
 def decide(
@@ -179,8 +227,20 @@ def _decide(
         return Send(frames.pong(peer.session_id, message.timestamp, clock()))
     if isinstance(message, SessionInfoRequest):
         return ShowSessionInfo()
-    assert isinstance(message, HistoryRequest)
-    return ShowHistory(after=message.after, limit=message.limit)
+    if isinstance(message, HistoryRequest):
+        return ShowHistory(after=message.after, limit=message.limit)
+    return _about_the_conversation(message)
+
+
+def _about_the_conversation(message: Typing | Read | React | HandoffRequest) -> Outcome:
+    """Frames of a conversation with a person in it; every one drew on the frame budget."""
+    if isinstance(message, Typing):
+        return ShowTyping(message.state)
+    if isinstance(message, Read):
+        return MarkRead(message.message_id)
+    if isinstance(message, React):
+        return SetReaction(message.message_id, message.reaction)
+    return AskForPerson()
 
 
 def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting: int) -> Outcome:

@@ -39,6 +39,12 @@ class Answer:
     error: Received | None = None
 
 
+#: Server frames about the conversation's people rather than its messages.
+ASIDES = frozenset(
+    {"handoff_pending", "operator_joined", "operator_left", "typing", "read", "reaction"}
+)
+
+
 class ChatSocket:
     """One open chat connection: send frames, receive validated frames as dicts."""
 
@@ -104,7 +110,11 @@ class ChatSocket:
         return data
 
     async def reply(self) -> tuple[list[Received], Received]:
-        """Chunks, then the ``chat_response`` that completes them (their data)."""
+        """Chunks, then the ``chat_response`` that completes them (their data).
+
+        Frames about who is in the conversation (a hand-off pending, an operator,
+        typing, read marks, reactions) may come between; they are passed over.
+        """
         chunks: list[Received] = []
         while True:
             frame = await self.receive()
@@ -112,7 +122,7 @@ class ChatSocket:
                 chunks.append(frame["data"])
             elif frame["type"] == "chat_response":
                 return chunks, frame["data"]
-            else:
+            elif frame["type"] not in ASIDES:
                 raise ClientFailure(f"expected a reply, got {frame}")
 
     async def ask(

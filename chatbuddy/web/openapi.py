@@ -27,6 +27,14 @@ from chatbuddy.web.admin import (
 from chatbuddy.web.chat_http import TOKEN_HEADER, ChatOverHttpHandler
 from chatbuddy.web.http import HealthHandler, ReadyHandler
 from chatbuddy.web.metrics import MetricsHandler
+from chatbuddy.web.operator import (
+    HoldHandler,
+    MessagesHandler,
+    NotesHandler,
+    ReadHandler,
+    TypingHandler,
+    WaitingHandler,
+)
 from chatbuddy.web.widget import WidgetConfigHandler
 from chatbuddy.wire.api import (
     ChatReply,
@@ -35,6 +43,10 @@ from chatbuddy.wire.api import (
     ErrorBody,
     ExportLine,
     Health,
+    OperatorRead,
+    OperatorRequest,
+    OperatorText,
+    OperatorTyping,
     Readiness,
     SessionDetail,
     SessionsPage,
@@ -87,6 +99,39 @@ _ADMIN_ERRORS: dict[int, type[BaseModel] | tuple[str, str] | Lines] = {401: Erro
 _SESSION_ID = Parameter(
     "session_id", "path", "The session's id.", {"type": "string", "maxLength": 128}, True
 )
+
+_OPERATOR_ERRORS: dict[int, type[BaseModel] | tuple[str, str] | Lines] = {
+    400: ErrorBody,
+    404: ErrorBody,
+    409: ErrorBody,
+    503: ErrorBody,
+    **_ADMIN_ERRORS,
+}
+
+
+def _operator(
+    method: str,
+    action: str,
+    handler: type[tornado.web.RequestHandler],
+    summary: str,
+    body: type[BaseModel] | None,
+    answer: str,
+    status: int = 200,
+) -> Operation:
+    """One of the operator's endpoints on a session (docs/admin.md, "Taking over")."""
+    return Operation(
+        method,
+        f"/api/v1/sessions/{{session_id}}/{action}",
+        handler,
+        summary,
+        "409 when another operator holds the conversation (or, to give it back, when you do not).",
+        auth="admin",
+        tag="operator",
+        body=body,
+        answers={status: ("application/json", answer), **_OPERATOR_ERRORS},
+        parameters=(_SESSION_ID,),
+    )
+
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -210,6 +255,78 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
         ),
     ),
+    _operator(
+        "post",
+        "hold",
+        HoldHandler,
+        "Take a conversation over from the assistant",
+        OperatorRequest,
+        '{"hold": {...}, "renewed": bool, "grace_seconds": float}',
+    ),
+    _operator(
+        "delete",
+        "hold",
+        HoldHandler,
+        "Give a conversation back to the assistant",
+        OperatorRequest,
+        '{"released": {...}}; ?force=1 releases whoever holds it',
+    ),
+    _operator(
+        "post",
+        "messages",
+        MessagesHandler,
+        "Say something to the customer",
+        OperatorText,
+        '{"message": {...}}: the stored message',
+        201,
+    ),
+    _operator(
+        "post",
+        "notes",
+        NotesHandler,
+        "Keep an internal note on the conversation",
+        OperatorText,
+        '{"note": {...}}',
+        201,
+    ),
+    _operator(
+        "post",
+        "typing",
+        TypingHandler,
+        "Tell the customer the operator is typing",
+        OperatorTyping,
+        '{"typing": bool}',
+    ),
+    _operator(
+        "post",
+        "read",
+        ReadHandler,
+        "Mark the customer's messages read up to one",
+        OperatorRead,
+        '{"read_by_operator": int}',
+    ),
+    Operation(
+        "get",
+        "/api/v1/handoffs",
+        WaitingHandler,
+        "Customers waiting for a person",
+        "Conversations that asked for a person and nobody took yet, the longest waiting first.",
+        auth="admin",
+        tag="operator",
+        answers={
+            200: ("application/json", '{"waiting": [session, waited_seconds], "timestamp"}'),
+            400: ErrorBody,
+            **_ADMIN_ERRORS,
+        },
+        parameters=(
+            Parameter(
+                "limit",
+                "query",
+                "At most this many (default 50).",
+                {"type": "integer", "minimum": 1, "maximum": 500},
+            ),
+        ),
+    ),
     Operation(
         "get",
         "/metrics",
@@ -294,6 +411,7 @@ def document(version: str) -> dict[str, Any]:
         "tags": [
             {"name": "chat", "description": "Chatting without a WebSocket."},
             {"name": "admin", "description": "Sessions and stats, behind the admin token."},
+            {"name": "operator", "description": "A person taking a conversation over."},
             {"name": "operations", "description": "Health, readiness and metrics."},
             {"name": "widget", "description": "The embeddable widget's check."},
         ],

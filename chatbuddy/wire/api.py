@@ -71,6 +71,16 @@ class StatsCounters(_Body):
     errors_sent: int
 
 
+class ReactionTally(_Body):
+    """Customers' reactions to the replies of one agent and route."""
+
+    agent: str
+    route: str
+    up: int
+    down: int
+    up_share: float = Field(description="The share of thumbs up, 0 to 1.")
+
+
 class Stats(_Body):
     """Who is connected on every node, and this node's uptime and totals."""
 
@@ -79,6 +89,23 @@ class Stats(_Body):
     engine: str
     uptime_seconds: float
     counters: StatsCounters
+    timestamp: datetime
+    reactions: list[ReactionTally]
+
+
+class HoldSummary(_Body):
+    """Who took a conversation over from the assistant, since and until when."""
+
+    operator: str
+    since: datetime
+    until: datetime
+
+
+class NoteSummary(_Body):
+    """An operator's internal note on a session (never shown to the customer)."""
+
+    operator: str
+    content: str
     timestamp: datetime
 
 
@@ -93,6 +120,10 @@ class StoredSession(_Body):
     last_activity: datetime
     message_count: int
     last_message_id: int | None
+    hold: HoldSummary | None = Field(description="The operator holding it, if one does.")
+    waiting_since: datetime | None = Field(description="Since when it waits for a person.")
+    read_by_customer: int = Field(description="The last message id the customer has seen.")
+    read_by_operator: int = Field(description="The last message id the operator has seen.")
 
 
 class SessionSummary(StoredSession):
@@ -115,6 +146,7 @@ class SessionDetail(_Body):
 
     session: SessionSummary
     messages: list[StoredMessage]
+    notes: list[NoteSummary]
 
 
 class Erased(_Body):
@@ -129,6 +161,7 @@ class Transcript(_Body):
 
     session: StoredSession
     messages: list[StoredMessage]
+    notes: list[NoteSummary] | None = None
 
 
 class ExportEnd(_Body):
@@ -183,3 +216,27 @@ class ChatReply(_Body):
         "in_reply_to and agent_type."
     )
     timestamp: datetime
+
+
+class OperatorRequest(BaseModel):
+    """An operator's request: who they are (a display name; the token is the proof)."""
+
+    operator: str = Field(description="The operator's name, shown to the customer.")
+
+
+class OperatorText(OperatorRequest):
+    """What an operator says to the customer, or notes for colleagues."""
+
+    content: str
+
+
+class OperatorTyping(OperatorRequest):
+    """Whether the holding operator is typing."""
+
+    typing: bool
+
+
+class OperatorRead(OperatorRequest):
+    """The last message the holding operator has seen."""
+
+    message_id: int = Field(ge=1)
