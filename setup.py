@@ -44,6 +44,14 @@ setup(
         # extra): signature and claim checks, and reading a JSON Web Key Set, are
         # easy to get subtly wrong by hand (algorithm confusion, claim times).
         "PyJWT[crypto]>=2.10,<3",
+        # GET /metrics: the official Prometheus client, not our own text format: its
+        # exposition is what Prometheus parses, and its multiprocess mode merges the
+        # values of several worker processes (docs/operations.md).
+        "prometheus-client>=0.20,<1",
+        # Swagger UI's files for /docs, served by ChatBuddy itself (no CDN). The -v2 fork
+        # (same import name, kept by the connexion maintainers) ships Swagger UI 5, which
+        # renders OpenAPI 3.1; swagger-ui-bundle 1.1 ships 4.15 (2022), which cannot.
+        "swagger-ui-bundle-v2>=5.17,<6",
         # The takeover console's line editor: it keeps the operator's half-typed line
         # below messages arriving meanwhile, and says when they type (the customer
         # sees "Anna is typing…"), which plain input() cannot tell.
@@ -74,6 +82,10 @@ setup(
             # Generates hostile frames for the fuzz regression test (tests/test_fuzz.py):
             # it shrinks a failure to the smallest frame that causes it.
             "hypothesis>=6.100,<7",
+            # Check /openapi.json against the OpenAPI 3.1 specification, and the frames
+            # docs/protocol.md shows against /asyncapi.json's schemas (tests/test_api_docs.py).
+            "openapi-spec-validator>=0.7,<1",
+            "jsonschema>=4.20,<5",
         ],
     },
     entry_points={"console_scripts": ["chatbuddy = chatbuddy.cli.main:main"]},

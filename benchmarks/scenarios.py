@@ -67,6 +67,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "memory-echo-no-metrics",
+        "memory + echo, no metrics",
+        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False, metrics=False),
+    ),
+    Scenario(
         "memory-echo-limits",
         "memory + echo, limits checked",
         lambda folder: servers.chatbuddy(

@@ -254,6 +254,7 @@ def chatbuddy(
     audit: bool = False,
     limits_checked: bool = False,
     compression: bool = False,
+    metrics: bool = True,
     workers: int = 1,
 ) -> Iterator[Running]:
     """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS; ``store``
@@ -263,7 +264,9 @@ def chatbuddy(
     turns the audit log on (to a file in ``folder``). ``limits_checked`` keeps every
     limit on but too high to refuse a benchmark client (:data:`UNREACHED`), to
     measure what checking them costs. ``compression`` turns permessage-deflate on.
-    ``workers`` is ``--workers`` (Redis only); their CPU counts as the server's.
+    ``metrics=False`` runs with ``--no-metrics``
+    (what keeping the Prometheus metrics costs). ``workers`` is ``--workers`` (Redis
+    only); their CPU counts as the server's.
     """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
@@ -271,6 +274,8 @@ def chatbuddy(
             args += ["--audit-log", str(folder / "audit.jsonl")]
         if compression:
             args.append("--compression")
+        if not metrics:
+            args += ["--no-metrics"]
         for setting in CHATBUDDY_CHANGED_SETTINGS:
             args += [setting.flag, UNREACHED if limits_checked else setting.value]
         if store is not None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+import tornado.httpserver
 import tornado.netutil
 
 from chatbuddy import token_file
@@ -27,8 +28,11 @@ from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.collector import CollectorPolicy
 from chatbuddy.engine import Engine, make_engine
+from chatbuddy.engine.measured import measured
 from chatbuddy.errors import ConfigurationError, StorageUnavailable
 from chatbuddy.identity import Identities
+from chatbuddy.metrics import NO_METRICS, Metrics
+from chatbuddy.metrics.prometheus import PrometheusMetrics
 from chatbuddy.settings import Settings
 from chatbuddy.tokens import new_token
 from chatbuddy.web import make_app
@@ -41,6 +45,7 @@ from chatbuddy.web.limits import (
     connection_cap,
     raise_open_file_limit,
 )
+from chatbuddy.web.metrics import metrics_app
 from chatbuddy.wire.close_codes import Close
 
 #: Bytes read from a socket at once; a chat frame is a few hundred.
@@ -67,7 +72,13 @@ class Server:
         # Everything the process is configured with.
         self.settings = settings
         # Sessions and history (store) and fan-out between nodes (bus).
-        self.engine = engine if engine is not None else make_engine(settings)
+        engine = engine if engine is not None else make_engine(settings)
+        # What GET /metrics shows (None: --no-metrics); every part reports to `metrics`.
+        self.prometheus = None if settings.no_metrics else _prometheus(settings, engine)
+        self.metrics: Metrics = self.prometheus or NO_METRICS
+        if self.prometheus is not None:
+            engine = measured(engine, self.prometheus)  # its round trips, timed
+        self.engine = engine
         # Totals for the stats endpoint.
         self.counters = Counters()
         # One JSON line per operation that matters (off unless --audit-log).
@@ -82,6 +93,7 @@ class Server:
             settings=settings,
             counters=self.counters,
             audit=self.audit,
+            metrics=self.metrics,
         )
         # Opens the admin API: the server's own token (given, or made now), role admin,
         # and the tokens file's, each with its role.
@@ -120,9 +132,14 @@ class Server:
             audit=self.audit,
             clients=self.clients,
             identities=self.identities,
+            metrics=self.metrics,
+            scraped=self.prometheus if settings.metrics_port is None else None,
         )
         # Set by start(): the HTTP server, the sweeper task, where we listen, the token file.
         self._http: GuardedHTTPServer | None = None
+        # The metrics port's server (--metrics-port), and the port it listens on.
+        self._metrics_http: tornado.httpserver.HTTPServer | None = None
+        self.metrics_port = 0
         self._sweeper: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._holds: asyncio.Task[None] | None = None
@@ -142,6 +159,12 @@ class Server:
         Raises ConfigurationError when the port cannot be had.
         """
         sockets = sockets if sockets is not None else bind(self.settings)
+        try:  # before anything starts: one line if the port is taken
+            metrics_sockets = self._bind_metrics()
+        except ConfigurationError:
+            for sock in sockets:
+                sock.close()
+            raise
         await self.engine.start(self.node)
         settings = self.settings
         http = GuardedHTTPServer(
@@ -164,7 +187,10 @@ class Server:
                 settings.max_connections,
             )
         limits = ConnectionLimits(
-            total=cap, per_ip=settings.max_connections_per_ip, audit=self.audit
+            total=cap,
+            per_ip=settings.max_connections_per_ip,
+            audit=self.audit,
+            metrics=self.metrics,
         )
         # Behind a trusted proxy every connection comes from the proxy: the chat
         # socket counts clients by their forwarded address instead.
@@ -173,6 +199,10 @@ class Server:
         http.add_sockets(sockets)
         self._http = http
         self.port = sockets[0].getsockname()[1]
+        if metrics_sockets and self.prometheus is not None:
+            self._metrics_http = tornado.httpserver.HTTPServer(metrics_app(self.prometheus))
+            self._metrics_http.add_sockets(metrics_sockets)
+            self.metrics_port = metrics_sockets[0].getsockname()[1]
         # An open tab keeps its session alive: touch them well within the TTL.
         every = max(1.0, min(self.settings.sweep_interval, self.settings.session_ttl / 3))
         self._keeper = asyncio.create_task(_keep_alive(self.service, every), name="session-keeper")
@@ -188,6 +218,27 @@ class Server:
         self.identities.start()
         self.token_file = token_file.write_token(self.port, self.access.token)
 
+    def _bind_metrics(self) -> list[socket.socket]:
+        """The metrics port's sockets on 127.0.0.1 (none without --metrics-port)."""
+        port = self.settings.metrics_port
+        if port is None or self.prometheus is None:
+            return []
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.settings.workers > 1:  # every worker answers there, with all workers' values
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            raise ConfigurationError(
+                f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror}; "
+                "choose another --metrics-port"
+            ) from None
+        sock.setblocking(False)
+        return [sock]
+
     async def stop(self) -> None:
         """Stop accepting, let replies in progress finish, close every connection."""
         if self._http is None:
@@ -195,6 +246,10 @@ class Server:
         self.service.draining = True
         token_file.remove_token(self.port, self.access.token)
         self._http.stop()
+        if self._metrics_http is not None:
+            self._metrics_http.stop()
+            await self._metrics_http.close_all_connections()
+            self._metrics_http = None
         self.keepalive.stop()
         self.collector.stop()
         cancelled = await self.service.finish(self.settings.shutdown_grace)
@@ -231,6 +286,13 @@ class Server:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _prometheus(settings: Settings, engine: Engine) -> PrometheusMetrics:
+    """The metrics of this node, labelled with its engine and its name (host:port)."""
+    return PrometheusMetrics(
+        engine=engine.name, node=f"{socket.gethostname()}:{settings.port}", ready=engine.ready
+    )
 
 
 def _agent(settings: Settings) -> Agent:

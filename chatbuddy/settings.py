@@ -286,6 +286,17 @@ class Settings:
         "message text or tokens), to PATH, or - for standard output (default: off).",
         metavar="PATH|-",
     )
+    #: Serve GET /metrics unauthenticated on 127.0.0.1:PORT instead of the main port's.
+    metrics_port: int | None = option(
+        None,
+        "Serve the Prometheus metrics unauthenticated on 127.0.0.1:PORT instead of "
+        "GET /metrics on the main port behind the admin token (docs/operations.md).",
+        metavar="PORT",
+        low=1,
+        high=65535,
+    )
+    #: Keep no metrics at all (GET /metrics answers 404).
+    no_metrics: bool = option(False, "Keep no Prometheus metrics (GET /metrics answers 404).")
     #: Seconds an operator's hold lasts after their last sign of life (a message, or
     #: their console's renewal); then the assistant answers again and says so.
     operator_grace: float = option(
@@ -352,6 +363,10 @@ class Settings:
             raise ConfigurationError(f"history limit must be at least 1, got {self.history_limit}")
         if self.rate_limit < 0:
             raise ConfigurationError(f"rate limit must be >= 0, got {self.rate_limit}")
+        if self.no_metrics and self.metrics_port is not None:
+            raise ConfigurationError(
+                "--metrics-port serves the metrics that --no-metrics turns off"
+            )
         # Frozen: the one place the given origins become the ones compared.
         object.__setattr__(self, "allowed_origins", parse_origins(self.allowed_origins))
         check_identity_settings(self)

@@ -54,9 +54,15 @@ def prepare(settings: Settings, bind: Callable[[Settings], list[socket.socket]])
     return dataclasses.replace(settings, port=port, admin_token=settings.admin_token or new_token())
 
 
-def run(settings: Settings, worker: Worker, on_ready: Callable[[list[int]], None]) -> int:
+def run(
+    settings: Settings,
+    worker: Worker,
+    on_ready: Callable[[list[int]], None],
+    gone: Callable[[int], None] = lambda pid: None,
+) -> int:
     """Fork ``settings.workers`` workers, call ``on_ready(pids)`` once all listen, and
-    watch them until a signal stops them. Returns the exit status for the parent."""
+    watch them until a signal stops them; ``gone(pid)`` is told of each worker that
+    exited (its metrics stop counting). Returns the exit status for the parent."""
     ready_read, ready_write = os.pipe()
     children: dict[int, int] = {}  # pid -> worker number
 
@@ -88,6 +94,7 @@ def run(settings: Settings, worker: Worker, on_ready: Callable[[list[int]], None
         deaths: list[float] = []
         while children:
             pid, status = os.wait()
+            gone(pid)
             number = children.pop(pid, -1)
             if number < 0 or stopping:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from rich.markup import escape
 
 from chatbuddy import workers
 from chatbuddy.errors import ConfigurationError
+from chatbuddy.metrics.prometheus import process_gone, shared_folder
 from chatbuddy.server import Server, bind, page_url
 from chatbuddy.server import serve as run_server
 from chatbuddy.settings import Settings
@@ -66,6 +68,7 @@ def serve(
       chatbuddy serve --store memory       # forget everything at exit (tests)
       chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
       chatbuddy serve --jwt-secret-file /etc/chatbuddy/jwt.secret   # signed-in customers
+      chatbuddy serve --metrics-port 9100   # Prometheus scrapes 127.0.0.1:9100/metrics
 
     Conversations are kept in an SQLite file by default (printed at start);
     see docs/storage.md. Stops cleanly on Ctrl-C or SIGTERM, letting replies in
@@ -110,6 +113,12 @@ def serve(
             soft_wrap=True,
             style="dim",
         )
+        if settings.metrics_port:
+            console.print(
+                f"Metrics: http://127.0.0.1:{settings.metrics_port}/metrics (this machine only)",
+                soft_wrap=True,
+                style="dim",
+            )
         if ready_file is not None:
             write_ready_file(ready_file, url, token_file, pids)
 
@@ -142,7 +151,11 @@ def serve_workers(settings: Settings, announce: Callable[[str, Path, list[int]],
         announce(page_url(settings.host, settings.port), token_path(settings.port), pids)
 
     try:
-        status = workers.run(settings, work, all_ready)
+        # Each worker's metrics go to files in one folder, merged by whichever answers.
+        with contextlib.ExitStack() as stack:
+            if not settings.no_metrics:
+                stack.enter_context(shared_folder())
+            status = workers.run(settings, work, all_ready, gone=process_gone)
     except ConfigurationError as exc:
         raise ConfigError(str(exc)) from None
     Console(highlight=False).print("ChatBuddy stopped.")

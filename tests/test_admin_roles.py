@@ -28,6 +28,7 @@ ENDPOINTS = {
     "/api/v1/sessions": Role.VIEWER,
     "/api/v1/sessions/nobody-here": Role.VIEWER,
     "/api/v1/export": Role.ADMIN,
+    "/metrics": Role.STATS,  # Prometheus exposition, not JSON
 }
 #: Every erasing endpoint (DELETE): administrators only.
 ERASERS = ("/api/v1/sessions/nobody-here", "/api/v1/users/nobody/sessions")
@@ -61,7 +62,9 @@ def settings(tokens_file: Path, issued: dict[Role, str], audit_file: Path) -> Se
 
 async def get(http: Http, path: str, token: str) -> tuple[int, dict[str, Any]]:
     response = await http.fetch(path, headers={"Authorization": f"Bearer {token}"})
-    return response.code, json.loads(response.body)
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        return response.code, json.loads(response.body)
+    return response.code, {}
 
 
 def audit_records(server: Server, path: Path, event: str) -> list[dict[str, Any]]:

@@ -45,6 +45,12 @@ def refusal(outcome: Outcome) -> ErrorType:
     return outcome.error.error_type
 
 
+def limit_of(outcome: Outcome) -> str | None:
+    """The rate limit that refused the frame (the label its metric is counted under)."""
+    assert isinstance(outcome, Refuse), outcome
+    return outcome.limit
+
+
 def test_a_chat_message_in_the_connections_session_is_queued_with_its_ids() -> None:
     outcome = rule(
         {"type": "chat_message", "session_id": "s1", "content": "hi", "client_message_id": "c-1"}
@@ -69,7 +75,9 @@ def test_a_connection_over_its_rate_is_refused_until_tokens_come_back() -> None:
     frame: Mapping[str, object] = {"type": "chat_message", "session_id": "s1", "content": "hi"}
     assert isinstance(rule(frame, limited), Enqueue)
     assert isinstance(rule(frame, limited), Enqueue)
-    assert refusal(rule(frame, limited)) is ErrorType.RATE_LIMITED
+    outcome = rule(frame, limited)
+    assert refusal(outcome) is ErrorType.RATE_LIMITED
+    assert limit_of(outcome) == "connection"
     now[0] += 1.0
     assert isinstance(rule(frame, limited), Enqueue)
 
@@ -80,6 +88,7 @@ def test_a_session_with_too_many_waiting_messages_refuses_more() -> None:
     outcome = rule(frame, waiting=3)
     assert refusal(outcome) is ErrorType.RATE_LIMITED
     assert "3 messages are already waiting" in outcome.error.message  # type: ignore[union-attr]
+    assert limit_of(outcome) == "queue"
 
 
 def test_a_ping_is_answered_at_once_with_the_clients_timestamp() -> None:
@@ -108,7 +117,9 @@ def test_reads_become_look_ups_for_the_service() -> None:
 def test_bad_frames_are_refused_with_the_protocols_error_type(
     frame: str | bytes, kind: ErrorType
 ) -> None:
-    assert refusal(rule(frame)) is kind
+    outcome = rule(frame)
+    assert refusal(outcome) is kind
+    assert limit_of(outcome) is None
 
 
 def test_a_session_budget_is_shared_by_every_tab_of_it() -> None:
@@ -122,6 +133,7 @@ def test_a_session_budget_is_shared_by_every_tab_of_it() -> None:
     outcome = rule(frame, tab1)
     assert refusal(outcome) is ErrorType.RATE_LIMITED
     assert "from this session" in outcome.error.message  # type: ignore[union-attr]
+    assert limit_of(outcome) == "session"
 
 
 def test_every_kind_of_frame_counts_against_the_frame_budget() -> None:
@@ -129,7 +141,9 @@ def test_every_kind_of_frame_counts_against_the_frame_budget() -> None:
     limited = peer(frames=TokenBucket(1.0, 2, clock=lambda: now[0]))
     assert isinstance(rule({"type": "ping"}, limited), Send)
     assert rule({"type": "session_info"}, limited) == ShowSessionInfo()
-    assert refusal(rule({"type": "ping"}, limited)) is ErrorType.RATE_LIMITED
+    outcome = rule({"type": "ping"}, limited)
+    assert refusal(outcome) is ErrorType.RATE_LIMITED
+    assert limit_of(outcome) == "frames"
 
 
 def test_a_peer_that_keeps_breaking_the_rules_is_disconnected_with_1008() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -117,3 +118,66 @@ def test_workers_without_redis_are_refused_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == EXIT_CONFIG
     assert "--workers needs --redis-url" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def workers_with_a_metrics_port(
+    own_redis: RedisServer, tmp_path: Path, unused_tcp_port: int
+) -> Iterator[tuple[LiveServer, int]]:
+    env = serve_env(tmp_path / "runtime")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the parent makes the workers' folder
+    args = ["--workers", "2", "--redis-url", own_redis.url, "--agent", "echo"]
+    server = start_server(env, *args, "--metrics-port", str(unused_tcp_port))
+    yield server, unused_tcp_port
+    server.stop()
+
+
+async def test_the_metrics_add_up_every_workers_and_forget_a_dead_workers_connections(
+    workers_with_a_metrics_port: tuple[LiveServer, int],
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+    from tornado.httpclient import AsyncHTTPClient
+
+    server, metrics_port = workers_with_a_metrics_port
+
+    async def value(name: str, **labels: str) -> float:
+        body = (await AsyncHTTPClient().fetch(f"http://127.0.0.1:{metrics_port}/metrics")).body
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(body.decode())
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+
+    pids = worker_pids(server.process.pid)
+    tabs = []
+    for n in range(12):
+        tab = await ChatClient.open(server.port, f"metered-{n}")
+        await tab.greeting()
+        await tab.chat(f"metered-{n}", "hello")
+        tabs.append(tab)
+    held = {pid: chat_sockets(pid, server.port) for pid in pids}
+    assert all(held.values()), held  # both workers hold some
+    # Whichever worker answers the scrape counts every worker's.
+    for _ in range(4):
+        assert await value("chatbuddy_messages_received_total", transport="websocket") == 12
+        assert await value("chatbuddy_connections") == 12
+
+    victim = pids[0]
+    os.kill(victim, signal.SIGKILL)
+    left = 12 - held[victim]
+
+    async def connections_after_the_death() -> float | None:
+        try:
+            return await value("chatbuddy_connections")
+        except ConnectionResetError:  # the kernel gave the scrape to the dying worker's socket
+            return None
+
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while (counted := await connections_after_the_death()) != left:  # the parent reaps it
+        assert asyncio.get_running_loop().time() < deadline, f"{counted} connections, not {left}"
+        await asyncio.sleep(0.05)
+    # Totals keep what the dead worker counted.
+    assert await value("chatbuddy_messages_received_total", transport="websocket") == 12
+    for tab in tabs:
+        tab.close()

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chatbuddy.metrics import NO_METRICS, LlmMetrics
 from chatbuddy.records import StoredMessage
 
 
@@ -26,6 +27,9 @@ class AgentRequest:
     #: The subject of an identity the server verified (a signed token's), or None.
     #: Unlike ``user_id`` (a label anyone can type into a URL) it proves who asks.
     verified_user: str | None = None
+    #: Where an agent that calls a language model reports each request (model,
+    #: outcome, time, tokens): the server's metrics (docs/operations.md).
+    metrics: LlmMetrics = NO_METRICS
 
 
 @dataclass

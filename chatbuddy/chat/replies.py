@@ -29,7 +29,8 @@ from chatbuddy.chat.node import LocalNode
 from chatbuddy.chat.rules import PendingMessage
 from chatbuddy.engine import AddedMessage, SessionStore
 from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
-from chatbuddy.records import stored_message, utcnow
+from chatbuddy.metrics import NO_METRICS, Metrics
+from chatbuddy.records import StoredMessage, stored_message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class ReplyPipeline:
         counters: Counters,
         handoff: Handoff,
         audit: AuditLog | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         # Keeps the messages and replies.
         self._store = store
@@ -62,6 +64,8 @@ class ReplyPipeline:
         self._counters = counters
         # Records each answer (ids, sizes, timings; never the text).
         self._audit = audit if audit is not None else AuditLog.disabled()
+        # Times each reply and counts errors; handed to the agent for its own (an LLM's).
+        self._metrics = metrics
         # session_id -> messages not yet answered, oldest first.
         self._queues: dict[str, deque[PendingMessage]] = {}
         # session_id -> its worker: a task, or a future that ends with a worker run by
@@ -126,6 +130,7 @@ class ReplyPipeline:
         if done is not None:
             self._hosts[session_id] = asyncio.current_task()  # type: ignore[assignment]
         queue = self._queues[session_id]
+        message: PendingMessage | None = None
         try:
             while queue:
                 message = queue.popleft()
@@ -145,8 +150,14 @@ class ReplyPipeline:
                 done.set_result(None)
             if not queue:
                 del self._queues[session_id]
+            else:  # cancelled at shutdown: whoever waits must not wait forever
+                for left in queue:
+                    _resolve(left, ClientError(ErrorType.SHUTTING_DOWN, _RESTARTING))
+            if message is not None:
+                _resolve(message, ClientError(ErrorType.SHUTTING_DOWN, _RESTARTING))
 
     async def _answer(self, message: PendingMessage) -> None:
+        turn = time.perf_counter()
         sid, now = message.session_id, utcnow()
         around = frames.user_message_around(sid, now, exclude=message.connection_id)
         added = await self._store.add_user_message(
@@ -199,9 +210,10 @@ class ReplyPipeline:
                     content=message.content,
                     history=added.recent,
                     verified_user=message.verified_user,
+                    metrics=self._metrics,
                 )
             )
-            content = await self._stream(reply, message, added.reply_id)
+            content = await self._stream(reply, message, added.reply_id, turn)
         except StorageUnavailable:
             await self._release(sid, added.reply_id)
             raise
@@ -218,7 +230,9 @@ class ReplyPipeline:
             )
             await self._tell_session(message, failure, in_reply_to=user_message.id)
             return
-        await self._store_reply(message, reply, content, added.reply_id, user_message.id, started)
+        await self._store_reply(
+            message, reply, content, added.reply_id, user_message.id, started, turn
+        )
         if reply.handoff is not None:
             language = reply.metadata.get("language")
             await self._feed.handoff_requested(
@@ -248,6 +262,7 @@ class ReplyPipeline:
         reply_id: int,
         in_reply_to: int,
         started: float,
+        turn: float,
     ) -> None:
         sid, now = message.session_id, utcnow()
         confidence = min(1.0, max(0.0, reply.confidence))
@@ -283,6 +298,8 @@ class ReplyPipeline:
         if not published:
             await self._node.to_session(sid, message.incarnation, frame)
         self._counters.replies_sent += 1
+        self._metrics.reply_sent(self._agent.name, reply.agent, time.perf_counter() - turn)
+        _resolve(message, stored)
         if self._audit.enabled:
             self._audit.record(
                 "message_answered",
@@ -305,7 +322,9 @@ class ReplyPipeline:
             content=content,
         )
 
-    async def _stream(self, reply: AgentReply, message: PendingMessage, reply_id: int) -> str:
+    async def _stream(
+        self, reply: AgentReply, message: PendingMessage, reply_id: int, turn: float
+    ) -> str:
         """Send the reply's chunks as they come (none for a whole reply); its text."""
         if reply.text is not None:
             if not reply.text:
@@ -322,6 +341,8 @@ class ReplyPipeline:
             sid = message.session_id
             frame = frames.chunk(sid, reply_id, index, delta, now)
             await self._node.to_session(sid, message.incarnation, frame)
+            if not index:
+                self._metrics.first_chunk(self._agent.name, time.perf_counter() - turn)
             await self._feed.chunk(sid, now, message_id=reply_id, index=index, delta=delta)
         if not parts:
             raise ValueError("the agent returned an empty reply")
@@ -335,6 +356,7 @@ class ReplyPipeline:
         if reply is not None:
             frame = frames.stored_response(sid, reply, self._agent.name, now)
             self._node.to_connection(message.connection_id, frame)
+            _resolve(message, reply)
             return
         failure = ClientError(
             ErrorType.DUPLICATE_MESSAGE,
@@ -343,14 +365,18 @@ class ReplyPipeline:
             request_type="chat_message",
         )
         self._counters.errors_sent += 1
+        self._metrics.error_sent(failure.error_type)
         frame = frames.error(failure, sid, now, in_reply_to=original.id)
         self._node.to_connection(message.connection_id, frame)
+        _resolve(message, failure)
 
     async def _tell_session(
         self, message: PendingMessage, failure: ClientError, *, in_reply_to: int | None = None
     ) -> None:
         """Tell every tab of the session that a message failed (this node's, if the bus is down)."""
         self._counters.errors_sent += 1
+        self._metrics.error_sent(failure.error_type)
+        _resolve(message, failure)
         now = utcnow()
         sid = message.session_id
         frame = frames.error(failure, sid, now, in_reply_to, message.client_message_id)
@@ -358,3 +384,17 @@ class ReplyPipeline:
         # The tabs were told; if the bus is down, admins elsewhere cannot be reached now.
         with contextlib.suppress(StorageUnavailable):
             await self._feed.error(sid, now, failure)
+
+
+_RESTARTING = "the server is restarting; send it again (same client_message_id) later"
+
+
+def _resolve(message: PendingMessage, outcome: StoredMessage | ClientError) -> None:
+    """Tell whoever waits for ``message``'s reply (an HTTP chat request) how it went."""
+    answer = message.answer
+    if answer is None or answer.done():
+        return
+    if isinstance(outcome, ClientError):
+        answer.set_exception(outcome)
+    else:
+        answer.set_result(outcome)

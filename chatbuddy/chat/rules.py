@@ -9,6 +9,7 @@ the way websockets' protocol core returns events instead of acting;
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from typing import Literal
 from chatbuddy.chat import frames
 from chatbuddy.chat.ratelimit import TokenBucket
 from chatbuddy.errors import ClientError, ErrorType
-from chatbuddy.records import utcnow
+from chatbuddy.records import StoredMessage, utcnow
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import (
     ChatMessage,
@@ -67,6 +68,9 @@ class PendingMessage:
     incarnation: str = ""
     #: The sender's verified user (a signed identity's subject), for the agent.
     verified_user: str | None = None
+    #: Resolved with the stored reply (or the ClientError that stopped it) for a
+    #: sender that waits for it besides the session's tabs: an HTTP chat request.
+    answer: asyncio.Future[StoredMessage] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,8 @@ class Refuse:
     """Tell the connection that its frame was not accepted, and why."""
 
     error: ClientError
+    #: The rate limit that refused it (connection, session, address, frames, queue), if one did.
+    limit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +209,8 @@ def _decide(
             ClientError(
                 ErrorType.RATE_LIMITED,
                 f"too many frames; the limit is {peer.frames.rate:g} per second",
-            )
+            ),
+            limit="frames",
         )
     try:
         message = parse_client_message(frame)
@@ -270,7 +277,8 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                     f"too many messages from this {whose}; the limit is {budget.rate:g} per second",
                     request_type=kind,
                     client_message_id=message.client_message_id,
-                )
+                ),
+                limit=whose,
             )
     if waiting >= max_waiting:
         return Refuse(
@@ -279,7 +287,8 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 f"{waiting} messages are already waiting for a reply; try again shortly",
                 request_type=kind,
                 client_message_id=message.client_message_id,
-            )
+            ),
+            limit="queue",
         )
     return Enqueue(
         PendingMessage(

@@ -8,7 +8,9 @@ refuses, or reads the store and shows what it found.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable
 
 from chatbuddy.agents import Agent
@@ -30,6 +32,7 @@ from chatbuddy.chat.rules import (
     MarkRead,
     Outcome,
     Peer,
+    PendingMessage,
     Refuse,
     Send,
     SetReaction,
@@ -41,9 +44,16 @@ from chatbuddy.chat.rules import (
 )
 from chatbuddy.chat.sessions import Grant, HandshakeRequest, SessionGate
 from chatbuddy.engine import Engine
-from chatbuddy.errors import ClientError, SessionNotFound, StorageUnavailable
-from chatbuddy.records import utcnow
+from chatbuddy.errors import (
+    ClientError,
+    SessionAccessDenied,
+    SessionNotFound,
+    StorageUnavailable,
+)
+from chatbuddy.metrics import NO_METRICS, Metrics
+from chatbuddy.records import StoredMessage, utcnow
 from chatbuddy.settings import Settings
+from chatbuddy.text import new_connection_id
 from chatbuddy.wire.close_codes import Close
 
 
@@ -59,6 +69,7 @@ class ChatService:
         settings: Settings,
         counters: Counters,
         audit: AuditLog | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         # Sessions and history.
         self._store = engine.store
@@ -70,6 +81,10 @@ class ChatService:
         self._counters = counters
         # Records disconnects for abuse (never what was said).
         self._audit = audit if audit is not None else AuditLog.disabled()
+        # Counts messages, errors and rate-limit hits (GET /metrics).
+        self._metrics = metrics
+        # Who answers; its name is the agent_type of replies.
+        self.agent_name = agent.name
         # Handshake rules: who may open which session.
         self._gate = SessionGate(
             engine.store,
@@ -96,6 +111,7 @@ class ChatService:
             counters=counters,
             handoff=self.handoff,
             audit=self._audit,
+            metrics=metrics,
         )
         # connection_id -> what the rules know of it (ids, budgets).
         self._peers: dict[str, Peer] = {}
@@ -106,6 +122,8 @@ class ChatService:
         self._address_budgets = KeyedBuckets(
             settings.ip_rate_limit, max(1, round(3 * settings.ip_rate_limit))
         )
+        # HTTP chat requests of one session share one connection's budget (see ask()).
+        self._http_budgets = KeyedBuckets(settings.rate_limit, settings.rate_burst)
         # Set while the server shuts down: new chat messages are refused (retryable).
         self.draining = False
 
@@ -147,13 +165,7 @@ class ChatService:
     def _peer(self, connection: Connection, grant: Grant) -> Peer:
         """What the rules need to know of a new connection, with its budgets."""
         settings = self._settings
-        limits: list[tuple[str, TokenBucket]] = []
-        if settings.rate_limit:
-            limits.append(("connection", TokenBucket(settings.rate_limit, settings.rate_burst)))
-        if settings.session_rate_limit:
-            limits.append(("session", self._session_budgets.bucket(connection.session_id)))
-        if settings.ip_rate_limit and connection.remote_ip:
-            limits.append(("address", self._address_budgets.bucket(connection.remote_ip)))
+        own = TokenBucket(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
         rate = settings.frame_rate_limit
         return Peer(
             connection.connection_id,
@@ -162,16 +174,35 @@ class ChatService:
             incarnation=connection.incarnation,
             verified_user=grant.verified_user,
             ip=connection.remote_ip,
-            limits=tuple(limits),
+            limits=self._limits(connection.session_id, connection.remote_ip, own),
             frames=TokenBucket(rate, max(1, round(3 * rate))) if rate else None,
             strikes=(
                 TokenBucket(1.0, settings.max_violations) if settings.max_violations else None
             ),
         )
 
+    def _limits(
+        self, session_id: str, ip: str | None, own: TokenBucket | None
+    ) -> tuple[tuple[str, TokenBucket], ...]:
+        """The chat-message budgets a sender draws on: ``own``, its session's, its address's."""
+        settings = self._settings
+        limits: list[tuple[str, TokenBucket]] = []
+        if own is not None:
+            limits.append(("connection", own))
+        if settings.session_rate_limit:
+            limits.append(("session", self._session_budgets.bucket(session_id)))
+        if settings.ip_rate_limit and ip:
+            limits.append(("address", self._address_budgets.bucket(ip)))
+        return tuple(limits)
+
     def prune(self) -> int:
         """Forget the shared budgets nobody used lately (called now and then)."""
-        return self._session_budgets.prune() + self._address_budgets.prune() + self._gate.prune()
+        return (
+            self._session_budgets.prune()
+            + self._address_budgets.prune()
+            + self._http_budgets.prune()
+            + self._gate.prune()
+        )
 
     async def keep_sessions_alive(self) -> int:
         """An open tab keeps its session alive: mark this node's sessions active, and
@@ -231,19 +262,75 @@ class ChatService:
                 return None
             case Enqueue(message):
                 worker = self._replies.submit_here(message)
-                self._counters.messages_received += 1
-                if self._audit.enabled:
-                    self._audit.record(
-                        "message_received",
-                        session_id=peer.session_id,
-                        connection_id=peer.connection_id,
-                        chars=len(message.content),
-                    )
+                self._received(peer, message, "websocket")
                 return worker  # None, or the session's worker for this connection to run
             case Disconnect(code, reason):
                 self._disconnect(connection, code, reason)
                 return None
         return self._carry_out(peer, outcome)
+
+    def _received(self, peer: Peer, message: PendingMessage, transport: str) -> None:
+        """Count and record a message queued for a reply."""
+        self._counters.messages_received += 1
+        self._metrics.message_received(transport)
+        if self._audit.enabled:
+            self._audit.record(
+                "message_received",
+                session_id=peer.session_id,
+                connection_id=peer.connection_id,
+                chars=len(message.content),
+            )
+
+    # -- one message over HTTP --------------------------------------------------
+
+    async def admit_request(self, request: HandshakeRequest) -> Grant:
+        """Admit an HTTP chat request to its session, as a handshake is admitted, and
+        create the session if it is new. Raises a HandshakeRejected subclass."""
+        grant = await self._gate.admit(request)
+        if not grant.resumed and not await self._gate.create(grant):
+            raise SessionAccessDenied(
+                f"session {request.session_id!r} was just opened by another client; "
+                "start a new session"
+            )
+        return grant
+
+    async def ask(self, grant: Grant, frame: str, *, ip: str | None) -> StoredMessage:
+        """Answer one ``chat_message`` frame of an admitted HTTP request: the stored reply.
+
+        The same rules as a socket's frame (:func:`rules.decide`), the same queue,
+        agent and store; the message and its reply reach the session's open tabs
+        too. An HTTP client counts as one connection of its session: its requests
+        share the per-connection budget. Raises the ClientError a socket would
+        have been sent as an ``error`` frame.
+        """
+        session = grant.session
+        own = self._http_budgets.bucket(session.session_id) if self._settings.rate_limit else None
+        peer = Peer(
+            new_connection_id(),
+            session.session_id,
+            grant.user_id,
+            incarnation=session.incarnation,
+            ip=ip,
+            limits=self._limits(session.session_id, ip, own),
+        )
+        outcome = decide(
+            frame,
+            peer,
+            waiting=self._replies.waiting(peer.session_id),
+            max_waiting=self._settings.max_pending_per_session,
+            draining=self.draining,
+        )
+        if isinstance(outcome, Refuse):
+            self._refused(peer, outcome.error, outcome.limit)
+            with contextlib.suppress(StorageUnavailable):
+                await self._feed.error(peer.session_id, utcnow(), outcome.error)
+            raise outcome.error
+        assert isinstance(outcome, Enqueue), "a chat_message is queued or refused"
+        answer: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
+        message = dataclasses.replace(outcome.message, answer=answer)
+        self._replies.submit(message)  # a task: this request only waits for the answer
+        self._received(peer, message, "http")
+        return await answer
 
     def pinged(self, connection: Connection) -> None:
         """A WebSocket ping from the client: it counts against the frame budget too."""
@@ -267,7 +354,7 @@ class ChatService:
 
     async def _carry_out(self, peer: Peer, outcome: Outcome) -> None:
         if isinstance(outcome, Refuse):
-            await self._refuse(peer, outcome.error)
+            await self._refuse(peer, outcome.error, outcome.limit)
             return
         try:
             await self._look_up(peer, outcome)
@@ -312,9 +399,21 @@ class ChatService:
                     peer.session_id, peer.incarnation, peer.user_id, reason="customer_button"
                 )
 
-    async def _refuse(self, peer: Peer, failure: ClientError) -> None:
+    async def _refuse(self, peer: Peer, failure: ClientError, limit: str | None = None) -> None:
         """Send ``failure`` to the connection that caused it (and to watching admins)."""
+        self._refused(peer, failure, limit)
+        now = utcnow()
+        self._node.to_connection(peer.connection_id, frames.error(failure, peer.session_id, now))
+        # The client was told; if the bus is down, admins elsewhere cannot be reached now.
+        with contextlib.suppress(StorageUnavailable):
+            await self._feed.error(peer.session_id, now, failure)
+
+    def _refused(self, peer: Peer, failure: ClientError, limit: str | None) -> None:
+        """Count and record a refusal (``limit``: the rate limit behind it, if one)."""
         self._counters.errors_sent += 1
+        self._metrics.error_sent(failure.error_type)
+        if limit is not None:
+            self._metrics.rate_limited(limit)
         self._audit.record(
             "frame_refused",
             session_id=peer.session_id,
@@ -322,8 +421,3 @@ class ChatService:
             ip=peer.ip,
             error_type=failure.error_type,
         )
-        now = utcnow()
-        self._node.to_connection(peer.connection_id, frames.error(failure, peer.session_id, now))
-        # The client was told; if the bus is down, admins elsewhere cannot be reached now.
-        with contextlib.suppress(StorageUnavailable):
-            await self._feed.error(peer.session_id, now, failure)

@@ -165,6 +165,13 @@ class SessionGate:
         return self._new.prune()
 
 
+def check_ids(session_id: str, user_id: str | None) -> None:
+    """Raise InvalidIdentifier (HTTP 400) for a malformed session or user id."""
+    _check_id("session id", session_id)
+    if user_id is not None:
+        _check_id("user id", user_id)
+
+
 def _check_id(what: str, value: str) -> None:
     if not is_valid_id(value):
         shown = value if len(value) <= 40 else value[:40] + "..."

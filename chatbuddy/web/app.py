@@ -6,13 +6,17 @@ from pathlib import Path
 
 import tornado.web
 
+from chatbuddy import __version__
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.identity import Identities
+from chatbuddy.metrics import Metrics
+from chatbuddy.metrics.prometheus import PrometheusMetrics
 from chatbuddy.settings import Settings
+from chatbuddy.web import openapi
 from chatbuddy.web.admin import (
     AdminTailHandler,
     ExportHandler,
@@ -22,7 +26,9 @@ from chatbuddy.web.admin import (
     UserSessionsHandler,
 )
 from chatbuddy.web.auth import AdminAccess
+from chatbuddy.web.chat_http import ChatOverHttpHandler
 from chatbuddy.web.chat_socket import ChatSocketHandler
+from chatbuddy.web.docs import DocsPageHandler, DocumentHandler, SwaggerAssetHandler, swagger_path
 from chatbuddy.web.http import (
     HealthHandler,
     NotFoundHandler,
@@ -32,6 +38,7 @@ from chatbuddy.web.http import (
 )
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
+from chatbuddy.web.metrics import MetricsHandler
 from chatbuddy.web.operator import (
     HoldHandler,
     MessagesHandler,
@@ -47,6 +54,7 @@ from chatbuddy.web.widget import (
     WidgetScriptHandler,
     asset_version,
 )
+from chatbuddy.wire import asyncapi
 from chatbuddy.wire.compression import Deflate
 
 
@@ -76,8 +84,14 @@ def make_app(
     audit: AuditLog,
     clients: ProxiedClients,
     identities: Identities,
+    metrics: Metrics,
+    scraped: PrometheusMetrics | None,
 ) -> tornado.web.Application:
-    """Wire the handlers to this process's one node, service, engine and settings."""
+    """Wire the handlers to this process's one node, service, engine and settings.
+
+    ``scraped``: the metrics ``GET /metrics`` serves behind the admin token (None:
+    not on this port).
+    """
     static = static_path()
     version = asset_version(static)
     origins = settings.allowed_origins
@@ -115,6 +129,7 @@ def make_app(
                     )
                     if settings.compression
                     else None,
+                    "metrics": metrics,
                 },
             ),
             (
@@ -128,6 +143,11 @@ def make_app(
                     "store": engine.store,
                 },
             ),
+            (
+                r"/api/v1/chat",
+                ChatOverHttpHandler,
+                {"service": service, "audit": audit, "metrics": metrics},
+            ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
             (r"/api/v1/sessions/([^/]+)/hold", HoldHandler, operators),
@@ -140,7 +160,17 @@ def make_app(
             (r"/api/v1/export", ExportHandler, sessions),
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
+            (r"/health", HealthHandler),  # the original API's name for it
             (r"/readyz", ReadyHandler, {"engine": engine}),
+            *(
+                [(r"/metrics", MetricsHandler, {"metrics": scraped, "access": access})]
+                if scraped is not None
+                else []
+            ),
+            (r"/openapi\.json", DocumentHandler, {"document": openapi.document(__version__)}),
+            (r"/asyncapi\.json", DocumentHandler, {"document": asyncapi.document(__version__)}),
+            (r"/(docs)", DocsPageHandler, {"path": static}),
+            (r"/docs/assets/(.*)", SwaggerAssetHandler, {"path": swagger_path()}),
         ],
         default_handler_class=NotFoundHandler,
         log_function=log_request,

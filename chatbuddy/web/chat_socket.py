@@ -22,6 +22,7 @@ from chatbuddy.audit import AuditLog
 from chatbuddy.chat import ChatService, Grant, HandshakeRequest
 from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavailable
 from chatbuddy.identity import Identities, Identity
+from chatbuddy.metrics import SocketMetrics
 from chatbuddy.records import ClientInfo
 from chatbuddy.text import is_valid_id, new_connection_id
 from chatbuddy.web.admin import retrieve_exception
@@ -53,10 +54,15 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         "_clients",
         "_closed_with",
         "_connection_id",
+        "_deflate",
+        "_expiry",
         "_grant",
+        "_identities",
+        "_identity",
         "_keepalive",
         "_last_heard",
         "_max_queued",
+        "_metrics",
         "_opened_at",
         "_service",
         "_taken_at_last_look",
@@ -72,10 +78,13 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         audit: AuditLog,
         clients: ProxiedClients,
         identities: Identities,
+        metrics: SocketMetrics,
         deflate: Deflate | None = None,
     ) -> None:
         # The chat logic; this handler only translates frames to calls on it.
         self._service = service
+        # Counts connections, refusals, close codes and queued bytes (GET /metrics).
+        self._metrics = metrics
         # Checks the customer's signed identity (JWT), if the server takes them.
         self._identities = identities
         # The identity this connection proved, if any; its expiry closes it (4004).
@@ -159,6 +168,12 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         # A write can still fail later when the peer vanishes; on_close handles
         # that, so the failure needs no one to await it.
         future.add_done_callback(retrieve_exception)
+        if not future.done():  # the socket did not take it all: bytes wait for this client
+            self._waiting()
+
+    def _waiting(self) -> None:
+        """A write left bytes waiting for this client: the high-water mark's metric."""
+        self._metrics.write_queued(self.queued())
 
     def _full(self) -> None:
         """It does not read what it asks for: close it before it costs more memory.
@@ -310,6 +325,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             status=status,
             reason=reason,
         )
+        self._metrics.handshake_refused(reason)
         json_error(self, status, reason, message)
 
     # -- lifecycle --------------------------------------------------------------
@@ -317,6 +333,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     async def open(self, *args: str, **kwargs: str) -> None:
         assert self._grant is not None
         self._opened_at = time.monotonic()
+        self._metrics.connection_opened()  # on_close counts it closed (it checks _opened_at)
         # A reply is several small frames (chunks, then the whole); without this,
         # Nagle holds each frame back until the client's delayed ACK (~40 ms).
         self.set_nodelay(True)
@@ -327,7 +344,10 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             # Tornado's compressor for this connection, when permessage-deflate was agreed.
             compressor = getattr(self.ws_connection, "_compressor", None)
             self._writer = TurnWriter(
-                stream, self._full, compress=compressor.compress if compressor else None
+                stream,
+                self._full,
+                self._waiting,
+                compress=compressor.compress if compressor else None,
             )
         self._last_heard = self._opened_at
         self._forget_handshake()
@@ -400,6 +420,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         code = self._closed_with if self._closed_with is not None else self.close_code
         by = "server" if self._closed_with is not None else "client"
         self._service.detach(self, close_code=code, duration=duration)
+        self._metrics.connection_closed(code, by_server=self._closed_with is not None)
         log.info(
             "close %s session=%s code=%s by %s after %.1fs",
             self._connection_id,

@@ -41,12 +41,21 @@ def frame_header(size: int, *, compressed: bool = False) -> bytes:
 class TurnWriter:
     """One connection's frames of this turn, written when the turn ends."""
 
-    __slots__ = ("_compress", "_loop", "_on_full", "_pending", "_scheduled", "_stream")
+    __slots__ = (
+        "_compress",
+        "_loop",
+        "_on_full",
+        "_on_waiting",
+        "_pending",
+        "_scheduled",
+        "_stream",
+    )
 
     def __init__(
         self,
         stream: tornado.iostream.IOStream,
         on_full: Callable[[], None],
+        on_waiting: Callable[[], None] | None = None,
         *,
         compress: Callable[[bytes], bytes] | None = None,
     ) -> None:
@@ -57,6 +66,9 @@ class TurnWriter:
         # The connection's permessage-deflate compressor (None: not agreed); it keeps
         # context between frames, so frames are compressed in the order they are sent.
         self._compress = compress
+        # Called when a write leaves bytes waiting for the client (the socket did not
+        # take them all at once): the connection reports how many to its metrics.
+        self._on_waiting = on_waiting
         # Framed bytes not yet handed to the stream (None: none; most of a connection's
         # life, so an idle connection holds no buffer).
         self._pending: bytearray | None = None
@@ -95,8 +107,11 @@ class TurnWriter:
         # The stream may keep a view of the buffer it is given: hand it over, start anew.
         self._pending = None
         try:
-            self._stream.write(memoryview(data))
+            written = self._stream.write(memoryview(data))
         except tornado.iostream.StreamClosedError:
-            pass  # the peer is gone; the connection's on_close does the rest
+            return  # the peer is gone; the connection's on_close does the rest
         except tornado.iostream.StreamBufferFullError:
             self._on_full()
+            return
+        if not written.done() and self._on_waiting is not None:
+            self._on_waiting()

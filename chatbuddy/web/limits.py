@@ -26,6 +26,7 @@ import tornado.iostream
 from tornado.ioloop import IOLoop
 
 from chatbuddy.audit import AuditLog
+from chatbuddy.metrics import NO_METRICS, SocketMetrics
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,16 @@ def connection_cap(wanted: int, open_files: int) -> int:
 class ConnectionLimits:
     """Counts open connections, in total and per client address."""
 
-    def __init__(self, *, total: int, per_ip: int, audit: AuditLog) -> None:
+    def __init__(
+        self, *, total: int, per_ip: int, audit: AuditLog, metrics: SocketMetrics = NO_METRICS
+    ) -> None:
         # Most connections at once.
         self.total = total
         # Most connections from one address at once (0: no per-address cap).
         self.per_ip = per_ip
-        # Where refusals are recorded.
+        # Where refusals are recorded, and counted.
         self._audit = audit
+        self._metrics = metrics
         # How many connections are open now.
         self.open = 0
         # address -> open connections from it; addresses with none are removed.
@@ -97,6 +101,7 @@ class ConnectionLimits:
 
     def refused(self, ip: str, reason: str) -> None:
         self._audit.record("connection_refused", ip=ip, reason=reason)
+        self._metrics.connection_refused(reason)
 
 
 class ProxiedClients:
