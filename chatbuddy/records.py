@@ -107,6 +107,9 @@ class StoredMessage(BaseModel):
     agent: OmitNone[str] = None
     confidence: OmitNone[float] = None
     metadata: OmitNone[dict[str, Any]] = None
+    #: True for a reply stopped before it was finished (a ``cancel``): ``content`` is
+    #: what was produced until then, possibly nothing.
+    cancelled: OmitNone[bool] = None
 
 
 def stored_message(
@@ -121,6 +124,7 @@ def stored_message(
     agent: str | None = None,
     confidence: float | None = None,
     metadata: dict[str, Any] | None = None,
+    cancelled: bool | None = None,
 ) -> StoredMessage:
     """A StoredMessage from values the chat layer already checked (see :func:`trusted`)."""
     return trusted(
@@ -136,5 +140,6 @@ def stored_message(
             "agent": agent,
             "confidence": confidence,
             "metadata": metadata,
+            "cancelled": cancelled,
         },
     )

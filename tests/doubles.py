@@ -35,6 +35,7 @@ class RecordingNode:
 
     frames: list[tuple[str, str, str | None]] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
+    controls: list[tuple[str, str]] = field(default_factory=list)
     local: Presence = field(default_factory=Presence)
 
     def deliver(
@@ -44,6 +45,9 @@ class RecordingNode:
 
     def deliver_event(self, session_id: str, frame: str) -> None:
         self.events.append((session_id, frame))
+
+    def deliver_control(self, session_id: str, message: str) -> None:
+        self.controls.append((session_id, message))
 
     def presence(self) -> Presence:
         return self.local

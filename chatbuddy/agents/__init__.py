@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from chatbuddy.agents.base import Agent, AgentReply, AgentRequest
+from chatbuddy.agents.base import (
+    Agent,
+    AgentReply,
+    AgentRequest,
+    Progress,
+    ToolFinished,
+    ToolStarted,
+)
 from chatbuddy.agents.coordinator import CoordinatorAgent
 from chatbuddy.agents.echo import EchoAgent
 from chatbuddy.agents.loading import is_factory_spec, load_factory
@@ -49,4 +56,13 @@ def make_agent(name: str, *, shop: Path | None = None, order_backend: str | None
     return factory(catalogue, orders)
 
 
-__all__ = ["AGENTS", "Agent", "AgentReply", "AgentRequest", "make_agent"]
+__all__ = [
+    "AGENTS",
+    "Agent",
+    "AgentReply",
+    "AgentRequest",
+    "Progress",
+    "ToolFinished",
+    "ToolStarted",
+    "make_agent",
+]

@@ -19,6 +19,7 @@ from chatbuddy.errors import ClientError, ErrorType
 from chatbuddy.records import utcnow
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import (
+    Cancel,
     ChatMessage,
     HistoryRequest,
     Ping,
@@ -58,6 +59,8 @@ class PendingMessage:
     client_message_id: str | None
     #: The life of the session the sender was admitted to.
     incarnation: str = ""
+    #: Cancelled while it waited: it is stored, with an empty cancelled reply.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,18 @@ class ShowHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class StopReply:
+    """Stop the session's reply ``message_id``, or the reply to its message
+    ``client_message_id`` (queued or being written), on whichever node writes it."""
+
+    session_id: str
+    incarnation: str
+    message_id: int | None
+    client_message_id: str | None
+    request_type: str = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnect:
     """Close the connection with ``code`` (it broke the rules again and again)."""
 
@@ -105,7 +120,7 @@ class Disconnect:
     reason: str
 
 
-Outcome = Send | Enqueue | Refuse | ShowSessionInfo | ShowHistory | Disconnect
+Outcome = Send | Enqueue | Refuse | ShowSessionInfo | ShowHistory | StopReply | Disconnect
 
 
 def decide(
@@ -171,6 +186,11 @@ def _decide(
         return Send(frames.pong(peer.session_id, message.timestamp, clock()))
     if isinstance(message, SessionInfoRequest):
         return ShowSessionInfo()
+    if isinstance(message, Cancel):
+        # Any tab of the session may stop its replies; only its own session's.
+        return StopReply(
+            peer.session_id, peer.incarnation, message.message_id, message.client_message_id
+        )
     assert isinstance(message, HistoryRequest)
     return ShowHistory(after=message.after, limit=message.limit)
 

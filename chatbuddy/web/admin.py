@@ -121,7 +121,8 @@ class SessionHandler(_SessionsBase):
 
 
 class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
-    """``/ws/admin/tail?session=ID``: admin events as they happen, one JSON frame each.
+    """``/ws/admin/tail?session=ID&tool_args=1``: admin events as they happen, one JSON
+    frame each (tool calls' arguments only with ``tool_args=1``).
 
     The admin token, not the browser's origin, authorizes this socket; Tornado's
     own origin check still refuses cross-site pages, so a token leaked in a URL
@@ -154,7 +155,11 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     async def open(self, *args: str, **kwargs: str) -> None:
         self._watching = True
-        await self._node.watch(self, self.get_query_argument("session", None))
+        await self._node.watch(
+            self,
+            self.get_query_argument("session", None),
+            tool_arguments=self.get_query_argument("tool_args", "0") == "1",
+        )
 
     def on_message(self, message: str | bytes) -> None:
         """Watchers only listen; anything they send is ignored."""

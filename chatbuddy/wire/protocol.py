@@ -19,6 +19,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -91,8 +92,26 @@ class HistoryRequest(_ClientModel):
     limit: int = Field(default=MAX_HISTORY_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
 
 
+class Cancel(_ClientModel):
+    """Stop a reply: the one being written (``message_id``, the id its chunks carry),
+    or the reply to your message ``client_message_id`` (written or still queued)."""
+
+    type: Literal["cancel"]
+    message_id: int | None = Field(default=None, ge=1)
+    client_message_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _names_one(self) -> Cancel:
+        if (self.message_id is None) == (self.client_message_id is None):
+            raise PydanticCustomError(
+                "cancel_target", "cancel needs either 'message_id' or 'client_message_id'"
+            )
+        return self
+
+
 ClientMessage = Annotated[
-    ChatMessage | Ping | SessionInfoRequest | HistoryRequest, Field(discriminator="type")
+    ChatMessage | Ping | SessionInfoRequest | HistoryRequest | Cancel,
+    Field(discriminator="type"),
 ]
 #: Every client message's ``type``, derived from the union so the two cannot drift.
 CLIENT_MESSAGE_TYPES: tuple[str, ...] = tuple(
@@ -107,7 +126,7 @@ _CUSTOM_ERROR_TYPES = {ErrorType.EMPTY_MESSAGE.value, ErrorType.MESSAGE_TOO_LONG
 
 def parse_client_message(
     frame: str | bytes,
-) -> ChatMessage | Ping | SessionInfoRequest | HistoryRequest:
+) -> ChatMessage | Ping | SessionInfoRequest | HistoryRequest | Cancel:
     """Parse and validate one frame from a client.
 
     Raises :class:`ClientError` with the ``error_type`` the protocol names for
@@ -138,6 +157,8 @@ def _client_error(error: ErrorDetails) -> ClientError:
             )
         return ClientError(ErrorType.INVALID_JSON, "a message must be a JSON object")
     request_type, fields = str(loc[0]), ".".join(str(part) for part in loc[1:])
+    if kind == "cancel_target":
+        return ClientError(ErrorType.VALIDATION_ERROR, error["msg"], request_type=request_type)
     if kind in _CUSTOM_ERROR_TYPES:
         return ClientError(ErrorType(kind), error["msg"], request_type=request_type)
     if kind == "missing" and request_type == "chat_message" and fields == "session_id":
@@ -183,6 +204,18 @@ class ChatResponseData(BaseModel):
     timestamp: datetime
     metadata: dict[str, Any]
     in_reply_to: int
+    #: True when the reply was stopped (``cancel``): ``content`` is what was written so far.
+    cancelled: OmitNone[bool] = None
+
+
+class ReplyStatusData(BaseModel):
+    """What the assistant is doing for reply ``message_id`` before (or between) its text."""
+
+    message_id: int
+    in_reply_to: int
+    #: "tool": running one of the shop's tools (``tool`` names it).
+    activity: Literal["tool"]
+    tool: OmitNone[str] = None
 
 
 class PongData(BaseModel):
@@ -213,6 +246,8 @@ class ErrorData(BaseModel):
     timestamp: datetime
     request_type: OmitNone[str] = None
     in_reply_to: OmitNone[int] = None
+    #: For a failed reply (``agent_error``, ``busy``): whether sending it again may help.
+    retryable: OmitNone[bool] = None
 
 
 DataT = TypeVar("DataT", bound=BaseModel)
@@ -293,6 +328,10 @@ class Error(Envelope[ErrorData]):
     type: Literal["error"] = "error"
 
 
+class ReplyStatus(Envelope[ReplyStatusData]):
+    type: Literal["reply_status"] = "reply_status"
+
+
 ServerMessage = Annotated[
     ConnectionEstablished
     | ChatResponseChunk
@@ -301,7 +340,8 @@ ServerMessage = Annotated[
     | Pong
     | SessionInfo
     | History
-    | Error,
+    | Error
+    | ReplyStatus,
     Field(discriminator="type"),
 ]
 server_message_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
