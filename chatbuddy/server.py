@@ -65,11 +65,13 @@ class Server:
         self.audit = AuditLog.open(settings.audit_log)
         # This process's connections and watchers; the bus delivers to it.
         self.node = LocalNode(self.engine.bus)
+        # Who answers (closed on stop, if it holds connections: the llm agent's client).
+        self.agent = agent if agent is not None else _agent(settings)
         # The chat rules and the reply pipeline.
         self.service = ChatService(
             engine=self.engine,
             node=self.node,
-            agent=agent if agent is not None else _agent(settings),
+            agent=self.agent,
             settings=settings,
             counters=self.counters,
             audit=self.audit,
@@ -181,6 +183,9 @@ class Server:
         self._http = None
         await self.node.settle()
         await self.engine.close()
+        close_agent = getattr(self.agent, "close", None)
+        if close_agent is not None:
+            await close_agent()
         self.audit.close()
 
     async def __aenter__(self) -> Server:
@@ -202,6 +207,7 @@ def _agent(settings: Settings) -> Agent:
         settings.agent,
         shop=Path(settings.shop) if settings.shop else None,
         order_backend=settings.order_backend,
+        settings=settings,
     )
 
 

@@ -104,7 +104,8 @@ class ChatSocket:
         return data
 
     async def reply(self) -> tuple[list[Received], Received]:
-        """Chunks, then the ``chat_response`` that completes them (their data)."""
+        """Chunks, then the ``chat_response`` that completes them (their data); the
+        ``reply_status`` frames between them (a tool running) are passed over."""
         chunks: list[Received] = []
         while True:
             frame = await self.receive()
@@ -112,6 +113,8 @@ class ChatSocket:
                 chunks.append(frame["data"])
             elif frame["type"] == "chat_response":
                 return chunks, frame["data"]
+            elif frame["type"] == "reply_status":
+                continue
             else:
                 raise ClientFailure(f"expected a reply, got {frame}")
 
