@@ -11,18 +11,30 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
+from chatbuddy.agents.llm import LlmAgent
 from chatbuddy.client.admin import AdminClient, EventStream
 from chatbuddy.client.target import Target
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
-from tests.builders import unlimited
+from tests.builders import build_engine, unlimited
 from tests.conftest import ADMIN_TOKEN, Connect
-from tests.fake_model import Cut, Failure, FakeModel, Hold, Stream, Text, ToolCall, call, say
+from tests.fake_model import (
+    Answer,
+    Cut,
+    Failure,
+    FakeModel,
+    Hold,
+    Stream,
+    Text,
+    ToolCall,
+    call,
+    say,
+)
 from tests.helpers import TIMEOUT, ChatClient, eventually
 
 API_KEY = "sk-test-0123456789abcdef-secret"
@@ -298,3 +310,163 @@ async def test_a_queued_message_can_be_cancelled_and_the_model_is_never_asked(
     assert first["content"] == "First answer."
     assert (second["content"], second["cancelled"]) == ("", True)
     assert len(fake.requests) == 1
+
+
+# -- failures -----------------------------------------------------------------------------
+
+FAILURES: dict[str, Callable[[], Answer]] = {
+    "429": lambda: Failure(429, "rate limited"),
+    "500": lambda: Failure(500, "server error"),
+    "stream cut mid-way": lambda: Stream((Text("Half a"), Cut())),
+    # A first token that does not come (an event nobody sets).
+    "slow first token": lambda: Stream((Hold(asyncio.Event()), Text("late"))),
+}
+
+
+@pytest.mark.parametrize("kind", list(FAILURES))
+async def test_every_failure_ends_in_a_retryable_agent_error_within_the_timeout(
+    fake: FakeModel, server: Server, connect: Connect, kind: str
+) -> None:
+    fake.default = FAILURES[kind]()
+    client = await opened(connect)
+    started = time.monotonic()
+    await chat(client, "Hello")
+    frames = await frames_until(client, "error", "chat_response")
+    elapsed = time.monotonic() - started
+    error = frames[-1]["data"]
+    assert (error["error_type"], error["retryable"], error["in_reply_to"]) == (
+        "agent_error",
+        True,
+        1,
+    )
+    assert elapsed < DEADLINE + 0.5
+    if kind in ("429", "500"):
+        assert len(fake.requests) == 1 + server.settings.llm_retries  # the SDK's, bounded
+    if kind == "slow first token":
+        assert elapsed >= DEADLINE * 0.9
+        await asyncio.wait_for(fake.requests[0].over.wait(), TIMEOUT)
+        assert fake.requests[0].closed_early
+    fake.default = say("Back again.")
+    assert (await client.chat("s1", "Hello again"))["content"] == "Back again."
+
+
+class TestBusy:
+    @pytest.fixture
+    def settings(self, fake: FakeModel) -> Settings:
+        return llm_settings(fake, llm_max_concurrency=1, llm_max_waiting=1)
+
+    async def test_past_the_queue_a_message_gets_busy_and_the_rest_are_answered_in_turn(
+        self, fake: FakeModel, server: Server, connect: Connect
+    ) -> None:
+        release = asyncio.Event()
+        fake.answer(Stream((Text("One"), Hold(release))), say("Two"))
+        first, second, third = [await opened(connect, f"s{n}") for n in range(1, 4)]
+        await chat(first, "Hi", "s1")
+        await first.expect("chat_response_chunk")
+        await chat(second, "Hi", "s2")
+        agent = server.agent
+        assert isinstance(agent, LlmAgent)
+        await eventually(lambda: agent.waiting == 1, "the second message waiting for a turn")
+        await chat(third, "Hi", "s3")
+        busy = await third.error()
+        assert (busy["error_type"], busy["retryable"]) == ("busy", True)
+        release.set()
+        _, one = await first.reply()
+        _, two = await second.reply()
+        assert (one["content"], two["content"]) == ("One", "Two")
+
+
+# -- cost ---------------------------------------------------------------------------------
+
+
+class TestSessionCap:
+    @pytest.fixture
+    def settings(self, fake: FakeModel) -> Settings:
+        return llm_settings(fake, llm_session_tokens=100)
+
+    async def test_a_conversation_past_its_tokens_is_refused_without_asking_the_model(
+        self, fake: FakeModel, server: Server, connect: Connect
+    ) -> None:
+        client = await opened(connect)
+        first = await client.chat("s1", "Hello")
+        assert first["metadata"]["usage"]["session_total"] == 120
+        await chat(client, "More")
+        error = await client.error()
+        assert (error["error_type"], error["retryable"]) == ("agent_error", False)
+        assert len(fake.requests) == 1
+        other = await opened(connect, "s2")
+        assert (await other.chat("s2", "Hello"))["content"] == "Default answer."
+
+
+class TestDailyCapWithFallback:
+    @pytest.fixture
+    def settings(self, fake: FakeModel) -> Settings:
+        return llm_settings(fake, llm_daily_tokens=100, llm_fallback="coordinator")
+
+    async def test_past_the_days_tokens_the_offline_assistant_answers_marked_as_such(
+        self, fake: FakeModel, server: Server, connect: Connect
+    ) -> None:
+        client = await opened(connect)
+        await client.chat("s1", "Hello")
+        other = await opened(connect, "s2")
+        reply = await other.chat("s2", "Mennyi a Samsung Galaxy S24?")
+        assert len(fake.requests) == 1
+        assert reply["metadata"]["fallback"] == "coordinator"
+        assert reply["metadata"]["fallback_reason"] == "daily_cap"
+        assert reply["metadata"]["agent"] == "product"
+        assert "Samsung Galaxy S24" in reply["content"]
+
+
+class TestFallbackOnFailure:
+    @pytest.fixture
+    def settings(self, fake: FakeModel) -> Settings:
+        return llm_settings(fake, llm_fallback="coordinator")
+
+    async def test_a_failing_model_is_replaced_by_the_offline_answer(
+        self, fake: FakeModel, server: Server, connect: Connect
+    ) -> None:
+        fake.default = Failure(500)
+        client = await opened(connect)
+        reply = await client.chat("s1", "What coupons do you have?")
+        assert reply["metadata"]["fallback_reason"] == "model_500"
+        assert reply["metadata"]["agent"] == "marketing"
+
+
+async def test_stats_add_up_the_model_tokens_of_every_reply(
+    fake: FakeModel, server: Server, connect: Connect, http: Any
+) -> None:
+    client = await opened(connect)
+    await client.chat("s1", "One")
+    await client.chat("s1", "Two")
+    response = await http.fetch(
+        "/api/v1/websocket/stats", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    counters = json.loads(response.body)["counters"]
+    assert (counters["prompt_tokens"], counters["completion_tokens"]) == (200, 40)
+
+
+async def test_a_tab_on_another_node_stops_a_reply_this_node_writes(
+    fake: FakeModel, redis_url: str
+) -> None:
+    """Two nodes on one Redis: the reply is written on node A (where the message was
+    sent); the cancel comes from a tab of the same session on node B."""
+    settings = llm_settings(fake)
+    never = asyncio.Event()
+    fake.answer(Stream((Text("Writing on A"), Hold(never))))
+    engines = [build_engine("redis", redis_url=redis_url) for _ in range(2)]
+    async with Server(settings, engine=engines[0]) as a, Server(settings, engine=engines[1]) as b:
+        await eventually(lambda: a.engine.ready() and b.engine.ready(), "both nodes ready")
+        on_a = await ChatClient.open(a.port, "s1")
+        token = (await on_a.greeting())["session_token"]
+        on_b = await ChatClient.open(b.port, "s1", session_token=token)
+        await on_b.greeting()
+        await chat(on_a, "Tell me a long story")
+        await on_b.expect("user_message")
+        reply_id = (await on_b.expect("chat_response_chunk"))["data"]["message_id"]
+        await on_b.send(type="cancel", message_id=reply_id)
+        _, reply = await on_a.reply()
+        assert (reply["content"], reply["cancelled"]) == ("Writing on A", True)
+        await asyncio.wait_for(fake.requests[0].over.wait(), TIMEOUT)
+        assert fake.requests[0].closed_early
+        on_a.close()
+        on_b.close()

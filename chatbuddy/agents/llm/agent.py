@@ -118,6 +118,11 @@ class LlmAgent:
     async def close(self) -> None:
         await self._model.close()
 
+    @property
+    def waiting(self) -> int:
+        """Replies waiting for a turn with the model now."""
+        return self._turns.waiting
+
     async def respond(self, request: AgentRequest) -> AgentReply:
         tools = ShopTools(
             self._shop,
