@@ -205,7 +205,7 @@ async def test_an_order_is_shown_only_with_its_proof_and_wrong_proofs_lock_the_s
     fake: FakeModel, server: Server, connect: Connect
 ) -> None:
     wrong = {"order_number": "10042", "email": "someone@else.example"}
-    right = {"order_number": "10042", "email": "kovacs.anna@example.com"}
+    right = {"order_number": "10042", "email": "nagy.peter@example.com"}  # the owner's
     for arguments in (wrong, wrong, wrong, right):
         fake.answer(call("order_status", arguments), say("Checked."))
     client = await opened(connect)
