@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from chatbuddy.agents.base import AgentRequest
 from chatbuddy.agents.context import Context
 from chatbuddy.agents.coordinator import CoordinatorAgent
-from chatbuddy.agents.base import AgentRequest
 from chatbuddy.agents.llm.tools import TOOLS, ShopTools, tool_schemas
 from chatbuddy.agents.ownership import WRONG_PROOFS_ALLOWED
 from chatbuddy.agents.shop import FileOrders, Shop
