@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
@@ -75,14 +76,10 @@ def test_the_days_tokens_start_again_at_midnight_utc() -> None:
     assert spend.used() == 0
 
 
-def message(n: int, role: str, content: str, **extra: object) -> StoredMessage:
-    return stored_message(
-        id=n,
-        role=role,
-        content=content,
-        timestamp=datetime.now(UTC),
-        **extra,  # type: ignore[arg-type]
-    )
+def message(
+    n: int, role: Literal["user", "assistant"], content: str, **extra: Any
+) -> StoredMessage:
+    return stored_message(id=n, role=role, content=content, timestamp=datetime.now(UTC), **extra)
 
 
 def test_a_sessions_tokens_are_read_from_its_latest_counted_reply() -> None:
