@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +55,8 @@ def serve(
       chatbuddy serve --port 9000 --agent echo
       CHATBUDDY_SESSION_TTL=30m chatbuddy serve --host 0.0.0.0
       chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
+      OPENAI_API_KEY=... chatbuddy serve --agent llm --llm-model gpt-4o-mini
+      chatbuddy serve --agent llm --llm-model llama3.1 --llm-base-url http://127.0.0.1:11434/v1
 
     Stops cleanly on Ctrl-C or SIGTERM, letting replies in progress finish.
     """
@@ -64,6 +68,9 @@ def serve(
     )
     try:
         settings = settings_from(options)
+        # The llm agent's key: from the environment only, so it is in no `ps` listing
+        # and no shell history (docs/llm.md).
+        settings = dataclasses.replace(settings, llm_api_key=llm_api_key(os.environ))
     except ConfigurationError as exc:
         raise ConfigError(str(exc)) from None
     logging.basicConfig(
@@ -94,6 +101,15 @@ def serve(
     except ConfigurationError as exc:
         raise ConfigError(str(exc)) from None
     console.print("ChatBuddy stopped.")
+
+
+def llm_api_key(environ: Mapping[str, str]) -> str | None:
+    """The llm agent's API key: CHATBUDDY_LLM_API_KEY, else OPENAI_API_KEY, else None."""
+    for name in ("CHATBUDDY_LLM_API_KEY", "OPENAI_API_KEY"):
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 def write_ready_file(path: Path, url: str, token_file: Path) -> None:
