@@ -276,7 +276,8 @@ def test_a_tool_call_shows_its_tool_and_time_and_its_arguments_only_when_sent() 
 
 
 def test_stats_show_model_tokens_when_the_agent_used_a_model() -> None:
-    with_tokens = {**STATS, "counters": {**STATS["counters"], "prompt_tokens": 18250}}
+    counters: dict[str, int] = STATS["counters"]  # type: ignore[assignment]
+    with_tokens = {**STATS, "counters": {**counters, "prompt_tokens": 18250}}
     for stats, shown in ((STATS, False), (with_tokens, True)):
         console, out = plain()
         console.print(stats_view(stats, SESSIONS, now=datetime(2024, 1, 15, tzinfo=UTC)))
