@@ -132,6 +132,15 @@ export class ChatConnection extends EventTarget {
     return false;
   }
 
+  /**
+   * Sends a `cancel` frame (protocol.js `cancelRequest`), when connected.
+   * @param {object} frame
+   * @returns {boolean} whether it went out
+   */
+  cancel(frame) {
+    return this.#transmit(frame);
+  }
+
   /** Measures the round trip; answered by a `pong` event (when connected). */
   ping() {
     this.#pingSentAt = performance.now();

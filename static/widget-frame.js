@@ -21,6 +21,7 @@ import { ChatConnection } from "./connection.js";
 import { otherLanguage, pickLanguage, saveLanguage, translate } from "./i18n.js";
 import { isValidId } from "./protocol.js";
 import { memoryStorage, sessionStore, usableStorage } from "./storage.js";
+import { attachStop } from "./stop.js";
 import { ChatView } from "./view.js";
 
 const GREETING_MAX = 300;
@@ -91,6 +92,7 @@ function main(storage, tabStorage) {
     userId: userId && isValidId(userId) ? userId : null,
   });
   const chat = bindChat(connection, view, (name, detail) => tell("event", { name: name, detail: detail }));
+  const stop = attachStop(connection, document, lang);
   let started = false; // the socket opens when the chat is first opened, not on every page view
 
   function setOpen(open, { focus = true } = {}) {
@@ -117,6 +119,7 @@ function main(storage, tabStorage) {
     root.lang = lang;
     document.title = translate(lang, "title");
     view.setLanguage(lang);
+    stop.setLanguage(lang);
   }
 
   view.addEventListener("language", () => {

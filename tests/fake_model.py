@@ -131,8 +131,12 @@ class FakeModel:
     def next_answer(self) -> Answer:
         return self._answers.popleft() if self._answers else self.default
 
+    def app(self) -> tornado.web.Application:
+        """The fake's routes (to serve them elsewhere: a browser test's background thread)."""
+        return tornado.web.Application([(r"/v1/chat/completions", _Completions, {"fake": self})])
+
     async def start(self) -> None:
-        app = tornado.web.Application([(r"/v1/chat/completions", _Completions, {"fake": self})])
+        app = self.app()
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self._server = tornado.httpserver.HTTPServer(app)
         self._server.add_sockets(sockets)
