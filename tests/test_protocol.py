@@ -101,7 +101,7 @@ def test_the_fast_envelope_writes_exactly_what_the_models_would() -> None:
         for block in re.findall(r"```json\n(.*?)```", doc, flags=re.S)
         if '"data"' in block and '"type"' in block
     ]
-    assert len({frame.type for frame in frames}) == 8
+    assert len({frame.type for frame in frames}) == 9
     for frame in frames:
         assert frame.to_json() == frame.model_dump_json()
         assert json.loads(frame.to_json())["type"] == frame.type
