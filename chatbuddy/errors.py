@@ -48,6 +48,7 @@ class ClientError(ChatBuddyError):
         *,
         request_type: str | None = None,
         retryable: bool | None = None,
+        client_message_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_type = error_type
@@ -55,6 +56,8 @@ class ClientError(ChatBuddyError):
         self.request_type = request_type
         #: For a failed reply: whether sending the message again may succeed (None: not said).
         self.retryable = retryable
+        # The client's id of the chat message refused, so it knows which one.
+        self.client_message_id = client_message_id
 
 
 class AgentFailed(ChatBuddyError):

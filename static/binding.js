@@ -4,6 +4,15 @@
 // two behave alike; neither touches the other's globals.
 import { MAX_CHARS, serverLength } from "./protocol.js";
 
+// What the user is told when a conversation was dropped, by the connection's
+// reason (none when they asked for a new one themselves).
+const DROPPED_NOTICES = {
+  refused: "newSession", lost: "lostSession",
+  expired: "sessionExpired", replaced: "sessionReplaced", deleted: "sessionDeleted",
+};
+// What the user is told when the server closed for good, by close code.
+const CLOSED_NOTICES = { 1008: "policyNotice" };
+
 /**
  * @param {import("./connection.js").ChatConnection} connection
  * @param {import("./view.js").ChatView} view
@@ -36,18 +45,12 @@ export function bindChat(connection, view, notify = () => {}) {
 
   // What the connection reports.
   const when = (type, show) => connection.addEventListener(type, (event) => show(event.detail));
-  when("status", ({ state, until }) => {
+  when("status", ({ state, until, code }) => {
     view.setStatus(state, until);
-    if (state === "disconnected") view.notice(view.t("closedNotice"), "error");
+    if (state === "disconnected") view.notice(view.t(CLOSED_NOTICES[code] || "closedNotice"), "error");
     notify("status", { state: state });
   });
-  when("established", ({ info, lost }) => {
-    view.showConnection(info);
-    if (lost) {
-      view.clearStored();
-      view.notice(view.t("lostSession"));
-    }
-  });
+  when("established", ({ info }) => view.showConnection(info));
   when("message", ({ message }) => view.showStored(message));
   when("historypage", () => view.showWelcomeIfEmpty());
   when("chunk", ({ id, delta }) => view.appendChunk(id, delta));
@@ -63,12 +66,18 @@ export function bindChat(connection, view, notify = () => {}) {
     view.notice(message, "error");
   });
   when("problem", ({ message }) => view.notice(message, "error"));
+  when("draining", () => view.notice(view.t("restartingNotice")));
   when("typing", ({ on }) => view.showTyping(on));
   when("info", ({ info }) => view.showSessionInfo(info));
   when("pong", ({ ms }) => view.notice(view.t("pong", { ms: ms })));
-  when("newsession", ({ refused }) => {
+  when("newsession", ({ reason, unsent }) => {
     view.clear();
-    if (refused) view.notice(view.t("newSession"));
+    if (DROPPED_NOTICES[reason]) view.notice(view.t(DROPPED_NOTICES[reason]));
+    // Written for the old conversation: the user decides whether to send it again.
+    if (unsent.length) {
+      view.restoreDraft(unsent);
+      view.notice(view.t("unsentRestored"));
+    }
   });
 
   return { send: send };

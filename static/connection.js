@@ -5,12 +5,16 @@
 // jitter, 0.5 s up to 20 s), asks with `history` for what came after the last
 // message id it has, and sends again what was typed offline or was still
 // unanswered, each with its client_message_id, so the server stores it once.
-// A close whose code is terminal (protocol.js CLOSE_CODES) is not retried: it
-// waits for the user (reopen()). It knows no DOM: it tells its owner what
+// A server that is restarting (error shutting_down, then close 1001) gets the
+// same treatment: what it refused waits, queued, for the next connection.
+// A close whose code is terminal (protocol.js CLOSE_CODES) is not retried.
+// When it says the session itself is gone (expired, replaced, deleted), a new
+// session starts at once; any other terminal close waits for the user
+// (reopen(), or a message they send). It knows no DOM: it tells its owner what
 // happened through events (below).
 import {
   chatMessage, chatSocketUrl, clientMessageId, closeAction, healthUrl, historyRequest,
-  isRetryable, parseFrame, ping, replyAgent, sessionInfoRequest,
+  isRetryable, parseFrame, ping, replyAgent, sessionEnd, sessionInfoRequest, socketProtocols,
 } from "./protocol.js";
 import { newSession } from "./storage.js";
 
@@ -37,11 +41,10 @@ export function reconnectDelay(attempt, random = Math.random) {
  * its events, then call start(). Each event is a CustomEvent; its `detail`:
  *
  * - `status` {state: "connecting" | "connected" | "retrying" | "disconnected",
- *   until}: when retrying, the time (Date.now() clock) of the next attempt;
- *   "disconnected" after a terminal close: nothing happens until reopen()
- * - `established` {info, lost}: the `connection_established` data; `lost` when
- *   the page had a session and the server did not resume it (it expired, or
- *   the server lost it): the conversation shown is gone there
+ *   until, code}: when retrying, the time (Date.now() clock) of the next
+ *   attempt; "disconnected" after a terminal close (`code`, its close code):
+ *   nothing happens until reopen() or send()
+ * - `established` {info}: the `connection_established` data
  * - `message` {message}: a stored message new to this page (from `history` or
  *   another tab); `message.client_message_id` may name one of ours
  * - `historypage` {}: one page of `history` has been delivered as `message`s
@@ -49,14 +52,20 @@ export function reconnectDelay(attempt, random = Math.random) {
  * - `reply` {id, content, timestamp, agent}: a whole reply new to this page
  * - `sending` {cmid}: our message went out and waits for its answer
  * - `queued` {cmid}: our message waits for the connection to send it (again)
+ * - `draining` {}: the server is restarting; what it refused goes once reconnected
  * - `confirmed` {cmid, id}: the server has our message (`id` when known)
  * - `failed` {cmid, message}: the server refused our message for good
  * - `problem` {message}: any other error the server reported, to show as is
  * - `typing` {on}: whether an answer is being waited for
  * - `info` {info}: the `session_info` data
  * - `pong` {ms}: the round trip of the last ping()
- * - `newsession` {refused}: the conversation was dropped and a new session
- *   starts (`refused`: the server refused the old one; else newSession())
+ * - `newsession` {reason, unsent}: the conversation was dropped and a new
+ *   session starts. `reason`: "user" (newSession()), "refused" (the server
+ *   refused the old session's token), "lost" (the server did not resume it),
+ *   or the close that ended it: "expired" (4001), "replaced" (4002),
+ *   "deleted" (4003). `unsent`: the texts of our messages that the old session
+ *   never answered, oldest first; they are not sent to the new one (they were
+ *   written for the old conversation), so the owner may give them back to the user
  * - `frame` {type, data}: every server frame, after the above (for frame
  *   types this module does not handle)
  */
@@ -67,6 +76,10 @@ export class ChatConnection extends EventTarget {
   #session;         // {id, token}; the token arrives with connection_established
   #socket = null;   // the current WebSocket, null while there is none
   #closed = false;  // the server closed with a terminal code: no reconnecting by itself
+  // This session was started by the page because the server ended the last
+  // one, and nothing was sent in it yet: if it ends too, stop instead of looping.
+  #autoStarted = false;
+  #draining = false; // this connection's server is shutting down: send nothing more on it
   #attempt = 0;     // reconnect attempts since the last success, for the backoff
   #retryTimer = null;
   #seen = new Set(); // message ids this page has, so that none is shown twice
@@ -103,6 +116,7 @@ export class ChatConnection extends EventTarget {
   /** Connects now, the user asked: also after a terminal close. */
   reopen() {
     this.#closed = false;
+    this.#autoStarted = false;
     if (!this.#socket) this.#connect();
   }
 
@@ -123,6 +137,8 @@ export class ChatConnection extends EventTarget {
    * @returns {boolean} whether it went out now
    */
   send(message) {
+    if (this.#closed) this.reopen(); // a message is the user asking to connect again
+    this.#autoStarted = false;
     if (this.#sendChat(message)) {
       this.#emit("sending", { cmid: message.cmid });
       return true;
@@ -154,7 +170,13 @@ export class ChatConnection extends EventTarget {
 
   /** Drops this conversation (here, not on the server) and starts a new session. */
   newSession() {
-    this.#startNewSession(false);
+    this.#closed = false;
+    this.#autoStarted = false;
+    const old = this.#socket;
+    this.#socket = null; // its close is ours: onclose ignores it
+    if (old) old.close();
+    this.#replaceSession("user");
+    this.#connect();
   }
 
   #emit(type, detail) {
@@ -172,6 +194,7 @@ export class ChatConnection extends EventTarget {
   // -- sending ------------------------------------------------------------------
 
   #sendChat(item) {
+    if (this.#draining) return false;
     const frame = chatMessage({ sessionId: this.#session.id, cmid: item.cmid, text: item.text });
     const sent = this.#transmit(frame);
     if (sent) {
@@ -184,6 +207,13 @@ export class ChatConnection extends EventTarget {
   #flushOutbox() {
     while (this.#outbox.length && this.#sendChat(this.#outbox[0])) this.#outbox.shift();
     for (const item of this.#inflight) this.#emit("sending", { cmid: item.cmid });
+  }
+
+  // Messages sent on a connection that closed before they were answered go
+  // again, first, on the next one (the server drops those it stored).
+  #requeueInflight() {
+    for (const item of this.#inflight) this.#emit("queued", { cmid: item.cmid });
+    this.#outbox.unshift(...this.#inflight.splice(0));
   }
 
   // The oldest message in flight is the one the server just answered: replies
@@ -231,13 +261,10 @@ export class ChatConnection extends EventTarget {
     this.#session.token = data.session_token;
     this.#store.save(this.#session);
     this.#emit("status", { state: "connected", until: 0 });
-    // We had a session and the server did not resume it (it expired, or was lost).
-    const lost = !data.resumed && hadSession;
-    if (lost) {
-      this.#seen.clear();
-      this.#lastId = 0;
-    }
-    this.#emit("established", { info: data, lost: lost });
+    // We had a session and the server did not resume it (it expired, or was
+    // lost): this is a new session under the old id, and the conversation is gone.
+    if (!data.resumed && hadSession) this.#dropConversation("lost");
+    this.#emit("established", { info: data });
     this.#transmit(historyRequest(this.#lastId));
     this.#transmit(sessionInfoRequest());
     // Messages that were in flight when the connection dropped go again,
@@ -279,6 +306,13 @@ export class ChatConnection extends EventTarget {
   }
 
   #chatError(data) {
+    // The session is gone (expired, or its id taken): the close that follows
+    // (4001, 4002) hands every message it never answered back to the user.
+    if (data.error_type === "missing_session") return;
+    if (data.error_type === "shutting_down") {
+      this.#refusedWhileDraining(data);
+      return;
+    }
     if (data.error_type === "duplicate_message" && this.#inflight.length) {
       // Stored before; its reply will come (or is in history).
       this.#confirmOldest(data.in_reply_to);
@@ -290,7 +324,7 @@ export class ChatConnection extends EventTarget {
       this.#emit("problem", { message: data.error_message });
       return;
     }
-    const mine = this.#inflight.shift();
+    const mine = this.#takeInflight(data, "oldest");
     this.#emit("typing", { on: this.#inflight.length > 0 });
     if (!mine) {
       this.#emit("problem", { message: data.error_message });
@@ -303,13 +337,38 @@ export class ChatConnection extends EventTarget {
     }
   }
 
+  // The in-flight message an error is about: the one it names (servers since
+  // the error's client_message_id), else the oldest or newest one in flight.
+  #takeInflight(data, otherwise) {
+    const named = data.client_message_id;
+    const at = named ? this.#inflight.findIndex((m) => m.cmid === named) : -1;
+    if (at >= 0) return this.#inflight.splice(at, 1)[0];
+    return otherwise === "oldest" ? this.#inflight.shift() : this.#inflight.pop();
+  }
+
+  // The server is shutting down: it answers what it took before and refuses
+  // the rest, then closes (1001). So the refused are the newest in flight,
+  // one per refusal; they wait in the outbox, in order, and go again with the
+  // same client_message_id once reconnected. Nothing more is sent meanwhile.
+  #refusedWhileDraining(data) {
+    if (!this.#draining) this.#emit("draining", {});
+    this.#draining = true;
+    const mine = this.#takeInflight(data, "newest");
+    if (mine) {
+      this.#outbox.unshift(mine);
+      this.#emit("queued", { cmid: mine.cmid });
+    }
+    this.#emit("typing", { on: this.#inflight.length > 0 });
+  }
+
   // -- the socket's life ---------------------------------------------------------
 
   #connect() {
     clearTimeout(this.#retryTimer);
+    this.#draining = false;
     this.#emit("status", { state: "connecting", until: 0 });
-    const url = chatSocketUrl(this.#base, this.#session.id, this.#session.token, this.#userId);
-    const ws = new WebSocket(url);
+    const url = chatSocketUrl(this.#base, this.#session.id, this.#userId);
+    const ws = new WebSocket(url, socketProtocols(this.#session.token));
     let opened = false;
     this.#socket = ws;
     ws.onopen = () => { opened = true; };
@@ -321,17 +380,32 @@ export class ChatConnection extends EventTarget {
       if (this.#socket !== ws) return; // replaced on purpose (new conversation)
       this.#socket = null;
       if (!opened) this.#refusedOrDown();
-      else if (closeAction(event.code) === "terminal") this.#closedForGood();
+      else if (sessionEnd(event.code)) this.#sessionGone(event.code);
+      else if (closeAction(event.code) === "terminal") this.#closedForGood(event.code);
       else this.#scheduleReconnect();
     };
   }
 
   // The server closed with a terminal code: reconnecting would loop, so stop.
-  #closedForGood() {
+  #closedForGood(code) {
     this.#closed = true;
-    this.#outbox.unshift(...this.#inflight.splice(0));
+    this.#requeueInflight();
     this.#emit("typing", { on: false });
-    this.#emit("status", { state: "disconnected", until: 0 });
+    this.#emit("status", { state: "disconnected", until: 0, code: code });
+  }
+
+  // The session is gone for good (4001-4003): its token would only be refused.
+  // A new session starts at once, unless this one was such a new session and
+  // unused: a server that ended every new session would make that a loop.
+  #sessionGone(code) {
+    const again = this.#autoStarted;
+    this.#replaceSession(sessionEnd(code));
+    if (again) {
+      this.#closedForGood(code);
+    } else {
+      this.#autoStarted = true;
+      this.#connect();
+    }
   }
 
   // The handshake failed: the server is down, or it refused this session.
@@ -340,7 +414,8 @@ export class ChatConnection extends EventTarget {
       .then((response) => {
         if (response.ok && this.#session.token) {
           // The server is up and refused us: the session is not ours any more.
-          this.#startNewSession(true);
+          this.#replaceSession("refused");
+          this.#connect();
         } else {
           this.#scheduleReconnect();
         }
@@ -349,26 +424,27 @@ export class ChatConnection extends EventTarget {
   }
 
   #scheduleReconnect() {
-    this.#outbox.unshift(...this.#inflight.splice(0));
+    this.#requeueInflight();
     const delay = reconnectDelay(this.#attempt);
     this.#attempt += 1;
     this.#emit("status", { state: "retrying", until: Date.now() + delay });
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
 
-  #startNewSession(refused) {
-    this.#closed = false;
+  // A new session (no token yet) takes this one's place, here and in the store.
+  #replaceSession(reason) {
     this.#session = newSession();
     this.#store.save(this.#session);
+    this.#attempt = 0;
+    this.#dropConversation(reason);
+  }
+
+  // Forgets the conversation shown; what it never got answered goes to the owner.
+  #dropConversation(reason) {
+    const unsent = [...this.#inflight.splice(0), ...this.#outbox.splice(0)].map((item) => item.text);
     this.#seen.clear();
     this.#lastId = 0;
-    this.#inflight.length = 0;
-    this.#outbox.length = 0;
-    this.#emit("newsession", { refused: refused });
-    const old = this.#socket;
-    this.#socket = null;
-    if (old) old.close();
-    this.#attempt = 0;
-    this.#connect();
+    this.#emit("typing", { on: false });
+    this.#emit("newsession", { reason: reason, unsent: unsent });
   }
 }

@@ -32,6 +32,8 @@ export const STRINGS = {
     retryIn: "újra {s} mp múlva",
     retryNow: "Újrapróbálás most",
     closedNotice: "A szerver lezárta a kapcsolatot. Az „Újrapróbálás most” gombbal újra csatlakozhat.",
+    policyNotice: "Túl sok üzenet érkezett rövid idő alatt, ezért a szerver lezárta a kapcsolatot. " +
+      "Várjon egy kicsit, majd nyomja meg az „Újrapróbálás most” gombot.",
     queued: "sorban áll",
     failed: "nem sikerült",
     you: "Ön",
@@ -45,7 +47,12 @@ export const STRINGS = {
     tooLong: "Az üzenet túl hosszú ({n}/{max} karakter).",
     newSession: "Új beszélgetés indult.",
     lostSession: "Az előző beszélgetés nem állítható vissza; új indult.",
+    sessionExpired: "Ez a beszélgetés lejárt; új beszélgetés indult.",
+    sessionReplaced: "Ez a beszélgetés már nem érhető el; új beszélgetés indult.",
+    sessionDeleted: "Ezt a beszélgetést törölték; új beszélgetés indult.",
+    unsentRestored: "Az el nem küldött üzenete visszakerült az üzenetmezőbe: küldje el újra, ha még kell.",
     queuedNotice: "Nincs kapcsolat – az üzenet elküldése a kapcsolat helyreállásakor.",
+    restartingNotice: "A szerver újraindul – az üzenet elküldése a kapcsolat helyreállásakor.",
     welcome: "Üdvözöljük! Kérdezzen termékekről, rendelésekről vagy kuponokról.",
     agents: {
       product: "termék", order: "rendelés", recommendation: "ajánló",
@@ -77,6 +84,8 @@ export const STRINGS = {
     retryIn: "retrying in {s} s",
     retryNow: "Retry now",
     closedNotice: "The server closed the connection. Use “Retry now” to connect again.",
+    policyNotice: "Too many messages in a short time, so the server closed the connection. " +
+      "Wait a moment, then use “Retry now”.",
     queued: "queued",
     failed: "failed",
     you: "You",
@@ -90,7 +99,12 @@ export const STRINGS = {
     tooLong: "The message is too long ({n}/{max} characters).",
     newSession: "Started a new conversation.",
     lostSession: "The previous conversation could not be restored; a new one started.",
+    sessionExpired: "This conversation has expired; a new one has started.",
+    sessionReplaced: "This conversation is no longer available; a new one has started.",
+    sessionDeleted: "This conversation was deleted; a new one has started.",
+    unsentRestored: "Your unsent message is back in the message box: send it again if you still need it.",
     queuedNotice: "Offline – the message will be sent when the connection is back.",
+    restartingNotice: "The server is restarting – the message will be sent when the connection is back.",
     welcome: "Welcome! Ask about products, orders or coupons.",
     agents: {
       product: "product", order: "order", recommendation: "recommendation",

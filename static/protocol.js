@@ -8,6 +8,13 @@ export const MAX_CHARS = 4000;
 // Session and user ids the server accepts in the socket's URL.
 const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+// The subprotocol the server speaks, and the offered "subprotocol" that
+// carries the session's token (server: chatbuddy/wire/subprotocol.py).
+const SUBPROTOCOL = "chatbuddy.v1";
+const TOKEN_PREFIX = "chatbuddy.token.";
+// Tokens are URL-safe base64 (the server's secrets.token_urlsafe).
+const TOKEN_RE = /^[A-Za-z0-9_-]{1,256}$/;
+
 // Chat errors after which the same message may be sent again, unchanged.
 const RETRYABLE_ERRORS = new Set(["storage_unavailable", "rate_limited"]);
 
@@ -16,22 +23,31 @@ const RETRYABLE_ERRORS = new Set(["storage_unavailable", "rate_limited"]);
 const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /**
- * What the page does when the server closes an open socket, by close code:
- * "retry" (reconnect with backoff) or "terminal" (stay closed until the user
- * asks). The server's table of close codes (docs/protocol.md, "Close codes",
- * once the hardening work adds it) is the source; this is the page's copy.
- * A code not listed here is retried, with backoff, so no code can make a
- * reconnect loop faster than the backoff allows.
+ * What to do when the server closes an open socket, by close code: "retry"
+ * (reconnect with backoff, then fetch what was missed) or "terminal"
+ * (reconnecting as before cannot help: stop and say why). A copy of the
+ * server's table, chatbuddy/wire/close_codes.py (docs/protocol.md, "Close
+ * codes"); tests/test_close_codes.py checks that the two agree. A code not
+ * listed here, and a lost connection (1006), is retried with backoff, so no
+ * code can make a reconnect loop faster than the backoff allows.
  */
 export const CLOSE_CODES = Object.freeze({
-  1000: "terminal", // normal closure: the server ended this chat on purpose
-  1001: "retry",    // going away: the server stops or restarts
-  1006: "retry",    // abnormal closure: the connection dropped without a close frame
-  1008: "terminal", // policy violation: reconnecting would only be refused again
-  1011: "retry",    // internal error on the server
-  1012: "retry",    // service restart
-  1013: "retry",    // try again later (overloaded)
+  1000: "terminal", // normal: the server ended this connection on purpose
+  1001: "retry",    // going away: the server is shutting down or restarting
+  1008: "terminal", // policy violation: rules broken again and again (rate limits)
+  1009: "retry",    // too big: a frame over 64 KiB
+  1011: "retry",    // server error
+  1013: "retry",    // try again later: the server is over a limit right now
+  4000: "retry",    // slow consumer: this page read too slowly
+  4001: "terminal", // session expired, or the store lost it
+  4002: "terminal", // session replaced: its id now belongs to a new session
+  4003: "terminal", // session deleted by an administrator
+  4008: "retry",    // not responding: no pong and nothing read for too long
 });
+
+// Terminal codes after which the old session is gone for good: the page
+// starts a new one. What each is called in events (and in the notices).
+const SESSION_ENDS = Object.freeze({ 4001: "expired", 4002: "replaced", 4003: "deleted" });
 
 /**
  * @param {number} code a CloseEvent's code
@@ -39,6 +55,15 @@ export const CLOSE_CODES = Object.freeze({
  */
 export function closeAction(code) {
   return CLOSE_CODES[code] || "retry";
+}
+
+/**
+ * Why the session itself ended, if close `code` says it did.
+ * @param {number} code a CloseEvent's code
+ * @returns {"expired" | "replaced" | "deleted" | null}
+ */
+export function sessionEnd(code) {
+  return SESSION_ENDS[code] || null;
 }
 
 /**
@@ -82,22 +107,42 @@ export function clientMessageId(counter) {
 }
 
 /**
- * The chat socket's URL for a session, on the server at `base`.
+ * The chat socket's URL for a session, on the server at `base`. It never
+ * holds the session's token: proxies and access logs keep URLs, so the token
+ * travels in the subprotocol offer instead (socketProtocols()).
  * @param {string | URL} base the server (http: or https:); paths start at its root
  * @param {string} sessionId
- * @param {string | null} token the session's token, once the server gave one
  * @param {string | null} [userId] the user the page knows (a label, not a proof)
  * @returns {string} a ws: or wss: URL
  */
-export function chatSocketUrl(base, sessionId, token, userId) {
+export function chatSocketUrl(base, sessionId, userId) {
   const server = new URL(base);
   const scheme = server.protocol === "https:" ? "wss:" : "ws:";
-  const query = new URLSearchParams();
-  if (userId) query.set("user_id", userId);
-  if (token) query.set("session_token", token);
-  const search = query.toString();
-  return scheme + "//" + server.host + "/ws/chat/" + encodeURIComponent(sessionId) +
-    (search ? "?" + search : "");
+  const search = userId ? "?" + new URLSearchParams({ user_id: userId }) : "";
+  return scheme + "//" + server.host + "/ws/chat/" + encodeURIComponent(sessionId) + search;
+}
+
+/**
+ * The subprotocols to offer when opening the chat socket: `chatbuddy.v1`, and
+ * the session's token as `chatbuddy.token.TOKEN` once the server gave one
+ * (server: chatbuddy/wire/subprotocol.py). The server answers `chatbuddy.v1`
+ * and never echoes the token. Use: `new WebSocket(url, socketProtocols(token))`.
+ * @param {string | null} token
+ * @returns {string[]}
+ */
+export function socketProtocols(token) {
+  return token ? [SUBPROTOCOL, TOKEN_PREFIX + token] : [SUBPROTOCOL];
+}
+
+/**
+ * Whether `token` looks like a token the server gives (URL-safe base64), so
+ * that it can travel in a subprotocol offer (a WebSocket refuses to open with
+ * any other character there).
+ * @param {unknown} token
+ * @returns {boolean}
+ */
+export function isValidToken(token) {
+  return typeof token === "string" && TOKEN_RE.test(token);
 }
 
 /**

@@ -2,7 +2,7 @@
 // token, so that a reload (or a second tab) continues the same conversation.
 // The token is what proves the session is ours (docs/protocol.md), so it is kept
 // only in the storage the caller gives, never in a URL or a cookie.
-import { isValidId, newSessionId } from "./protocol.js";
+import { isValidId, isValidToken, newSessionId } from "./protocol.js";
 
 /** @typedef {{id: string, token: string | null}} Session */
 
@@ -28,7 +28,7 @@ export function sessionStore(storage, key = "chatbuddy.session") {
       try {
         const saved = JSON.parse(storage.getItem(key) || "null");
         if (saved && isValidId(saved.id)) {
-          return { id: saved.id, token: typeof saved.token === "string" ? saved.token : null };
+          return { id: saved.id, token: isValidToken(saved.token) ? saved.token : null };
         }
       } catch (e) { /* a broken entry: start afresh */ }
       return newSession();

@@ -294,20 +294,6 @@ export class ChatView extends EventTarget {
     this.showTyping(false);
   }
 
-  /**
-   * Removes the conversation the server no longer has (it did not resume the
-   * session), but not our messages still waiting to be sent: they go to the
-   * new session.
-   */
-  clearStored() {
-    for (const li of this.#ui.messages.querySelectorAll(".msg:not(.pending)")) {
-      if (li.dataset.cmid) this.#byClientId.delete(li.dataset.cmid);
-      li.remove();
-    }
-    this.#streaming.clear();
-    this.showWelcomeIfEmpty();
-  }
-
   // -- the composer ---------------------------------------------------------------
 
   /** Shows the length near the limit and allows sending only what may be sent. */
@@ -317,6 +303,17 @@ export class ChatView extends EventTarget {
     ui.counter.textContent = n >= COUNTER_FROM ? n + " / " + MAX_CHARS : "";
     ui.counter.classList.toggle("over", n > MAX_CHARS);
     ui.send.disabled = !ui.input.value.trim() || n > MAX_CHARS;
+  }
+
+  /**
+   * Puts texts the user wrote but never got sent back into the composer,
+   * before whatever is being typed there now.
+   * @param {string[]} texts
+   */
+  restoreDraft(texts) {
+    const input = this.#ui.input;
+    input.value = [...texts, input.value].filter((text) => text.trim()).join("\n\n");
+    this.updateCounter();
   }
 
   /** Empties the composer (its text was sent). */

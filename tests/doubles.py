@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from chatbuddy.engine import Frame, Presence, frame_text
 from chatbuddy.errors import ConnectionClosed
+from chatbuddy.records import utcnow
 
 
 @dataclass
@@ -51,3 +53,16 @@ class RecordingNode:
 
     def presence(self) -> Presence:
         return self.local
+
+
+class FakeClock:
+    """A clock for stores that tests move forward by hand (``clock=`` of a store)."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+from pathlib import Path
+
 from chatbuddy.agents import AgentReply, AgentRequest
 from chatbuddy.agents.shop import Order
 
@@ -41,3 +46,31 @@ class RemoteOrders:
 
 def make_orders() -> RemoteOrders:
     return RemoteOrders()
+
+
+class GatedAgent:
+    """Answers "re: TEXT" at once, except a message that starts with "hold": that
+    reply is still being written until the process gets SIGUSR1, as a slow
+    agent's would be while a test stops the server. The file ``held`` appears
+    once such a message waits (the server has stored it by then)."""
+
+    name = "gated"
+    history_wanted = 0
+
+    def __init__(self, held: Path) -> None:
+        # Touched when a reply starts waiting, for the test to see.
+        self.held = held
+        # Set by SIGUSR1: held replies go on.
+        self.released = asyncio.Event()
+
+    async def respond(self, request: AgentRequest) -> AgentReply:
+        if request.content.startswith("hold"):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.released.set)
+            self.held.touch()
+            await self.released.wait()
+        return AgentReply(agent="gated", confidence=1.0, text="re: " + request.content)
+
+
+def make_gated_agent() -> GatedAgent:
+    """The gated agent; CHATBUDDY_TEST_HELD names the file it touches."""
+    return GatedAgent(Path(os.environ["CHATBUDDY_TEST_HELD"]))

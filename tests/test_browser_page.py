@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
-from collections.abc import Iterator
+import signal
+import socket
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Response,
+    WebSocket,
     expect,
     sync_playwright,
 )
@@ -34,6 +40,7 @@ from tests.browser import (
     accessibility_violations,
     launch,
 )
+from tests.helpers import TIMEOUT, ChatClient
 from tests.processes import LiveServer, serve_env, start_server
 from tests.redis_server import RedisServer, free_port
 
@@ -142,6 +149,40 @@ def test_a_reload_shows_the_same_conversation(context: BrowserContext, server: L
     expect(page.locator(".msg.user .body")).to_have_text(["Hol tart a 10042 rendelésem?"])
     expect(page.locator(".msg.assistant .body")).to_contain_text(["#10042"])
     assert session_of(page) == session
+
+
+def test_the_token_travels_in_the_subprotocol_offer_never_in_the_url(
+    context: BrowserContext, server: LiveServer
+) -> None:
+    page = context.new_page()
+    urls: list[str] = []
+    greetings: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        urls.append(socket.url)
+        socket.on("framereceived", lambda payload: greetings.extend(greeting_in(payload)))
+
+    page.on("websocket", on_socket)
+    page.goto(server.url)
+    say(page, "Hol tart a 10042 rendelésem?")
+    expect(page.locator(".msg.assistant .body")).to_contain_text(["#10042"])
+    token = json.loads(page.evaluate("localStorage.getItem('chatbuddy.session')"))["token"]
+    assert token
+
+    page.reload()  # the token goes in the offer: the server resumes the session
+    expect(page.locator(".msg.user .body")).to_have_text(["Hol tart a 10042 rendelésem?"])
+    expect(page.locator(".msg.assistant .body")).to_contain_text(["#10042"])
+    assert [greeting["resumed"] for greeting in greetings] == [False, True]
+    assert len(urls) == 2
+    for url in urls:
+        assert "token" not in url
+        assert token not in url
+
+
+def greeting_in(payload: str | bytes) -> list[dict[str, Any]]:
+    """The ``connection_established`` data in a frame the page received, if it is one."""
+    frame = json.loads(payload)
+    return [frame["data"]] if frame.get("type") == "connection_established" else []
 
 
 def test_a_new_conversation_starts_empty_with_a_new_session(
@@ -441,12 +482,171 @@ def test_when_the_server_did_not_resume_the_session_the_old_conversation_is_clea
         expect(page.locator(".msg.assistant")).to_have_count(1)
         node.stop()
         expect(page.locator("#status")).to_have_attribute("data-state", "retrying")
+        say(page, "Where is order 10042?")  # queued for a session the server forgot
+        expect(page.locator(".msg.user.pending .state")).to_have_text("queued")
         node = start_server(env, port=port)
         expect(page.locator(".notice")).to_contain_text(
-            ["The previous conversation could not be restored; a new one started."]
+            [
+                "The previous conversation could not be restored; a new one started.",
+                "Your unsent message is back in the message box",
+            ]
         )
         expect(page.locator(".msg")).to_have_count(0)
         expect(page.locator("#messages .empty")).to_be_visible()
+        expect(page.locator("#input")).to_have_value("Where is order 10042?")
+    finally:
+        node.stop()
+
+
+def new_session_of(page: Page, old: str) -> str:
+    """The session the page keeps once it has left ``old`` and the server has
+    given the new one its token."""
+    page.wait_for_function(
+        """(old) => {
+            const saved = JSON.parse(localStorage.getItem('chatbuddy.session'));
+            return saved.id !== old && saved.token;
+        }""",
+        arg=old,
+    )
+    return session_of(page)
+
+
+def test_when_the_store_loses_an_open_pages_session_the_page_says_so_and_starts_anew_once(
+    context: BrowserContext, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    # Sessions of 3 s: the server checks its open pages' sessions every second (4001).
+    node = start_server(
+        serve_env(tmp_path / "runtime"), "--redis-url", own_redis.url, "--session-ttl", "3s"
+    )
+    try:
+        page = context.new_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda socket: sockets.append(socket.url))
+        page.goto(node.url)
+        say(page, PRICE_QUESTION)
+        expect(page.locator(".msg.assistant")).to_have_count(1)
+        old = session_of(page)
+
+        with own_redis.client() as client:
+            client.flushall()  # as a Redis restarted without its data
+        expect(page.locator(".notice")).to_contain_text(
+            ["This conversation has expired; a new one has started."]
+        )
+        expect(page.locator(".msg")).to_have_count(0)
+        new = new_session_of(page, old)
+        expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        say(page, "Do you have coupons?")  # the new session works
+        expect(page.locator(".msg.assistant")).to_have_count(1)
+        assert [url.split("/ws/chat/")[1] for url in sockets] == [old, new]
+    finally:
+        node.stop()
+
+
+def in_thread(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end on a loop of its own (Playwright's sync API runs one here)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result(TIMEOUT)
+
+
+async def take_over(port: int, session_id: str) -> None:
+    """Open a stranger's new session under ``session_id`` (free again once the
+    store lost the old one): the old session's pages must never join it."""
+    stranger = await ChatClient.open(port, session_id)
+    await stranger.greeting()  # the session exists once the socket is greeted
+    stranger.close()
+
+
+def test_a_message_to_a_session_whose_id_was_taken_goes_back_to_the_composer_of_a_new_one(
+    context: BrowserContext, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    node = start_server(serve_env(tmp_path / "runtime"), "--redis-url", own_redis.url)
+    try:
+        page = open_chat(context, node.url)
+        say(page, PRICE_QUESTION)
+        expect(page.locator(".msg.assistant")).to_have_count(1)
+        old = session_of(page)
+        with own_redis.client() as client:
+            client.flushall()
+        in_thread(take_over(node.port, old))
+
+        say(page, "Where is order 10042?")  # refused (missing_session), then closed with 4002
+        expect(page.locator(".notice")).to_contain_text(
+            [
+                "This conversation is no longer available; a new one has started.",
+                "Your unsent message is back in the message box",
+            ]
+        )
+        expect(page.locator(".msg")).to_have_count(0)
+        # Written for the old conversation: not sent to the new one unless the user wants.
+        expect(page.locator("#input")).to_have_value("Where is order 10042?")
+        new_session_of(page, old)
+        page.locator("#input").press("Enter")
+        expect(page.locator(".msg.assistant .body")).to_contain_text(["#10042"])
+        expect(page.locator(".msg.user .body")).to_have_text(["Where is order 10042?"])
+    finally:
+        node.stop()
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (up to the tests' timeout) for something another process makes true."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_a_message_a_draining_server_refused_is_sent_again_after_the_restart_and_answered_once(
+    context: BrowserContext, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    held = tmp_path / "held"
+    env = serve_env(tmp_path / "runtime", CHATBUDDY_TEST_HELD=str(held), PYTHONPATH=str(ROOT))
+    options = ("--redis-url", own_redis.url, "--agent", "tests.plugins:make_gated_agent")
+    port = free_port()
+    node = start_server(env, *options, port=port)
+    try:
+        page = context.new_page()
+        sent: list[dict[str, Any]] = []  # every chat_message the page sent, on any socket
+        page.on(
+            "websocket",
+            lambda socket: socket.on("framesent", lambda payload: sent.append(json.loads(payload))),
+        )
+        page.goto(node.url)
+        expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        say(page, "hold this one")  # stored; its reply is still being written...
+        wait_until(held.exists, "the agent to hold the reply")
+
+        node.process.send_signal(signal.SIGTERM)  # ...while the server drains
+        wait_until(lambda: refuses_connections(port), "the server to stop listening")
+        say(page, "Where is order 10042?")  # refused: shutting_down
+        expect(page.locator(".notice")).to_contain_text(["The server is restarting"])
+        expect(page.locator(".msg.user .state")).to_have_text(["queued"])
+        expect(page.locator(".msg.user.failed")).to_have_count(0)
+
+        node.process.send_signal(signal.SIGUSR1)  # the held reply is written and stored;
+        expect(page.locator("#status")).to_have_attribute("data-state", "retrying")  # 1001
+        assert node.process.wait(TIMEOUT) == 0  # a clean shutdown
+
+        node = start_server(env, *options, port=port)  # the same address, the same Redis
+        expect(page.locator(".msg.assistant .body")).to_have_text(
+            ["re: hold this one", "re: Where is order 10042?"]
+        )
+        expect(page.locator(".msg.user.pending")).to_have_count(0)
+        resent = [f for f in sent if f.get("content") == "Where is order 10042?"]
+        assert len(resent) == 2  # to the draining server, then to the new one
+        assert resent[0]["client_message_id"] == resent[1]["client_message_id"]
+        page.reload()  # the server has each message, and each reply, once
+        expect(page.locator(".msg.user .body")).to_have_text(
+            ["hold this one", "Where is order 10042?"]
+        )
+        expect(page.locator(".msg.assistant")).to_have_count(2)
     finally:
         node.stop()
 
@@ -514,35 +714,72 @@ def test_the_page_has_no_serious_accessibility_violations_in_either_language(
 
 
 class FakeChat(tornado.websocket.WebSocketHandler):
-    """A chat socket that greets, then closes with the code the test chose."""
+    """A chat socket that greets, then closes with the code the test chose (or
+    answers chat messages as the test says)."""
 
     def initialize(self, site: CloseCodeSite) -> None:
-        # Says which code to close with, and counts the connections.
+        # Says which code to close with, and records the connections.
         self._site = site
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self._site.opened += 1
+        #: Which of the site's connections this is, from 1.
+        self.number = self._site.opened
+        self._site.chats.append(self)
         session = self.path_args[0]
+        self._site.sessions.append(session)
+        offer = self.request.headers.get("Sec-WebSocket-Protocol", "")
+        self._site.offers.append(offer)
         data = {
             "connection_id": f"conn_{self._site.opened:016x}", "session_id": session,
             "user_id": None, "timestamp": "2024-01-15T10:30:00Z", "session_token": "t" * 43,
-            "resumed": False, "last_message_id": None, "protocol_version": 1,
+            "resumed": "chatbuddy.token." in offer, "last_message_id": None, "protocol_version": 1,
         }  # fmt: skip
         self.write_message(
             json.dumps({"type": "connection_established", "data": data, "session_id": session})
         )
-        self.close(self._site.close_code, "closed by the test")
+        if self._site.close_code is not None:
+            self.close(self._site.close_code, "closed by the test")
+
+    def on_message(self, message: str | bytes) -> None:
+        frame = json.loads(message)
+        if frame["type"] == "chat_message" and self._site.on_chat is not None:
+            self._site.on_chat(self, frame)
+
+    def send_frame(self, kind: str, **data: Any) -> None:
+        """Send a server frame of type ``kind`` with ``data``."""
+        data.setdefault("timestamp", "2024-01-15T10:30:00Z")
+        self.write_message(
+            json.dumps({"type": kind, "data": data, "session_id": self.path_args[0]})
+        )
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return "chatbuddy.v1" if "chatbuddy.v1" in subprotocols else None
 
 
 class CloseCodeSite(BackgroundSite):
-    """The real page, served with a fake chat socket that closes with ``close_code``."""
+    """The real page, served with a fake chat socket that closes with ``close_code``
+    once it has greeted (None: it stays open), and hands each chat message to
+    ``on_chat`` (on the site's thread)."""
 
-    def __init__(self, close_code: int) -> None:
+    def __init__(
+        self,
+        close_code: int | None,
+        on_chat: Callable[[FakeChat, dict[str, Any]], None] | None = None,
+    ) -> None:
         super().__init__()
         #: What the socket closes with.
         self.close_code = close_code
+        #: What answers a chat message.
+        self.on_chat = on_chat
         #: How many sockets the page opened.
         self.opened = 0
+        #: The session id of each, in order.
+        self.sessions: list[str] = []
+        #: The subprotocols each offered, as the header said.
+        self.offers: list[str] = []
+        #: The connections, in order.
+        self.chats: list[FakeChat] = []
         static = static_path()
         self.start(
             tornado.web.Application(
@@ -556,10 +793,22 @@ class CloseCodeSite(BackgroundSite):
         )
         self.url = f"http://127.0.0.1:{self.port}/"
 
+    def close_all(self, code: int) -> None:
+        """Close every connection with ``code`` (from the test's thread)."""
+        assert self._loop is not None
+        for chat in self.chats:
+            self._loop.call_soon_threadsafe(chat.close, code)
 
-@pytest.mark.parametrize("code", [1000, 1008])
+
+@pytest.mark.parametrize(
+    ("code", "notice"),
+    [
+        (1000, "The server closed the connection."),
+        (1008, "Too many messages in a short time, so the server closed the connection."),
+    ],
+)
 def test_a_terminal_close_code_is_not_retried_until_the_user_asks(
-    context: BrowserContext, code: int
+    context: BrowserContext, code: int, notice: str
 ) -> None:
     site = CloseCodeSite(code)
     try:
@@ -567,7 +816,7 @@ def test_a_terminal_close_code_is_not_retried_until_the_user_asks(
         page.goto(site.url)
         # The terminal path, and only it, says "disconnected" (a retry says "retrying").
         expect(page.locator("#status")).to_have_attribute("data-state", "disconnected")
-        expect(page.locator(".notice.error")).to_contain_text(["The server closed the connection."])
+        expect(page.locator(".notice.error")).to_contain_text([notice])
         assert site.opened == 1
         page.get_by_role("button", name="Retry now").click()
         page.wait_for_function("() => document.querySelectorAll('.notice.error').length === 2")
@@ -576,7 +825,8 @@ def test_a_terminal_close_code_is_not_retried_until_the_user_asks(
         site.stop()
 
 
-@pytest.mark.parametrize("code", [1001, 1011, 1012, 1013])
+# Every retry code of the server's table, and one it does not know (1012).
+@pytest.mark.parametrize("code", [1001, 1009, 1011, 1012, 1013, 4000, 4008])
 def test_a_close_code_that_means_try_again_is_retried_by_itself(
     context: BrowserContext, code: int
 ) -> None:
@@ -588,5 +838,162 @@ def test_a_close_code_that_means_try_again_is_retried_by_itself(
         page.wait_for_function("() => window.states.filter((s) => s === 'connected').length >= 2")
         assert "disconnected" not in page.evaluate("window.states")
         assert site.opened >= 2
+    finally:
+        site.stop()
+
+
+def test_after_a_policy_close_a_message_the_user_sends_connects_again(
+    context: BrowserContext,
+) -> None:
+    site = CloseCodeSite(1008)
+    try:
+        page = context.new_page()
+        page.goto(site.url)
+        expect(page.locator("#status")).to_have_attribute("data-state", "disconnected")
+        say(page, "Are you there?")  # the user asks: one attempt, no loop
+        expect(page.locator(".notice.error")).to_have_count(2)
+        assert site.opened == 2
+        expect(page.locator(".msg.user .state")).to_have_text("queued")
+    finally:
+        site.stop()
+
+
+SESSION_ENDED = {
+    ("en-US", 4001): "This conversation has expired; a new one has started.",
+    ("en-US", 4002): "This conversation is no longer available; a new one has started.",
+    ("en-US", 4003): "This conversation was deleted; a new one has started.",
+    ("hu-HU", 4001): "Ez a beszélgetés lejárt; új beszélgetés indult.",
+    ("hu-HU", 4002): "Ez a beszélgetés már nem érhető el; új beszélgetés indult.",
+    ("hu-HU", 4003): "Ezt a beszélgetést törölték; új beszélgetés indult.",
+}
+
+
+@pytest.mark.parametrize(("locale", "code"), list(SESSION_ENDED))
+def test_when_the_server_ends_the_session_the_page_starts_one_new_session_and_never_loops(
+    browser: Browser, locale: str, code: int
+) -> None:
+    site = CloseCodeSite(code)  # it ends every session it greets, the new one too
+    context = browser.new_context(locale=locale)
+    context.set_default_timeout(WAIT_MS)
+    try:
+        page = context.new_page()
+        page.add_init_script(STATE_WATCH)
+        page.add_init_script(
+            """localStorage.setItem('chatbuddy.session',
+                JSON.stringify({id: 'web-old', token: 'old-token'}))"""
+        )
+        page.goto(site.url)
+        expect(page.locator(".notice").first).to_have_text(SESSION_ENDED[locale, code])
+        # The new session ended too: the page stops and waits for the user.
+        expect(page.locator("#status")).to_have_attribute("data-state", "disconnected")
+        assert "retrying" not in page.evaluate("window.states")
+        assert site.opened == 2
+        assert site.sessions[0] == "web-old"
+        assert site.offers[0] == "chatbuddy.v1, chatbuddy.token.old-token"
+        assert site.sessions[1] != "web-old"
+        assert site.offers[1] == "chatbuddy.v1"  # a new session: the old token is dropped
+        stored = json.loads(page.evaluate("localStorage.getItem('chatbuddy.session')"))
+        assert stored["token"] is None
+        assert stored["id"] not in site.sessions
+    finally:
+        context.close()
+        site.stop()
+
+
+def test_a_message_refused_because_the_session_is_gone_is_not_marked_failed(
+    context: BrowserContext,
+) -> None:
+    def session_gone(chat: FakeChat, frame: dict[str, Any]) -> None:
+        # As a server on the memory engine does it: the error first, then the close.
+        chat.send_frame(
+            "error",
+            error_type="missing_session",
+            error_message="session 'x' has expired; open a new one",
+            request_type="chat_message",
+        )
+        chat.close(4001, "session expired")
+
+    site = CloseCodeSite(None, on_chat=session_gone)
+    try:
+        page = open_chat(context, site.url)
+        say(page, "Where is order 10042?")
+        expect(page.locator("#input")).to_have_value("Where is order 10042?")
+        expect(page.locator(".notice")).to_contain_text(
+            ["This conversation has expired; a new one has started."]
+        )
+        expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        assert site.opened == 2
+        expect(page.locator(".notice.error")).to_have_count(0)
+        expect(page.locator(".msg")).to_have_count(0)
+    finally:
+        site.stop()
+
+
+def test_while_a_server_drains_the_page_holds_its_messages_and_resends_them_in_order(
+    context: BrowserContext,
+) -> None:
+    received: list[tuple[int, dict[str, Any]]] = []  # (connection, chat_message)
+
+    def draining_then_answering(chat: FakeChat, frame: dict[str, Any]) -> None:
+        received.append((chat.number, frame))
+        if chat.number == 1 and len(received) == 3:  # "first" was taken before the drain
+            for _ in ("second", "third"):  # both sent before the page heard of it
+                chat.send_frame(
+                    "error",
+                    error_type="shutting_down",
+                    error_message="the server is restarting; send it again once reconnected",
+                    request_type="chat_message",
+                )
+        elif chat.number > 1:
+            n = len(received)
+            chat.send_frame(
+                "chat_response", message_id=2 * n, content="re: " + frame["content"],
+                agent_type="echo", confidence=1.0, metadata={}, in_reply_to=2 * n - 1,
+            )  # fmt: skip
+
+    site = CloseCodeSite(None, on_chat=draining_then_answering)
+    try:
+        page = open_chat(context, site.url)
+        say(page, "first")
+        say(page, "second")
+        say(page, "third")
+        expect(page.locator(".msg.user .state")).to_have_text(["queued", "queued"])
+        say(page, "fourth")  # the server drains: this one waits without being sent
+        expect(page.locator(".msg.user .state")).to_have_text(["queued"] * 3)
+        expect(page.locator(".msg.user.failed")).to_have_count(0)
+        site.close_all(1001)
+
+        answers = ["re: first", "re: second", "re: third", "re: fourth"]
+        expect(page.locator(".msg.assistant .body")).to_have_text(answers)
+        first = {f["content"]: f["client_message_id"] for n, f in received if n == 1}
+        assert list(first) == ["first", "second", "third"]
+        again = [(f["content"], f["client_message_id"]) for n, f in received if n == 2]
+        assert [content for content, _ in again] == ["first", "second", "third", "fourth"]
+        for content, cmid in again[:3]:
+            assert first[content] == cmid  # the same message, so a server stores it once
+    finally:
+        site.stop()
+
+
+def test_an_error_that_names_its_message_marks_that_message_not_the_oldest(
+    context: BrowserContext,
+) -> None:
+    def refuse_the_second(chat: FakeChat, frame: dict[str, Any]) -> None:
+        if frame["content"] == "second":
+            chat.send_frame(
+                "error",
+                error_type="validation_error",
+                error_message="not this one",
+                request_type="chat_message",
+                client_message_id=frame["client_message_id"],
+            )
+
+    site = CloseCodeSite(None, on_chat=refuse_the_second)
+    try:
+        page = open_chat(context, site.url)
+        say(page, "first")  # never answered: still in flight when the error comes
+        say(page, "second")
+        expect(page.locator(".msg.user.failed .body")).to_have_text(["second"])
+        expect(page.locator(".msg.user.failed")).to_have_count(1)
     finally:
         site.stop()

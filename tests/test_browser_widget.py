@@ -153,6 +153,8 @@ def test_a_customer_asks_in_the_widget_and_finds_the_conversation_on_the_next_pa
 ) -> None:
     shop, _ = site
     page, widget = visit(context, shop.url())
+    sockets: list[str] = []  # the frame's sockets are the page's too
+    page.on("websocket", lambda socket: sockets.append(socket.url))
     # The launcher says what it does, in the shop's language.
     expect(widget.get_by_role("button", name="Csevegés megnyitása")).to_be_visible()
     open_widget(widget)
@@ -197,6 +199,9 @@ def test_a_customer_asks_in_the_widget_and_finds_the_conversation_on_the_next_pa
     page.reload()
     widget = page.frame_locator(FRAME)
     expect(widget.locator(".msg.assistant .body")).to_contain_text(["349"])
+    # It resumed with the token offered as a subprotocol, never written into a URL.
+    assert len(sockets) == 3
+    assert not any("token" in url for url in sockets)
     for target in (page, frame_of(page)):
         assert target.evaluate("window.cspViolations") == []
     assert page.problems == []  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from chatbuddy.chat import ChatService, Grant, LocalNode
 from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
 from tests.builders import ENGINE_KINDS, build_engine, record, unlimited
-from tests.doubles import RecordingConnection
+from tests.doubles import FakeClock, RecordingConnection
 from tests.helpers import eventually
 
 
@@ -46,6 +46,14 @@ def service(engine: Engine, node: LocalNode) -> ChatService:
 
 async def grant(engine: Engine, session_id: str) -> Grant:
     await engine.store.create_session(record(session_id))
+    stored = await engine.store.get_session(session_id)
+    assert stored is not None
+    return Grant(session=stored, session_token="tok", resumed=True)
+
+
+async def life(engine: Engine, session_id: str, clock: FakeClock) -> Grant:
+    """A session made at the store's (fake) time, and its grant."""
+    await engine.store.create_session(record(session_id, now=clock.now))
     stored = await engine.store.get_session(session_id)
     assert stored is not None
     return Grant(session=stored, session_token="tok", resumed=True)
@@ -122,3 +130,31 @@ async def test_a_frame_from_a_connection_already_gone_is_ignored(
     service.detach(connection, close_code=1000, duration=0.1)
     await finished(service.handle_frame(connection, '{"type": "ping"}'))
     assert types_of(connection) == ["connection_established"]
+
+
+async def test_when_an_id_belongs_to_a_new_session_only_the_old_sessions_tabs_are_closed() -> None:
+    clock = FakeClock()
+    engine = build_engine("memory", session_ttl=60, clock=clock)
+    node = LocalNode(engine.bus)
+    await engine.start(node)
+    service = ChatService(
+        engine=engine,
+        node=node,
+        agent=make_agent("echo"),
+        settings=unlimited(),
+        counters=Counters(),
+    )
+    old_life = await life(engine, "reused", clock)
+    old_tab = tab(old_life, "old-tab")
+    await service.attach(old_tab, old_life)
+
+    clock.advance(61)  # the old life expires, and a newcomer opens the same id
+    new_life = await life(engine, "reused", clock)
+    assert new_life.session.incarnation != old_life.session.incarnation
+    new_tab = tab(new_life, "new-tab")
+    await service.attach(new_tab, new_life)
+
+    assert await service.keep_sessions_alive() == 1
+    assert not old_tab.alive  # closed: its session is gone
+    assert new_tab.alive  # the new session's tab on this node stays
+    await engine.close()

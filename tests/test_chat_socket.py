@@ -363,6 +363,18 @@ async def test_an_error_message_names_the_bad_value(connect: Connect) -> None:
     assert "'elsewhere'" in (await client.error())["error_message"]
 
 
+async def test_a_refused_chat_message_is_named_by_its_client_message_id(
+    connect: Connect,
+) -> None:
+    client = await connect("which-one")
+    await client.greeting()
+    await client.send(
+        type="chat_message", session_id="elsewhere", content="hi", client_message_id="web-7"
+    )
+    error = await client.error()
+    assert (error["error_type"], error["client_message_id"]) == ("session_mismatch", "web-7")
+
+
 async def test_a_frame_over_the_size_limit_closes_the_connection_with_1009(
     connect: Connect,
 ) -> None:
@@ -370,6 +382,17 @@ async def test_a_frame_over_the_size_limit_closes_the_connection_with_1009(
     await client.greeting()
     await client.send_raw("x" * (65 * 1024))
     assert await client.closed() == 1009
+
+
+async def test_a_frame_just_under_the_limit_is_read_whole_across_many_socket_reads(
+    connect: Connect,
+) -> None:
+    client = await connect("big-but-fine")
+    await client.greeting()
+    padding = " " * (64 * 1024 - 100)  # the server reads 4 KiB at a time
+    await client.send_raw('{"type": "ping",' + padding + '"timestamp": "t-1"}')
+    pong = await client.expect("pong")
+    assert pong["data"]["client_timestamp"] == "t-1"
 
 
 async def test_a_tab_that_reloads_at_once_still_hears_the_other_tab(connect: Connect) -> None:

@@ -170,6 +170,17 @@ async def test_published_frames_reach_subscribed_sessions_in_order(
     assert [f for _, f, _ in node.frames] == [f"frame-{n}" for n in range(20)]
 
 
+async def test_after_a_flush_every_frame_published_before_it_has_arrived(
+    engine: Engine, node: RecordingNode
+) -> None:
+    await engine.bus.subscribe("s1")
+    await eventually(engine.ready, "engine ready")
+    for n in range(50):
+        await engine.bus.publish("s1", f"frame-{n}")
+    await engine.bus.flush()  # no waiting for the frames here: flush is the wait
+    assert [f for _, f, _ in node.frames] == [f"frame-{n}" for n in range(50)]
+
+
 async def test_admin_events_flow_only_while_watched(engine: Engine, node: RecordingNode) -> None:
     await eventually(engine.ready, "engine ready")
     assert not engine.bus.events_wanted()

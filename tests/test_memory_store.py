@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import pytest
 
 from chatbuddy.engine import MemoryStore
 from chatbuddy.errors import SessionNotFound
-from chatbuddy.records import utcnow
 from tests.builders import record
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.doubles import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def store(clock: Clock) -> MemoryStore:
+def store(clock: FakeClock) -> MemoryStore:
     return MemoryStore(session_ttl=60, history_limit=5, clock=clock)
 
 
 async def test_a_session_expires_after_the_ttl_without_activity(
-    store: MemoryStore, clock: Clock
+    store: MemoryStore, clock: FakeClock
 ) -> None:
     await store.create_session(record(now=clock.now))
     clock.advance(61)
@@ -44,7 +31,7 @@ async def test_a_session_expires_after_the_ttl_without_activity(
     assert await store.create_session(record(now=clock.now))  # the id is free again
 
 
-async def test_activity_slides_the_expiry(store: MemoryStore, clock: Clock) -> None:
+async def test_activity_slides_the_expiry(store: MemoryStore, clock: FakeClock) -> None:
     await store.create_session(record(now=clock.now))
     for _ in range(5):
         clock.advance(50)
@@ -52,7 +39,7 @@ async def test_activity_slides_the_expiry(store: MemoryStore, clock: Clock) -> N
     assert await store.get_session("s1") is not None
 
 
-async def test_sweeping_removes_only_expired_sessions(store: MemoryStore, clock: Clock) -> None:
+async def test_sweeping_removes_only_expired_sessions(store: MemoryStore, clock: FakeClock) -> None:
     await store.create_session(record("old", now=clock.now))
     clock.advance(40)
     await store.create_session(record("new", now=clock.now))

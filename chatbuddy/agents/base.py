@@ -86,7 +86,14 @@ class AgentReply:
 
 
 class Agent(Protocol):
-    """Anything that can answer a chat message."""
+    """Anything that can answer a chat message.
+
+    An agent may also say ``answers_at_once = True``: it thinks without waiting on
+    anything slow (no network; echo, the offline assistant), so the connection that
+    asked can produce the reply itself instead of handing it to a task of its own
+    (cheaper: docs/performance.md). Agents that wait (a remote model) leave it out,
+    and the connection stays free to read, e.g. a ``cancel``, meanwhile.
+    """
 
     @property
     def name(self) -> str: ...

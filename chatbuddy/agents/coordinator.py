@@ -51,6 +51,9 @@ class CoordinatorAgent:
         self._words_per_chunk = words_per_chunk
         # Pause between chunks, to make streaming visible in demos (0: none).
         self._chunk_delay = chunk_delay
+        # Nothing to wait for (see Agent) unless orders come from a shop's own backend
+        # (it may ask a remote service) or chunks are paced.
+        self.answers_at_once = bool(getattr(orders, "answers_at_once", False)) and not chunk_delay
 
     async def respond(self, request: AgentRequest) -> AgentReply:
         context = Context.from_history(request.history)

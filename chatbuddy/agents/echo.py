@@ -11,6 +11,8 @@ class EchoAgent:
     name = "echo"
     #: An echo needs no conversation.
     history_wanted = 0
+    #: Nothing to wait for (see Agent).
+    answers_at_once = True
 
     async def respond(self, request: AgentRequest) -> AgentReply:
         return AgentReply(agent="echo", confidence=1.0, text=request.content)

@@ -157,7 +157,11 @@ def stored_response(session_id: str, reply: StoredMessage, agent_type: str, now:
 
 
 def error(
-    failure: ClientError, session_id: str | None, now: datetime, in_reply_to: int | None = None
+    failure: ClientError,
+    session_id: str | None,
+    now: datetime,
+    in_reply_to: int | None = None,
+    client_message_id: str | None = None,
 ) -> str:
     data = ErrorData(
         error_type=failure.error_type,
@@ -166,6 +170,7 @@ def error(
         request_type=failure.request_type,
         in_reply_to=in_reply_to,
         retryable=failure.retryable,
+        client_message_id=client_message_id or failure.client_message_id,
     )
     return envelope("error", data, session_id, now)
 

@@ -131,12 +131,26 @@ class LocalNode:
         if connection is not None:
             connection.close(code, reason)
 
-    def close_session(self, session_id: str, code: int, reason: str) -> int:
-        """Close this node's connections of a session; how many there were."""
-        connections = self._registry.in_session(session_id)
-        for connection in connections:
+    def close_session(
+        self,
+        session_id: str,
+        code: int,
+        reason: str,
+        *,
+        only: str | None = None,
+        sparing: str | None = None,
+    ) -> int:
+        """Close this node's connections of a session (``only`` those of that
+        incarnation, or all but those of ``sparing``); how many there were."""
+        closed = 0
+        for connection in self._registry.in_session(session_id):
+            if only is not None and connection.incarnation != only:
+                continue
+            if sparing is not None and connection.incarnation == sparing:
+                continue
             connection.close(code, reason)
-        return len(connections)
+            closed += 1
+        return closed
 
     # -- NodeLink: what the bus calls back --------------------------------------
 

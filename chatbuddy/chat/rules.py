@@ -179,6 +179,7 @@ def _decide(
                     ErrorType.SHUTTING_DOWN,
                     "the server is restarting; send it again once reconnected",
                     request_type=message.type,
+                    client_message_id=message.client_message_id,
                 )
             )
         return _chat_message(message, peer, waiting=waiting, max_waiting=max_waiting)
@@ -204,6 +205,7 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 f"session_id {message.session_id!r} does not match this connection's "
                 f"session {peer.session_id!r}",
                 request_type=kind,
+                client_message_id=message.client_message_id,
             )
         )
     if message.user_id is not None and message.user_id != peer.user_id:
@@ -213,6 +215,7 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 f"user_id {message.user_id!r} does not match this connection's user "
                 f"{peer.user_id!r}",
                 request_type=kind,
+                client_message_id=message.client_message_id,
             )
         )
     for whose, budget in peer.limits:
@@ -222,6 +225,7 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                     ErrorType.RATE_LIMITED,
                     f"too many messages from this {whose}; the limit is {budget.rate:g} per second",
                     request_type=kind,
+                    client_message_id=message.client_message_id,
                 )
             )
     if waiting >= max_waiting:
@@ -230,6 +234,7 @@ def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting
                 ErrorType.RATE_LIMITED,
                 f"{waiting} messages are already waiting for a reply; try again shortly",
                 request_type=kind,
+                client_message_id=message.client_message_id,
             )
         )
     return Enqueue(

@@ -167,7 +167,14 @@ class ChatService:
         gone = await self._store.keep_alive(self._node.sessions_here())
         for session_id, replaced in gone:
             if replaced:
-                self._node.close_session(session_id, Close.SESSION_REPLACED, "session replaced")
+                # Tabs of the new session on this id (if any are here) stay open.
+                current = await self._store.get_session(session_id)
+                self._node.close_session(
+                    session_id,
+                    Close.SESSION_REPLACED,
+                    "session replaced",
+                    sparing=current.incarnation if current is not None else None,
+                )
             else:
                 self._node.close_session(session_id, Close.SESSION_EXPIRED, "session expired")
         return len(gone)
@@ -210,7 +217,7 @@ class ChatService:
                 self._node.to_connection(peer.connection_id, frame)
                 return None
             case Enqueue(message):
-                self._replies.submit(message)
+                worker = self._replies.submit_here(message)
                 self._counters.messages_received += 1
                 if self._audit.enabled:
                     self._audit.record(
@@ -219,7 +226,7 @@ class ChatService:
                         connection_id=peer.connection_id,
                         chars=len(message.content),
                     )
-                return None
+                return worker  # None, or the session's worker for this connection to run
             case Disconnect(code, reason):
                 self._disconnect(connection, code, reason)
                 return None

@@ -97,6 +97,12 @@ class Bus(Protocol):
         ``exclude``; each gets it once, in publishing order. A callable frame is
         made only if some connection is to receive it."""
 
+    async def flush(self) -> None:
+        """Return once every frame published so far (by any node, to sessions this
+        node listens to) has been delivered to this node. Before closing connections
+        at shutdown, so a reply that was published is heard before the close (bound
+        it with a timeout: a broker may be gone). Raises StorageUnavailable."""
+
     def events_wanted(self) -> bool:
         """Whether any node watches admin events (so they are worth building)."""
 

@@ -47,6 +47,9 @@ class LocalBus:
         if self._node is not None:
             self._node.deliver(session_id, frame, exclude, incarnation)
 
+    async def flush(self) -> None:
+        """Nothing waits: frames are delivered as they are published."""
+
     def events_wanted(self) -> bool:
         return self._watching_events
 

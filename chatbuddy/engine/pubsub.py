@@ -71,6 +71,8 @@ class PubSubBus:
         self._listening = asyncio.Event()
         # Background tasks (the listener; subclasses add theirs); cancelled by close().
         self._tasks: list[asyncio.Task[None]] = []
+        # Markers this node published to itself -> who waits for them (see flush()).
+        self._markers: dict[str, asyncio.Future[None]] = {}
 
     # -- what a backend provides ------------------------------------------------
 
@@ -166,6 +168,17 @@ class PubSubBus:
     async def publish_control(self, session_id: str, message: str) -> None:
         await self._publish(self.control_channel, encode_event(session_id, message))
 
+    async def flush(self) -> None:
+        """Publish a marker to this node and wait for it: the broker delivers to one
+        listener in publishing order, so what was published before has arrived."""
+        marker = secrets.token_hex(8)
+        arrived = self._markers[marker] = asyncio.get_running_loop().create_future()
+        try:
+            await self._publish(self.node_channel, marker)
+            await arrived
+        finally:
+            self._markers.pop(marker, None)
+
     # -- the listener -----------------------------------------------------------
 
     def _wanted_channels(self) -> list[str]:
@@ -234,6 +247,11 @@ class PubSubBus:
         if channel == self.control_channel:
             about, _, message = data.partition("\n")
             node.deliver_control(about, message)
+            return
+        if channel == self.node_channel:
+            waiting = self._markers.get(data)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
             return
         session_id = self._channels.get(channel)
         if session_id is not None:

@@ -248,6 +248,7 @@ class ErrorData(BaseModel):
     in_reply_to: OmitNone[int] = None
     #: For a failed reply (``agent_error``, ``busy``): whether sending it again may help.
     retryable: OmitNone[bool] = None
+    client_message_id: OmitNone[str] = None
 
 
 DataT = TypeVar("DataT", bound=BaseModel)
