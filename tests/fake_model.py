@@ -5,8 +5,9 @@ free port stands in for one: ``POST /v1/chat/completions`` answers with what
 the test queued (:meth:`FakeModel.answer`) as server-sent events the way real
 models stream them (text deltas, tool calls split across chunks, usage last,
 ``data: [DONE]``), or with an HTTP error, or a stream cut mid-way, or a first
-token that does not come. It records every request (headers and body) and
-whether the client closed it before the answer was over.
+token that does not come, or an event that is not JSON. It records every
+request (headers and body) and whether the client closed it before the answer
+was over.
 """
 
 from __future__ import annotations
@@ -57,10 +58,17 @@ class Cut:
 
 
 @dataclass(frozen=True)
+class Garbage:
+    """An event whose data is not the protocol's JSON (a proxy's error page, a bug)."""
+
+    data: str = "<html>502 Bad Gateway</html>"
+
+
+@dataclass(frozen=True)
 class Stream:
     """A streamed answer: its parts, then the finish reason, the usage and ``[DONE]``."""
 
-    parts: tuple[Text | ToolCall | Hold | Cut, ...]
+    parts: tuple[Text | ToolCall | Hold | Cut | Garbage, ...]
     prompt_tokens: int = 100
     completion_tokens: int = 20
     #: False: a server that does not report usage.
@@ -197,6 +205,10 @@ class _Completions(tornado.web.RequestHandler):
                 request.over.set()  # over as planned: not the client closing early
                 self.request.connection.stream.close()  # type: ignore[union-attr]
                 return
+            if isinstance(part, Garbage):
+                self.write(f"data: {part.data}\n\n")
+                await self.flush()
+                continue
             if isinstance(part, Text):
                 await self._send(model, {"content": part.text})
                 request.sent += 1

@@ -28,6 +28,7 @@ from tests.fake_model import (
     Cut,
     Failure,
     FakeModel,
+    Garbage,
     Hold,
     Stream,
     Text,
@@ -141,6 +142,7 @@ async def test_the_model_gets_the_system_prompt_and_the_conversation_so_far(
     assert body["model"] == "fake-model"
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
+    assert body["max_tokens"] == server.settings.llm_max_tokens
     assert {t["function"]["name"] for t in body["tools"]} >= {"search_products", "order_status"}
 
 
@@ -318,6 +320,7 @@ FAILURES: dict[str, Callable[[], Answer]] = {
     "429": lambda: Failure(429, "rate limited"),
     "500": lambda: Failure(500, "server error"),
     "stream cut mid-way": lambda: Stream((Text("Half a"), Cut())),
+    "malformed stream": lambda: Stream((Text("Half a"), Garbage(), Text(" answer"))),
     # A first token that does not come (an event nobody sets).
     "slow first token": lambda: Stream((Hold(asyncio.Event()), Text("late"))),
 }
