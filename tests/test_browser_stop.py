@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, expect, sync_playwright
 
-from tests.browser import DESKTOP, WAIT_MS, BackgroundSite, launch
+from tests.browser import DESKTOP, WAIT_MS, BackgroundSite, ShopSite, launch
 from tests.fake_model import FakeModel, Hold, Stream, Text, call, say
 from tests.helpers import TIMEOUT
 from tests.processes import LiveServer, serve_env, start_server
@@ -50,20 +50,35 @@ def fake() -> Iterator[FakeModel]:
     site.stop()
 
 
-@pytest.fixture
-def server(tmp_path: Path, fake: FakeModel) -> Iterator[LiveServer]:
-    env = serve_env(tmp_path, CHATBUDDY_LLM_API_KEY="sk-browser-test")
-    live = start_server(
-        env,
+def serve_llm(runtime: Path, fake: FakeModel, **env: str) -> LiveServer:
+    """`chatbuddy serve --agent llm` asking the fake."""
+    return start_server(
+        serve_env(runtime, CHATBUDDY_LLM_API_KEY="sk-browser-test", **env),
         "--agent",
         "llm",
         "--llm-model",
         "fake-model",
         "--llm-base-url",
         fake.url,
-        log=tmp_path / "server.log",
+        log=runtime / "server.log",
     )
+
+
+@pytest.fixture
+def server(tmp_path: Path, fake: FakeModel) -> Iterator[LiveServer]:
+    live = serve_llm(tmp_path, fake)
     yield live
+    live.stop()
+
+
+@pytest.fixture
+def shop(tmp_path: Path, fake: FakeModel) -> Iterator[ShopSite]:
+    """A Hungarian shop's site whose pages embed the widget of an llm ChatBuddy."""
+    site = ShopSite(lang="hu")
+    live = serve_llm(tmp_path, fake, CHATBUDDY_ALLOWED_ORIGINS=site.origin)
+    site.serve(live.url)
+    yield site
+    site.stop()
     live.stop()
 
 
@@ -125,3 +140,31 @@ def test_the_page_says_which_tool_runs_while_no_text_comes(
         page.screenshot(path=os.environ["CHATBUDDY_SCREENSHOTS"])
     page.locator("#stop").click()
     expect(page.locator(".stopbar")).to_be_hidden()
+
+
+def test_the_widget_on_a_shops_site_has_the_stop_button_in_the_shops_language(
+    context: BrowserContext, shop: ShopSite, fake: FakeModel
+) -> None:
+    stall = asyncio.Event()
+    fake.answer(
+        call("order_status", {"order_number": "10042"}),
+        Stream((Text("A 10042-es rendelése "), Hold(stall), Text("úton van."))),
+    )
+    page = context.new_page()
+    page.goto(shop.url())
+    widget = page.frame_locator("iframe[title=ChatBuddy]")
+    widget.locator("#launcher").click()
+    expect(widget.locator("#status")).to_have_attribute("data-state", "connected")
+    stop = widget.locator("#stop")
+    expect(stop).to_be_hidden()
+    widget.locator("#input").fill("Hol tart a 10042-es rendelésem?")
+    widget.locator("#input").press("Enter")
+    expect(widget.locator(".msg.assistant .body").last).to_have_text("A 10042-es rendelése ")
+    expect(stop).to_have_text("Leállítás")
+    until(lambda: len(fake.requests) == 2, "the second request to the model")
+    stop.click()
+    reply = widget.locator(".msg.assistant").last
+    expect(reply.locator(".stopped")).to_have_text("leállítva")
+    expect(reply.locator(".body")).to_have_text("A 10042-es rendelése ")
+    expect(stop).to_be_hidden()
+    until(lambda: fake.requests[1].closed_early, "the request to the model closed")
