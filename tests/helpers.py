@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
+from chatbuddy.cli.loadgen import _request, accept_of  # type: ignore[import-not-found,unused-ignore]
 from chatbuddy.client.chat import ChatSocket, Received
 from chatbuddy.errors import ClientFailure
 
@@ -56,3 +58,18 @@ async def eventually(predicate: Callable[[], bool], what: str = "condition") -> 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def deaf_client(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket client that completes the handshake and then never reads again."""
+    request, key = _request("127.0.0.1", port, path)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fill up at once
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(request)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert b" 101 " in head
+    assert accept_of(key) in head
+    return reader, writer

@@ -23,8 +23,6 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from chatbuddy.audit import AuditLog
 from chatbuddy.cli.loadgen import (  # type: ignore[import-not-found,unused-ignore]
-    _request,
-    accept_of,
     client_frame,
 )
 from chatbuddy.engine import Engine
@@ -35,7 +33,7 @@ from chatbuddy.settings import Settings
 from chatbuddy.web.limits import PAUSE, ConnectionLimits, GuardedHTTPServer
 from tests.builders import build_engine, unlimited
 from tests.conftest import ADMIN_TOKEN, Connect, Http
-from tests.helpers import TIMEOUT, ChatClient, eventually, refused
+from tests.helpers import TIMEOUT, ChatClient, deaf_client, eventually, refused
 from tests.redis_server import RedisServer
 
 
@@ -174,21 +172,6 @@ def rss_kib() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS in /proc/self/status")
-
-
-async def deaf_client(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A WebSocket client that completes the handshake and then never reads again."""
-    request, key = _request("127.0.0.1", port, path)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fill up at once
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=sock)
-    writer.write(request)
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
-    assert b" 101 " in head
-    assert accept_of(key) in head
-    return reader, writer
 
 
 class TestASlowConsumer:

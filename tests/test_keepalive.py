@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
+from chatbuddy.chat import frames
+from chatbuddy.records import utcnow
 from chatbuddy.server import Server
+from chatbuddy.web.chat_socket import ChatSocketHandler
 from chatbuddy.web.keepalive import KeepAlive
 from tests.conftest import Connect
-from tests.helpers import eventually
+from tests.helpers import deaf_client, eventually
 
 
 @dataclass(eq=False)
@@ -73,3 +77,35 @@ def test_a_peer_that_reads_nothing_for_a_round_is_closed_like_a_silent_one() -> 
     assert keepalive.tick() == 1
     assert stuck.closed == [(4008, "no answer to pings")]
     assert reading.closed == []
+
+
+async def test_frames_still_being_written_this_turn_do_not_make_a_reader_look_deaf(
+    connect: Connect, server: Server
+) -> None:
+    client = await connect("busy")
+    await client.greeting()
+    handler = next(iter(server.keepalive))
+    assert isinstance(handler, ChatSocketHandler)
+    for _ in range(3):  # a round lands while a reply is being written, round after round
+        handler.send(frames.pong("busy", None, utcnow()))
+        assert handler.queued() > 0
+        assert server.keepalive.tick() == 0
+        await client.expect("pong")
+    await client.send(type="ping")
+    await client.expect("pong")  # still connected
+
+
+async def test_a_client_that_sends_but_takes_nothing_is_closed_by_the_next_round(
+    port: int, server: Server
+) -> None:
+    _, writer = await deaf_client(port, "/ws/chat/deaf")
+    await eventually(lambda: server.node.connections_in("deaf") == 1, "the deaf tab")
+    handler = next(iter(server.keepalive))
+    assert isinstance(handler, ChatSocketHandler)
+    while handler.queued() < 256 * 1024:  # more than the sockets between us can hold
+        handler.send('{"type":"pong","pad":"' + "x" * 16384 + '"}')
+        await asyncio.sleep(0)  # the turn ends: the frames go to the socket
+    assert server.keepalive.tick() == 0  # it may still be reading: look again next round
+    assert server.keepalive.tick() == 1  # it took nothing since
+    await eventually(lambda: server.node.connections_in("deaf") == 0, "the deaf tab closed")
+    writer.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from asyncio import Future
 from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from chatbuddy.errors import ConnectionClosed, HandshakeRejected, StorageUnavail
 from chatbuddy.records import ClientInfo
 from chatbuddy.text import is_valid_id, new_connection_id
 from chatbuddy.web.admin import retrieve_exception
+from chatbuddy.web.frame_writer import TurnWriter
 from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
@@ -59,8 +59,8 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._clients = clients
         # The close code this server sent, if it closed the connection (for the logs).
         self._closed_with: int | None = None
-        # Bytes waiting to be sent at the keep-alive's last look (see stalled()).
-        self._queued_at_last_look = 0
+        # Bytes the client had taken at the keep-alive's last look (see stalled()).
+        self._taken_at_last_look = 0
         # Unique across nodes, so fan-out can exclude exactly this connection.
         self._connection_id = new_connection_id()
         # Set by the handshake; None until then.
@@ -71,6 +71,8 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._keepalive = keepalive
         # When the peer last sent anything (a message or a pong).
         self._last_heard = 0.0
+        # Frames of this event-loop turn, written in one go (None: compressed, or not open).
+        self._writer: TurnWriter | None = None
 
     # -- Connection protocol ----------------------------------------------------
 
@@ -101,50 +103,71 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
             raise ConnectionClosed(self._connection_id)
+        writer = self._writer
+        if writer is None:
+            self._send_alone(protocol, frame)
+        elif self.queued() + len(frame) > self._max_queued:
+            self._full()
+            raise ConnectionClosed(self._connection_id)
+        else:
+            writer.add(frame)
+
+    def _send_alone(self, protocol: tornado.websocket.WebSocketProtocol, frame: str) -> None:
+        """A compressed connection's frame: Tornado compresses and writes each."""
         try:
-            future = write_text(protocol, frame)
+            future = protocol.write_message(frame)
         except (tornado.iostream.StreamClosedError, tornado.websocket.WebSocketClosedError):
             raise ConnectionClosed(self._connection_id) from None
         except tornado.iostream.StreamBufferFullError:
-            # It does not read what it asks for: close it before it costs more memory.
-            self._audit.record(
-                "disconnected",
-                connection_id=self._connection_id,
-                session_id=self.session_id,
-                reason="slow_consumer",
-                bytes=self.queued(),
-            )
-            self._close_when_full(Close.SLOW_CONSUMER, "reading too slowly")
+            self._full()
             raise ConnectionClosed(self._connection_id) from None
         # A write can still fail later when the peer vanishes; on_close handles
         # that, so the failure needs no one to await it.
         future.add_done_callback(retrieve_exception)
 
-    def _close_when_full(self, code: int, reason: str) -> None:
-        """Close although the buffer is full: the close frame may wait behind it (if the
-        peer ever reads again it learns why); Tornado aborts if it does not answer."""
+    def _full(self) -> None:
+        """It does not read what it asks for: close it before it costs more memory.
+
+        The close frame may wait behind the full buffer (if the peer ever reads again
+        it learns why); Tornado aborts the connection if it does not answer."""
         stream = getattr(self.ws_connection, "stream", None)
         if stream is not None:
-            stream.max_write_buffer_size = None
-        self.close(code, reason)
+            stream.max_write_buffer_size = None  # the close frame must fit
+        if self._closed_with is not None:
+            return  # already closing
+        self._audit.record(
+            "disconnected",
+            connection_id=self._connection_id,
+            session_id=self.session_id,
+            reason="slow_consumer",
+            bytes=self.queued(),
+        )
+        self.close(Close.SLOW_CONSUMER, "reading too slowly")
 
     def queued(self) -> int:
         """Bytes written to this connection and not yet taken by the client's socket."""
         stream = getattr(self.ws_connection, "stream", None)
+        pending = self._writer.pending if self._writer is not None else 0
         if stream is None:
-            return 0
-        return int(stream._total_write_index - stream._total_write_done_index)
+            return pending
+        return pending + int(stream._total_write_index - stream._total_write_done_index)
 
     def stalled(self) -> bool:
-        """Whether bytes have waited for the client since the keep-alive's last look and
-        none were taken since: a peer that sends but does not read."""
-        queued, before = self.queued(), self._queued_at_last_look
-        self._queued_at_last_look = queued
-        return queued > 0 and queued >= before
+        """Whether bytes wait for the client and it took none since the keep-alive's last
+        look: a peer that sends but does not read. (Frames of the current turn, not yet
+        handed to the socket, do not count: nobody has offered them to the client yet.)"""
+        stream = getattr(self.ws_connection, "stream", None)
+        if stream is None:
+            return False
+        taken, before = int(stream._total_write_done_index), self._taken_at_last_look
+        self._taken_at_last_look = taken
+        return taken == before and stream._total_write_index > taken
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         if code is not None and self._closed_with is None and self.ws_connection is not None:
             self._closed_with = code
+        if self._writer is not None:
+            self._writer.flush()  # what was sent before the close goes before it
         super().close(code, reason)
 
     # -- handshake ----------------------------------------------------------------
@@ -250,6 +273,8 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         stream = getattr(self.ws_connection, "stream", None)
         if stream is not None:
             stream.max_write_buffer_size = self._max_queued
+            if getattr(self.ws_connection, "_compressor", None) is None:
+                self._writer = TurnWriter(stream, self._full)
         self._last_heard = self._opened_at
         self._keepalive.add(self)
         self._audit.record(
@@ -309,25 +334,6 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             reason=by,
             ms=round(duration * 1000),
         )
-
-
-#: Whether this Tornado lets a text frame be written without write_message's wrapper.
-FAST_WRITES = hasattr(tornado.websocket.WebSocketProtocol13, "_write_frame")
-
-
-def write_text(protocol: tornado.websocket.WebSocketProtocol, frame: str) -> Future[None]:
-    """Write one text frame; the stream's future says when it left.
-
-    ``write_message`` wraps every write in a coroutine and a task only to turn
-    StreamClosedError into WebSocketClosedError for whoever awaits it; nobody
-    awaits ours, and the task per frame was ~8% of a reply's CPU
-    (docs/performance.md). So an uncompressed frame goes straight to the
-    protocol's frame writer (private, but unchanged since Tornado 4; a test
-    checks it is there), anything else through ``write_message``.
-    """
-    if FAST_WRITES and getattr(protocol, "_compressor", None) is None:
-        return protocol._write_frame(True, 0x1, frame.encode())  # type: ignore[attr-defined,no-any-return]
-    return protocol.write_message(frame)
 
 
 def _offered_subprotocols(header: str) -> list[str]:

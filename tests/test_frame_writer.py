@@ -1,0 +1,43 @@
+"""Frames a connection is sent in one event-loop turn leave together, in order, intact."""
+
+from __future__ import annotations
+
+from chatbuddy.chat import frames
+from chatbuddy.records import utcnow
+from chatbuddy.server import Server
+from chatbuddy.web.chat_socket import ChatSocketHandler
+from chatbuddy.web.frame_writer import frame_header
+from tests.conftest import Connect
+
+
+def test_a_header_takes_the_shortest_length_form_the_size_allows() -> None:
+    assert frame_header(125) == bytes((0x81, 125))
+    assert frame_header(126) == bytes((0x81, 126, 0, 126))
+    assert frame_header(65535) == bytes((0x81, 126, 0xFF, 0xFF))
+    assert frame_header(65536) == bytes((0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0))
+
+
+async def test_frames_of_one_turn_arrive_in_order_whatever_their_size(
+    connect: Connect, server: Server
+) -> None:
+    client = await connect("sizes")
+    await client.greeting()
+    (handler,) = server.node.connections()
+    assert isinstance(handler, ChatSocketHandler)
+    marks = ["a" * 10, "b" * 300, "c" * 70_000, "d"]  # each length form of RFC 6455
+    for mark in marks:
+        handler.send(frames.pong("sizes", mark, utcnow()))
+    for mark in marks:
+        assert (await client.expect("pong"))["data"]["client_timestamp"] == mark
+
+
+async def test_what_was_sent_before_a_close_arrives_before_it(
+    connect: Connect, server: Server
+) -> None:
+    client = await connect("closing")
+    await client.greeting()
+    (handler,) = server.node.connections()
+    handler.send(frames.pong("closing", "last words", utcnow()))
+    handler.close(4009, "test")
+    assert (await client.expect("pong"))["data"]["client_timestamp"] == "last words"
+    assert await client.closed() == 4009
