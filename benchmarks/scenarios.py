@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,23 +49,32 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "memory-echo",
         "memory + echo",
-        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False),
+        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False, store="memory"),
         peer="socketio-memory",
+    ),
+    Scenario(
+        "sqlite-echo",
+        "sqlite + echo",
+        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False),
     ),
     Scenario(
         "memory-echo-audit",
         "memory + echo, audit log on",
-        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False, audit=True),
+        lambda folder: servers.chatbuddy(
+            folder, agent="echo", redis=False, store="memory", audit=True
+        ),
     ),
     Scenario(
         "memory-echo-limits",
         "memory + echo, limits checked",
-        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False, limits_checked=True),
+        lambda folder: servers.chatbuddy(
+            folder, agent="echo", redis=False, store="memory", limits_checked=True
+        ),
     ),
     Scenario(
         "memory-coordinator",
         "memory + coordinator",
-        lambda folder: servers.chatbuddy(folder, agent="coordinator", redis=False),
+        lambda folder: servers.chatbuddy(folder, agent="coordinator", redis=False, store="memory"),
         message=QUESTION,
     ),
     Scenario(
@@ -83,23 +93,31 @@ def base_scenarios(executable: Path, keys: list[str]) -> list[Scenario]:
     (another version, e.g. a git worktree's), labelled ``@base``, to compare two
     versions side by side in one run."""
     command = [str(executable), "serve"]
+    # A version from before --store kept memory by default and knows no such flag.
+    knows_store = "--store" in _help(command)
     variants = []
     for key in keys:
         scenario = BY_KEY[key]
         agent = "coordinator" if "coordinator" in key else "echo"
         redis = key.startswith("redis")
+        store = "memory" if key.startswith("memory") and knows_store else None
 
         def start(
-            folder: Path, agent: str = agent, redis: bool = redis
+            folder: Path, agent: str = agent, redis: bool = redis, store: str | None = store
         ) -> contextlib.AbstractContextManager[servers.Running]:
-            return servers.chatbuddy(folder, agent=agent, redis=redis, command=command)
+            return servers.chatbuddy(folder, agent=agent, redis=redis, store=store, command=command)
 
         variants.append(Scenario(f"{key}@base", f"{scenario.label} @base", start, scenario.message))
     return variants
 
 
+def _help(command: list[str]) -> str:
+    result = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
+    return result.stdout
+
+
 #: The scenarios that run ChatBuddy (the ones --base runs again with another version).
-CHATBUDDY_SCENARIOS = ("memory-echo", "memory-coordinator", "redis-echo")
+CHATBUDDY_SCENARIOS = ("memory-echo", "sqlite-echo", "memory-coordinator", "redis-echo")
 
 #: The open-loop and idle measurements compare ChatBuddy's own overhead with the ceiling.
 OPEN_LOOP_SCENARIOS = (BASELINE, "memory-echo")

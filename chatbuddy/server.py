@@ -39,6 +39,7 @@ from chatbuddy.web.limits import (
     connection_cap,
     raise_open_file_limit,
 )
+from chatbuddy.wire.close_codes import Close
 
 #: Bytes read from a socket at once; a chat frame is a few hundred.
 READ_CHUNK = 4096
@@ -46,7 +47,7 @@ READ_CHUNK = 4096
 log = logging.getLogger(__name__)
 
 #: WebSocket close code for "server going away".
-GOING_AWAY = 1001
+GOING_AWAY = int(Close.GOING_AWAY)
 
 
 class Server:

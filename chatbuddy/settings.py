@@ -7,9 +7,11 @@ and what the CLI cannot infer from the type); the CLI makes the option and its
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +37,8 @@ class Flag:
     duration: bool = False
     #: What ``--help`` shows as the default: True for the value, a text, or False.
     shown: bool | str = True
+    #: A duration that may also be ``keep`` (no limit: the value None).
+    keep: bool = False
 
 
 def option(default: Any, help: str, **flag: Any) -> Any:
@@ -128,11 +132,35 @@ class Settings:
     trust_proxy_headers: bool = option(
         False, "Take client IPs from X-Forwarded-For (only behind a proxy)."
     )
-    #: Redis to share sessions and fan-out with other nodes; None: in-memory engine.
+    #: Where sessions are kept: "sqlite", "sqlite:PATH" or "memory"; None: not said
+    #: (SQLite in the user's data folder, or Redis when redis_url is given).
+    store: str | None = option(
+        None,
+        "Where conversations are kept: sqlite (a file that survives restarts and crashes), "
+        "sqlite:PATH, or memory (lost at every restart: for tests and benchmarks).",
+        metavar="sqlite|sqlite:PATH|memory",
+        shown="sqlite at $XDG_DATA_HOME/chatbuddy/chatbuddy.db",
+    )
+    #: How SQLite commits: "normal" survives a crash of the process, "full" also power loss.
+    store_sync: str = option(
+        "normal",
+        "SQLite commits: normal survives a crash of the server; full also a power loss "
+        "or OS crash, at an fsync per commit (docs/storage.md).",
+    )
+    #: Seconds an idle transcript is kept in SQLite before it is removed; None: kept.
+    retention: float | None = option(
+        float(90 * DAY),
+        "Remove transcripts idle for longer than this from the SQLite file, e.g. 30d, "
+        "or keep them: keep.",
+        duration=True,
+        keep=True,
+        shown="90d",
+    )
+    #: Redis to share sessions and fan-out with other nodes; None: this process only.
     redis_url: str | None = option(
         None,
         "Keep sessions in Redis and act as one service with every other server using it, "
-        "e.g. redis://127.0.0.1:6379/0 (default: in memory, this process only).",
+        "e.g. redis://127.0.0.1:6379/0 (default: SQLite, this process only).",
         metavar="URL",
     )
     #: Prefix of every Redis key and channel (several deployments can share a Redis).
@@ -298,7 +326,16 @@ class Settings:
     @property
     def engine(self) -> str:
         """Which engine (``chatbuddy.engine.ENGINES``) these settings run on."""
-        return "redis" if self.redis_url else "memory"
+        if self.redis_url:
+            return "redis"
+        return "memory" if self.store == "memory" else "sqlite"
+
+    @property
+    def store_file(self) -> Path:
+        """The SQLite file: ``--store sqlite:PATH``, else :func:`default_store_file`."""
+        if self.store is not None and self.store.startswith("sqlite:"):
+            return Path(self.store.removeprefix("sqlite:")).expanduser()
+        return default_store_file()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -317,6 +354,43 @@ class Settings:
             )
         # Frozen: the one place the given origins become the ones compared.
         object.__setattr__(self, "allowed_origins", parse_origins(self.allowed_origins))
+        self._check_store()
+
+    def _check_store(self) -> None:
+        store = self.store
+        if (
+            store is not None
+            and store not in ("memory", "sqlite")
+            and not (store.startswith("sqlite:") and store.removeprefix("sqlite:").strip())
+        ):
+            raise ConfigurationError(
+                f"--store must be sqlite, sqlite:PATH or memory, got {store!r}"
+            )
+        if store is not None and self.redis_url:
+            raise ConfigurationError(
+                "--redis-url and --store exclude each other: with Redis, sessions are kept "
+                "in Redis; give one of them"
+            )
+        if self.store_sync not in ("normal", "full"):
+            raise ConfigurationError(
+                f"--store-sync must be normal or full, got {self.store_sync!r}"
+            )
+        if self.retention is not None and self.retention <= 0:
+            raise ConfigurationError(f"retention must be positive, got {self.retention}")
+        retention = self.retention
+        if self.engine == "sqlite" and retention is not None and retention < self.session_ttl:
+            raise ConfigurationError(
+                "--retention is shorter than --session-ttl: live sessions would lose "
+                "their transcripts; make it at least as long, or keep"
+            )
+
+
+def default_store_file() -> Path:
+    """``$XDG_DATA_HOME/chatbuddy/chatbuddy.db``, else ``~/.local/share/chatbuddy/chatbuddy.db``
+    (the XDG base directory rules: a relative XDG_DATA_HOME is ignored)."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    folder = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "share"
+    return folder / "chatbuddy" / "chatbuddy.db"
 
 
 _ORIGIN_SEPARATORS = re.compile(r"[\s,]+")

@@ -45,30 +45,37 @@ class AgentName(click.ParamType):  # type: ignore[type-arg,unused-ignore]
 TYPES: dict[str, Callable[[], Any]] = {
     "agent": AgentName,
     "llm_fallback": lambda: click.Choice(["coordinator"]),
+    "store_sync": lambda: click.Choice(["normal", "full"]),
 }
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg,unused-ignore]
-    """A duration option: 90, 90s, 30m, 24h, 7d."""
+    """A duration option: 90, 90s, 30m, 24h, 7d; and ``keep`` (None) where allowed."""
 
     name = "duration"
 
+    def __init__(self, *, keep: bool = False) -> None:
+        # Whether "keep" (no limit) is a value.
+        self.keep = keep
+
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
+    ) -> float | None:
         if isinstance(value, int | float):
             return float(value)
+        if self.keep and str(value).strip().lower() == "keep":
+            return None
         try:
             return parse_duration(str(value))
         except ConfigurationError as exc:
-            self.fail(str(exc), param, ctx)
+            self.fail(f"{exc}{', or keep' if self.keep else ''}", param, ctx)
 
 
 def _click_type(field: dataclasses.Field[Any], flag: Flag, kind: Any) -> Any:
     if field.name in TYPES:
         return TYPES[field.name]()
     if flag.duration:
-        return Duration()
+        return Duration(keep=flag.keep)
     bounded = flag.low is not None or flag.high is not None
     if kind is int:
         return click.IntRange(flag.low, flag.high) if bounded else int  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import json
 import re
 import statistics
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -101,6 +102,28 @@ def duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{seconds:.1f}s"
+
+
+def span(seconds: float) -> str:
+    """A setting's duration in its largest whole unit: 7776000 -> ``90d``, 5400 -> ``90m``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def storage_line(engine: str, path: Path, retention: float | None) -> str:
+    """What ``serve`` says at start about where conversations are kept."""
+    if engine == "sqlite":
+        kept = (
+            "kept until erased (--retention keep)"
+            if retention is None
+            else f"removed after {span(retention)} idle (--retention)"
+        )
+        return f"Conversations are kept in {path}; transcripts are {kept}."
+    if engine == "memory":
+        return "Conversations are kept in memory only: a restart loses them (--store memory)."
+    return "Conversations are kept in Redis, shared with every server using it."
 
 
 # -- stats and sessions --------------------------------------------------------
@@ -220,6 +243,44 @@ def transcript_view(document: dict[str, Any]) -> Group:
         line.append_text(safe(m["content"]))
         lines.append(line)
     return Group(*lines)
+
+
+#: The columns of `sessions export --format csv`: one row per message.
+CSV_COLUMNS = (
+    "session_id",
+    "user_id",
+    "message_id",
+    "role",
+    "timestamp",
+    "content",
+    "client_message_id",
+    "in_reply_to",
+    "agent",
+    "confidence",
+)
+
+
+def csv_rows(document: dict[str, Any]) -> list[list[str]]:
+    """An exported session's messages as CSV rows (CSV_COLUMNS), text as written."""
+    session = document["session"]
+    rows = []
+    for m in document["messages"]:
+        values = {**m, "session_id": session["session_id"], "user_id": m.get("user_id")}
+        values["user_id"] = values["user_id"] or session.get("user_id")
+        values["message_id"] = m["id"]
+        rows.append(["" if values.get(c) is None else str(values[c]) for c in CSV_COLUMNS])
+    return rows
+
+
+def erased_view(result: dict[str, Any], *, user_id: str | None = None) -> Text:
+    """What `sessions delete` did."""
+    erased = result["erased"]
+    whose = f" of user {clean(user_id)}" if user_id else ""
+    noun = "session" if len(erased) == 1 else "sessions"
+    return Text(
+        f"Erased {len(erased)} {noun}{whose}: {', '.join(clean(s) for s in erased)}. "
+        f"Their open tabs were closed (code {result['close_code']})."
+    )
 
 
 # -- tail ----------------------------------------------------------------------

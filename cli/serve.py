@@ -22,6 +22,7 @@ from chatbuddy.server import serve as run_server
 
 from .errors import ConfigError
 from .options import settings_from, settings_options
+from .render import storage_line
 from .secrets import file_option, resolve
 
 
@@ -54,11 +55,15 @@ def serve(
       chatbuddy serve                      # http://127.0.0.1:8000/
       chatbuddy serve --port 9000 --agent echo
       CHATBUDDY_SESSION_TTL=30m chatbuddy serve --host 0.0.0.0
+      chatbuddy serve --store sqlite:/var/lib/chatbuddy/chat.db --retention 30d
+      chatbuddy serve --store memory       # forget everything at exit (tests)
       chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
       OPENAI_API_KEY=... chatbuddy serve --agent llm --llm-model gpt-4o-mini
       chatbuddy serve --agent llm --llm-model llama3.1 --llm-base-url http://127.0.0.1:11434/v1
 
-    Stops cleanly on Ctrl-C or SIGTERM, letting replies in progress finish.
+    Conversations are kept in an SQLite file by default (printed at start);
+    see docs/storage.md. Stops cleanly on Ctrl-C or SIGTERM, letting replies in
+    progress finish.
     """
     options["admin_token"] = resolve(
         options.get("admin_token"),
@@ -85,6 +90,10 @@ def serve(
             f"ChatBuddy is serving on [bold]{escape(url)}[/] "
             f"(agent: {escape(settings.agent)}, engine: {server.engine.name}). "
             "Press Ctrl-C to stop.",
+            soft_wrap=True,
+        )
+        console.print(
+            escape(storage_line(settings.engine, settings.store_file, settings.retention)),
             soft_wrap=True,
         )
         console.print(

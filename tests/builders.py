@@ -4,30 +4,47 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from chatbuddy.engine import Engine, LocalBus, MemoryStore
 from chatbuddy.engine.redis import redis_pair
+from chatbuddy.engine.sqlite import SQLiteStore
 from chatbuddy.records import ClientInfo, SessionRecord, StoredMessage, utcnow
 from chatbuddy.settings import Settings
 from chatbuddy.tokens import hash_token
 
 #: Every engine a test can run on; modules parametrize over it.
-ENGINE_KINDS = ["memory", "redis"]
+ENGINE_KINDS = ["memory", "sqlite", "redis"]
 
 
 def build_engine(
     kind: str,
     *,
     redis_url: str | None = None,
+    folder: Path | None = None,
     session_ttl: float = 60,
     history_limit: int = 50,
+    retention: float | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Engine:
-    """An engine of ``kind`` as a server builds it, with a fast heartbeat for tests."""
+    """An engine of ``kind`` as a server builds it, with a fast heartbeat for tests.
+
+    A sqlite engine keeps its file in ``folder`` (the test's own tmp_path).
+    """
     if kind == "memory":
         store = MemoryStore(session_ttl=session_ttl, history_limit=history_limit, clock=clock)
         return Engine("memory", store, LocalBus())
+    if kind == "sqlite":
+        assert folder is not None, "a sqlite engine needs a folder of the test's own"
+        sqlite_store = SQLiteStore(
+            folder / "chatbuddy.db",
+            session_ttl=session_ttl,
+            history_limit=history_limit,
+            retention=retention,
+            clock=clock,
+        )
+        return Engine("sqlite", sqlite_store, LocalBus())
     assert redis_url is not None, "a redis engine needs the redis_url fixture"
     redis_store, bus = redis_pair(
         redis_url,

@@ -30,10 +30,25 @@ def private_runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     return folder
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """SQLite files go to a folder of this test's own, never the user's data folder
+    (servers started here inherit it)."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def settings() -> Settings:
-    """Production defaults and a known admin token; modules override this fixture."""
-    return Settings(port=0, admin_token=ADMIN_TOKEN, allowed_origins=("https://shop.example",))
+    """Production defaults, in memory, and a known admin token; modules override this
+    fixture (and engine_kind, for the engine the server runs on)."""
+    return Settings(
+        port=0,
+        admin_token=ADMIN_TOKEN,
+        allowed_origins=("https://shop.example",),
+        store="memory",
+    )
 
 
 @pytest.fixture
@@ -49,12 +64,16 @@ def engine_kind() -> str:
 
 
 @pytest.fixture
-def engine(request: pytest.FixtureRequest, engine_kind: str, settings: Settings) -> Engine:
-    """The engine of ``engine_kind`` (a Redis one gets the shared test Redis, emptied)."""
+def engine(
+    request: pytest.FixtureRequest, engine_kind: str, settings: Settings, tmp_path: Path
+) -> Engine:
+    """The engine of ``engine_kind`` (a Redis one gets the shared test Redis, emptied;
+    a SQLite one a file in the test's own folder)."""
     redis_url = request.getfixturevalue("redis_url") if engine_kind == "redis" else None
     return build_engine(
         engine_kind,
         redis_url=redis_url,
+        folder=tmp_path,
         session_ttl=settings.session_ttl,
         history_limit=settings.history_limit,
     )

@@ -38,6 +38,7 @@ class RecordingNode:
     frames: list[tuple[str, str, str | None]] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
     controls: list[tuple[str, str]] = field(default_factory=list)
+    closed: list[tuple[str, int, str, str | None]] = field(default_factory=list)
     local: Presence = field(default_factory=Presence)
 
     def deliver(
@@ -50,6 +51,12 @@ class RecordingNode:
 
     def deliver_control(self, session_id: str, message: str) -> None:
         self.controls.append((session_id, message))
+
+    def close_session(
+        self, session_id: str, code: int, reason: str, *, only: str | None = None
+    ) -> int:
+        self.closed.append((session_id, code, reason, only))
+        return 0
 
     def presence(self) -> Presence:
         return self.local

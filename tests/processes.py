@@ -17,8 +17,15 @@ from tests.helpers import TIMEOUT
 
 
 def serve_env(runtime_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment for servers and CLI runs of one test: its own token folder."""
-    env = {**os.environ, "CHATBUDDY_RUNTIME_DIR": str(runtime_dir), "COLUMNS": "120", **extra}
+    """The environment for servers and CLI runs of one test: its own token folder, and
+    its own data folder (the default SQLite file goes there, never to the user's)."""
+    env = {
+        **os.environ,
+        "CHATBUDDY_RUNTIME_DIR": str(runtime_dir),
+        "XDG_DATA_HOME": str(runtime_dir / "data"),
+        "COLUMNS": "120",
+        **extra,
+    }
     if "CHATBUDDY_ADMIN_TOKEN" not in extra:
         env.pop("CHATBUDDY_ADMIN_TOKEN", None)
     return env

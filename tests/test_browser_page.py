@@ -475,7 +475,7 @@ def test_when_the_server_did_not_resume_the_session_the_old_conversation_is_clea
 ) -> None:
     env = serve_env(tmp_path / "runtime")
     port = free_port()
-    node = start_server(env, port=port)  # in memory: a restart forgets every session
+    node = start_server(env, "--store", "memory", port=port)  # a restart forgets every session
     try:
         page = open_chat(context, node.url)
         say(page, PRICE_QUESTION)
@@ -484,7 +484,7 @@ def test_when_the_server_did_not_resume_the_session_the_old_conversation_is_clea
         expect(page.locator("#status")).to_have_attribute("data-state", "retrying")
         say(page, "Where is order 10042?")  # queued for a session the server forgot
         expect(page.locator(".msg.user.pending .state")).to_have_text("queued")
-        node = start_server(env, port=port)
+        node = start_server(env, "--store", "memory", port=port)
         expect(page.locator(".notice")).to_contain_text(
             [
                 "The previous conversation could not be restored; a new one started.",

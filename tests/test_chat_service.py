@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 
 import pytest
 
@@ -17,9 +18,9 @@ from tests.helpers import eventually
 
 
 @pytest.fixture(params=ENGINE_KINDS)
-async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    built = build_engine(request.param, redis_url=redis_url)
+    built = build_engine(request.param, redis_url=redis_url, folder=tmp_path)
     yield built
     await built.close()
 
@@ -158,3 +159,20 @@ async def test_when_an_id_belongs_to_a_new_session_only_the_old_sessions_tabs_ar
     assert not old_tab.alive  # closed: its session is gone
     assert new_tab.alive  # the new session's tab on this node stays
     await engine.close()
+
+
+async def test_an_erasure_closes_the_erased_sessions_tabs_and_spares_a_new_one_on_its_id(
+    engine: Engine, node: LocalNode, service: ChatService
+) -> None:
+    erased_life = await grant(engine, "forget-me")
+    old_tab = tab(erased_life, "old-tab")
+    await service.attach(old_tab, erased_life)
+    erased = await engine.store.erase(session_id="forget-me")
+    new_life = await grant(engine, "forget-me")  # the id taken again before the close
+    new_tab = tab(new_life, "new-tab")
+    await service.attach(new_tab, new_life)
+
+    for session_id, incarnation in erased:  # as the admin API closes them
+        await engine.bus.close_session(session_id, 4003, "session deleted", only=incarnation)
+    await eventually(lambda: not old_tab.alive, "the erased session's tab closed")
+    assert new_tab.alive

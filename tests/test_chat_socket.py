@@ -10,16 +10,16 @@ from tornado.websocket import websocket_connect
 from chatbuddy.settings import Settings
 from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, parse_server_message
 from chatbuddy.wire.subprotocol import SUBPROTOCOL
-from tests.builders import unlimited
+from tests.builders import ENGINE_KINDS, unlimited
 from tests.conftest import Connect, Http
 from tests.helpers import refused
 
 PRICE_QUESTION = "Mennyi az ára a Samsung Galaxy S24-nek?"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=ENGINE_KINDS)
 def engine_kind(request: pytest.FixtureRequest) -> str:
-    """Every test here runs on both engines."""
+    """Every test here runs on every engine."""
     return str(request.param)
 
 

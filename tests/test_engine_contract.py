@@ -1,14 +1,17 @@
-"""One contract, two engines: the in-memory pair and the Redis pair behave alike."""
+"""One contract, every engine: the memory, SQLite and Redis pairs behave alike."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from chatbuddy.engine import Engine, FrameAround, Presence
 from chatbuddy.errors import SessionNotFound, SessionReplaced
-from chatbuddy.records import StoredMessage
+from chatbuddy.records import StoredMessage, utcnow
+from chatbuddy.wire.close_codes import Close
 from tests.builders import ENGINE_KINDS, build_engine, record, reply, user_message
 from tests.doubles import RecordingNode
 from tests.helpers import eventually
@@ -22,9 +25,13 @@ def node() -> RecordingNode:
 
 
 @pytest.fixture(params=ENGINE_KINDS)
-async def engine(request: pytest.FixtureRequest, node: RecordingNode) -> AsyncIterator[Engine]:
+async def engine(
+    request: pytest.FixtureRequest, node: RecordingNode, tmp_path: Path
+) -> AsyncIterator[Engine]:
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    built = build_engine(request.param, redis_url=redis_url, history_limit=HISTORY_LIMIT)
+    built = build_engine(
+        request.param, redis_url=redis_url, folder=tmp_path, history_limit=HISTORY_LIMIT
+    )
     await built.start(node)
     yield built
     await built.close()
@@ -255,3 +262,70 @@ async def test_a_resend_gets_the_stored_reply_or_is_pending_or_is_answered_again
     assert (answered.reply_id, answered.reply.content) == (None, "the answer")
     messages, _ = await engine.store.history("s1", after=None, limit=10)
     assert [m.id for m in messages] == [1, 2]  # stored once, answered once
+
+
+async def test_erasing_removes_a_session_or_all_of_a_users_and_nothing_else(
+    engine: Engine,
+) -> None:
+    store = engine.store
+    for sid in ("a1", "a2"):
+        await store.create_session(record(sid))
+        await store.add_user_message(sid, user_message("private", client_message_id="c-1"))
+    bob = record("b1")
+    bob.user_id = "bob"
+    await store.create_session(bob)
+
+    lives = {sid: (await store.get_session(sid)).incarnation for sid in ("a1", "a2")}  # type: ignore[union-attr]
+    erased_life = lives["a1"]
+    # Each erased session with its incarnation: the caller closes that life's tabs only.
+    assert await store.erase(session_id="a1") == [("a1", erased_life)]
+    assert await store.get_session("a1") is None
+    with pytest.raises(SessionNotFound):
+        await store.history("a1", after=None, limit=10)
+    assert await store.erase(session_id="a1") == []
+    assert await store.erase(user_id="anna") == [("a2", lives["a2"])]
+    assert await store.erase(user_id="anna") == []
+    assert await store.get_session("b1") is not None
+    # The id is free again, with nothing of the erased session in it, and a tab of
+    # the erased one can neither read nor write the new one.
+    assert await store.create_session(record("a1"))
+    again = await store.add_user_message("a1", user_message("new", client_message_id="c-1"))
+    assert (again.duplicate, again.message.id) == (False, 1)
+    with pytest.raises(SessionReplaced):
+        await store.history("a1", after=None, limit=10, incarnation=erased_life)
+    assert await store.keep_alive([("a1", erased_life)]) == [("a1", True)]
+
+
+async def test_an_export_pages_through_every_kept_session_once(engine: Engine) -> None:
+    store = engine.store
+    ids = [f"x{n}" for n in range(7)]
+    for sid in ids:
+        await store.create_session(record(sid))
+    earlier = record("early", now=utcnow() - timedelta(seconds=30))
+    await store.create_session(earlier)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = await store.export_page(
+            after=cursor, limit=3, since=utcnow() - timedelta(seconds=10)
+        )
+        seen += [r.session_id for r in page]
+        if cursor is None:
+            break
+    assert sorted(seen) == ids
+    everything, _ = await store.export_page(after=None, limit=100)
+    assert "early" in {r.session_id for r in everything}
+
+
+async def test_closing_a_session_reaches_the_nodes_with_its_tabs(
+    engine: Engine, node: RecordingNode
+) -> None:
+    await engine.bus.subscribe("s1")
+    await eventually(engine.ready, "engine ready")
+    await engine.bus.close_session("s1", Close.SESSION_DELETED, "session deleted")
+    await engine.bus.close_session("s1", Close.SESSION_DELETED, "session deleted", only="0a1b")
+    await eventually(lambda: len(node.closed) == 2, "the orders to close")
+    assert node.closed == [
+        ("s1", 4003, "session deleted", None),  # every tab of the id
+        ("s1", 4003, "session deleted", "0a1b"),  # only those of one life of it
+    ]

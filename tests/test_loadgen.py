@@ -19,7 +19,7 @@ from tests.redis_server import free_port
 
 @pytest.fixture
 def settings() -> Settings:
-    return unlimited(port=0, agent="echo")
+    return unlimited(port=0, agent="echo", store="memory")
 
 
 def test_a_client_frame_is_masked_and_sized() -> None:

@@ -187,7 +187,7 @@ class TestAFailingAgent:
 class TestRateLimits:
     @pytest.fixture
     def settings(self) -> Settings:
-        return Settings(port=0, agent="echo", rate_limit=0.001, rate_burst=3)
+        return Settings(port=0, agent="echo", rate_limit=0.001, rate_burst=3, store="memory")
 
     async def test_a_connection_over_its_burst_is_told_to_slow_down(self, connect: Connect) -> None:
         client = await connect("flood")
@@ -216,7 +216,7 @@ class TestSessionExpiry:
 
     @pytest.fixture
     def settings(self) -> Settings:
-        return Settings(port=0, agent="echo", session_ttl=60)
+        return Settings(port=0, agent="echo", session_ttl=60, store="memory")
 
     @pytest.fixture
     def engine(self, clock: list[datetime]) -> Engine:

@@ -41,7 +41,7 @@ def start_server(folder: Path, *args: str) -> Running:
     banner, log = folder / "stdout.txt", folder / "stderr.txt"
     server = launch_server(
         *args,
-        env={**os.environ, "CHATBUDDY_LOG_LEVEL": "info"},
+        env={**os.environ, "CHATBUDDY_LOG_LEVEL": "info", "XDG_DATA_HOME": str(folder / "data")},
         timeout=4 * TIMEOUT,
         stdout=banner.open("w"),
         stderr=log.open("w"),
@@ -167,3 +167,40 @@ def test_every_setting_with_a_flag_is_an_option_and_its_defaults_are_the_setting
     command = cli.commands["serve"]
     context = command.make_context("serve", [])
     assert settings_from(dict(context.params)) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--store", "memory", "--redis-url", "redis://127.0.0.1:1"],
+            "Error: --redis-url and --store exclude each other: with Redis, sessions are kept "
+            "in Redis; give one of them",
+        ),
+        (
+            ["--retention", "1h"],
+            "Error: --retention is shorter than --session-ttl: live sessions would lose their "
+            "transcripts; make it at least as long, or keep",
+        ),
+        (["--store", "disk"], "Error: --store must be sqlite, sqlite:PATH or memory, got 'disk'"),
+    ],
+    ids=["redis-and-store", "retention-under-ttl", "unknown-store"],
+)
+def test_storage_settings_that_cannot_work_are_one_line_and_exit_code_3(
+    args: list[str], line: str
+) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--port", "0", *args])
+    assert result.exit_code == 3
+    assert result.output.strip() == line
+
+
+def test_the_banner_says_where_conversations_are_kept(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(tmp_path, "--agent", "echo", "--retention", "keep")
+    try:
+        banner = server.banner.read_text()
+    finally:
+        server.server.stop()
+    file = data / "chatbuddy" / "chatbuddy.db"
+    assert f"Conversations are kept in {file}; transcripts are kept until erased" in banner
+    assert file.exists()

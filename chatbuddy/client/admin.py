@@ -7,13 +7,23 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection
 
-from chatbuddy.client.http import CONNECT_TIMEOUT, REQUEST_TIMEOUT, fetch, open_socket, reachable
+from chatbuddy.client.http import (
+    CONNECT_TIMEOUT,
+    REQUEST_TIMEOUT,
+    failure,
+    fetch,
+    open_socket,
+    reachable,
+)
 from chatbuddy.client.target import Target
-from chatbuddy.errors import Disconnected, ServerUnreachable, TokenMissing
+from chatbuddy.errors import ClientFailure, Disconnected, ServerUnreachable, TokenMissing
 from chatbuddy.wire.events import event_dict
+
+#: How long an export may take in all (it streams; this only stops a hung one).
+EXPORT_TIMEOUT = 3600.0
 
 
 class AdminClient:
@@ -24,17 +34,24 @@ class AdminClient:
         self.target = target
 
     async def get(self, path: str, **query: Any) -> dict[str, Any]:
-        url = self.target.http(path)
-        if query:
-            url += "?" + urlencode(query)
+        return await self.request("GET", path, **query)
+
+    async def request(self, method: str, path: str, **query: Any) -> dict[str, Any]:
+        """``method path?query`` with the admin token; the JSON document answered."""
         request = HTTPRequest(
-            url,
+            self._url(path, query),
+            method=method,
             headers=await self._authorization(),
             connect_timeout=CONNECT_TIMEOUT,
             request_timeout=REQUEST_TIMEOUT,
         )
         document: dict[str, Any] = json.loads((await fetch(self.target, request)).body)
         return document
+
+    def _url(self, path: str, query: dict[str, Any]) -> str:
+        url = self.target.http(path)
+        given = {key: value for key, value in query.items() if value is not None}
+        return url + ("?" + urlencode(given) if given else "")
 
     async def stats(self) -> dict[str, Any]:
         return await self.get("/api/v1/websocket/stats")
@@ -44,6 +61,39 @@ class AdminClient:
 
     async def session(self, session_id: str) -> dict[str, Any]:
         return await self.get(f"/api/v1/sessions/{quote(session_id, safe='')}")
+
+    async def erase_session(self, session_id: str) -> dict[str, Any]:
+        """Erase one session (and close its tabs); ``{"erased": [...], "close_code"}``."""
+        return await self.request("DELETE", f"/api/v1/sessions/{quote(session_id, safe='')}")
+
+    async def erase_user(self, user_id: str) -> dict[str, Any]:
+        """Erase every session of a user (and close their tabs)."""
+        return await self.request("DELETE", f"/api/v1/users/{quote(user_id, safe='')}/sessions")
+
+    async def export(
+        self, on_session: Callable[[dict[str, Any]], None], *, since: str | None = None
+    ) -> int:
+        """Stream every kept session with its messages to ``on_session`` as it arrives,
+        one at a time; how many there were. Raises ClientFailure if the stream was cut
+        short (the server's closing line is missing)."""
+        lines = _Lines(on_session)
+        request = HTTPRequest(
+            self._url("/api/v1/export", {"since": since}),
+            headers=await self._authorization(),
+            connect_timeout=CONNECT_TIMEOUT,
+            request_timeout=EXPORT_TIMEOUT,
+            header_callback=lines.header,
+            streaming_callback=lines.feed,
+        )
+        try:
+            await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as error:
+            raise lines.refusal(error, self.target) from None
+        except OSError as error:
+            raise failure(error, self.target) from None
+        if lines.complete is None:
+            raise ClientFailure(f"{self.target.url} stopped the export before its end")
+        return lines.complete
 
     async def watch(
         self, session_id: str | None = None, *, tool_arguments: bool = False
@@ -92,6 +142,53 @@ class AdminClient:
                 raise ServerUnreachable(self.target.url) from None
             raise
         return {"Authorization": f"Bearer {token}"}
+
+
+class _Lines:
+    """An export's body as it arrives: JSON lines, the last of which says it is complete.
+    An error's body (a refusal) is kept whole instead."""
+
+    def __init__(self, on_session: Callable[[dict[str, Any]], None]) -> None:
+        # Gets each session's document.
+        self._on_session = on_session
+        # A partial line, until its end arrives.
+        self._pending = b""
+        # The status of the response (from its first header line).
+        self._status = 200
+        # An error's body.
+        self._error_body = b""
+        # The session count from the closing line; None until it arrives.
+        self.complete: int | None = None
+
+    def header(self, line: str) -> None:
+        if line.startswith("HTTP/"):
+            self._status = int(line.split()[1])
+
+    def feed(self, chunk: bytes) -> None:
+        if self._status >= 400:
+            self._error_body += chunk
+            return
+        *whole, self._pending = (self._pending + chunk).split(b"\n")
+        for raw in whole:
+            if not raw.strip():
+                continue
+            document = json.loads(raw)
+            if document.get("complete"):
+                self.complete = int(document["sessions"])
+            else:
+                self._on_session(document)
+
+    def refusal(self, error: HTTPClientError, target: Target) -> ClientFailure:
+        """The failure as fetch() would tell it, from the body kept here."""
+        error.response = _Body(self._error_body)  # type: ignore[assignment]
+        return failure(error, target)
+
+
+class _Body:
+    """What failure() reads of a response: its body."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
 
 
 class EventStream:

@@ -22,7 +22,7 @@ from chatbuddy.settings import Settings
 class Engine:
     """A store and the bus it pairs with, started and closed together."""
 
-    #: The table's name for the pair ("memory", "redis"), for logs and stats.
+    #: The table's name for the pair ("memory", "sqlite", "redis"), for logs and stats.
     name: str
     store: SessionStore
     bus: Bus
@@ -45,6 +45,19 @@ def _memory(settings: Settings) -> Engine:
     return Engine("memory", store, LocalBus())
 
 
+def _sqlite(settings: Settings) -> Engine:
+    from chatbuddy.engine.sqlite import SQLiteStore
+
+    store = SQLiteStore(
+        settings.store_file,
+        session_ttl=settings.session_ttl,
+        history_limit=settings.history_limit,
+        retention=settings.retention,
+        synchronous=settings.store_sync,
+    )
+    return Engine("sqlite", store, LocalBus())
+
+
 def _redis(settings: Settings) -> Engine:
     from chatbuddy.engine.redis import redis_pair  # only Redis deployments import redis
 
@@ -62,6 +75,7 @@ def _redis(settings: Settings) -> Engine:
 #: Engine name -> how to build it from the settings.
 ENGINES: dict[str, Callable[[Settings], Engine]] = {
     "memory": _memory,
+    "sqlite": _sqlite,
     "redis": _redis,
 }
 

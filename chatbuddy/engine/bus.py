@@ -59,6 +59,12 @@ class NodeLink(Protocol):
         """A control message about a session (a ``cancel``), published on any node:
         act on it if this node has a part in it (the reply it names is written here)."""
 
+    def close_session(
+        self, session_id: str, code: int, reason: str, *, only: str | None = None
+    ) -> int:
+        """Close this node's connections of the session (``only`` those admitted to
+        that incarnation) with a WebSocket close code; how many there were."""
+
     def presence(self) -> Presence:
         """Who is connected to this node now."""
 
@@ -96,6 +102,13 @@ class Bus(Protocol):
         (admitted to its ``incarnation``, when given), except the connection
         ``exclude``; each gets it once, in publishing order. A callable frame is
         made only if some connection is to receive it."""
+
+    async def close_session(
+        self, session_id: str, code: int, reason: str, *, only: str | None = None
+    ) -> None:
+        """Close every connection of the session (``only`` those admitted to that
+        incarnation), on every node, with ``code`` (docs/protocol.md lists the codes);
+        for a session that was erased, sparing a new session that took its id."""
 
     async def flush(self) -> None:
         """Return once every frame published so far (by any node, to sessions this

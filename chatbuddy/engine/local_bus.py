@@ -47,6 +47,12 @@ class LocalBus:
         if self._node is not None:
             self._node.deliver(session_id, frame, exclude, incarnation)
 
+    async def close_session(
+        self, session_id: str, code: int, reason: str, *, only: str | None = None
+    ) -> None:
+        if self._node is not None:
+            self._node.close_session(session_id, code, reason, only=only)
+
     async def flush(self) -> None:
         """Nothing waits: frames are delivered as they are published."""
 

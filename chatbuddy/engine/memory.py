@@ -9,6 +9,8 @@ and benchmarks run on unless they say otherwise. It publishes nothing itself
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,7 +65,9 @@ class MemoryStore:
         self._lease_for = timedelta(seconds=LEASE_SECONDS)
         # Injected so that tests can move time instead of sleeping.
         self._clock = clock
-        # session_id -> its state; the whole store.
+        # session_id -> its state; the whole store. Kept in order of last activity
+        # (a session moves to the end when active), so a page of the newest is read
+        # from the end and the expired are all at the start.
         self._sessions: dict[str, _Session] = {}
 
     async def start(self) -> None:
@@ -92,7 +96,7 @@ class MemoryStore:
     ) -> SessionRecord:
         now = self._clock()
         session = self._require(session_id, now, incarnation)
-        session.record.last_activity = now
+        self._active(session, now)
         if connected:
             session.record.connected_at = now
         return session.record
@@ -105,24 +109,57 @@ class MemoryStore:
             if session is None or session.record.incarnation != incarnation:
                 gone.append((session_id, session is not None))
             else:
-                session.record.last_activity = now
+                self._active(session, now)
         return gone
 
     async def count_sessions(self) -> int:
         return len(self._sessions)
 
     async def list_sessions(self, *, offset: int, limit: int) -> tuple[list[SessionRecord], int]:
+        """A page costs its offset and limit, not the number of sessions."""
+        await self.sweep_expired()
+        newest_first = reversed(self._sessions.values())
+        page = [s.record for s in itertools.islice(newest_first, offset, offset + limit)]
+        return page, len(self._sessions)
+
+    async def export_page(
+        self, *, after: str | None, limit: int, since: datetime | None = None
+    ) -> tuple[list[SessionRecord], str | None]:
         deadline = self._clock() - self._ttl
-        live = [s.record for s in self._sessions.values() if s.record.last_activity >= deadline]
-        live.sort(key=lambda record: record.last_activity, reverse=True)
-        return live[offset : offset + limit], len(live)
+        if since is not None:
+            deadline = max(deadline, since)
+        ids = (
+            sid
+            for sid, s in self._sessions.items()
+            if (after is None or sid > after) and s.record.last_activity >= deadline
+        )
+        page = heapq.nsmallest(limit, ids)
+        records = [self._sessions[sid].record for sid in page]
+        return records, page[-1] if len(page) == limit else None
 
     async def sweep_expired(self) -> int:
+        """The expired are at the start (activity order): it stops at the first live one."""
         deadline = self._clock() - self._ttl
-        expired = [sid for sid, s in self._sessions.items() if s.record.last_activity < deadline]
+        expired = list(
+            itertools.takewhile(
+                lambda sid: self._sessions[sid].record.last_activity < deadline,
+                self._sessions,
+            )
+        )
         for sid in expired:
             del self._sessions[sid]
         return len(expired)
+
+    async def erase(
+        self, *, session_id: str | None = None, user_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        if (session_id is None) == (user_id is None):
+            raise ValueError("erase one session_id or one user_id")
+        if session_id is not None:
+            ids = [session_id] if session_id in self._sessions else []
+        else:
+            ids = [sid for sid, s in self._sessions.items() if s.record.user_id == user_id]
+        return [(sid, self._sessions.pop(sid).record.incarnation) for sid in ids]
 
     # -- history ------------------------------------------------------------
 
@@ -139,7 +176,7 @@ class MemoryStore:
         session = self._require(session_id, now, incarnation)
         key = message.client_message_id
         if key is not None and session.seen is not None and key in session.seen:
-            session.record.last_activity = now
+            self._active(session, now)
             return self._resent(session, session.seen[key], message, now, recent)
         session.last_reserved_id += 2
         # Validated when it was made; only the id changes.
@@ -213,7 +250,7 @@ class MemoryStore:
         now = self._clock()
         session = self._require(session_id, now, incarnation)
         if touch:
-            session.record.last_activity = now
+            self._active(session, now)
         history = session.history
         if after is None:
             page, more = history[-limit:], False
@@ -247,9 +284,19 @@ class MemoryStore:
         record = session.record
         record.message_count += 1
         record.last_message_id = history[-1][0]
-        record.last_activity = now
+        self._active(session, now)
 
     # -- helpers --------------------------------------------------------------
+
+    def _active(self, session: _Session, now: datetime) -> None:
+        """Activity: the session's new time, and its place at the end of the order."""
+        record = session.record
+        record.last_activity = now
+        sessions = self._sessions
+        sid = record.session_id
+        if next(reversed(sessions)) != sid:
+            del sessions[sid]
+            sessions[sid] = session
 
     def _live(self, session_id: str, now: datetime) -> _Session | None:
         session = self._sessions.get(session_id)

@@ -47,6 +47,16 @@ def encode_event(session_id: str, frame: str) -> str:
     return f"{session_id}\n{frame}"
 
 
+#: Starts the first line of an order to close a session's connections:
+#: ``!CODE\nINCARNATION\nREASON`` (INCARNATION empty: every one). A frame's first
+#: line holds its incarnation, hex or empty, which never starts with it.
+CLOSE_MARK = "!"
+
+
+def encode_close(code: int, reason: str, only: str | None) -> str:
+    return f"{CLOSE_MARK}{code:d}\n{only or ''}\n{reason}"
+
+
 class PubSubBus:
     """The generic half of a broker-backed bus; subclasses add the broker."""
 
@@ -151,6 +161,12 @@ class PubSubBus:
         data = encode_frame(frame_text(frame), exclude, incarnation)
         await self._publish(self.session_channel(session_id), data)
 
+    async def close_session(
+        self, session_id: str, code: int, reason: str, *, only: str | None = None
+    ) -> None:
+        # On the session's own channel: exactly the nodes with a connection in it listen.
+        await self._publish(self.session_channel(session_id), encode_close(code, reason, only))
+
     def events_wanted(self) -> bool:
         return self._watching_events
 
@@ -254,7 +270,12 @@ class PubSubBus:
                 waiting.set_result(None)
             return
         session_id = self._channels.get(channel)
-        if session_id is not None:
-            incarnation, _, rest = data.partition("\n")
-            exclude, _, frame = rest.partition("\n")
-            node.deliver(session_id, frame, exclude or None, incarnation or None)
+        if session_id is None:
+            return
+        incarnation, _, rest = data.partition("\n")
+        if incarnation.startswith(CLOSE_MARK):
+            only, _, reason = rest.partition("\n")
+            node.close_session(session_id, int(incarnation[1:]), reason, only=only or None)
+            return
+        exclude, _, frame = rest.partition("\n")
+        node.deliver(session_id, frame, exclude or None, incarnation or None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from chatbuddy.records import SessionRecord, StoredMessage
@@ -92,7 +93,9 @@ class SessionStore(Protocol):
         """Store a new session; False (and no change) if the id is taken."""
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        """The live session, or None if it does not exist or has expired. Not activity."""
+        """The session, or None if the store no longer keeps it (it expired, or, in a
+        store that keeps transcripts past the TTL, retention removed it). A session
+        returned here can be resumed with its token. Not activity."""
 
     async def touch_session(
         self, session_id: str, *, connected: bool = False, incarnation: str | None = None
@@ -110,8 +113,27 @@ class SessionStore(Protocol):
         """Live sessions, most recently active first, and how many there are in all.
         Listing is not activity."""
 
+    async def export_page(
+        self, *, after: str | None, limit: int, since: datetime | None = None
+    ) -> tuple[list[SessionRecord], str | None]:
+        """Up to ``limit`` kept sessions (live or not) active at or after ``since``,
+        continuing from the cursor ``after`` (None: from the start), and the cursor of
+        the next page (None: that was the last). Each page is read on its own, so an
+        export of any size holds one page at a time. Memory and SQLite go in session
+        id order and list each session once; Redis scans its index, which may list a
+        session twice if the index is resized meanwhile. Not activity."""
+
     async def sweep_expired(self) -> int:
         """Delete expired sessions' leftovers; return how many sessions went."""
+
+    async def erase(
+        self, *, session_id: str | None = None, user_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        """Erase one session, or every session of ``user_id`` (exactly one is given),
+        with its history, dedup state and leases, from everywhere this store keeps
+        them (for SQLite: the file, its free pages and its WAL); the ``(session_id,
+        incarnation)`` pairs erased, none if none matched. For data-protection
+        requests; the caller closes the tabs of exactly those incarnations."""
 
     async def add_user_message(
         self,

@@ -4,22 +4,32 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
+from datetime import UTC, datetime
 from typing import Any
 
+import tornado.iostream
 import tornado.web
 import tornado.websocket
 
+from chatbuddy.audit import AuditLog
 from chatbuddy.chat import LocalNode
 from chatbuddy.chat.counters import Counters, stats_document
 from chatbuddy.engine import Bus, SessionStore
-from chatbuddy.errors import ConnectionClosed
+from chatbuddy.errors import ConnectionClosed, SessionNotFound
 from chatbuddy.records import SessionRecord
 from chatbuddy.text import is_valid_id
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.http import JsonHandler, QuietErrors, json_error
+from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import iso_time
 
 MAX_PAGE = 500
+#: Sessions read from the store per page of an export (one page is held at a time).
+EXPORT_PAGE = 100
+#: Every message of a session, for a transcript.
+ALL_MESSAGES = 10**6
 
 
 def session_summary(record: SessionRecord, connections: int) -> dict[str, Any]:
@@ -66,14 +76,48 @@ class StatsHandler(AdminHandler):
         self.write_json(stats_document(presence, self._counters, self._engine_name))
 
 
+def transcript(record: SessionRecord, messages: list[Any]) -> dict[str, Any]:
+    """A session and its messages as an export line has them."""
+    summary = session_summary(record, 0)
+    del summary["connections"]
+    return {
+        "session": summary,
+        "messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
+    }
+
+
 class _SessionsBase(AdminHandler):
-    def initialize(self, access: AdminAccess, store: SessionStore, bus: Bus) -> None:
+    def initialize(
+        self, access: AdminAccess, store: SessionStore, bus: Bus, audit: AuditLog
+    ) -> None:
         # Checks the admin token.
         self._access = access
-        # Reads sessions and history.
+        # Reads, and erases, sessions and history.
         self._store = store
-        # Counts each session's connections on every node.
+        # Counts each session's connections on every node, and closes erased ones' tabs.
         self._bus = bus
+        # Exports and erasures are recorded there.
+        self._audit = audit
+
+    async def _erase(self, *, session_id: str | None = None, user_id: str | None = None) -> None:
+        """Erase, close the erased sessions' tabs on every node, record it, answer."""
+        started = time.perf_counter()
+        erased = await self._store.erase(session_id=session_id, user_id=user_id)
+        if not erased:
+            what = f"session {session_id!r}" if session_id else f"sessions of user {user_id!r}"
+            json_error(self, 404, "not_found", f"no {what}")
+            return
+        code = int(Close.SESSION_DELETED)  # an int: the audit log writes numbers as they print
+        for sid, incarnation in erased:
+            # Only the erased session's tabs: a new session may have taken the id since.
+            await self._bus.close_session(sid, code, "session deleted", only=incarnation or None)
+        ms = round(1000 * (time.perf_counter() - started), 1)
+        ids = [sid for sid, _ in erased]
+        for sid in ids:
+            self._audit.record(
+                "session_erased", session_id=sid, user_id=user_id, code=code, ms=ms, admin=True
+            )
+        self.write_json({"erased": ids, "close_code": code})
 
 
 class SessionsHandler(_SessionsBase):
@@ -103,7 +147,13 @@ class SessionsHandler(_SessionsBase):
 
 
 class SessionHandler(_SessionsBase):
-    """``GET /api/v1/sessions/{id}``: one session with its history."""
+    """``GET /api/v1/sessions/{id}``: one session with its history;
+    ``DELETE``: erase it (data protection) and close its tabs."""
+
+    async def delete(self, session_id: str) -> None:
+        if not is_valid_id(session_id):
+            raise tornado.web.HTTPError(404, reason=f"no session {session_id[:128]!r}")
+        await self._erase(session_id=session_id)
 
     async def get(self, session_id: str) -> None:
         store = self._store
@@ -118,6 +168,65 @@ class SessionHandler(_SessionsBase):
                 "messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
             }
         )
+
+
+class UserSessionsHandler(_SessionsBase):
+    """``DELETE /api/v1/users/{user_id}/sessions``: erase every session of a customer
+    (who knows their user id, not their session ids) and close their tabs."""
+
+    async def delete(self, user_id: str) -> None:
+        if not is_valid_id(user_id):
+            raise tornado.web.HTTPError(404, reason=f"no user {user_id[:128]!r}")
+        await self._erase(user_id=user_id)
+
+
+class ExportHandler(_SessionsBase):
+    """``GET /api/v1/export?since=DATE``: every kept session with its messages, one JSON
+    object per line, streamed page by page, then ``{"complete": true, "sessions": N}``
+    (a stream without that line was cut short)."""
+
+    async def get(self) -> None:
+        since = self._since()
+        started = time.perf_counter()
+        self.set_header("Content-Type", "application/x-ndjson; charset=utf-8")
+        count, cursor = 0, None
+        try:
+            while True:
+                records, cursor = await self._store.export_page(
+                    after=cursor, limit=EXPORT_PAGE, since=since
+                )
+                lines = []
+                for record in records:
+                    try:
+                        messages, _ = await self._store.history(
+                            record.session_id, after=None, limit=ALL_MESSAGES, touch=False
+                        )
+                    except SessionNotFound:  # erased or expired since it was listed
+                        continue
+                    lines.append(json.dumps(transcript(record, messages), ensure_ascii=False))
+                if lines:
+                    self.write("\n".join(lines) + "\n")
+                    await self.flush()
+                count += len(lines)
+                if cursor is None:
+                    break
+        except tornado.iostream.StreamClosedError:
+            return  # the client went away
+        ms = round(1000 * (time.perf_counter() - started), 1)
+        self._audit.record("sessions_exported", count=count, ms=ms, admin=True)
+        self.finish(json.dumps({"complete": True, "sessions": count}) + "\n")
+
+    def _since(self) -> datetime | None:
+        raw = self.get_query_argument("since", None)
+        if raw is None:
+            return None
+        try:
+            since = datetime.fromisoformat(raw)
+        except ValueError:
+            raise tornado.web.HTTPError(
+                400, reason=f"since must be a date like 2024-01-15, got {raw[:40]!r}"
+            ) from None
+        return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
 
 
 class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):

@@ -12,7 +12,14 @@ from chatbuddy.chat.counters import Counters
 from chatbuddy.engine import Engine
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.settings import Settings
-from chatbuddy.web.admin import AdminTailHandler, SessionHandler, SessionsHandler, StatsHandler
+from chatbuddy.web.admin import (
+    AdminTailHandler,
+    ExportHandler,
+    SessionHandler,
+    SessionsHandler,
+    StatsHandler,
+    UserSessionsHandler,
+)
 from chatbuddy.web.auth import AdminAccess
 from chatbuddy.web.chat_socket import ChatSocketHandler
 from chatbuddy.web.http import (
@@ -63,7 +70,7 @@ def make_app(
     static = static_path()
     version = asset_version(static)
     origins = settings.allowed_origins
-    sessions = {"access": access, "store": engine.store, "bus": engine.bus}
+    sessions = {"access": access, "store": engine.store, "bus": engine.bus, "audit": audit}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -104,6 +111,8 @@ def make_app(
             ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
+            (r"/api/v1/users/([^/]+)/sessions", UserSessionsHandler, sessions),
+            (r"/api/v1/export", ExportHandler, sessions),
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),
             (r"/healthz", HealthHandler),
             (r"/readyz", ReadyHandler, {"engine": engine}),

@@ -12,6 +12,7 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
+import tornado.httputil
 import tornado.iostream
 import tornado.web
 import tornado.websocket
@@ -31,12 +32,33 @@ from chatbuddy.wire.subprotocol import SUBPROTOCOL, offered_token
 
 log = logging.getLogger("chatbuddy.connections")
 
+#: What a connection's handshake headers become once it is open (nothing writes to them).
+_NO_HEADERS = tornado.httputil.HTTPHeaders()
+
 #: Why a page of another site was refused, and what its operator can do.
 ORIGIN_REFUSAL = "not this server's own and not allowed with --allowed-origin"
 
 
 class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
     """One chat connection; implements :class:`chatbuddy.chat.registry.Connection`."""
+
+    # Slots, not the instance dict that Tornado's own attributes already fill: every
+    # idle connection holds one handler (bytes per connection: docs/performance.md).
+    __slots__ = (
+        "_allowed_origins",
+        "_audit",
+        "_clients",
+        "_closed_with",
+        "_connection_id",
+        "_grant",
+        "_keepalive",
+        "_last_heard",
+        "_max_queued",
+        "_opened_at",
+        "_service",
+        "_taken_at_last_look",
+        "_writer",
+    )
 
     def initialize(
         self,
@@ -276,6 +298,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             if getattr(self.ws_connection, "_compressor", None) is None:
                 self._writer = TurnWriter(stream, self._full)
         self._last_heard = self._opened_at
+        self._forget_handshake()
         self._keepalive.add(self)
         self._audit.record(
             "connection_opened",
@@ -294,6 +317,13 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             self._grant.resumed,
         )
         await self._service.attach(self, self._grant)
+
+    def _forget_handshake(self) -> None:
+        """Drop the upgrade's request and response headers and its HTTP connection (the
+        socket is the WebSocket's now), used for the last time by now: ~2 KiB that every
+        idle connection would hold (docs/performance.md)."""
+        self.request.headers = self._headers = _NO_HEADERS
+        self.request.connection = None
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         self._last_heard = time.monotonic()

@@ -44,8 +44,9 @@ class TurnWriter:
         self._stream = stream
         # Called when the stream refuses more (its max_write_buffer_size is reached).
         self._on_full = on_full
-        # Framed bytes not yet handed to the stream.
-        self._pending = bytearray()
+        # Framed bytes not yet handed to the stream (None: none; most of a connection's
+        # life, so an idle connection holds no buffer).
+        self._pending: bytearray | None = None
         # Whether a flush is scheduled for the end of this turn.
         self._scheduled = False
         self._loop = asyncio.get_running_loop()
@@ -53,13 +54,16 @@ class TurnWriter:
     @property
     def pending(self) -> int:
         """Bytes framed and not yet handed to the stream."""
-        return len(self._pending)
+        return 0 if self._pending is None else len(self._pending)
 
     def add(self, text: str) -> None:
         """Frame ``text``; it is written at the end of this turn."""
         data = text.encode()
-        self._pending += frame_header(len(data))
-        self._pending += data
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = bytearray()
+        pending += frame_header(len(data))
+        pending += data
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
@@ -67,10 +71,11 @@ class TurnWriter:
     def flush(self) -> None:
         """Hand what is pending to the stream now (before a close frame; at turn's end)."""
         self._scheduled = False
-        if not self._pending:
+        data = self._pending
+        if data is None:
             return
         # The stream may keep a view of the buffer it is given: hand it over, start anew.
-        data, self._pending = self._pending, bytearray()
+        self._pending = None
         try:
             self._stream.write(memoryview(data))
         except tornado.iostream.StreamClosedError:

@@ -172,6 +172,57 @@ class RedisStore:
         ]
         return records, int(total)
 
+    async def export_page(
+        self, *, after: str | None, limit: int, since: datetime | None = None
+    ) -> tuple[list[SessionRecord], str | None]:
+        """A ZSCAN of the session index: ``after`` is its cursor."""
+        cursor, flat = await self._redis.execute(
+            "ZSCAN", self._keys.index, after or "0", "COUNT", limit
+        )
+        ids = list(flat[::2])
+        hashes = (
+            await self._redis.execute_many([("HGETALL", self._keys.session(sid)[0]) for sid in ids])
+            if ids
+            else []
+        )
+        records = [_record(sid, _pairs(raw)) for sid, raw in zip(ids, hashes, strict=True) if raw]
+        if since is not None:
+            records = [r for r in records if r.last_activity >= since]
+        return records, None if str(cursor) == "0" else str(cursor)
+
+    async def erase(
+        self, *, session_id: str | None = None, user_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        """DEL of the session's keys. Redis's own copies (RDB snapshots, the AOF) keep
+        them until they are rewritten: docs/storage.md says how to force that. A
+        session's leftovers without its hash are erased too, with an empty incarnation."""
+        if (session_id is None) == (user_id is None):
+            raise ValueError("erase one session_id or one user_id")
+        if session_id is not None:
+            ids = [session_id]
+        else:
+            ids, cursor = [], None
+            while True:
+                page, cursor = await self.export_page(after=cursor, limit=500)
+                ids += [r.session_id for r in page if r.user_id == user_id]
+                if cursor is None:
+                    break
+            ids = list(dict.fromkeys(ids))
+        erased = []
+        for sid in ids:
+            keys = self._keys.session(sid)
+            incarnation, removed, _ = await self._redis.execute_many(
+                [
+                    ("HGET", keys[0], "incarnation"),
+                    ("DEL", *keys),
+                    ("ZREM", self._keys.index, sid),
+                ]
+            )
+            if int(removed):
+                erased.append((sid, incarnation or ""))
+            self._indexed.pop(sid, None)
+        return erased
+
     async def sweep_expired(self) -> int:
         """Session keys expire by themselves; this prunes the index of them."""
         _, stamp = self._now()
