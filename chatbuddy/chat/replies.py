@@ -262,7 +262,14 @@ class ReplyPipeline:
             await self._store_reply(message, None, "", reply_id, asked, started, cancelled=True)
             return
         try:
-            content = await self._write(message, added, writing, asked)
+            if self._at_once:
+                # Nothing to wait on, so no task of its own (see the module's doc): a stop
+                # can only land while a chunk is published; _stream honours it before the next.
+                content: str | None = await self._run_agent(message, added, writing, asked)
+            else:
+                content = await self._in_task(message, added, writing, asked)
+        except _Stopped:
+            content = None
         except asyncio.CancelledError:
             raise
         except Exception as failed:  # the agent's failure, told to the session below
@@ -292,21 +299,15 @@ class ReplyPipeline:
                 language=language if isinstance(language, str) else None,
             )
 
-    async def _write(
+    async def _in_task(
         self, message: PendingMessage, added: AddedMessage, writing: _Writing, asked: int
     ) -> str | None:
-        """The reply's text, or None when a stop cut it short (what was written is in
-        ``writing.parts``). Raises what the agent raised."""
-        run = self._run_agent(message, added, writing, asked)
-        if self._at_once:
-            # Nothing to wait on, so no task of its own (see the module's doc): a stop can
-            # only land while a chunk is published, and _stream honours it before the next.
-            try:
-                return await run
-            except _Stopped:
-                return None
-        # A task of its own, which a stop cancels wherever the agent waits (a model).
-        writing.task = asyncio.create_task(run, name=f"reply:{message.session_id}")
+        """Run the agent in a task of its own, which a stop cancels wherever the agent
+        waits (a model); its text, or None when a stop cut it short (what was written is
+        in ``writing.parts``). Raises what the agent raised."""
+        writing.task = asyncio.create_task(
+            self._run_agent(message, added, writing, asked), name=f"reply:{message.session_id}"
+        )
         try:
             await asyncio.wait([writing.task])
         except asyncio.CancelledError:  # the worker itself is cancelled (shutdown)
@@ -314,10 +315,7 @@ class ReplyPipeline:
             raise
         if writing.task.cancelled():
             return None
-        try:
-            return writing.task.result()
-        except _Stopped:
-            return None
+        return writing.task.result()
 
     async def _run_agent(
         self, message: PendingMessage, added: AddedMessage, writing: _Writing, asked: int
