@@ -22,8 +22,10 @@ def _median(values: Iterable[float]) -> float | None:
 
 
 def _cores(run: Run, role: str) -> float:
+    """Cores ``role`` used; "server" also counts its workers ("server.worker1", ...)."""
     cpu = run.get("cpu") or {}
-    return float(cpu.get("known_cores", {}).get(role, 0.0))
+    known = cpu.get("known_cores", {})
+    return float(sum(v for k, v in known.items() if k == role or k.startswith(role + ".")))
 
 
 def generator_cores(run: Run) -> float | None:
@@ -61,6 +63,9 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
             "server_cores": _median(
                 _cores(run, "server") + _cores(run, "redis") for run in good if run.get("cpu")
             ),
+            # The two apart, for CPU per reply on the node and on Redis (docs/capacity.md).
+            "node_cores": _median(_cores(run, "server") for run in good if run.get("cpu")),
+            "redis_cores": _median(_cores(run, "redis") for run in good if run.get("cpu")),
             "foreign_cores": _median(foreign),
             "foreign_cores_max": max(foreign) if foreign else None,
             "flags": sorted({flag for run in group for flag in run.get("flags", [])}),
@@ -74,6 +79,10 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
             row["rate"] = _median(run["client"]["rate"] for run in good)
             for name in ("p50", "p90", "p99", "max"):
                 row[f"{name}_ms"] = _median(run["client"]["latency_ms"][name] for run in good)
+            if row["rate"] and row["node_cores"] is not None:
+                # CPU per reply bends less with a busy machine than replies/s do.
+                row["node_us_per_reply"] = round(row["node_cores"] / row["rate"] * 1e6, 1)
+                row["redis_us_per_reply"] = round(row["redis_cores"] / row["rate"] * 1e6, 1)
             if kind == "open":
                 row["send_lag_p99_ms"] = _median(
                     run["client"]["send_lag_ms"]["p99"] for run in good
@@ -240,3 +249,50 @@ def render(document: dict[str, Any], console: Console) -> None:
         parts.append(idle_table(document))
     parts.append(notes(document))
     console.print(Group(*parts))
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """The summary as Markdown tables, for docs/performance.md."""
+    rows = document["summary"]
+    out = [
+        "| scenario | conns | replies/s | × Tornado | × peer | p50 ms | p99 ms | max ms "
+        "| node µs/reply | Redis µs/reply | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if row["kind"] != "closed":
+            continue
+        out.append(
+            f"| {row['label']} | {row['connections']:,} | {_number(row['rate'], '{:,.0f}')} "
+            f"| {_number(row['x_tornado'])} | {_number(row['x_peer'])} | {_ms(row['p50_ms'])} "
+            f"| {_ms(row['p99_ms'])} | {_ms(row['max_ms'])} "
+            f"| {_number(row.get('node_us_per_reply'), '{:.0f}')} "
+            f"| {_number(row.get('redis_us_per_reply') or None, '{:.0f}')} | {row['errors']} |"
+        )
+    opened = [row for row in rows if row["kind"] == "open"]
+    if opened:
+        out += ["", "| open loop | conns | replies/s | p50 ms | p99 ms | max ms | errors |"]
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        for row in opened:
+            out.append(
+                f"| {row['label']} | {row['connections']:,} | {_number(row['rate'], '{:,.0f}')} "
+                f"| {_ms(row['p50_ms'])} | {_ms(row['p99_ms'])} | {_ms(row['max_ms'])} "
+                f"| {row['errors']} |"
+            )
+    idle = [row for row in rows if row["kind"] == "idle"]
+    if idle:
+        out += ["", "| idle | conns | KiB per connection |", "|---|---:|---:|"]
+        for row in idle:
+            out.append(
+                f"| {row['label']} | {row['connections']:,} "
+                f"| {_number(row['kib_per_connection'], '{:.1f}')} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":  # python -m benchmarks.report RESULTS.json: Markdown tables
+    import json
+    import sys
+    from pathlib import Path
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))), end="")

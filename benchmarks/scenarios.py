@@ -83,6 +83,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         lambda folder: servers.chatbuddy(folder, agent="echo", redis=True),
         peer="socketio-redis",
     ),
+    Scenario(
+        "redis-echo-2w",
+        "redis + echo, 2 workers",
+        lambda folder: servers.chatbuddy(folder, agent="echo", redis=True, workers=2),
+    ),
 )
 
 BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}

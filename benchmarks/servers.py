@@ -253,6 +253,7 @@ def chatbuddy(
     command: list[str] | None = None,
     audit: bool = False,
     limits_checked: bool = False,
+    workers: int = 1,
 ) -> Iterator[Running]:
     """``chatbuddy serve`` with its defaults but CHATBUDDY_CHANGED_SETTINGS; ``store``
     is its ``--store`` (None: not given, so SQLite, in the run's own data folder).
@@ -260,7 +261,8 @@ def chatbuddy(
     ``command`` runs another install's ``chatbuddy serve`` (``--base``); ``audit``
     turns the audit log on (to a file in ``folder``). ``limits_checked`` keeps every
     limit on but too high to refuse a benchmark client (:data:`UNREACHED`), to
-    measure what checking them costs.
+    measure what checking them costs. ``workers`` is ``--workers`` (Redis only); their
+    CPU counts as the server's.
     """
     with contextlib.ExitStack() as stack:
         args = ["--agent", agent]
@@ -270,6 +272,8 @@ def chatbuddy(
             args += [setting.flag, UNREACHED if limits_checked else setting.value]
         if store is not None:
             args += ["--store", store]
+        if workers > 1:
+            args += ["--workers", str(workers)]
         pids = {}
         if redis:
             url, pids["redis"] = stack.enter_context(redis_server(folder / "redis"))
@@ -296,4 +300,6 @@ def chatbuddy(
                 raise StartFailed(f"{exc}: {log.read_text(errors='replace')[-500:]}") from None
         stack.callback(server.stop)
         pids["server"] = server.pid
+        for number, pid in enumerate(server.workers):
+            pids[f"server.worker{number}"] = pid
         yield Running(server.ws_url, "chatbuddy", pids, log)

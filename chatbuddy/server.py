@@ -115,8 +115,7 @@ class Server:
     @property
     def url(self) -> str:
         """The page's URL (``http://HOST:PORT/``), once started."""
-        host = self.settings.host
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
+        return page_url(self.settings.host, self.port)
 
     async def start(self, sockets: list[socket.socket] | None = None) -> None:
         """Listen (on ``sockets``, or as the settings say) and start the background work.
@@ -221,10 +220,17 @@ def _agent(settings: Settings) -> Agent:
     )
 
 
+def page_url(host: str, port: int) -> str:
+    """``http://HOST:PORT/`` (an IPv6 address in brackets)."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
 def bind(settings: Settings) -> list[socket.socket]:
     """Open the listening sockets, or raise ConfigurationError saying why not."""
     try:
-        return list(tornado.netutil.bind_sockets(settings.port, settings.host))
+        # Workers of one machine share the port; the kernel spreads connections over them.
+        reuse = settings.workers > 1
+        return list(tornado.netutil.bind_sockets(settings.port, settings.host, reuse_port=reuse))
     except OSError as exc:
         where = f"{settings.host}:{settings.port}"
         if exc.errno == errno.EADDRINUSE:

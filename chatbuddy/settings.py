@@ -165,6 +165,15 @@ class Settings:
     )
     #: Prefix of every Redis key and channel (several deployments can share a Redis).
     redis_prefix: str = option("chatbuddy:", "Prefix of ChatBuddy's Redis keys and channels.")
+    #: Processes serving one port together (SO_REUSEPORT), each a node of the Redis engine.
+    workers: int = option(
+        1,
+        "Processes that serve this port together (SO_REUSEPORT), each a node of the Redis "
+        "engine, to use more of the machine's cores; needs --redis-url "
+        "(docs/performance.md).",
+        low=1,
+        high=512,
+    )
     #: Opens the admin API; None: the server makes a random one at start.
     admin_token: str | None = option(
         None,
@@ -355,6 +364,11 @@ class Settings:
         # Frozen: the one place the given origins become the ones compared.
         object.__setattr__(self, "allowed_origins", parse_origins(self.allowed_origins))
         self._check_store()
+        if self.workers > 1 and not self.redis_url:
+            raise ConfigurationError(
+                "--workers needs --redis-url: each worker is a node of its own, and only "
+                "Redis lets nodes act as one service"
+            )
 
     def _check_store(self) -> None:
         store = self.store

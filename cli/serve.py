@@ -7,7 +7,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,9 +16,12 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from chatbuddy import workers
 from chatbuddy.errors import ConfigurationError
-from chatbuddy.server import Server
+from chatbuddy.server import Server, bind, page_url
 from chatbuddy.server import serve as run_server
+from chatbuddy.settings import Settings
+from chatbuddy.token_file import token_path
 
 from .errors import ConfigError
 from .options import settings_from, settings_options
@@ -83,12 +86,11 @@ def serve(
     )
     console = Console(highlight=False)
 
-    def announce(server: Server) -> None:
-        url, token_file = server.url, server.token_file
-        assert token_file is not None
+    def announce(url: str, token_file: Path, pids: list[int] | None = None) -> None:
+        processes = f", {len(pids)} workers" if pids else ""
         console.print(
             f"ChatBuddy is serving on [bold]{escape(url)}[/] "
-            f"(agent: {escape(settings.agent)}, engine: {server.engine.name}). "
+            f"(agent: {escape(settings.agent)}, engine: {settings.engine}{processes}). "
             "Press Ctrl-C to stop.",
             soft_wrap=True,
         )
@@ -103,10 +105,18 @@ def serve(
             style="dim",
         )
         if ready_file is not None:
-            write_ready_file(ready_file, url, token_file)
+            write_ready_file(ready_file, url, token_file, pids)
+
+    if settings.workers > 1:
+        serve_workers(settings, announce)
+        return
+
+    def ready(server: Server) -> None:
+        assert server.token_file is not None
+        announce(server.url, server.token_file)
 
     try:
-        asyncio.run(run_server(settings, on_ready=announce))
+        asyncio.run(run_server(settings, on_ready=ready))
     except ConfigurationError as exc:
         raise ConfigError(str(exc)) from None
     console.print("ChatBuddy stopped.")
@@ -121,14 +131,38 @@ def llm_api_key(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def write_ready_file(path: Path, url: str, token_file: Path) -> None:
+def serve_workers(settings: Settings, announce: Callable[[str, Path, list[int]], None]) -> None:
+    """``--workers N``: N processes on one port, each a Redis node (chatbuddy/workers.py)."""
+    try:
+        settings = workers.prepare(settings, bind)
+    except ConfigurationError as exc:
+        raise ConfigError(str(exc)) from None
+
+    def work(settings: Settings, ready: Callable[[], None]) -> None:
+        asyncio.run(run_server(settings, on_ready=lambda server: ready()))
+
+    def all_ready(pids: list[int]) -> None:
+        announce(page_url(settings.host, settings.port), token_path(settings.port), pids)
+
+    try:
+        status = workers.run(settings, work, all_ready)
+    except ConfigurationError as exc:
+        raise ConfigError(str(exc)) from None
+    Console(highlight=False).print("ChatBuddy stopped.")
+    if status:
+        raise SystemExit(status)
+
+
+def write_ready_file(path: Path, url: str, token_file: Path, workers: list[int] | None) -> None:
     """Say where the server listens, atomically: a reader sees all of it or nothing."""
-    document = {
+    document: dict[str, Any] = {
         "url": url,
         "port": urlsplit(url).port,
         "pid": os.getpid(),
         "admin_token_file": str(token_file),
     }
+    if workers:
+        document["workers"] = workers  # the worker processes' pids; "pid" is the parent's
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(document) + "\n", encoding="utf-8")
     os.replace(temporary, path)

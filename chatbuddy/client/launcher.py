@@ -32,6 +32,8 @@ class ServerProcess:
     url: str
     port: int
     admin_token_file: Path
+    #: ``--workers N``: the worker processes' pids (the process above is their parent).
+    workers: tuple[int, ...] = ()
 
     @property
     def pid(self) -> int:
@@ -94,6 +96,7 @@ def launch_server(
         url=str(document["url"]).rstrip("/"),
         port=int(document["port"]),
         admin_token_file=Path(document["admin_token_file"]),
+        workers=tuple(int(pid) for pid in document.get("workers", ())),
     )
 
 
