@@ -139,7 +139,13 @@ def serve_workers(settings: Settings, announce: Callable[[str, Path, list[int]],
         raise ConfigError(str(exc)) from None
 
     def work(settings: Settings, ready: Callable[[], None]) -> None:
-        asyncio.run(run_server(settings, on_ready=lambda server: ready()))
+        try:
+            asyncio.run(run_server(settings, on_ready=lambda server: ready()))
+        except ConfigurationError as exc:
+            # One line, as without workers (an agent's settings are checked as it is made,
+            # in each worker); the parent then says no worker started.
+            click.echo(f"Error: {exc}", err=True)
+            raise SystemExit(ConfigError.exit_code) from None
 
     def all_ready(pids: list[int]) -> None:
         announce(page_url(settings.host, settings.port), token_path(settings.port), pids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from chatbuddy.cli.serve import llm_api_key  # type: ignore[import-not-found,unu
 from chatbuddy.client.launcher import launch_server
 from tests.fake_model import FakeModel, say
 from tests.helpers import TIMEOUT, ChatClient
+from tests.processes import serve_env
 
 
 def test_serve_llm_without_a_model_says_so_in_one_line_and_exits_3() -> None:
@@ -25,6 +27,20 @@ def test_serve_llm_without_a_model_says_so_in_one_line_and_exits_3() -> None:
         "Error: --agent llm needs a model: --llm-model NAME (or CHATBUDDY_LLM_MODEL), "
         "e.g. gpt-4o-mini, or llama3.1 with Ollama"
     ]
+
+
+def test_serve_llm_with_workers_and_no_model_says_so_in_one_line(tmp_path: Path) -> None:
+    args = ["--agent", "llm", "--workers", "2", "--redis-url", "redis://127.0.0.1:1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "chatbuddy", "serve", *args, "--port", "0"],
+        env=serve_env(tmp_path / "runtime"),
+        capture_output=True,
+        text=True,
+        timeout=4 * TIMEOUT,
+    )
+    assert done.returncode == 3
+    assert "Error: --agent llm needs a model" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_serve_llm_without_the_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
