@@ -10,6 +10,8 @@ instructions count (not the kernel's socket work, and not the client's).
     python -m benchmarks.instructions                     # echo, 200 vs 1,200 messages
     python -m benchmarks.instructions --agent coordinator --message "Mennyi az ára a PS5-nek?"
     python -m benchmarks.instructions --command /other/checkout/.venv/bin/chatbuddy   # A/B
+    python -m benchmarks.instructions --limits-checked      # what checking the limits costs
+    python -m benchmarks.instructions --audit               # what the audit log costs
 
 Needs valgrind (apt-get install valgrind); a run takes a few minutes.
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import click
 
-from benchmarks.servers import CHATBUDDY_CHANGED_SETTINGS
+from benchmarks.servers import CHATBUDDY_CHANGED_SETTINGS, UNREACHED
 from chatbuddy.client.chat import ChatSocket
 
 #: Connections the messages are spread over.
@@ -54,16 +56,14 @@ async def chat(url: str, messages: int, text: str) -> None:
     await asyncio.gather(*(one(n) for n in range(CONNECTIONS)))
 
 
-def counted(command: list[str], agent: str, messages: int, text: str, folder: Path) -> int:
+def counted(command: list[str], options: list[str], messages: int, text: str, folder: Path) -> int:
     """Instructions the server executed, start to stop, having answered ``messages``."""
     ready, out = folder / f"ready-{messages}.json", folder / f"callgrind-{messages}.out"
-    args = ["serve", "--port", "0", "--agent", agent, "--log-level", "warning"]
-    for setting in CHATBUDDY_CHANGED_SETTINGS:
-        args += [setting.flag, setting.value]
+    args = ["serve", "--port", "0", "--log-level", "warning", *options]
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command, *args,
          "--ready-file", str(ready)],
-        env={**os.environ, "CHATBUDDY_RUNTIME_DIR": str(folder)},
+        env={**os.environ, "CHATBUDDY_RUNTIME_DIR": str(folder), "XDG_DATA_HOME": str(folder)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -86,6 +86,19 @@ def counted(command: list[str], agent: str, messages: int, text: str, folder: Pa
 @click.command()
 @click.option("--agent", default="echo", show_default=True, help="The agent that answers.")
 @click.option("--message", default="hello", show_default=True, help="The chat text sent.")
+@click.option(
+    "--store",
+    type=click.Choice(["memory", "sqlite"]),
+    default="memory",
+    show_default=True,
+    help="Where the server keeps sessions (sqlite: a file in a temporary folder).",
+)
+@click.option("--audit", is_flag=True, help="With the audit log on (to a temporary file).")
+@click.option(
+    "--limits-checked",
+    is_flag=True,
+    help="Rate and connection limits on but too high to refuse (what checking costs).",
+)
 @click.option("--n1", default=200, show_default=True, help="Messages in the first run.")
 @click.option("--n2", default=1200, show_default=True, help="Messages in the second run.")
 @click.option(
@@ -94,7 +107,16 @@ def counted(command: list[str], agent: str, messages: int, text: str, folder: Pa
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Another install's `chatbuddy` (default: this one's, as `python -m chatbuddy`).",
 )
-def main(agent: str, message: str, n1: int, n2: int, executable: Path | None) -> None:
+def main(
+    agent: str,
+    message: str,
+    store: str,
+    audit: bool,
+    limits_checked: bool,
+    n1: int,
+    n2: int,
+    executable: Path | None,
+) -> None:
     """Print the instructions the server executes per chat message."""
     if shutil.which("valgrind") is None:
         raise click.ClickException("valgrind is not installed (apt-get install valgrind)")
@@ -102,10 +124,18 @@ def main(agent: str, message: str, n1: int, n2: int, executable: Path | None) ->
         raise click.UsageError("--n2 must be larger than --n1")
     command = [str(executable)] if executable else [sys.executable, "-m", "chatbuddy"]
     with tempfile.TemporaryDirectory(prefix="chatbuddy-instr-") as tmp:
-        first = counted(command, agent, n1, message, Path(tmp))
-        second = counted(command, agent, n2, message, Path(tmp))
+        options = ["--agent", agent, "--store", store]
+        for setting in CHATBUDDY_CHANGED_SETTINGS:
+            options += [setting.flag, UNREACHED if limits_checked else setting.value]
+        if audit:
+            options += ["--audit-log", str(Path(tmp) / "audit.jsonl")]
+        first = counted(command, options, n1, message, Path(tmp))
+        second = counted(command, options, n2, message, Path(tmp))
     per_message = (second - first) / (n2 - n1)
-    click.echo(f"{agent}: {per_message:,.0f} instructions per chat message ({n1} vs {n2})")
+    what = " ".join(
+        [agent, store, *(["audit"] if audit else []), *(["limits"] if limits_checked else [])]
+    )
+    click.echo(f"{what}: {per_message:,.0f} instructions per chat message ({n1} vs {n2})")
 
 
 if __name__ == "__main__":
