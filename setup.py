@@ -40,6 +40,10 @@ setup(
         # got 56/81 and loads 204 MiB (python -m benchmarks.stemmers).
         "PyStemmer>=2.2,<4",
         "rapidfuzz>=3,<4",
+        # The takeover console's line editor: it keeps the operator's half-typed line
+        # below messages arriving meanwhile, and says when they type (the customer
+        # sees "Anna is typing…"), which plain input() cannot tell.
+        "prompt_toolkit>=3.0.40,<4",
     ],
     extras_require={
         # The llm agent (--agent llm): the official OpenAI SDK speaks the chat completions

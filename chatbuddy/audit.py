@@ -41,6 +41,8 @@ KEYS = frozenset(
         "agent",
         "route",
         "admin",
+        "action",
+        "operator",
         "role",
         "error_type",
         "resumed",

@@ -150,6 +150,23 @@ class SessionReplaced(SessionNotFound):
         self.session_id = session_id
 
 
+class HeldByAnother(ChatBuddyError):
+    """An operator action on a conversation another operator holds (HTTP 409)."""
+
+    def __init__(self, session_id: str, operator: str, since: str) -> None:
+        super().__init__(f"{operator} holds session {session_id!r} (since {since})")
+        self.session_id = session_id
+        self.operator = operator
+
+
+class NotHolding(ChatBuddyError):
+    """An operator action that needs the hold, by an operator who does not hold it."""
+
+    def __init__(self, session_id: str, operator: str) -> None:
+        super().__init__(f"{operator} does not hold session {session_id!r}; take it over first")
+        self.session_id = session_id
+
+
 class StorageUnavailable(ChatBuddyError):
     """The engine's store (Redis) cannot be reached right now; retry later."""
 
@@ -196,3 +213,7 @@ class NotFound(ClientFailure):
 
 class Disconnected(ClientFailure):
     """The server closed or lost a socket."""
+
+
+class Conflict(ClientFailure):
+    """The server refused an operator action: another operator holds the session."""

@@ -66,6 +66,33 @@ class ClientInfo:
     accept_language: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """An operator's hold on a conversation: while it lasts the bot does not answer.
+
+    It ends when released, or at ``until`` (the operator's last sign of life plus
+    the grace, ``--operator-grace``); the store keeps it atomically, so two
+    operators on two nodes cannot both hold one session.
+    """
+
+    operator: str
+    since: datetime
+    until: datetime
+
+    def live(self, now: datetime) -> bool:
+        return now < self.until
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """An internal note on a conversation: for operators only, never for the customer
+    or an agent (not in ``history``, the page, or an agent's context)."""
+
+    operator: str
+    content: str
+    timestamp: datetime
+
+
 @dataclass(slots=True)
 class SessionRecord:
     """One conversation: who, from where, when, how much."""
@@ -83,6 +110,14 @@ class SessionRecord:
     #: Which life of this session id this is: random per creation, so a connection
     #: admitted to an earlier session with the same id never reads or writes this one.
     incarnation: str = field(default_factory=new_incarnation)
+    #: The operator holding the conversation (the bot is silent meanwhile), if any;
+    #: a hold past its ``until`` has run out but may not have been ended yet.
+    hold: Hold | None = None
+    #: Since when the customer waits for a person (asked, and nobody took it yet).
+    waiting_since: datetime | None = None
+    #: The last message id the customer's page has shown, and the one the operator has seen.
+    read_by_customer: int = 0
+    read_by_operator: int = 0
 
     def token_matches(self, token: str | None) -> bool:
         """Whether ``token`` is this session's token, compared in constant time."""
@@ -98,10 +133,12 @@ class StoredMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: int
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "operator"]
     content: str
     timestamp: datetime
     user_id: OmitNone[str] = None
+    #: The operator's display name, on an operator's message.
+    name: OmitNone[str] = None
     client_message_id: OmitNone[str] = None
     in_reply_to: OmitNone[int] = None
     agent: OmitNone[str] = None
@@ -110,12 +147,14 @@ class StoredMessage(BaseModel):
     #: True for a reply stopped before it was finished (a ``cancel``): ``content`` is
     #: what was produced until then, possibly nothing.
     cancelled: OmitNone[bool] = None
+    #: The customer's reaction to a reply ("up" or "down"), added when history is read.
+    reaction: OmitNone[str] = None
 
 
 def stored_message(
     *,
     id: int,
-    role: Literal["user", "assistant"],
+    role: Literal["user", "assistant", "operator"],
     content: str,
     timestamp: datetime,
     user_id: str | None = None,
@@ -125,6 +164,7 @@ def stored_message(
     confidence: float | None = None,
     metadata: dict[str, Any] | None = None,
     cancelled: bool | None = None,
+    name: str | None = None,
 ) -> StoredMessage:
     """A StoredMessage from values the chat layer already checked (see :func:`trusted`)."""
     return trusted(
@@ -135,11 +175,13 @@ def stored_message(
             "content": content,
             "timestamp": timestamp,
             "user_id": user_id,
+            "name": name,
             "client_message_id": client_message_id,
             "in_reply_to": in_reply_to,
             "agent": agent,
             "confidence": confidence,
             "metadata": metadata,
             "cancelled": cancelled,
+            "reaction": None,
         },
     )

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 #: WebSocket close code for "server going away".
 GOING_AWAY = int(Close.GOING_AWAY)
+#: Seconds between looks for operators' holds that ran out (the customer is told
+#: within this much of the grace's end).
+HOLD_SWEEP_INTERVAL = 1.0
 
 
 class Server:
@@ -107,6 +110,7 @@ class Server:
         self._http: GuardedHTTPServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self._holds: asyncio.Task[None] | None = None
         self.port = 0
         self.token_file: Path | None = None
         # Connections open now, in total and per address; made by start().
@@ -160,6 +164,9 @@ class Server:
         self._sweeper = asyncio.create_task(
             _sweep(self.engine, self.service, self.settings.sweep_interval), name="session-sweeper"
         )
+        self._holds = asyncio.create_task(
+            _end_holds(self.service, HOLD_SWEEP_INTERVAL), name="hold-sweeper"
+        )
         self.keepalive.start()
         self.collector.start()
         self.audit.start()
@@ -186,6 +193,8 @@ class Server:
             self._sweeper.cancel()
         if self._keeper is not None:
             self._keeper.cancel()
+        if self._holds is not None:
+            self._holds.cancel()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._http.close_all_connections(), timeout=2.0)
         self._http.close_reserve()
@@ -297,3 +306,14 @@ async def _keep_alive(service: ChatService, interval: float) -> None:
             continue
         if gone:
             log.info("closed the tabs of %d sessions that ended", gone)
+
+
+async def _end_holds(service: ChatService, interval: float) -> None:
+    """Every ``interval`` seconds, end the operators' holds that ran out (on any node):
+    the assistant answers those customers again and tells them."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await service.handoff.end_expired()
+        except Exception:
+            log.exception("ending operators' holds that ran out failed; will retry")

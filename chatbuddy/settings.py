@@ -308,6 +308,17 @@ class Settings:
     llm_history_chars: int = 12_000
     #: Retries of one request to the model (the SDK's, with backoff), within llm_timeout.
     llm_retries: int = 2
+    #: Seconds an operator's hold lasts after their last sign of life (a message, or
+    #: their console's renewal); then the assistant answers again and says so.
+    operator_grace: float = option(
+        120.0,
+        "How long a conversation an operator took over stays theirs after their last "
+        "message or their console's last sign of life; then the assistant answers again "
+        "and tells the customer.",
+        duration=True,
+        shown="2m",
+        low=1,
+    )
     #: Most bytes of messages in one history page (well under max_queued); ask on with after.
     history_page_bytes: int = 256 * 1024
     #: chat messages waiting for a reply in one session before new ones are refused.

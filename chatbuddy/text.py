@@ -37,3 +37,29 @@ def normalize_text(text: str) -> str:
 def new_connection_id() -> str:
     """A connection id, unique across nodes."""
     return "conn_" + secrets.token_hex(8)
+
+
+#: The longest operator display name, and the longest chat text (the protocol's limit).
+MAX_NAME_CHARS = 64
+MAX_TEXT_CHARS = 4000
+
+
+def operator_name(text: str) -> str:
+    """A display name as given (``Anna``, ``Kiss Anna``), checked; ValueError if unusable."""
+    name = normalize_text(text).strip()
+    if not name or len(name) > MAX_NAME_CHARS or any(c in name for c in "\n\t"):
+        shown = name[:40]
+        raise ValueError(
+            f"operator name {shown!r} must be 1-{MAX_NAME_CHARS} characters on one line"
+        )
+    return name
+
+
+def operator_text(text: str) -> str:
+    """What an operator says or notes, normalised as chat text; ValueError if unusable."""
+    content = normalize_text(text)
+    if not content.strip():
+        raise ValueError("the text is empty")
+    if len(content) > MAX_TEXT_CHARS:
+        raise ValueError(f"the text is {len(content)} characters; the limit is {MAX_TEXT_CHARS}")
+    return content

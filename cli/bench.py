@@ -12,9 +12,15 @@ from chatbuddy.client.target import Target
 from chatbuddy.errors import ServerUnreachable
 
 from . import aio
-from .loadgen import LoadResult, LoadTarget, run_load
+from .loadgen import HandshakeRefused, LoadResult, LoadTarget, RateLimited, run_load
 from .render import result_table
 from .target import target_options
+
+#: serve's options that let one client send as fast as a benchmark does.
+UNLIMITED = (
+    "--rate-limit 0 --session-rate-limit 0 --ip-rate-limit 0 --frame-rate-limit 0 "
+    "--new-sessions-per-minute 0"
+)
 
 
 @click.command()
@@ -56,9 +62,10 @@ def bench(
 
     Each connection sends a chat message, waits for the whole reply, and sends
     the next. A server's rate limits (per connection, session, address and frame)
-    refuse that by default; to measure its capacity start it with
-    `--rate-limit 0 --session-rate-limit 0 --ip-rate-limit 0 --frame-rate-limit 0`
-    (refused messages are counted as errors).
+    refuse that by default: bench stops at the first refusal and says so (exit
+    code 1). To measure a server's capacity, start it with
+    `--rate-limit 0 --session-rate-limit 0 --ip-rate-limit 0 --frame-rate-limit 0
+    --new-sessions-per-minute 0` (each connection is a new session).
 
     \b
     Examples:
@@ -69,7 +76,13 @@ def bench(
     result = aio.run(_bench(load, target.url, connections, duration, warmup, quiet=as_json))
     if as_json:
         click.echo(json.dumps(result.as_dict()))
-    else:
+    if result.refused:
+        raise click.ClickException(
+            f"stopped: {target.url}'s rate limits refused the load ({result.refusal}), so "
+            "the figures would measure the limits, not the server. To measure a server, "
+            f"start it with `chatbuddy serve {UNLIMITED}` (never in production)."
+        )
+    if not as_json:
         Console().print(result_table(result, target.url))
     if result.replies == 0:
         raise click.ClickException("no replies were measured")
@@ -101,7 +114,13 @@ async def _bench(
                 warmup=warmup,
                 on_progress=advance,
             )
-        except OSError:
-            raise ServerUnreachable(url) from None
-        except ConnectionError as error:
+        except RateLimited:
+            raise click.ClickException(
+                f"stopped: {url} refused new connections (too many new sessions from this "
+                f"address). To measure a server, start it with `chatbuddy serve {UNLIMITED}`, "
+                "or use fewer --connections."
+            ) from None
+        except HandshakeRefused as error:
             raise click.ClickException(str(error)) from None
+        except OSError:  # refused, reset, unknown host: nothing that speaks WebSocket
+            raise ServerUnreachable(url) from None

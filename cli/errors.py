@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from chatbuddy.errors import AccessRefused, ClientFailure, NotFound, ServerUnreachable
+from chatbuddy.errors import AccessRefused, ClientFailure, Conflict, NotFound, ServerUnreachable
 
 #: Exit codes (click itself uses 1 for ClickException and 2 for usage errors).
 EXIT_CONFIG = 3
 EXIT_UNREACHABLE = 4
 EXIT_UNAUTHORIZED = 5
 EXIT_NOT_FOUND = 6
+EXIT_HELD = 7
 
 
 class ConfigError(click.ClickException):
@@ -37,6 +38,12 @@ class Missing(click.ClickException):
     exit_code = EXIT_NOT_FOUND
 
 
+class Held(click.ClickException):
+    """Another operator holds the conversation."""
+
+    exit_code = EXIT_HELD
+
+
 def click_error(failure: ClientFailure) -> click.ClickException:
     """The failure as click prints it: ``Error: MESSAGE`` on stderr, with its exit code."""
     if isinstance(failure, ServerUnreachable):
@@ -45,4 +52,6 @@ def click_error(failure: ClientFailure) -> click.ClickException:
         return Unauthorized(failure.message)
     if isinstance(failure, NotFound):
         return Missing(failure.message)
+    if isinstance(failure, Conflict):
+        return Held(failure.message)
     return click.ClickException(failure.message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -26,6 +27,16 @@ from urllib.parse import urlsplit
 #: A frame is ChatBuddy's reply when it starts like this (the envelope puts "type" first).
 CHAT_RESPONSE = b'{"type":"chat_response",'
 ERROR = b'{"type":"error",'
+#: ...and this when the server's rate limits refused the message (error_type comes first).
+RATE_LIMITED = b'{"type":"error","data":{"error_type":"rate_limited",'
+
+
+class HandshakeRefused(ConnectionError):
+    """The server answered the upgrade, but not with 101, or with a wrong accept key."""
+
+
+class RateLimited(HandshakeRefused):
+    """The server refused new connections for their rate (HTTP 429)."""
 
 
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -55,6 +66,13 @@ class Tally:
     recording: bool = False
     #: Replies received in total, recorded or not (for progress displays).
     replies: int = 0
+    #: Messages the server's rate limits refused, recorded or not: a closed loop that
+    #: meets them measures the limits, not the server, so the run stops.
+    refused: int = 0
+    #: The first refusal's error message (it names the limit).
+    refusal: str | None = None
+    #: Set at the first refusal, to end the run at once.
+    refused_once: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class _Connection(asyncio.Protocol):
@@ -108,12 +126,13 @@ class _Connection(asyncio.Protocol):
             head = bytes(self._buffer[:end])
             status = head[: head.find(b"\r\n")]
             if b" 101 " not in status:
-                self.ready.set_exception(ConnectionError(f"handshake refused: {status.decode()}"))
+                refused = RateLimited if b" 429 " in status else HandshakeRefused
+                self.ready.set_exception(refused(f"handshake refused: {status.decode()}"))
                 assert self._transport is not None
                 self._transport.close()
                 return
             if accept_of(self._key) not in head:  # the server must prove it read our key
-                self.ready.set_exception(ConnectionError("handshake without the right accept key"))
+                self.ready.set_exception(HandshakeRefused("handshake without the right accept key"))
                 assert self._transport is not None
                 self._transport.close()
                 return
@@ -163,6 +182,14 @@ class _Connection(asyncio.Protocol):
             if tally.recording:
                 tally.latencies.append(time.perf_counter() - self._sent_at)
             self._send()
+        elif payload.startswith(RATE_LIMITED):
+            # Sending again at once would only flood the server's refusals (and its
+            # error counters): this loop stops, and so does the run.
+            tally.refused += 1
+            if tally.refusal is None:
+                tally.refusal = _error_message(payload)
+                tally.refused_once.set()
+            self.running = False
         elif payload.startswith(ERROR) and self._sent_at:
             if tally.recording:
                 tally.errors += 1
@@ -172,6 +199,19 @@ class _Connection(asyncio.Protocol):
         self.running = False
         if self._transport is not None:
             self._transport.close()
+
+
+async def _until(event: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``event`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        return str(json.loads(payload)["data"]["error_message"])
+    except (ValueError, KeyError, TypeError):
+        return "rate_limited"
 
 
 @dataclass(frozen=True)
@@ -188,6 +228,10 @@ class LoadResult:
     max_ms: float
     #: CPU seconds the generator itself used while recording (to show it was not the limit).
     generator_cpu: float
+    #: Messages the server's rate limits refused; the run stopped at the first.
+    refused: int = 0
+    #: What the first refusal said (which limit).
+    refusal: str | None = None
 
     @property
     def rate(self) -> float:
@@ -205,6 +249,7 @@ class LoadResult:
             "p99_ms": round(self.p99_ms, 3),
             "max_ms": round(self.max_ms, 3),
             "generator_cpu": round(self.generator_cpu, 3),
+            "rate_limited": self.refused,
         }
 
 
@@ -305,18 +350,21 @@ async def run_load(
     warmup: float = 1.0,
     on_progress: Callable[[float, int], None] | None = None,
 ) -> LoadResult:
-    """Drive ``connections`` closed loops for ``warmup + duration`` s; measure ``duration``."""
+    """Drive ``connections`` closed loops for ``warmup + duration`` s; measure ``duration``.
+
+    Stops early once the server's rate limits refuse a message (``refused`` says so).
+    """
     tally = Tally()
     opened = await _open(target, connections, tally, loop_messages=True)
     try:
         for connection in opened:
             connection.start()
-        await asyncio.sleep(warmup)
+        await _until(tally.refused_once, warmup)
         tally.recording = True
         cpu_start, started = time.process_time(), time.perf_counter()
         end = started + duration
-        while (now := time.perf_counter()) < end:
-            await asyncio.sleep(min(0.25, end - now))
+        while not tally.refused_once.is_set() and (now := time.perf_counter()) < end:
+            await _until(tally.refused_once, min(0.25, end - now))
             if on_progress is not None:
                 on_progress(time.perf_counter() - started, tally.replies)
         tally.recording = False
@@ -336,6 +384,8 @@ async def run_load(
         p99_ms=1000 * _percentile(ordered, 0.99),
         max_ms=1000 * ordered[-1] if ordered else 0.0,
         generator_cpu=cpu,
+        refused=tally.refused,
+        refusal=tally.refusal,
     )
 
 

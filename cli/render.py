@@ -189,15 +189,57 @@ def users_table(users: dict[str, int]) -> Table:
     return table
 
 
+def reactions_table(reactions: list[dict[str, Any]]) -> Table:
+    """👍 and 👎 per agent and route, with the share of 👍: where the bot fails."""
+    table = Table(title="Reactions to replies", box=box.SIMPLE_HEAVY)
+    table.add_column("agent")
+    table.add_column("route")
+    table.add_column("👍", justify="right")
+    table.add_column("👎", justify="right")
+    table.add_column("👍 share", justify="right")
+    for r in reactions:
+        table.add_row(
+            safe(r["agent"]),
+            safe(r.get("route") or "-"),
+            str(r["up"]),
+            str(r["down"]),
+            f"{100 * r['up_share']:.0f}%",
+        )
+    return table
+
+
 def stats_view(
     stats: dict[str, Any], sessions: dict[str, Any], *, now: datetime | None = None
 ) -> Group:
-    """Totals, the most recently active sessions, and users, as one renderable."""
+    """Totals, the most recently active sessions, users, and reactions, as one renderable."""
     parts: list[Table] = [totals_table(stats)]
     parts.append(sessions_table(sessions["sessions"], title=_page_title(sessions), now=now))
     if stats["websocket_stats"]["users"]:
         parts.append(users_table(stats["websocket_stats"]["users"]))
+    if stats.get("reactions"):
+        parts.append(reactions_table(stats["reactions"]))
     return Group(*parts)
+
+
+def waiting_view(waiting: list[dict[str, Any]]) -> RenderableType:
+    """Customers waiting for a person, the one waiting longest first."""
+    if not waiting:
+        return Text("Nobody is waiting for a person.")
+    table = Table(title=f"Waiting for a person ({len(waiting)})", box=box.SIMPLE_HEAVY)
+    table.add_column("session")
+    table.add_column("user")
+    table.add_column("waited", justify="right")
+    table.add_column("messages", justify="right")
+    table.add_column("connections", justify="right")
+    for w in waiting:
+        table.add_row(
+            safe(w["session_id"]),
+            safe(w.get("user_id") or "-"),
+            duration(w.get("waited_seconds", 0.0)),
+            str(w.get("message_count", 0)),
+            str(w.get("connections", 0)),
+        )
+    return table
 
 
 def sessions_view(sessions: dict[str, Any]) -> RenderableType:
@@ -230,19 +272,38 @@ def transcript_view(document: dict[str, Any]) -> Group:
         ("  created ", "bold"),
         when(s.get("created_at")),
     )
+    hold = s.get("hold")
+    if hold:
+        header.append_text(safe(f"  held by {hold['operator']}", "bold yellow"))
     lines: list[Text] = [header]
     if not document["messages"]:
         lines.append(Text("(no messages)"))
-    for m in document["messages"]:
-        line = Text.assemble((clock(m.get("timestamp")), "dim"), " ")
-        if m["role"] == "user":
-            line.append_text(safe(m.get("user_id") or "user", "bold cyan"))
-        else:
-            line.append_text(safe(m.get("agent") or "assistant", "bold magenta"))
-        line.append(": ")
-        line.append_text(safe(m["content"]))
-        lines.append(line)
+    entries = [(m.get("timestamp") or "", 0, m) for m in document["messages"]]
+    entries += [
+        (n.get("timestamp") or "", 1, {**n, "role": "note"}) for n in document.get("notes", ())
+    ]
+    for _, _, m in sorted(entries, key=lambda entry: (entry[0], entry[1])):
+        lines.append(transcript_line(m))
     return Group(*lines)
+
+
+def transcript_line(m: dict[str, Any]) -> Text:
+    """One message (or internal note) of a transcript: time, who, text."""
+    line = Text.assemble((clock(m.get("timestamp")), "dim"), " ")
+    role = m["role"]
+    if role == "user":
+        line.append_text(safe(m.get("user_id") or "user", "bold cyan"))
+    elif role == "operator":
+        line.append_text(safe(f"{m.get('name') or 'operator'} (operator)", "bold green"))
+    elif role == "note":
+        line.append_text(safe(f"note by {m.get('operator')}", "italic yellow"))
+    else:
+        line.append_text(safe(m.get("agent") or "assistant", "bold magenta"))
+    line.append(": ")
+    line.append_text(safe(m["content"]))
+    if m.get("reaction"):
+        line.append(" 👍" if m["reaction"] == "up" else " 👎")
+    return line
 
 
 #: The columns of `sessions export --format csv`: one row per message.
@@ -294,6 +355,13 @@ _KIND_STYLE = {
     "error": ("error", "bold red"),
     "handoff_requested": ("HUMAN", "bold reverse yellow"),
     "tool_call": ("tool", "blue"),
+    "operator_joined": ("human", "bold green"),
+    "operator_left": ("human", "green"),
+    "operator_message": ("human", "bold green"),
+    "note": ("note", "italic yellow"),
+    "typing": ("typing", "dim"),
+    "read": ("read", "dim"),
+    "reaction": ("react", "cyan"),
 }
 
 
@@ -381,12 +449,13 @@ class TailPrinter:
         if kind == "handoff_requested":
             who = event.get("user_id") or "anonymous"
             language = event.get("language") or "?"
+            where = f", reply #{event['message_id']}" if event.get("message_id") else ""
             return safe(
                 f"a person is asked to take over: {event['reason']} "
-                f"({who}, language {language}, reply #{event['message_id']})",
+                f"({who}, language {language}{where}) — chatbuddy takeover {event['session_id']}",
                 "bold yellow",
             )
-        return safe(str(event))
+        return handoff_body(event)
 
     @staticmethod
     def _reply_meta(event: dict[str, Any]) -> Text:
@@ -400,18 +469,31 @@ class TailPrinter:
 # -- send ----------------------------------------------------------------------
 
 
+def latency_summary(latencies: list[float], failures: int) -> dict[str, Any]:
+    """Round-trip times in ms: count, min, median, p90, max (None without replies)."""
+    ms = sorted(1000 * t for t in latencies)
+    figures: dict[str, float | None] = dict.fromkeys(("min_ms", "median_ms", "p90_ms", "max_ms"))
+    if ms:
+        figures = {
+            "min_ms": round(ms[0], 2),
+            "median_ms": round(statistics.median(ms), 2),
+            "p90_ms": round(ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))], 2),
+            "max_ms": round(ms[-1], 2),
+        }
+    return {"sent": len(ms) + failures, "ok": len(ms), "failed": failures, **figures}
+
+
 def latency_table(latencies: list[float], failures: int) -> Table:
     """Round-trip times in ms: count, min, median, p90, max."""
     table = Table(title="Round trips", box=box.SIMPLE_HEAVY)
     for column in ("sent", "ok", "failed", "min", "median", "p90", "max"):
         table.add_column(column, justify="right")
-    ms = sorted(1000 * t for t in latencies)
-    if ms:
-        p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
-        figures = [f"{ms[0]:.1f}", f"{statistics.median(ms):.1f}", f"{p90:.1f}", f"{ms[-1]:.1f}"]
-    else:
-        figures = ["-"] * 4
-    table.add_row(str(len(ms) + failures), str(len(ms)), str(failures), *figures)
+    summary = latency_summary(latencies, failures)
+    figures = [
+        "-" if summary[key] is None else f"{summary[key]:.1f}"
+        for key in ("min_ms", "median_ms", "p90_ms", "max_ms")
+    ]
+    table.add_row(str(summary["sent"]), str(summary["ok"]), str(summary["failed"]), *figures)
     return table
 
 
@@ -468,3 +550,36 @@ def shop_summary_table(summary: dict[str, Any]) -> Group:
     totals.add_row("coupons", safe(", ".join(summary["coupons"]) or "-"))
     totals.add_row("policies", safe(", ".join(summary["policies"]) or "-"))
     return Group(table, totals, Text("The shop file is valid.", style="green"))
+
+
+# -- a person in the conversation -------------------------------------------------
+
+
+def handoff_body(event: dict[str, Any]) -> Text:
+    """What the tail (and the takeover console) says about an operator or a customer's
+    typing, reading and reacting."""
+    kind = event["type"]
+    if kind == "operator_joined":
+        return safe(f"{event['operator']} took the conversation over")
+    if kind == "operator_left":
+        why = "gave it back" if event["reason"] == "released" else "went silent: the grace ran out"
+        return safe(f"{event['operator']} {why}; the assistant answers again")
+    if kind == "operator_message":
+        text = safe(f"{event['operator']}: ", "bold")
+        text.append_text(safe(event["content"]))
+        return text
+    if kind == "note":
+        return safe(f"{event['operator']} (internal): {event['content']}")
+    if kind == "typing":
+        return safe(
+            "the customer is typing…"
+            if event["state"] == "start"
+            else "the customer stopped typing"
+        )
+    if kind == "read":
+        return safe(f"the customer has read up to #{event['message_id']}")
+    if kind == "reaction":
+        mark = {"up": "👍", "down": "👎"}.get(event.get("reaction") or "", "no reaction")
+        route = f"/{event['route']}" if event.get("route") else ""
+        return safe(f"{mark} on reply #{event['message_id']} ({event['agent']}{route})")
+    return safe(str(event))

@@ -16,7 +16,7 @@ from chatbuddy.client.chat import Answer, ChatSocket
 from chatbuddy.client.target import Target
 
 from . import aio
-from .render import latency_table, safe
+from .render import json_line, latency_summary, latency_table, safe
 from .secrets import file_option, resolve
 from .target import identifier, target_options
 
@@ -48,6 +48,12 @@ from .target import identifier, target_options
     help="Send TEXT this many times, one after another, and summarize the latency.",
 )
 @click.option("-i", "--interactive", is_flag=True, help="Chat in a prompt until Ctrl-D.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the reply (with --repeat: the latency summary) as one line of JSON.",
+)
 def send(
     target: Target,
     text: str | None,
@@ -57,18 +63,25 @@ def send(
     user_id: str | None,
     repeat: int,
     interactive: bool,
+    as_json: bool,
 ) -> None:
     """Send TEXT as a chat message and print the reply as it streams.
+
+    The reply goes to standard output; who answered, how sure and how fast, and
+    the session's details, go to standard error.
 
     \b
     Examples:
       chatbuddy send "Mennyi az ára a Samsung Galaxy S24-nek?"
       chatbuddy send --session web-1234 --session-token-file t.txt "Where is 10042?"
       chatbuddy send --repeat 50 "hello"        # latency summary
+      chatbuddy send --json "hello" | jq .reply.content
       chatbuddy send -i                           # a chat prompt
     """
     if text is None and not interactive:
         raise click.UsageError("give TEXT to send, or -i to chat interactively")
+    if interactive and as_json:
+        raise click.UsageError("--json prints data for scripts; -i is a prompt for people")
     if text is not None and not text.strip():
         raise click.UsageError("TEXT is empty")
     session_token = resolve(
@@ -80,7 +93,7 @@ def send(
     if session_token and not session_id:
         raise click.UsageError("--session-token needs --session")
     sid = session_id or f"cli-{secrets.token_hex(4)}"
-    aio.run(_send(target, sid, session_token, user_id, text, repeat, interactive))
+    aio.run(_send(target, sid, session_token, user_id, text, repeat, interactive, as_json))
 
 
 async def _send(
@@ -91,6 +104,7 @@ async def _send(
     text: str | None,
     repeat: int,
     interactive: bool,
+    as_json: bool,
 ) -> None:
     out = Console(highlight=False)
     notes = Console(stderr=True, highlight=False)
@@ -110,10 +124,14 @@ async def _send(
             await _interactive(socket, sid, out, notes)
         elif repeat == 1:
             assert text is not None
-            _report(out, await socket.ask(sid, text, on_chunk=_streamer(out)), streamed=True)
+            if as_json:
+                _json_reply(sid, await socket.ask(sid, text))
+            else:
+                outcome = await socket.ask(sid, text, on_chunk=_streamer(out))
+                _report(out, notes, outcome, streamed=True)
         else:
             assert text is not None
-            await _repeat(socket, sid, text, repeat, out)
+            await _repeat(socket, sid, text, repeat, out, as_json=as_json)
     finally:
         socket.close()
 
@@ -125,10 +143,20 @@ def _streamer(out: Console) -> Callable[[str], None]:
     return show
 
 
-def _report(out: Console, outcome: Answer, *, streamed: bool) -> None:
+def _failed(outcome: Answer) -> None:
     if outcome.error is not None:
         error = outcome.error
         raise click.ClickException(f"{error['error_type']}: {error['error_message']}")
+
+
+def _json_reply(sid: str, outcome: Answer) -> None:
+    _failed(outcome)
+    round_trip = round(1000 * outcome.seconds, 2)
+    click.echo(json_line({"session_id": sid, "reply": outcome.reply, "round_trip_ms": round_trip}))
+
+
+def _report(out: Console, notes: Console, outcome: Answer, *, streamed: bool) -> None:
+    _failed(outcome)
     reply = outcome.reply
     assert reply is not None
     if not streamed:
@@ -136,7 +164,7 @@ def _report(out: Console, outcome: Answer, *, streamed: bool) -> None:
     else:
         out.print()
     agent = reply.get("metadata", {}).get("agent", reply.get("agent_type", "?"))
-    out.print(
+    notes.print(
         Text(
             f"— {agent} · confidence {reply['confidence']:.2f} · "
             f"{1000 * outcome.seconds:.1f} ms round trip",
@@ -146,7 +174,9 @@ def _report(out: Console, outcome: Answer, *, streamed: bool) -> None:
     )
 
 
-async def _repeat(socket: ChatSocket, sid: str, text: str, count: int, out: Console) -> None:
+async def _repeat(
+    socket: ChatSocket, sid: str, text: str, count: int, out: Console, *, as_json: bool
+) -> None:
     latencies: list[float] = []
     failures = 0
     for number in range(1, count + 1):
@@ -155,12 +185,17 @@ async def _repeat(socket: ChatSocket, sid: str, text: str, count: int, out: Cons
             latencies.append(outcome.seconds)
             agent = outcome.reply.get("metadata", {}).get("agent", "?")
             line = f"{number}/{count}  {1000 * outcome.seconds:7.1f} ms  {agent}"
-            out.print(Text(line), soft_wrap=True)
+            if not as_json:
+                out.print(Text(line), soft_wrap=True)
         else:
             failures += 1
             error = outcome.error or {}
-            out.print(Text(f"{number}/{count}  error {error.get('error_type')}", style="red"))
-    out.print(latency_table(latencies, failures))
+            if not as_json:
+                out.print(Text(f"{number}/{count}  error {error.get('error_type')}", style="red"))
+    if as_json:
+        click.echo(json_line({"session_id": sid, **latency_summary(latencies, failures)}))
+    else:
+        out.print(latency_table(latencies, failures))
     if failures:
         raise click.ClickException(f"{failures} of {count} messages got no reply")
 
@@ -182,7 +217,7 @@ async def _interactive(socket: ChatSocket, sid: str, out: Console, notes: Consol
                 f"{outcome.error['error_type']}: {outcome.error['error_message']}", style="red"
             )
         else:
-            _report(out, outcome, streamed=True)
+            _report(out, notes, outcome, streamed=True)
 
 
 async def _lines(prompt: Callable[[], None]) -> AsyncIterator[str]:

@@ -21,7 +21,7 @@ from chatbuddy.client.admin import AdminClient
 from chatbuddy.client.target import Target
 
 from . import aio
-from .render import CSV_COLUMNS, csv_rows, erased_view, sessions_view, transcript_view
+from .render import CSV_COLUMNS, csv_rows, erased_view, sessions_view, transcript_view, waiting_view
 from .target import identifier, target_options
 
 
@@ -36,9 +36,21 @@ from .target import identifier, target_options
     is_flag=True,
     help="Every live session, a page of --limit at a time (with --json: one per line).",
 )
+@click.option(
+    "--waiting",
+    is_flag=True,
+    help="Only customers who asked for a person that nobody took yet, the one waiting "
+    "longest first.",
+)
 @click.pass_context
 def sessions(
-    ctx: click.Context, target: Target, as_json: bool, limit: int, offset: int, every: bool
+    ctx: click.Context,
+    target: Target,
+    as_json: bool,
+    limit: int,
+    offset: int,
+    every: bool,
+    waiting: bool,
 ) -> None:
     """List sessions, most recently active first; `sessions show ID` shows one.
 
@@ -47,11 +59,19 @@ def sessions(
       chatbuddy sessions
       chatbuddy sessions --limit 10 --json
       chatbuddy sessions --all --json > sessions.jsonl
+      chatbuddy sessions --waiting          # who waits for a person, longest first
       chatbuddy sessions show web-1234
       chatbuddy sessions export --since 2024-01-01 -o transcripts.jsonl
       chatbuddy sessions delete --user anna
     """
     if ctx.invoked_subcommand is not None:
+        return
+    if waiting:
+        queue = aio.run(AdminClient(target).waiting(limit=limit))
+        if as_json:
+            click.echo(json.dumps(queue))
+        else:
+            Console().print(waiting_view(queue["waiting"]))
         return
     client = AdminClient(target)
     if not every:

@@ -6,13 +6,13 @@ import asyncio
 import json
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
 from chatbuddy.client.admin import AdminClient
 from chatbuddy.client.target import Target
-from chatbuddy.errors import ServerUnreachable
+from chatbuddy.errors import ServerUnreachable, TokenMissing
 
 from . import aio
 from .render import stats_view
@@ -22,7 +22,9 @@ from .target import target_options
 @click.command()
 @target_options
 @click.option("--json", "as_json", is_flag=True, help="Print the raw stats document (for scripts).")
-@click.option("--watch", "-w", is_flag=True, help="Refresh in place until Ctrl-C.")
+@click.option(
+    "--watch", "-w", is_flag=True, help="Refresh until Ctrl-C, waiting through server restarts."
+)
 @click.option(
     "--interval",
     type=click.FloatRange(0.2),
@@ -45,20 +47,37 @@ def stats(target: Target, as_json: bool, watch: bool, interval: float) -> None:
 
 async def _stats(client: AdminClient, *, as_json: bool, watch: bool, interval: float) -> None:
     if as_json:
-        while True:
-            click.echo(json.dumps(await client.stats()))
-            if not watch:
-                return
+        click.echo(json.dumps(await client.stats()))  # no server at all: exit 4 at once
+        notices = Console(stderr=True, highlight=False)  # stdout holds only the documents
+        while watch:
             await asyncio.sleep(interval)
-    console = Console()
-    if not watch:
-        console.print(stats_view(await client.stats(), await client.sessions(limit=20)))
-        return
-    with Live(console=console, auto_refresh=False) as live:
-        while True:
             try:
-                view = stats_view(await client.stats(), await client.sessions(limit=20))
-                live.update(view, refresh=True)
-            except ServerUnreachable as error:
-                live.update(Text(f"{error.message} (retrying)", style="bold red"), refresh=True)
+                click.echo(json.dumps(await client.stats()))
+            except (ServerUnreachable, TokenMissing) as error:
+                notices.print(Text(_retrying(client, error), style="bold red"))
+        return
+    console = Console()
+    view = await _view(client)
+    if not watch:
+        console.print(view)
+        return
+    with Live(view, console=console, auto_refresh=False) as live:
+        while True:
             await asyncio.sleep(interval)
+            try:
+                view = await _view(client)
+            except (ServerUnreachable, TokenMissing) as error:
+                view = Text(_retrying(client, error), style="bold red")
+            live.update(view, refresh=True)
+
+
+async def _view(client: AdminClient) -> RenderableType:
+    return stats_view(await client.stats(), await client.sessions(limit=20))
+
+
+def _retrying(client: AdminClient, error: ServerUnreachable | TokenMissing) -> str:
+    """Once it was seen, a server that is gone is restarting (until Ctrl-C says otherwise):
+    its token file is missing until the new one writes it."""
+    if isinstance(error, TokenMissing):
+        return f"waiting for {client.target.url} to come back (retrying)"
+    return f"{error.message} (retrying)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import getpass
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -11,7 +12,7 @@ import click
 from click.core import ParameterSource
 
 from chatbuddy.client.target import DEFAULT_URL, Target
-from chatbuddy.text import is_valid_id
+from chatbuddy.text import is_valid_id, operator_name
 
 from .secrets import file_option, resolve
 
@@ -73,3 +74,31 @@ def identifier(ctx: click.Context, param: click.Parameter, value: str | None) ->
     if value is not None and not is_valid_id(value):
         raise click.BadParameter(f"{value!r} is not valid (1-128 of A-Z a-z 0-9 _ . : -)")
     return value
+
+
+def operator_option(command: F) -> F:
+    """Add ``--as NAME``: the operator's display name, shown to the customer."""
+    return click.option(
+        "--as",
+        "operator",
+        default=_default_operator,
+        show_default="your login name",
+        envvar="CHATBUDDY_OPERATOR",
+        show_envvar=True,
+        callback=_operator_name,
+        help="Your name as the customer sees it, e.g. --as Anna.",
+    )(command)
+
+
+def _default_operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container's unnamed user)
+        return "operator"
+
+
+def _operator_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return operator_name(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None

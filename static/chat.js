@@ -5,6 +5,7 @@
 // wires the same parts to its own.
 //
 //   binding.js     connects the connection to the view (both entries use it)
+//   people.js      an operator in the conversation: names, typing, read ticks, 👍/👎
 //   connection.js  the WebSocket: reconnect, resume with history, offline outbox
 //   protocol.js    the frames sent and read, the limits, the close codes (no DOM)
 //   view.js        the DOM (it renders with textContent, never as HTML)
@@ -15,6 +16,7 @@ import { bindChat } from "./binding.js";
 import { ChatConnection } from "./connection.js";
 import { otherLanguage, pickLanguage, saveLanguage, translate } from "./i18n.js";
 import { attachStop } from "./stop.js";
+import { bindPeople } from "./people.js";
 import { sessionStore } from "./storage.js";
 import { ChatView } from "./view.js";
 
@@ -28,6 +30,7 @@ const view = new ChatView(document, lang, {
 const connection = new ChatConnection({ base: location.origin, store: sessionStore(localStorage) });
 bindChat(connection, view);
 const stop = attachStop(connection, document, lang);
+bindPeople(connection, view, document);
 
 // The document's own language and title follow the page's language; the view
 // leaves them alone, as a widget must not retitle the shop's page.

@@ -149,11 +149,11 @@ export class ChatConnection extends EventTarget {
   }
 
   /**
-   * Sends a `cancel` frame (protocol.js `cancelRequest`), when connected.
+   * Sends any other frame now (protocol.js makes them); nothing while offline.
    * @param {object} frame
    * @returns {boolean} whether it went out
    */
-  cancel(frame) {
+  sendFrame(frame) {
     return this.#transmit(frame);
   }
 
@@ -245,6 +245,7 @@ export class ChatConnection extends EventTarget {
         if (!this.#seen.has(data.message_id)) this.#emit("chunk", { id: data.message_id, delta: data.delta });
         break;
       case "chat_response": this.#reply(data); break;
+      case "operator_message": this.#stored(data); break; // a person's, like another tab's
       case "session_info": this.#emit("info", { info: data }); break;
       case "pong": this.#emit("pong", { ms: Math.round(performance.now() - this.#pingSentAt) }); break;
       case "error":

@@ -234,3 +234,38 @@ export function replyAgent(reply) {
 export function isRetryable(errorType) {
   return RETRYABLE_ERRORS.has(errorType);
 }
+
+// -- a person in the conversation (docs/protocol.md) --------------------------------
+
+/**
+ * A `typing` frame: the customer started or stopped typing (operators see it).
+ * @param {"start" | "stop"} state
+ * @returns {object}
+ */
+export function typingFrame(state) {
+  return { type: "typing", state: state };
+}
+
+/**
+ * A `read` frame: the page has shown the conversation up to message `id`.
+ * @param {number} id
+ * @returns {object}
+ */
+export function readFrame(id) {
+  return { type: "read", message_id: id };
+}
+
+/**
+ * A `reaction` frame: 👍 ("up") or 👎 ("down") on reply `id`; null takes it back.
+ * @param {number} id
+ * @param {"up" | "down" | null} reaction
+ * @returns {object}
+ */
+export function reactionFrame(id, reaction) {
+  return { type: "reaction", message_id: id, reaction: reaction };
+}
+
+/** A `handoff_request` frame: the customer asks for a person. @returns {object} */
+export function handoffRequest() {
+  return { type: "handoff_request" };
+}

@@ -139,7 +139,7 @@ export function attachStop(connection, doc, lang) {
     // By the reply's id once a chunk or status named it; before that, by our
     // oldest message's client id (the server finds it queued or being answered).
     const target = replyId ? { messageId: replyId } : { cmid: waiting[0] };
-    if (target.messageId || target.cmid) connection.cancel(cancelRequest(target));
+    if (target.messageId || target.cmid) connection.sendFrame(cancelRequest(target));
   });
 
   render();

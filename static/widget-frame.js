@@ -19,6 +19,7 @@
 import { bindChat } from "./binding.js";
 import { ChatConnection } from "./connection.js";
 import { otherLanguage, pickLanguage, saveLanguage, translate } from "./i18n.js";
+import { bindPeople } from "./people.js";
 import { isValidId } from "./protocol.js";
 import { memoryStorage, sessionStore, usableStorage } from "./storage.js";
 import { attachStop } from "./stop.js";
@@ -93,6 +94,7 @@ function main(storage, tabStorage) {
   });
   const chat = bindChat(connection, view, (name, detail) => tell("event", { name: name, detail: detail }));
   const stop = attachStop(connection, document, lang);
+  bindPeople(connection, view, document);
   let started = false; // the socket opens when the chat is first opened, not on every page view
 
   function setOpen(open, { focus = true } = {}) {

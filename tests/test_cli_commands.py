@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import chatbuddy
 from tests.helpers import TIMEOUT, ChatClient
 from tests.processes import LiveServer, serve_env, start_server
 from tests.redis_server import free_port
@@ -51,8 +54,35 @@ def test_send_prints_the_reply_with_agent_confidence_and_round_trip(server: Live
     result = cli(server, "send", "Mennyi az ára a Samsung Galaxy S24-nek?")
     assert result.returncode == 0, result.stderr
     assert "A Samsung Galaxy S24 ára 349\u202f990\u202fFt" in result.stdout
-    assert re.search(r"— product · confidence 0\.95 · [\d.]+ ms round trip", result.stdout)
+    # Who answered and how fast is about the reply, not the reply: stderr, so a pipe gets text.
+    assert re.search(r"— product · confidence 0\.95 · [\d.]+ ms round trip", result.stderr)
+    assert "round trip" not in result.stdout
     assert re.search(r"session cli-[0-9a-f]{8} \(new\)", result.stderr)
+
+
+def test_send_json_prints_the_reply_as_one_json_line(server: LiveServer) -> None:
+    result = cli(server, "send", "--json", "--session", "send-json", "Hol tart a 10042 rendelésem?")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    document = json.loads(line)
+    assert document["session_id"] == "send-json"
+    assert "#10042" in document["reply"]["content"]
+    assert document["reply"]["metadata"]["agent"] == "order"
+    assert document["round_trip_ms"] > 0
+
+
+def test_send_repeat_json_prints_the_latency_summary(server: LiveServer) -> None:
+    result = cli(server, "send", "--json", "--repeat", "5", "hello")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["sent"], summary["ok"], summary["failed"]) == (5, 5, 0)
+    assert 0 < summary["min_ms"] <= summary["median_ms"] <= summary["p90_ms"] <= summary["max_ms"]
+
+
+def test_send_json_and_a_prompt_do_not_mix(server: LiveServer) -> None:
+    result = cli(server, "send", "--json", "-i")
+    assert result.returncode == 2
+    assert "--json prints data for scripts" in result.stderr
 
 
 def test_send_can_continue_a_session_it_made(server: LiveServer) -> None:
@@ -113,6 +143,30 @@ async def test_stats_show_a_connected_clients_session(server: LiveServer) -> Non
         assert expected in result.stdout
     doc = json.loads((await asyncio.to_thread(cli, server, "stats", "--json")).stdout)
     assert "websocket_stats" in doc
+
+
+async def test_stats_show_the_share_of_thumbs_up_per_agent_and_route(server: LiveServer) -> None:
+    client = await ChatClient.open(server.port, "reacting", user_id="anna")
+    await client.greeting()
+    price = await client.chat("reacting", "Mennyi az ára a Samsung Galaxy S24-nek?")
+    order = await client.chat("reacting", "Hol tart a 10042 rendelésem?")
+    await client.send(type="reaction", message_id=price["message_id"], reaction="up")
+    await client.send(type="reaction", message_id=order["message_id"], reaction="down")
+    await client.send(type="history")
+    messages = (await client.expect("history"))["data"]["messages"]
+    assert [m.get("reaction") for m in messages if m["role"] == "assistant"] == ["up", "down"]
+    client.close()
+
+    shown = await asyncio.to_thread(cli, server, "stats")
+    assert shown.returncode == 0, shown.stderr
+    assert "Reactions to replies" in shown.stdout
+    rows = [line.split() for line in shown.stdout.splitlines() if "coordinator" in line]
+    assert ["coordinator", "product", "1", "0", "100%"] in rows
+    assert ["coordinator", "order", "0", "1", "0%"] in rows
+    document = json.loads((await asyncio.to_thread(cli, server, "stats", "--json")).stdout)
+    assert {"agent": "coordinator", "route": "order", "up": 0, "down": 1, "up_share": 0.0} in (
+        document["reactions"]
+    )
 
 
 def test_sessions_lists_and_shows_sessions(server: LiveServer) -> None:
@@ -179,11 +233,42 @@ def test_bad_arguments_are_usage_errors(server: LiveServer, args: list[str]) -> 
     assert "Traceback" not in result.stderr
 
 
+def test_chatbuddy_alone_prints_its_help_and_succeeds() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "chatbuddy"], capture_output=True, text=True, timeout=4 * TIMEOUT
+    )
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout
+    assert "Commands:" in result.stdout
+    for command in ("serve", "tail", "takeover", "bench"):
+        assert f"  {command} " in result.stdout
+
+
+def test_no_color_takes_the_colours_out_even_when_colour_is_forced(tmp_path: Path) -> None:
+    shop = Path(chatbuddy.__file__).parent / "agents" / "data" / "shop.json"
+
+    def check(*flags: str) -> str:
+        env = {**os.environ, "FORCE_COLOR": "1"}
+        env.pop("NO_COLOR", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "chatbuddy", *flags, "shop", "check", str(shop)],
+            capture_output=True, text=True, timeout=4 * TIMEOUT, env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    colour = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;)")
+    assert colour.search(check())  # "The shop file is valid." in green
+    plain = check("--no-color")
+    assert "The shop file is valid." in plain
+    assert not colour.search(plain)
+
+
 def test_every_command_explains_itself() -> None:
     for command in ("serve", "tail", "stats", "send", "sessions"):
         result = subprocess.run(
             [sys.executable, "-m", "chatbuddy", command, "--help"],
-            capture_output=True, text=True, timeout=TIMEOUT,
+            capture_output=True, text=True, timeout=4 * TIMEOUT,
         )  # fmt: skip
         assert result.returncode == 0
         assert "Examples:" in result.stdout
@@ -296,3 +381,47 @@ async def test_tail_reconnects_when_the_server_comes_back(tmp_path: Path) -> Non
     finally:
         await tail.interrupt()
         await asyncio.to_thread(stop, second)
+
+
+# -- stats --watch -------------------------------------------------------------------
+
+
+async def test_stats_watch_waits_through_a_server_restart(tmp_path: Path) -> None:
+    env = serve_env(tmp_path)
+    port = free_port()
+    first = start_server(env, port=port)
+    watch = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatbuddy", "stats", "--watch", "--json", "--interval", "0.2",
+        "--url", first.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert watch.stdout is not None
+    assert watch.stderr is not None
+    second: LiveServer | None = None
+
+    async def document() -> dict[str, Any]:
+        assert watch.stdout is not None
+        line = await asyncio.wait_for(watch.stdout.readline(), 3 * TIMEOUT)
+        assert line, "stats --watch stopped"
+        parsed: dict[str, Any] = json.loads(line)
+        return parsed
+
+    try:
+        client = await ChatClient.open(first.port, "seen-before")  # the old server counts one
+        while (await document())["counters"]["connections_opened"] == 0:
+            pass
+        client.close()
+        await asyncio.to_thread(stop, first)
+        notice = await asyncio.wait_for(watch.stderr.readline(), 3 * TIMEOUT)
+        assert b"(retrying)" in notice  # it says so on stderr; stdout stays JSON
+
+        second = start_server(env, port=port)  # a new admin token, read from the file again
+        # Readings of the old server may still be in the pipe; then come the new one's.
+        while (await document())["counters"]["connections_opened"] != 0:
+            pass
+        assert watch.returncode is None  # still watching
+    finally:
+        watch.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(watch.wait(), TIMEOUT) == 130
+        if second is not None:
+            await asyncio.to_thread(stop, second)

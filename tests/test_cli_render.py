@@ -174,7 +174,28 @@ def test_a_handoff_request_stands_out_in_the_tail() -> None:
     )
     assert plain_out.getvalue().splitlines() == [
         "10:30:05 s-1 HUMAN a person is asked to take over: customer_asked "
-        "(anonymous, language hu, reply #4)"
+        "(anonymous, language hu, reply #4) — chatbuddy takeover s-1"
+    ]
+
+
+def test_the_tail_tells_what_operators_and_customers_do_in_a_hand_off() -> None:
+    console, out = plain()
+    printer = TailPrinter(console)
+    printer.event(event("operator_joined", operator="Anna"))
+    printer.event(event("operator_message", message_id=5, operator="Anna", content="Hi!"))
+    printer.event(event("typing", state="start"))
+    printer.event(event("read", message_id=5))
+    printer.event(event("reaction", message_id=5, reaction="up", agent="operator"))
+    printer.event(event("note", operator="Anna", content="VIP"))
+    printer.event(event("operator_left", operator="Anna", reason="timeout"))
+    assert out.getvalue().splitlines() == [
+        "10:30:05 s-1 human Anna took the conversation over",
+        "10:30:05 s-1 human Anna: Hi!",
+        "10:30:05 s-1 typing the customer is typing…",
+        "10:30:05 s-1 read  the customer has read up to #5",
+        "10:30:05 s-1 react 👍 on reply #5 (operator)",
+        "10:30:05 s-1 note  Anna (internal): VIP",
+        "10:30:05 s-1 human Anna went silent: the grace ran out; the assistant answers again",
     ]
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from chatbuddy.engine import Engine, FrameAround, Presence
 from chatbuddy.errors import SessionNotFound, SessionReplaced
-from chatbuddy.records import StoredMessage, utcnow
+from chatbuddy.records import Note, StoredMessage, utcnow
 from chatbuddy.wire.close_codes import Close
 from tests.builders import ENGINE_KINDS, build_engine, record, reply, user_message
 from tests.doubles import RecordingNode
@@ -262,6 +262,189 @@ async def test_a_resend_gets_the_stored_reply_or_is_pending_or_is_answered_again
     assert (answered.reply_id, answered.reply.content) == (None, "the answer")
     messages, _ = await engine.store.history("s1", after=None, limit=10)
     assert [m.id for m in messages] == [1, 2]  # stored once, answered once
+
+
+# -- hand-off to a person: holds, waiting, operator messages, notes, reactions, reads --
+
+
+def soon(seconds: float = 120) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)
+
+
+async def test_one_operator_at_a_time_holds_a_session_and_the_holder_extends_it(
+    engine: Engine,
+) -> None:
+    store = engine.store
+    await store.create_session(record())
+    first = await store.take_hold("s1", "Anna", until=soon(60))
+    assert (first.taken, first.renewed, first.hold.operator) == (True, False, "Anna")
+    refused = await store.take_hold("s1", "Bob", until=soon(60))
+    assert (refused.taken, refused.hold.operator) == (False, "Anna")
+    assert refused.hold.until == first.hold.until
+    again = await store.take_hold("s1", "Anna", until=soon(120))
+    assert (again.taken, again.renewed) == (True, True)
+    assert again.hold.since == first.hold.since
+    assert again.hold.until > first.hold.until
+    stored = await store.get_session("s1")
+    assert stored is not None
+    assert stored.hold == again.hold
+
+
+async def test_a_hold_ends_when_its_holder_releases_it_and_only_then(engine: Engine) -> None:
+    store = engine.store
+    await store.create_session(record())
+    await store.take_hold("s1", "Anna", until=soon())
+    assert await store.release_hold("s1", "Bob") is None
+    assert await store.release_hold("s1", "Anna", expired_only=True) is None  # still live
+    released = await store.release_hold("s1", "Anna")
+    assert released is not None
+    assert released.operator == "Anna"
+    assert await store.release_hold("s1") is None
+    assert (await store.take_hold("s1", "Bob", until=soon())).taken
+
+
+async def test_a_hold_that_ran_out_is_ended_once_and_frees_the_session(engine: Engine) -> None:
+    store = engine.store
+    for sid in ("s1", "s2"):
+        await store.create_session(record(sid))
+    await store.take_hold("s1", "Anna", until=utcnow() - timedelta(seconds=1))
+    await store.take_hold("s2", "Anna", until=soon())
+    assert [(sid, hold.operator) for sid, hold in await store.end_expired_holds()] == [
+        ("s1", "Anna")
+    ]
+    assert await store.end_expired_holds() == []
+    stored = await store.get_session("s1")
+    assert stored is not None
+    assert stored.hold is None
+    assert (await store.take_hold("s1", "Bob", until=soon())).taken
+
+
+async def test_a_message_stored_while_held_says_who_holds_the_session(engine: Engine) -> None:
+    store = engine.store
+    await store.create_session(record())
+    free = await store.add_user_message("s1", user_message("one", client_message_id="c1"))
+    assert free.hold is None
+    await store.take_hold("s1", "Anna", until=soon())
+    held = await store.add_user_message("s1", user_message("two"))
+    assert held.hold is not None
+    assert held.hold.operator == "Anna"
+    resent = await store.add_user_message("s1", user_message("one", client_message_id="c1"))
+    assert resent.resent
+    assert resent.hold is not None
+
+
+async def test_a_customer_waits_for_a_person_until_an_operator_takes_the_session(
+    engine: Engine,
+) -> None:
+    store = engine.store
+    for sid in ("first", "second", "quiet"):
+        await store.create_session(record(sid))
+    assert await store.request_handoff("first")
+    assert await store.request_handoff("second")
+    assert not await store.request_handoff("first")  # waits already: the first time is kept
+    waiting = await store.waiting(limit=10)
+    assert [r.session_id for r in waiting] == ["first", "second"]
+    assert waiting[0].waiting_since is not None
+    await store.take_hold("first", "Anna", until=soon())
+    assert [r.session_id for r in await store.waiting(limit=10)] == ["second"]
+    assert not await store.request_handoff("first")  # held: nobody needs to come
+
+
+async def test_an_operator_message_gets_the_next_id_and_reserves_no_reply(engine: Engine) -> None:
+    store = engine.store
+    await store.create_session(record())
+    asked = await store.add_user_message("s1", user_message("anyone there?"))
+    said, _ = await store.add_message(
+        "s1",
+        StoredMessage(
+            id=0, role="operator", name="Anna", content="Hi, Anna here", timestamp=utcnow()
+        ),
+    )
+    assert said.id == 3  # after the user's message (1) and its reserved reply (2)
+    after = await store.add_user_message("s1", user_message("thanks"))
+    assert (asked.message.id, after.message.id, after.reply_id) == (1, 4, 5)
+    messages, _ = await store.history("s1", after=None, limit=10)
+    assert [(m.id, m.role, m.name) for m in messages] == [
+        (1, "user", None),
+        (3, "operator", "Anna"),
+        (4, "user", None),
+    ]
+
+
+async def test_notes_stay_with_the_session_and_out_of_its_history(engine: Engine) -> None:
+    store = engine.store
+    await store.create_session(record())
+    await store.add_note("s1", Note("Anna", "refund approved by Bob", utcnow()))
+    await store.add_note("s1", Note("Bob", "call back tomorrow", utcnow()))
+    notes = await store.notes("s1")
+    assert [(n.operator, n.content) for n in notes] == [
+        ("Anna", "refund approved by Bob"),
+        ("Bob", "call back tomorrow"),
+    ]
+    messages, _ = await store.history("s1", after=None, limit=10)
+    assert messages == []
+    with pytest.raises(SessionNotFound):
+        await store.add_note("ghost", Note("Anna", "x", utcnow()))
+
+
+async def test_a_reaction_is_one_per_reply_changeable_and_counted_by_agent_and_route(
+    engine: Engine,
+) -> None:
+    store = engine.store
+    await store.create_session(record())
+    asked = await store.add_user_message("s1", user_message("price?"))
+    assert asked.reply_id is not None
+    await store.add_reply("s1", reply(asked.reply_id, asked.message.id))  # route "general"
+    said, _ = await store.add_message(
+        "s1", StoredMessage(id=0, role="operator", name="Anna", content="Hi", timestamp=utcnow())
+    )
+    assert await store.react("s1", asked.message.id, "up", agent="coordinator") is None  # a user's
+    assert await store.react("s1", 99, "up", agent="coordinator") is None
+    first = await store.react("s1", asked.reply_id, "down", agent="coordinator")
+    assert first is not None
+    assert (first.before, first.now, first.agent, first.route) == (
+        None,
+        "down",
+        "coordinator",
+        "general",
+    )
+    changed = await store.react("s1", asked.reply_id, "up", agent="coordinator")
+    assert changed is not None
+    assert (changed.before, changed.now) == ("down", "up")
+    await store.react("s1", said.id, "up", agent="coordinator")
+    totals = {(t.agent, t.route): (t.up, t.down) for t in await store.reaction_totals()}
+    assert totals == {("coordinator", "general"): (1, 0), ("operator", None): (1, 0)}
+    messages, _ = await store.history("s1", after=None, limit=10)
+    assert [m.reaction for m in messages] == [None, "up", "up"]
+    await store.react("s1", said.id, None, agent="coordinator")
+    totals = {(t.agent, t.route): (t.up, t.down) for t in await store.reaction_totals()}
+    assert totals == {("coordinator", "general"): (1, 0)}
+
+
+async def test_read_marks_only_move_forward(engine: Engine) -> None:
+    store = engine.store
+    await store.create_session(record())
+    assert await store.mark_read("s1", "customer", 4) == 4
+    assert await store.mark_read("s1", "customer", 2) == 4
+    assert await store.mark_read("s1", "operator", 3) == 3
+    stored = await store.get_session("s1")
+    assert stored is not None
+    assert (stored.read_by_customer, stored.read_by_operator) == (4, 3)
+
+
+async def test_an_earlier_life_of_a_session_can_take_no_part_in_a_hand_off(engine: Engine) -> None:
+    store = engine.store
+    await store.create_session(record())
+    operator_says = StoredMessage(id=0, role="operator", name="A", content="x", timestamp=utcnow())
+    for call in (
+        store.take_hold("s1", "Anna", until=soon(), incarnation="earlier"),
+        store.request_handoff("s1", incarnation="earlier"),
+        store.add_message("s1", operator_says, incarnation="earlier"),
+        store.react("s1", 1, "up", agent="coordinator", incarnation="earlier"),
+        store.mark_read("s1", "customer", 1, incarnation="earlier"),
+    ):
+        with pytest.raises(SessionReplaced):
+            await call
 
 
 async def test_erasing_removes_a_session_or_all_of_a_users_and_nothing_else(

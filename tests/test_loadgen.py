@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,43 @@ def test_the_bench_command_prints_a_table(tmp_path: Path) -> None:
             "--url", server.url, "-c", "1", "-d", "0.2", env={**server.env, "COLUMNS": "120"}
         )
         assert "replies/s" in table.stdout
+    finally:
+        server.stop()
+
+
+async def test_bench_stops_at_the_first_rate_limit_refusal_and_says_how_to_measure(
+    tmp_path: Path,
+) -> None:
+    env = serve_env(tmp_path, CHATBUDDY_ADMIN_TOKEN="bench-admin")
+    server = start_server(env, "--agent", "echo")  # the default limits
+    try:
+        started = time.perf_counter()
+        result = await asyncio.to_thread(
+            bench, "--url", server.url, "-c", "4", "-d", "60", "--json", env=server.env
+        )
+        took = time.perf_counter() - started
+        assert result.returncode == 1, result.stderr
+        assert "rate limits refused the load (too many" in result.stderr
+        assert "--rate-limit 0 --session-rate-limit 0" in result.stderr
+        assert took < 30  # not the 60 s asked for: it stopped once refused
+        figures = json.loads(result.stdout)
+        assert figures["rate_limited"] >= 1
+        stats = await server.stats("bench-admin")
+        # The flood stopped: each loop stops at its first refusal, so the server sent
+        # few refusals (about one per connection), not thousands.
+        assert 1 <= stats["counters"]["errors_sent"] <= 4 * 4
+    finally:
+        server.stop()
+
+
+def test_bench_refused_new_sessions_stops_and_says_how_to_measure(tmp_path: Path) -> None:
+    server = start_server(serve_env(tmp_path), "--agent", "echo", "--new-sessions-per-minute", "5")
+    try:
+        result = bench("--url", server.url, "-c", "8", "-d", "60", env=server.env)
+        assert result.returncode == 1, result.stderr
+        assert "refused new connections (too many new sessions" in result.stderr
+        assert "--new-sessions-per-minute 0" in result.stderr
+        assert "Traceback" not in result.stderr
     finally:
         server.stop()
 

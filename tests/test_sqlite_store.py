@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from chatbuddy.engine.sqlite import MIGRATIONS, VERSION, SQLiteStore, StoreFileE
 from chatbuddy.engine.sqlite import store as sqlite_store
 from chatbuddy.engine.sqlite.store import RETENTION_BATCH
 from chatbuddy.errors import SessionReplaced, StorageUnavailable
-from chatbuddy.records import utcnow
+from chatbuddy.records import Note, utcnow
 from tests.builders import record, reply, user_message
 from tests.doubles import FakeClock
 
@@ -55,10 +56,59 @@ async def test_the_file_is_private_and_in_wal_mode(store: SQLiteStore, database:
         assert connection.execute("PRAGMA user_version").fetchone()[0] == VERSION
 
 
-async def test_a_file_of_the_previous_schema_is_migrated_with_its_conversations(
+async def test_a_file_of_the_previous_schema_gets_the_hand_off_and_keeps_its_conversations(
     database: Path,
 ) -> None:
-    previous = VERSION - 1
+    previous = VERSION - 1  # before a person could join a conversation (migration 4)
+    assert previous == 3
+    with sqlite3.connect(database) as old:
+        for version, sql in MIGRATIONS:
+            if version <= previous:
+                old.executescript(sql)
+        old.execute(f"PRAGMA user_version = {previous}")
+        old.execute(
+            "INSERT INTO sessions VALUES ('kept', 'anna', ?, '{}', 1700000000.5, 1700000000.5, "
+            "1700000001.25, 2, 2, 2, 'abcdef012345')",
+            (record(token="tok").token_hash,),
+        )
+        for number, body in enumerate([user_message("hello", "c-1"), reply(2, 1, "hi!")], 1):
+            old.execute(
+                "INSERT INTO messages VALUES ('kept', ?, ?)",
+                (number, body.model_copy(update={"id": number}).model_dump_json()),
+            )
+
+    store = make_store(database, retention=None)
+    await store.start()
+    try:
+        kept = await store.get_session("kept")
+        assert kept is not None
+        assert (kept.hold, kept.waiting_since, kept.read_by_operator) == (None, None, 0)
+        await store.touch_session("kept", incarnation="abcdef012345")
+        until = utcnow() + timedelta(minutes=2)
+        assert (await store.take_hold("kept", "Anna", until=until)).taken
+        await store.add_note("kept", Note(operator="Anna", content="VIP", timestamp=utcnow()))
+        reacted = await store.react("kept", 2, "up", agent="coordinator")
+        assert reacted is not None
+        assert (reacted.before, reacted.now) == (None, "up")
+    finally:
+        await store.close()
+    store = make_store(database, retention=None)  # and all of it is in the file
+    await store.start()
+    try:
+        again = await store.get_session("kept")
+        assert again is not None
+        assert again.hold is not None
+        assert again.hold.operator == "Anna"
+        assert [n.content for n in await store.notes("kept")] == ["VIP"]
+        messages, _ = await store.history("kept", after=None, limit=10)
+        assert [m.reaction for m in messages] == [None, "up"]
+        assert [(t.agent, t.up) for t in await store.reaction_totals()] == [("coordinator", 1)]
+    finally:
+        await store.close()
+
+
+async def test_a_file_of_schema_2_is_migrated_with_its_conversations(database: Path) -> None:
+    previous = 2  # before incarnations (migration 3)
     with sqlite3.connect(database) as old:  # what the previous version made
         for version, sql in MIGRATIONS:
             if version <= previous:

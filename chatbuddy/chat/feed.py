@@ -3,6 +3,7 @@ someone watches, published through the bus so every node's tail sees it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -138,12 +139,12 @@ class EventFeed:
         session_id: str,
         now: datetime,
         *,
-        message_id: int,
+        message_id: int | None,
         user_id: str | None,
         reason: str,
         language: str | None,
     ) -> None:
-        """The reply ``message_id`` asked for a person to take over."""
+        """The reply ``message_id`` (or the customer's button) asked for a person."""
         if self._bus.events_wanted():
             await self._emit(
                 HandoffRequestedEvent(
@@ -193,6 +194,11 @@ class EventFeed:
                     request_type=failure.request_type,
                 )
             )
+
+    async def event(self, make: Callable[[], AdminEvent]) -> None:
+        """Any other event (the hand-off's), made only when someone watches."""
+        if self._bus.events_wanted():
+            await self._emit(make())
 
     async def _emit(self, event: AdminEvent) -> None:
         await self._bus.publish_event(event.session_id, event.to_json())

@@ -12,16 +12,22 @@ from typing import Any
 from chatbuddy.chat.sessions import Grant
 from chatbuddy.engine import FrameAround
 from chatbuddy.errors import ClientError
-from chatbuddy.records import SessionRecord, StoredMessage, trusted
+from chatbuddy.records import Hold, SessionRecord, StoredMessage, trusted
 from chatbuddy.wire.protocol import (
     ChatResponseChunkData,
     ChatResponseData,
     ConnectionEstablishedData,
     ErrorData,
+    HandoffPendingData,
     HistoryData,
+    OperatorJoinedData,
+    OperatorLeftData,
     PongData,
+    ReactionData,
+    ReadData,
     ReplyStatusData,
     SessionInfoData,
+    TypingData,
     envelope,
     envelope_parts,
 )
@@ -181,3 +187,40 @@ def reply_status(
     """What the assistant is doing before its text comes (a tool running)."""
     data = ReplyStatusData(message_id=reply_id, in_reply_to=in_reply_to, activity="tool", tool=tool)
     return envelope("reply_status", data, session_id, now)
+
+
+# -- a person in the conversation ------------------------------------------------
+
+
+def operator_joined(session_id: str, hold: Hold, now: datetime) -> str:
+    data = OperatorJoinedData(operator=hold.operator, since=hold.since)
+    return envelope("operator_joined", data, session_id, now)
+
+
+def operator_left(session_id: str, operator: str, reason: str, now: datetime) -> str:
+    data = OperatorLeftData(operator=operator, reason=reason)  # type: ignore[arg-type]
+    return envelope("operator_left", data, session_id, now)
+
+
+def operator_message_around(session_id: str, sent_at: datetime) -> FrameAround:
+    """The ``operator_message`` frame around the stored message (for every tab)."""
+    return FrameAround(lambda: envelope_parts("operator_message", session_id, sent_at), None)
+
+
+def typing(session_id: str, name: str, on: bool, now: datetime) -> str:
+    data = TypingData(who="operator", name=name, state="start" if on else "stop")
+    return envelope("typing", data, session_id, now)
+
+
+def read(session_id: str, reader: str, message_id: int, now: datetime, name: str | None) -> str:
+    data = ReadData(reader=reader, message_id=message_id, name=name)  # type: ignore[arg-type]
+    return envelope("read", data, session_id, now)
+
+
+def reaction(session_id: str, message_id: int, value: str | None, now: datetime) -> str:
+    data = ReactionData(message_id=message_id, reaction=value)  # type: ignore[arg-type]
+    return envelope("reaction", data, session_id, now)
+
+
+def handoff_pending(session_id: str, since: datetime, now: datetime) -> str:
+    return envelope("handoff_pending", HandoffPendingData(waiting_since=since), session_id, now)

@@ -26,6 +26,7 @@ from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
 from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
+from chatbuddy.chat.handoff import Handoff, ReplyChoice, reply_choice
 from chatbuddy.chat.node import LocalNode
 from chatbuddy.chat.rules import PendingMessage, StopReply
 from chatbuddy.engine import AddedMessage, SessionStore
@@ -75,10 +76,13 @@ class ReplyPipeline:
         agent: Agent,
         feed: EventFeed,
         counters: Counters,
+        handoff: Handoff,
         audit: AuditLog | None = None,
     ) -> None:
         # Keeps the messages and replies.
         self._store = store
+        # Operators: a session one of them holds gets no reply from the agent.
+        self._handoff = handoff
         # The way frames leave: to the session on every node, or to one connection.
         self._node = node
         # Produces the replies.
@@ -239,6 +243,14 @@ class ReplyPipeline:
             user_id=user_message.user_id,
             content=user_message.content,
         )
+        choice = reply_choice(added.hold, utcnow())
+        if choice is ReplyChoice.HELD:  # the operator answers; the sender learns it is stored
+            await self._release(sid, added.reply_id)
+            self._node.to_connection(message.connection_id, around.wrap(user_message))
+            return
+        if choice is ReplyChoice.RESUME:
+            assert added.hold is not None
+            await self._handoff.resume(sid, message.incarnation, added.hold)
         writing = self._writing[sid] = _Writing(
             message.client_message_id,
             message.incarnation,
@@ -298,6 +310,11 @@ class ReplyPipeline:
                 reason=reply.handoff,
                 language=language if isinstance(language, str) else None,
             )
+            # Kept in the store, so operators find it later (`sessions --waiting`).
+            with contextlib.suppress(StorageUnavailable, SessionNotFound):
+                await self._handoff.customer_asks(
+                    sid, message.incarnation, message.user_id, reason=None
+                )
 
     async def _in_task(
         self, message: PendingMessage, added: AddedMessage, writing: _Writing, asked: int

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from chatbuddy.chat import frames
 from chatbuddy.chat.ratelimit import TokenBucket
@@ -21,9 +22,13 @@ from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import (
     Cancel,
     ChatMessage,
+    HandoffRequest,
     HistoryRequest,
     Ping,
+    React,
+    Read,
     SessionInfoRequest,
+    Typing,
     parse_client_message,
 )
 
@@ -113,6 +118,38 @@ class StopReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowTyping:
+    """Tell operators watching the session that the customer types (or stopped)."""
+
+    state: str
+    request_type: str = "typing"
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    """Store that the customer's page has shown the conversation up to ``message_id``."""
+
+    message_id: int
+    request_type: str = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class SetReaction:
+    """Store the customer's reaction to reply ``message_id`` (None: take it back)."""
+
+    message_id: int
+    reaction: Literal["up", "down"] | None
+    request_type: str = "reaction"
+
+
+@dataclass(frozen=True, slots=True)
+class AskForPerson:
+    """The customer asks for a person: they wait until an operator takes over."""
+
+    request_type: str = "handoff_request"
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnect:
     """Close the connection with ``code`` (it broke the rules again and again)."""
 
@@ -120,7 +157,19 @@ class Disconnect:
     reason: str
 
 
-Outcome = Send | Enqueue | Refuse | ShowSessionInfo | ShowHistory | StopReply | Disconnect
+Outcome = (
+    Send
+    | Enqueue
+    | Refuse
+    | ShowSessionInfo
+    | ShowHistory
+    | ShowTyping
+    | MarkRead
+    | SetReaction
+    | AskForPerson
+    | StopReply
+    | Disconnect
+)
 
 
 def decide(
@@ -192,8 +241,20 @@ def _decide(
         return StopReply(
             peer.session_id, peer.incarnation, message.message_id, message.client_message_id
         )
-    assert isinstance(message, HistoryRequest)
-    return ShowHistory(after=message.after, limit=message.limit)
+    if isinstance(message, HistoryRequest):
+        return ShowHistory(after=message.after, limit=message.limit)
+    return _about_the_conversation(message)
+
+
+def _about_the_conversation(message: Typing | Read | React | HandoffRequest) -> Outcome:
+    """Frames of a conversation with a person in it; every one drew on the frame budget."""
+    if isinstance(message, Typing):
+        return ShowTyping(message.state)
+    if isinstance(message, Read):
+        return MarkRead(message.message_id)
+    if isinstance(message, React):
+        return SetReaction(message.message_id, message.reaction)
+    return AskForPerson()
 
 
 def _chat_message(message: ChatMessage, peer: Peer, *, waiting: int, max_waiting: int) -> Outcome:

@@ -18,19 +18,24 @@ from chatbuddy.chat.counters import Counters
 from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.frames import page_within
+from chatbuddy.chat.handoff import Handoff
 from chatbuddy.chat.node import LocalNode
 from chatbuddy.chat.ratelimit import KeyedBuckets, TokenBucket
 from chatbuddy.chat.registry import Connection
 from chatbuddy.chat.replies import ReplyPipeline
 from chatbuddy.chat.rules import (
+    AskForPerson,
     Disconnect,
     Enqueue,
+    MarkRead,
     Outcome,
     Peer,
     Refuse,
     Send,
+    SetReaction,
     ShowHistory,
     ShowSessionInfo,
+    ShowTyping,
     StopReply,
     decide,
     strike,
@@ -74,6 +79,14 @@ class ChatService:
         )
         # Admin events, published through the bus to every watching node.
         self._feed = EventFeed(engine.bus)
+        #: Operators taking conversations over from the agent (the admin API uses it too).
+        self.handoff = Handoff(
+            store=engine.store,
+            node=node,
+            feed=self._feed,
+            grace=settings.operator_grace,
+            agent_name=agent.name,
+        )
         # Ordered reply production per session.
         self._replies = ReplyPipeline(
             store=engine.store,
@@ -81,6 +94,7 @@ class ChatService:
             agent=agent,
             feed=self._feed,
             counters=counters,
+            handoff=self.handoff,
             audit=self._audit,
         )
         # A cancel from a tab on any node reaches the pipeline here, which stops the
@@ -123,6 +137,7 @@ class ChatService:
         self._counters.connections_opened += 1
         now = utcnow()
         self._node.to_connection(cid, frames.greeting(cid, grant, now))
+        self.handoff.greet(sid, grant.session, lambda frame: self._node.to_connection(cid, frame))
         await self._feed.opened(
             sid,
             now,
@@ -294,6 +309,18 @@ class ChatService:
                 last_id = None if found is None else found.last_message_id
                 frame = frames.history(sid, messages, has_more, last_id, utcnow())
                 self._node.to_connection(peer.connection_id, frame)
+            case ShowTyping(state):
+                await self.handoff.customer_typing(peer.session_id, state)
+            case MarkRead(message_id):
+                await self.handoff.customer_read(peer.session_id, peer.incarnation, message_id)
+            case SetReaction(message_id, reaction):
+                await self.handoff.customer_reaction(
+                    peer.session_id, peer.incarnation, peer.connection_id, message_id, reaction
+                )
+            case AskForPerson():
+                await self.handoff.customer_asks(
+                    peer.session_id, peer.incarnation, peer.user_id, reason="customer_button"
+                )
 
     async def _refuse(self, peer: Peer, failure: ClientError) -> None:
         """Send ``failure`` to the connection that caused it (and to watching admins)."""

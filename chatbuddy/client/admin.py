@@ -36,12 +36,20 @@ class AdminClient:
     async def get(self, path: str, **query: Any) -> dict[str, Any]:
         return await self.request("GET", path, **query)
 
-    async def request(self, method: str, path: str, **query: Any) -> dict[str, Any]:
-        """``method path?query`` with the admin token; the JSON document answered."""
+    async def request(
+        self, method: str, path: str, *, body: dict[str, Any] | None = None, **query: Any
+    ) -> dict[str, Any]:
+        """``method path?query`` with the admin token (and ``body`` as JSON); the JSON
+        document answered (a ClientFailure if refused)."""
+        headers = await self._authorization()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         request = HTTPRequest(
             self._url(path, query),
             method=method,
-            headers=await self._authorization(),
+            headers=headers,
+            body=json.dumps(body) if body is not None else None,
+            allow_nonstandard_methods=True,
             connect_timeout=CONNECT_TIMEOUT,
             request_timeout=REQUEST_TIMEOUT,
         )
@@ -52,6 +60,40 @@ class AdminClient:
         url = self.target.http(path)
         given = {key: value for key, value in query.items() if value is not None}
         return url + ("?" + urlencode(given) if given else "")
+
+    # -- taking conversations over (docs/admin.md) ----------------------------------
+
+    def _of(self, session_id: str, what: str) -> str:
+        return f"/api/v1/sessions/{quote(session_id, safe='')}/{what}"
+
+    async def take(self, session_id: str, operator: str) -> dict[str, Any]:
+        """Take the conversation over, or extend the hold (a Conflict if someone else holds it)."""
+        return await self.request("POST", self._of(session_id, "hold"), body={"operator": operator})
+
+    async def release(self, session_id: str, operator: str | None) -> dict[str, Any]:
+        """Give it back to the assistant (``operator`` None: whoever holds it)."""
+        if operator is None:
+            return await self.request("DELETE", self._of(session_id, "hold"), force=1)
+        return await self.request("DELETE", self._of(session_id, "hold"), operator=operator)
+
+    async def say(self, session_id: str, operator: str, content: str) -> dict[str, Any]:
+        body = {"operator": operator, "content": content}
+        return await self.request("POST", self._of(session_id, "messages"), body=body)
+
+    async def note(self, session_id: str, operator: str, content: str) -> dict[str, Any]:
+        body = {"operator": operator, "content": content}
+        return await self.request("POST", self._of(session_id, "notes"), body=body)
+
+    async def typing(self, session_id: str, operator: str, on: bool) -> dict[str, Any]:
+        body = {"operator": operator, "typing": on}
+        return await self.request("POST", self._of(session_id, "typing"), body=body)
+
+    async def read(self, session_id: str, operator: str, message_id: int) -> dict[str, Any]:
+        body = {"operator": operator, "message_id": message_id}
+        return await self.request("POST", self._of(session_id, "read"), body=body)
+
+    async def waiting(self, *, limit: int = 50) -> dict[str, Any]:
+        return await self.get("/api/v1/handoffs", limit=limit)
 
     async def stats(self) -> dict[str, Any]:
         return await self.get("/api/v1/websocket/stats")

@@ -39,6 +39,21 @@ class Answer:
     error: Received | None = None
 
 
+#: Server frames beside the replies: about the conversation's people, or what the assistant
+#: is doing (reply_status).
+ASIDES = frozenset(
+    {
+        "handoff_pending",
+        "operator_joined",
+        "operator_left",
+        "typing",
+        "read",
+        "reaction",
+        "reply_status",
+    }
+)
+
+
 class ChatSocket:
     """One open chat connection: send frames, receive validated frames as dicts."""
 
@@ -106,6 +121,11 @@ class ChatSocket:
     async def reply(self) -> tuple[list[Received], Received]:
         """Chunks, then the ``chat_response`` that completes them (their data); the
         ``reply_status`` frames between them (a tool running) are passed over."""
+        """Chunks, then the ``chat_response`` that completes them (their data).
+
+        Frames about who is in the conversation (a hand-off pending, an operator,
+        typing, read marks, reactions) may come between; they are passed over.
+        """
         chunks: list[Received] = []
         while True:
             frame = await self.receive()
@@ -113,9 +133,7 @@ class ChatSocket:
                 chunks.append(frame["data"])
             elif frame["type"] == "chat_response":
                 return chunks, frame["data"]
-            elif frame["type"] == "reply_status":
-                continue
-            else:
+            elif frame["type"] not in ASIDES:
                 raise ClientFailure(f"expected a reply, got {frame}")
 
     async def ask(

@@ -9,7 +9,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from chatbuddy.client.target import Target
-from chatbuddy.errors import AccessRefused, ClientFailure, NotFound, ServerUnreachable
+from chatbuddy.errors import AccessRefused, ClientFailure, Conflict, NotFound, ServerUnreachable
 
 CONNECT_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 15.0
@@ -31,6 +31,8 @@ def failure(error: Exception, target: Target) -> ClientFailure:
         return AccessRefused(message, status=code, error_type=kind)
     if code == 404:
         return NotFound(message, status=code, error_type=kind)
+    if code == 409:
+        return Conflict(message, status=code, error_type=kind)
     return ClientFailure(f"server answered {code}: {message}", status=code, error_type=kind)
 
 

@@ -16,9 +16,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chatbuddy.engine.store import DEDUP_WINDOW, LEASE_SECONDS, AddedMessage, FrameAround
+from chatbuddy.engine.store import (
+    DEDUP_WINDOW,
+    LEASE_SECONDS,
+    NOTES_LIMIT,
+    OPERATOR_AGENT,
+    AddedMessage,
+    FrameAround,
+    HoldOutcome,
+    Reacted,
+    Reaction,
+    ReactionTally,
+    Reader,
+)
 from chatbuddy.errors import SessionNotFound, SessionReplaced
-from chatbuddy.records import SessionRecord, StoredMessage, trusted, utcnow
+from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage, trusted, utcnow
 
 #: A stored message as kept: its field values in StoredMessage's field order
 #: (the id first). A tuple of strings, numbers, times and a small dict of them
@@ -43,6 +55,10 @@ class _Session:
     seen: dict[str, int] | None = None
     # reply id -> when its lease ends: replies being produced; made on first use.
     leases: dict[int, datetime] | None = None
+    # Internal notes, oldest first; made on first use.
+    notes: list[Note] | None = None
+    # message id -> the customer's reaction to that reply; made on first use.
+    reactions: dict[int, str] | None = None
 
 
 class MemoryStore:
@@ -69,6 +85,8 @@ class MemoryStore:
         # (a session moves to the end when active), so a page of the newest is read
         # from the end and the expired are all at the start.
         self._sessions: dict[str, _Session] = {}
+        # (agent, route) -> [up, down]: reactions over every session there was.
+        self._reactions: dict[tuple[str, str | None], list[int]] = {}
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -191,7 +209,10 @@ class MemoryStore:
         self._lease(session, session.last_reserved_id, now)
         earlier = session.history[-(recent + 1) : -1] if recent else ()
         return AddedMessage(
-            stored, reply_id=session.last_reserved_id, recent=[_message(k) for k in earlier]
+            stored,
+            reply_id=session.last_reserved_id,
+            recent=[_message(k) for k in earlier],
+            hold=session.record.hold,
         )
 
     def _resent(
@@ -201,16 +222,21 @@ class MemoryStore:
         original = self._stored(session, message_id, message)
         reply_id = message_id + 1
         reply = self._find(session, reply_id)
+        hold = session.record.hold
         if reply is not None:
-            return AddedMessage(original, reply_id=None, resent=True, reply=reply)
+            return AddedMessage(original, reply_id=None, resent=True, reply=reply, hold=hold)
         leases = session.leases
         if leases is not None and leases.get(reply_id, now) > now:
-            return AddedMessage(original, reply_id=None, resent=True)
+            return AddedMessage(original, reply_id=None, resent=True, hold=hold)
         self._lease(session, reply_id, now)
         at = bisect.bisect_left(session.history, message_id, key=_kept_id)
         earlier = session.history[max(0, at - recent) : at] if recent else ()
         return AddedMessage(
-            original, reply_id=reply_id, resent=True, recent=[_message(k) for k in earlier]
+            original,
+            reply_id=reply_id,
+            resent=True,
+            recent=[_message(k) for k in earlier],
+            hold=hold,
         )
 
     def _lease(self, session: _Session, reply_id: int, now: datetime) -> None:
@@ -257,7 +283,153 @@ class MemoryStore:
         else:
             start = bisect.bisect(history, after, key=_kept_id)
             page, more = history[start : start + limit], len(history) > start + limit
+        reactions = session.reactions
+        if reactions:
+            return [_message(kept, reactions.get(kept[0])) for kept in page], more
         return [_message(kept) for kept in page], more
+
+    # -- hand-off to a person -----------------------------------------------------
+
+    async def take_hold(
+        self, session_id: str, operator: str, *, until: datetime, incarnation: str | None = None
+    ) -> HoldOutcome:
+        now = self._clock()
+        record = self._require(session_id, now, incarnation).record
+        held = record.hold
+        if held is not None and held.live(now) and held.operator != operator:
+            return HoldOutcome(taken=False, hold=held)
+        renewed = held is not None and held.live(now) and held.operator == operator
+        since = held.since if renewed and held is not None else now
+        record.hold = Hold(operator=operator, since=since, until=until)
+        record.waiting_since = None
+        record.last_activity = now
+        return HoldOutcome(taken=True, hold=record.hold, renewed=renewed)
+
+    async def release_hold(
+        self, session_id: str, operator: str | None = None, *, expired_only: bool = False
+    ) -> Hold | None:
+        now = self._clock()
+        session = self._live(session_id, now)
+        held = None if session is None else session.record.hold
+        if session is None or held is None:
+            return None
+        if operator is not None and held.operator != operator:
+            return None
+        if expired_only and held.live(now):
+            return None
+        session.record.hold = None
+        return held
+
+    async def end_expired_holds(self) -> list[tuple[str, Hold]]:
+        now = self._clock()
+        ended = []
+        for session_id, session in list(self._sessions.items()):
+            held = session.record.hold
+            if held is not None and not held.live(now):
+                session.record.hold = None
+                ended.append((session_id, held))
+        return ended
+
+    async def request_handoff(self, session_id: str, *, incarnation: str | None = None) -> bool:
+        now = self._clock()
+        record = self._require(session_id, now, incarnation).record
+        record.last_activity = now
+        if (record.hold is not None and record.hold.live(now)) or record.waiting_since:
+            return False
+        record.waiting_since = now
+        return True
+
+    async def waiting(self, *, limit: int) -> list[SessionRecord]:
+        now = self._clock()
+        deadline = now - self._ttl
+        found = [
+            s.record
+            for s in self._sessions.values()
+            if s.record.waiting_since is not None
+            and s.record.last_activity >= deadline
+            and not (s.record.hold is not None and s.record.hold.live(now))
+        ]
+        found.sort(key=lambda record: record.waiting_since or now)
+        return found[:limit]
+
+    async def add_message(
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: FrameAround | None = None,
+        incarnation: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        now = self._clock()
+        session = self._require(session_id, now, incarnation)
+        session.last_reserved_id += 1
+        stored = trusted(StoredMessage, {**message.__dict__, "id": session.last_reserved_id})
+        self._store(session, stored, now)
+        return stored, False
+
+    async def add_note(self, session_id: str, note: Note) -> None:
+        now = self._clock()
+        session = self._require(session_id, now)
+        if session.notes is None:
+            session.notes = []
+        session.notes.append(note)
+        del session.notes[:-NOTES_LIMIT]
+
+    async def notes(self, session_id: str) -> list[Note]:
+        session = self._require(session_id, self._clock())
+        return list(session.notes or ())
+
+    async def react(
+        self,
+        session_id: str,
+        message_id: int,
+        reaction: Reaction | None,
+        *,
+        agent: str,
+        incarnation: str | None = None,
+    ) -> Reacted | None:
+        now = self._clock()
+        session = self._require(session_id, now, incarnation)
+        message = self._find(session, message_id)
+        if message is None or message.role == "user":
+            return None
+        session.record.last_activity = now
+        reactions = session.reactions if session.reactions is not None else {}
+        session.reactions = reactions
+        before = reactions.get(message_id)
+        if reaction is None:
+            reactions.pop(message_id, None)
+        else:
+            reactions[message_id] = reaction
+        who, route = (
+            (OPERATOR_AGENT, None) if message.role == "operator" else (agent, message.agent)
+        )
+        tally = self._reactions.setdefault((who, route), [0, 0])
+        for value, step in ((before, -1), (reaction, 1)):
+            if value is not None:
+                tally[0 if value == "up" else 1] += step
+        return Reacted(message_id, before, reaction, who, route)
+
+    async def reaction_totals(self) -> list[ReactionTally]:
+        return [
+            ReactionTally(agent, route, up, down)
+            for (agent, route), (up, down) in sorted(
+                self._reactions.items(), key=lambda item: (item[0][0], item[0][1] or "")
+            )
+            if up or down
+        ]
+
+    async def mark_read(
+        self, session_id: str, reader: Reader, message_id: int, *, incarnation: str | None = None
+    ) -> int:
+        now = self._clock()
+        record = self._require(session_id, now, incarnation).record
+        record.last_activity = now
+        if reader == "customer":
+            record.read_by_customer = max(record.read_by_customer, message_id)
+            return record.read_by_customer
+        record.read_by_operator = max(record.read_by_operator, message_id)
+        return record.read_by_operator
 
     def _find(self, session: _Session, message_id: int) -> StoredMessage | None:
         history = session.history
@@ -321,6 +493,10 @@ def _kept_id(kept: _Kept) -> int:
     return id_
 
 
-def _message(kept: _Kept) -> StoredMessage:
-    """The model again (its values were validated when it was first made)."""
-    return trusted(StoredMessage, dict(zip(_FIELDS, kept, strict=True)))
+def _message(kept: _Kept, reaction: str | None = None) -> StoredMessage:
+    """The model again (its values were validated when it was first made), with the
+    customer's reaction to it."""
+    values = dict(zip(_FIELDS, kept, strict=True))
+    if reaction is not None:
+        values["reaction"] = reaction
+    return trusted(StoredMessage, values)

@@ -112,6 +112,12 @@ class PubSubBus:
         return f"{self._prefix}control"
 
     @property
+    def watchers_channel(self) -> str:
+        # Always subscribed: a node that starts watching events says so here, so the
+        # others build events at once rather than at their next heartbeat.
+        return f"{self._prefix}watchers"
+
+    @property
     def node_channel(self) -> str:
         # Always subscribed: a listener with a channel notices a dead connection
         # at once, and messages for this node alone will travel on it.
@@ -173,6 +179,13 @@ class PubSubBus:
     async def subscribe_events(self) -> None:
         self._watching_events = True
         await self._change("subscribe", self.events_channel)
+        try:
+            await self._publish(self.watchers_channel, self.node_id)
+        except Exception as exc:  # the others learn it from their heartbeat instead
+            log.debug("announcing a watcher failed: %s", type(exc).__name__)
+
+    def _watcher_appeared(self) -> None:
+        """Another node started watching events (a broker that counts watchers learns it)."""
 
     async def unsubscribe_events(self) -> None:
         self._watching_events = False
@@ -198,7 +211,12 @@ class PubSubBus:
     # -- the listener -----------------------------------------------------------
 
     def _wanted_channels(self) -> list[str]:
-        channels = [self.node_channel, self.control_channel, *self._channels]
+        channels = [
+            self.node_channel,
+            self.control_channel,
+            self.watchers_channel,
+            *self._channels,
+        ]
         if self._watching_events:
             channels.append(self.events_channel)
         return channels
@@ -263,6 +281,10 @@ class PubSubBus:
         if channel == self.control_channel:
             about, _, message = data.partition("\n")
             node.deliver_control(about, message)
+            return
+        if channel == self.watchers_channel:
+            if data != self.node_id:  # this node knows its own watchers
+                self._watcher_appeared()
             return
         if channel == self.node_channel:
             waiting = self._markers.get(data)

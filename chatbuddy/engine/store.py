@@ -16,15 +16,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
-from chatbuddy.records import SessionRecord, StoredMessage
+from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage
 
 #: Client message ids remembered per session, for deduplication.
 DEDUP_WINDOW = 1000
 #: Seconds a reply being produced holds its lease: a resend of its message meanwhile
 #: is told the reply follows; after it (the producing node died), the resend is answered.
 LEASE_SECONDS = 120.0
+#: Internal notes kept per session (the oldest go first).
+NOTES_LIMIT = 200
+
+#: Who read a conversation up to a message.
+Reader = Literal["customer", "operator"]
+#: A customer's reaction to a reply.
+Reaction = Literal["up", "down"]
+#: The agent under which operators' replies are counted in reaction totals.
+OPERATOR_AGENT = "operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +78,46 @@ class AddedMessage:
     #: For a resend already answered: the stored reply.
     reply: StoredMessage | None = None
 
+    #: The operator's hold on the session when the message was stored (read in the
+    #: same atomic step), if any: the chat layer decides what it means for the reply.
+    hold: Hold | None = None
+
     @property
     def duplicate(self) -> bool:
         return self.reply_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldOutcome:
+    """What :meth:`SessionStore.take_hold` did: ``taken`` (the caller holds it now,
+    anew or extended) or not, and the hold in force (the other operator's, if not)."""
+
+    taken: bool
+    hold: Hold
+    #: Whether the caller held it already (so the customer was told before).
+    renewed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reacted:
+    """What :meth:`SessionStore.react` changed: the reply's reaction before and now,
+    and under which agent and route the reply is counted."""
+
+    message_id: int
+    before: str | None
+    now: str | None
+    agent: str
+    route: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionTally:
+    """How the customers of every session reacted to the replies of one agent and route."""
+
+    agent: str
+    route: str | None
+    up: int
+    down: int
 
 
 class SessionStore(Protocol):
@@ -185,3 +231,74 @@ class SessionStore(Protocol):
         """Up to ``limit`` messages after id ``after`` (the latest ones when None),
         oldest first, and whether more follow them. ``touch=False`` reads without
         counting as activity (an admin looking is not the user coming back)."""
+
+    # -- hand-off to a person: holds, notes, reactions, read receipts ---------------
+    #
+    # A hold is an atomic lock with an expiry, visible to every node. Holds, the
+    # waiting mark, notes, reactions and read marks belong to one life of a session
+    # (they go with it, and never pass to a later session with the same id).
+
+    async def take_hold(
+        self, session_id: str, operator: str, *, until: datetime, incarnation: str | None = None
+    ) -> HoldOutcome:
+        """Hold the session for ``operator`` until ``until``, atomically: taken if nobody
+        holds it, or the hold has run out, or ``operator`` holds it already (then it is
+        extended, keeping its ``since``). Taking it ends the session's waiting mark."""
+
+    async def release_hold(
+        self, session_id: str, operator: str | None = None, *, expired_only: bool = False
+    ) -> Hold | None:
+        """End the hold if ``operator`` holds it (None: whoever does) and, with
+        ``expired_only``, only if it has run out; the hold that ended, else None.
+        Each hold is ended (and returned) once, however many nodes try."""
+
+    async def end_expired_holds(self) -> list[tuple[str, Hold]]:
+        """End every hold that has run out; each session and its hold once, to exactly
+        one caller across nodes (the one that tells the customer). Not activity."""
+
+    async def request_handoff(self, session_id: str, *, incarnation: str | None = None) -> bool:
+        """Mark that the customer asked for a person; False if an operator holds the
+        session now or the customer already waits (the first request's time is kept)."""
+
+    async def waiting(self, *, limit: int) -> list[SessionRecord]:
+        """Live sessions whose customer waits for a person that nobody holds, the one
+        waiting longest first. Not activity."""
+
+    async def add_message(
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: FrameAround | None = None,
+        incarnation: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        """Store a message that needs no reply (an operator's) under a new id; it, and
+        whether the store published ``announce`` (see :meth:`add_user_message`)."""
+
+    async def add_note(self, session_id: str, note: Note) -> None:
+        """Keep an internal note with the session (the last :data:`NOTES_LIMIT`)."""
+
+    async def notes(self, session_id: str) -> list[Note]:
+        """The session's notes, oldest first. Not activity."""
+
+    async def react(
+        self,
+        session_id: str,
+        message_id: int,
+        reaction: Reaction | None,
+        *,
+        agent: str,
+        incarnation: str | None = None,
+    ) -> Reacted | None:
+        """Set (or with None, clear) the customer's reaction to reply ``message_id`` and
+        update the totals: an assistant's reply counts under ``agent`` and its route,
+        an operator's under :data:`OPERATOR_AGENT`. None if there is no such reply."""
+
+    async def reaction_totals(self) -> list[ReactionTally]:
+        """Reactions to replies by agent and route, over every session there was."""
+
+    async def mark_read(
+        self, session_id: str, reader: Reader, message_id: int, *, incarnation: str | None = None
+    ) -> int:
+        """``reader`` has seen the conversation up to ``message_id``; the mark now (it
+        never goes back)."""

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import tornado.iostream
 import tornado.web
@@ -17,10 +17,11 @@ from chatbuddy.audit import AuditLog
 from chatbuddy.chat import LocalNode
 from chatbuddy.chat.counters import Counters, stats_document
 from chatbuddy.engine import Bus, SessionStore
+from chatbuddy.engine.store import ReactionTally
 from chatbuddy.errors import ConnectionClosed, SessionNotFound
-from chatbuddy.records import SessionRecord
+from chatbuddy.records import Hold, Note, SessionRecord
 from chatbuddy.text import is_valid_id
-from chatbuddy.web.auth import AdminAccess
+from chatbuddy.web.auth import AdminAccess, AdminAction
 from chatbuddy.web.http import JsonHandler, QuietErrors, json_error
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import iso_time
@@ -44,28 +45,56 @@ def session_summary(record: SessionRecord, connections: int) -> dict[str, Any]:
         "message_count": record.message_count,
         "last_message_id": record.last_message_id,
         "connections": connections,
+        "hold": hold_summary(record.hold),
+        "waiting_since": iso_time(record.waiting_since) if record.waiting_since else None,
+        "read_by_customer": record.read_by_customer,
+        "read_by_operator": record.read_by_operator,
+    }
+
+
+def hold_summary(hold: Hold | None) -> dict[str, str] | None:
+    """Who holds a conversation, since and until when (None: nobody)."""
+    if hold is None:
+        return None
+    return {
+        "operator": hold.operator,
+        "since": iso_time(hold.since),
+        "until": iso_time(hold.until),
     }
 
 
 class AdminHandler(JsonHandler):
-    """Base of the admin API: refuses requests without the admin token."""
+    """Base of the admin API: refuses requests without the admin token.
+
+    ``actions`` names what each HTTP method of a handler does (one place to give a
+    role its actions)."""
 
     _access: AdminAccess
+    actions: ClassVar[dict[str, AdminAction]] = {"GET": AdminAction.READ_SESSIONS}
 
     def prepare(self) -> None:
-        self._access.admit(self)
+        self._access.admit(self, action=self.actions.get(self.request.method or "GET"))
 
 
 class StatsHandler(AdminHandler):
     """``GET /api/v1/websocket/stats``: who is connected to every node, and this node's totals."""
 
+    actions: ClassVar[dict[str, AdminAction]] = {"GET": AdminAction.READ_STATS}
+
     def initialize(
-        self, access: AdminAccess, bus: Bus, counters: Counters, engine_name: str
+        self,
+        access: AdminAccess,
+        bus: Bus,
+        counters: Counters,
+        engine_name: str,
+        store: SessionStore,
     ) -> None:
         # Checks the admin token.
         self._access = access
         # Knows who is connected on every node.
         self._bus = bus
+        # Keeps the customers' reactions to replies.
+        self._store = store
         # Totals kept by the chat service.
         self._counters = counters
         # Reported in the document ("memory", "redis").
@@ -73,17 +102,38 @@ class StatsHandler(AdminHandler):
 
     async def get(self) -> None:
         presence = await self._bus.cluster_presence()
-        self.write_json(stats_document(presence, self._counters, self._engine_name))
+        document = stats_document(presence, self._counters, self._engine_name)
+        document["reactions"] = reactions_summary(await self._store.reaction_totals())
+        self.write_json(document)
 
 
-def transcript(record: SessionRecord, messages: list[Any]) -> dict[str, Any]:
-    """A session and its messages as an export line has them."""
+def reactions_summary(totals: list[ReactionTally]) -> list[dict[str, Any]]:
+    """Reactions per agent and route, with the share of 👍 (so a shop sees where the bot fails)."""
+    return [
+        {
+            "agent": t.agent,
+            "route": t.route,
+            "up": t.up,
+            "down": t.down,
+            "up_share": round(t.up / (t.up + t.down), 3),
+        }
+        for t in totals
+    ]
+
+
+def transcript(
+    record: SessionRecord, messages: list[Any], notes: list[Note] | None = None
+) -> dict[str, Any]:
+    """A session, its messages and operators' notes as an export line has them."""
     summary = session_summary(record, 0)
     del summary["connections"]
-    return {
+    document = {
         "session": summary,
         "messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
     }
+    if notes:
+        document["notes"] = [note_summary(n) for n in notes]
+    return document
 
 
 class _SessionsBase(AdminHandler):
@@ -161,13 +211,23 @@ class SessionHandler(_SessionsBase):
         if record is None:
             raise tornado.web.HTTPError(404, reason=f"no session {session_id[:128]!r}")
         messages, _ = await store.history(session_id, after=None, limit=10**6, touch=False)
+        notes = await store.notes(session_id)
         connections = (await self._bus.cluster_presence()).sessions.get(session_id, 0)
         self.write_json(
             {
                 "session": session_summary(record, connections),
                 "messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
+                "notes": [note_summary(n) for n in notes],
             }
         )
+
+
+def note_summary(note: Note) -> dict[str, str]:
+    return {
+        "operator": note.operator,
+        "content": note.content,
+        "timestamp": iso_time(note.timestamp),
+    }
 
 
 class UserSessionsHandler(_SessionsBase):
@@ -201,9 +261,11 @@ class ExportHandler(_SessionsBase):
                         messages, _ = await self._store.history(
                             record.session_id, after=None, limit=ALL_MESSAGES, touch=False
                         )
+                        notes = await self._store.notes(record.session_id)
                     except SessionNotFound:  # erased or expired since it was listed
                         continue
-                    lines.append(json.dumps(transcript(record, messages), ensure_ascii=False))
+                    line = transcript(record, messages, notes)
+                    lines.append(json.dumps(line, ensure_ascii=False))
                 if lines:
                     self.write("\n".join(lines) + "\n")
                     await self.flush()
@@ -247,7 +309,7 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._watching = False
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        if not self._access.admit(self, query_token=True):
+        if not self._access.admit(self, query_token=True, action=AdminAction.TAIL):
             return
         session = self.get_query_argument("session", None)
         if session is not None and not is_valid_id(session):

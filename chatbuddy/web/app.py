@@ -31,6 +31,14 @@ from chatbuddy.web.http import (
 )
 from chatbuddy.web.keepalive import KeepAlive
 from chatbuddy.web.limits import ProxiedClients
+from chatbuddy.web.operator import (
+    HoldHandler,
+    MessagesHandler,
+    NotesHandler,
+    ReadHandler,
+    TypingHandler,
+    WaitingHandler,
+)
 from chatbuddy.web.widget import (
     FRAME,
     VersionedAssetHandler,
@@ -71,6 +79,7 @@ def make_app(
     version = asset_version(static)
     origins = settings.allowed_origins
     sessions = {"access": access, "store": engine.store, "bus": engine.bus, "audit": audit}
+    operators = {"access": access, "handoff": service.handoff, "audit": audit}
     return tornado.web.Application(
         [
             (r"/()", PageHandler, {"path": static, "default_filename": "index.html"}),
@@ -107,10 +116,17 @@ def make_app(
                     "bus": engine.bus,
                     "counters": counters,
                     "engine_name": engine.name,
+                    "store": engine.store,
                 },
             ),
             (r"/api/v1/sessions", SessionsHandler, sessions),
             (r"/api/v1/sessions/([^/]+)", SessionHandler, sessions),
+            (r"/api/v1/sessions/([^/]+)/hold", HoldHandler, operators),
+            (r"/api/v1/sessions/([^/]+)/messages", MessagesHandler, operators),
+            (r"/api/v1/sessions/([^/]+)/notes", NotesHandler, operators),
+            (r"/api/v1/sessions/([^/]+)/typing", TypingHandler, operators),
+            (r"/api/v1/sessions/([^/]+)/read", ReadHandler, operators),
+            (r"/api/v1/handoffs", WaitingHandler, {"access": access, "store": engine.store}),
             (r"/api/v1/users/([^/]+)/sessions", UserSessionsHandler, sessions),
             (r"/api/v1/export", ExportHandler, sessions),
             (r"/ws/admin/tail", AdminTailHandler, {"access": access, "node": node}),

@@ -8,11 +8,29 @@ compared in constant time.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import tornado.web
 
 from chatbuddy.audit import AuditLog
 from chatbuddy.tokens import tokens_match
 from chatbuddy.web.http import json_error
+
+
+class AdminAction(StrEnum):
+    """Everything the admin API lets one do, named once: the audit log records the
+    action of each request, and a role can be given a set of them."""
+
+    READ_STATS = "read_stats"
+    READ_SESSIONS = "read_sessions"
+    TAIL = "tail"
+    TAKE_OVER = "take_over"
+    SAY = "say"
+    RELEASE = "release"
+    NOTE = "note"
+    READ_NOTES = "read_notes"
+    TYPE = "type"
+    MARK_READ = "mark_read"
 
 
 class AdminAccess:
@@ -24,8 +42,15 @@ class AdminAccess:
         # Records refused and admitted admin requests (never the token).
         self._audit = audit if audit is not None else AuditLog.disabled()
 
-    def admit(self, handler: tornado.web.RequestHandler, *, query_token: bool = False) -> bool:
-        """Whether the request carries the admin token; if not, answer 401 and say why.
+    def admit(
+        self,
+        handler: tornado.web.RequestHandler,
+        *,
+        query_token: bool = False,
+        action: AdminAction | None = None,
+    ) -> bool:
+        """Whether the request carries the admin token (for ``action``); if not, answer
+        401 and say why.
 
         ``query_token`` also accepts ``?token=`` (WebSockets from browsers).
         """
@@ -34,12 +59,15 @@ class AdminAccess:
             given = handler.get_query_argument("token", None)
         request = handler.request
         if tokens_match(self.token, given):
-            self._audit.record("admin_request", ip=request.remote_ip, admin=request.path[:200])
+            self._audit.record(
+                "admin_request", ip=request.remote_ip, admin=request.path[:200], action=action
+            )
             return True
         self._audit.record(
             "admin_refused",
             ip=request.remote_ip,
             admin=request.path[:200],
+            action=action,
             reason="missing_token" if given is None else "wrong_token",
         )
         if given is None:

@@ -68,10 +68,11 @@ class HandoffRequestedEvent(_Event):
     """The assistant's reply asked for a person to take over the conversation."""
 
     type: Literal["handoff_requested"] = "handoff_requested"
-    #: The reply that asked (its id in the session's history).
-    message_id: int
+    #: The reply that asked (its id in the session's history); none for the page's button.
+    message_id: OmitNone[int] = None
     user_id: OmitNone[str] = None
-    #: Why: "customer_asked" (the customer asked for a person), or the agent's own reason.
+    #: Why: "customer_asked" (the customer asked the assistant for a person),
+    #: "customer_button" (pressed "Talk to a person"), or the agent's own reason.
     reason: str
     #: The conversation's language, for routing to someone who speaks it.
     language: OmitNone[str] = None
@@ -92,6 +93,63 @@ class ToolCallEvent(_Event):
     arguments: OmitNone[dict[str, Any]] = None
 
 
+class OperatorJoinedEvent(_Event):
+    """An operator took the conversation over (the assistant is silent meanwhile)."""
+
+    type: Literal["operator_joined"] = "operator_joined"
+    operator: str
+
+
+class OperatorLeftEvent(_Event):
+    """The operator gave the conversation back (``released``) or went silent for the
+    grace (``timeout``); the assistant answers again."""
+
+    type: Literal["operator_left"] = "operator_left"
+    operator: str
+    reason: str
+
+
+class OperatorMessageEvent(_Event):
+    """An operator said something to the customer (stored in history)."""
+
+    type: Literal["operator_message"] = "operator_message"
+    message_id: int
+    operator: str
+    content: str
+
+
+class NoteEvent(_Event):
+    """An internal note was added: operators only, never the customer or an agent."""
+
+    type: Literal["note"] = "note"
+    operator: str
+    content: str
+
+
+class TypingEvent(_Event):
+    """The customer started or stopped typing."""
+
+    type: Literal["typing"] = "typing"
+    state: str
+
+
+class ReadEvent(_Event):
+    """The customer's page has shown the conversation up to ``message_id``."""
+
+    type: Literal["read"] = "read"
+    message_id: int
+
+
+class ReactionEvent(_Event):
+    """The customer reacted to a reply (``reaction`` None: took it back)."""
+
+    type: Literal["reaction"] = "reaction"
+    message_id: int
+    reaction: OmitNone[str] = None
+    agent: str
+    route: OmitNone[str] = None
+
+
 class ErrorEvent(_Event):
     type: Literal["error"] = "error"
     error_type: str
@@ -107,6 +165,13 @@ _EVENT_MODELS = (
     ReplyDoneEvent,
     HandoffRequestedEvent,
     ToolCallEvent,
+    OperatorJoinedEvent,
+    OperatorLeftEvent,
+    OperatorMessageEvent,
+    NoteEvent,
+    TypingEvent,
+    ReadEvent,
+    ReactionEvent,
     ErrorEvent,
 )
 AdminEvent = Annotated[
@@ -117,6 +182,13 @@ AdminEvent = Annotated[
     | ReplyDoneEvent
     | HandoffRequestedEvent
     | ToolCallEvent
+    | OperatorJoinedEvent
+    | OperatorLeftEvent
+    | OperatorMessageEvent
+    | NoteEvent
+    | TypingEvent
+    | ReadEvent
+    | ReactionEvent
     | ErrorEvent,
     Field(discriminator="type"),
 ]

@@ -25,10 +25,10 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from chatbuddy.errors import ClientError, ErrorType
 from chatbuddy.records import ClientInfo, OmitNone, StoredMessage
-from chatbuddy.text import ID_PATTERN, is_valid_id, normalize_text
+from chatbuddy.text import ID_PATTERN, MAX_TEXT_CHARS, is_valid_id, normalize_text
 
 PROTOCOL_VERSION = 1
-MAX_CONTENT_CHARS = 4000
+MAX_CONTENT_CHARS = MAX_TEXT_CHARS
 MAX_HISTORY_LIMIT = 200
 
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -109,8 +109,44 @@ class Cancel(_ClientModel):
         return self
 
 
+class Typing(_ClientModel):
+    """The customer started or stopped typing (the page throttles it); operators see it."""
+
+    type: Literal["typing"]
+    state: Literal["start", "stop"]
+
+
+class Read(_ClientModel):
+    """The page has shown the conversation up to ``message_id``."""
+
+    type: Literal["read"]
+    message_id: int = Field(ge=1)
+
+
+class React(_ClientModel):
+    """👍 (``up``) or 👎 (``down``) on an assistant's or operator's reply; null takes it back."""
+
+    type: Literal["reaction"]
+    message_id: int = Field(ge=1)
+    reaction: Literal["up", "down"] | None
+
+
+class HandoffRequest(_ClientModel):
+    """The customer asks for a person ("Talk to a person")."""
+
+    type: Literal["handoff_request"]
+
+
 ClientMessage = Annotated[
-    ChatMessage | Ping | SessionInfoRequest | HistoryRequest | Cancel,
+    ChatMessage
+    | Ping
+    | SessionInfoRequest
+    | HistoryRequest
+    | Typing
+    | Read
+    | React
+    | HandoffRequest
+    | Cancel,
     Field(discriminator="type"),
 ]
 #: Every client message's ``type``, derived from the union so the two cannot drift.
@@ -126,7 +162,17 @@ _CUSTOM_ERROR_TYPES = {ErrorType.EMPTY_MESSAGE.value, ErrorType.MESSAGE_TOO_LONG
 
 def parse_client_message(
     frame: str | bytes,
-) -> ChatMessage | Ping | SessionInfoRequest | HistoryRequest | Cancel:
+) -> (
+    ChatMessage
+    | Ping
+    | SessionInfoRequest
+    | HistoryRequest
+    | Typing
+    | Read
+    | React
+    | HandoffRequest
+    | Cancel
+):
     """Parse and validate one frame from a client.
 
     Raises :class:`ClientError` with the ``error_type`` the protocol names for
@@ -251,6 +297,50 @@ class ErrorData(BaseModel):
     client_message_id: OmitNone[str] = None
 
 
+class OperatorJoinedData(BaseModel):
+    """A person took the conversation over: the assistant is silent until they leave."""
+
+    operator: str
+    since: datetime
+
+
+class OperatorLeftData(BaseModel):
+    """The person left: ``released`` (gave it back) or ``timeout`` (gone silent for
+    ``--operator-grace``); the assistant answers again."""
+
+    operator: str
+    reason: Literal["released", "timeout"]
+
+
+class TypingData(BaseModel):
+    """Someone other than the assistant is typing: the operator (with their name)."""
+
+    who: Literal["operator"]
+    name: str
+    state: Literal["start", "stop"]
+
+
+class ReadData(BaseModel):
+    """``reader`` has seen the conversation up to ``message_id``."""
+
+    reader: Literal["customer", "operator"]
+    message_id: int
+    name: OmitNone[str] = None
+
+
+class ReactionData(BaseModel):
+    """The customer's reaction to a reply, set in another tab (null: taken back)."""
+
+    message_id: int
+    reaction: Literal["up", "down"] | None
+
+
+class HandoffPendingData(BaseModel):
+    """The customer waits for a person since ``waiting_since``; the assistant answers meanwhile."""
+
+    waiting_since: datetime
+
+
 DataT = TypeVar("DataT", bound=BaseModel)
 
 
@@ -333,6 +423,34 @@ class ReplyStatus(Envelope[ReplyStatusData]):
     type: Literal["reply_status"] = "reply_status"
 
 
+class OperatorJoined(Envelope[OperatorJoinedData]):
+    type: Literal["operator_joined"] = "operator_joined"
+
+
+class OperatorLeft(Envelope[OperatorLeftData]):
+    type: Literal["operator_left"] = "operator_left"
+
+
+class OperatorMessage(Envelope[StoredMessage]):
+    type: Literal["operator_message"] = "operator_message"
+
+
+class TypingNotice(Envelope[TypingData]):
+    type: Literal["typing"] = "typing"
+
+
+class ReadNotice(Envelope[ReadData]):
+    type: Literal["read"] = "read"
+
+
+class ReactionNotice(Envelope[ReactionData]):
+    type: Literal["reaction"] = "reaction"
+
+
+class HandoffPending(Envelope[HandoffPendingData]):
+    type: Literal["handoff_pending"] = "handoff_pending"
+
+
 ServerMessage = Annotated[
     ConnectionEstablished
     | ChatResponseChunk
@@ -342,7 +460,14 @@ ServerMessage = Annotated[
     | SessionInfo
     | History
     | Error
-    | ReplyStatus,
+    | ReplyStatus
+    | OperatorJoined
+    | OperatorLeft
+    | OperatorMessage
+    | TypingNotice
+    | ReadNotice
+    | ReactionNotice
+    | HandoffPending,
     Field(discriminator="type"),
 ]
 server_message_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

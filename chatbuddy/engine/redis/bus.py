@@ -66,6 +66,12 @@ class RedisBus(PubSubBus):
     def events_wanted(self) -> bool:
         return super().events_wanted() or self._events_watched_anywhere
 
+    def _watcher_appeared(self) -> None:
+        # Now, not at the next heartbeat: an operator's console on another node must
+        # not miss what the customer says in its first second. The heartbeat's count
+        # of the events channel's subscribers settles it afterwards.
+        self._events_watched_anywhere = True
+
     # -- presence -------------------------------------------------------------
 
     async def _beat(self) -> None:
@@ -110,7 +116,10 @@ class RedisBus(PubSubBus):
                 ("PUBSUB", "NUMSUB", self.events_channel),
             ]
         )
-        self._events_watched_anywhere = _numsub(numsub) > 0
+        # Other nodes' watchers: this node knows its own (counting them kept events
+        # wanted here up to a heartbeat after its last tail closed).
+        own = 1 if self._watching_events else 0
+        self._events_watched_anywhere = _numsub(numsub) - own > 0
 
     async def cluster_presence(self) -> Presence:
         node = self._node

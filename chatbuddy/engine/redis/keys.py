@@ -17,10 +17,35 @@ class Keys:
     prefix: str
 
     def session(self, session_id: str) -> list[str]:
-        """The session hash, its history (a sorted set by id), its dedup set, and the
-        leases of replies being produced (a hash: reply id -> until when, in ms)."""
+        """The session hash, its history (a sorted set by id), its dedup set, the
+        leases of replies being produced (a hash: reply id -> until when, in ms), its
+        internal notes (a list of JSON) and the customer's reactions (a hash:
+        message id -> up/down). Every script gets all six, in this order."""
         tag = f"{self.prefix}{{{session_id}}}"
-        return [f"{tag}:session", f"{tag}:history", f"{tag}:seen", f"{tag}:leases"]
+        return [
+            f"{tag}:session",
+            f"{tag}:history",
+            f"{tag}:seen",
+            f"{tag}:leases",
+            f"{tag}:notes",
+            f"{tag}:reactions",
+        ]
+
+    @property
+    def holds(self) -> str:
+        """Sessions an operator holds, scored by when the hold runs out (ms): where
+        every node looks for holds to end (an index; the session hash decides)."""
+        return f"{self.prefix}holds"
+
+    @property
+    def waiting(self) -> str:
+        """Sessions whose customer asked for a person, scored by when (ms); an index."""
+        return f"{self.prefix}waiting"
+
+    @property
+    def reactions(self) -> str:
+        """Reaction totals of every session there was: ``agent\troute\tup|down`` -> count."""
+        return f"{self.prefix}reactions"
 
     @property
     def index(self) -> str:

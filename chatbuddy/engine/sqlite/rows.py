@@ -57,6 +57,8 @@ TRIM_SEEN = "DELETE FROM seen WHERE session_id = ? AND message_id < ?"
 DELETE_SESSION = (
     "DELETE FROM messages WHERE session_id = ?1",
     "DELETE FROM seen WHERE session_id = ?1",
+    "DELETE FROM handoff WHERE session_id = ?1",
+    "DELETE FROM notes WHERE session_id = ?1",
     "DELETE FROM sessions WHERE session_id = ?1",
 )
 

@@ -72,6 +72,43 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         UPDATE sessions SET incarnation = lower(hex(randomblob(6)));
         """,
     ),
+    (
+        4,
+        """
+        -- A person in the conversation: who holds it and until when, since when the
+        -- customer waits for one, how far each side has read. A row only for
+        -- sessions that have any of it.
+        CREATE TABLE handoff (
+            session_id       TEXT PRIMARY KEY,
+            hold_operator    TEXT,
+            hold_since       REAL,
+            hold_until       REAL,
+            waiting_since    REAL,
+            read_by_customer INTEGER NOT NULL DEFAULT 0,
+            read_by_operator INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX handoff_waiting ON handoff (waiting_since) WHERE waiting_since IS NOT NULL;
+        CREATE INDEX handoff_held ON handoff (hold_until) WHERE hold_until IS NOT NULL;
+        -- Operators' internal notes: never the customer's or an agent's to read.
+        CREATE TABLE notes (
+            session_id TEXT NOT NULL,
+            n          INTEGER NOT NULL,
+            operator   TEXT NOT NULL,
+            content    TEXT NOT NULL,
+            at         REAL NOT NULL,
+            PRIMARY KEY (session_id, n)
+        ) WITHOUT ROWID;
+        -- Customers' thumbs up and down per agent and route ('' for none), over
+        -- every session there was (erasing a session keeps these counts).
+        CREATE TABLE reaction_totals (
+            agent TEXT NOT NULL,
+            route TEXT NOT NULL,
+            up    INTEGER NOT NULL DEFAULT 0,
+            down  INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (agent, route)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 #: The schema version this program writes.

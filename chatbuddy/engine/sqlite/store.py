@@ -27,15 +27,27 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from chatbuddy.engine.sqlite import rows
+from chatbuddy.engine.sqlite import handoff, rows
 from chatbuddy.engine.sqlite.batch import Batch, Live, checkpoint, delete_sessions
 from chatbuddy.engine.sqlite.checkpoints import Checkpointer
 from chatbuddy.engine.sqlite.lock import FileLock
 from chatbuddy.engine.sqlite.schema import VERSION, StoreFileError, connect, migrate, unusable
 from chatbuddy.engine.sqlite.writer import Writer
-from chatbuddy.engine.store import DEDUP_WINDOW, LEASE_SECONDS, AddedMessage, FrameAround
+from chatbuddy.engine.store import (
+    DEDUP_WINDOW,
+    LEASE_SECONDS,
+    NOTES_LIMIT,
+    OPERATOR_AGENT,
+    AddedMessage,
+    FrameAround,
+    HoldOutcome,
+    Reacted,
+    Reaction,
+    ReactionTally,
+    Reader,
+)
 from chatbuddy.errors import SessionNotFound, SessionReplaced, StorageUnavailable
-from chatbuddy.records import SessionRecord, StoredMessage, trusted, utcnow
+from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage, trusted, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +258,7 @@ class SQLiteStore:
         found = self._query(rows.LIST_LIVE, (deadline, limit, offset))
         # A count over the activity index: C speed, and no row is read.
         total = self._query(rows.COUNT_LIVE, (deadline,))
-        return [rows.record_of(row) for row in found], int(total[0][0])
+        return [self._with_handoff(rows.record_of(row)) for row in found], int(total[0][0])
 
     async def export_page(
         self, *, after: str | None, limit: int, since: datetime | None = None
@@ -254,7 +266,7 @@ class SQLiteStore:
         await self._settled()
         since_stamp = since.timestamp() if since is not None else float("-inf")
         found = self._query(rows.EXPORT_PAGE, (after or _BEFORE_ALL, since_stamp, limit))
-        records = [rows.record_of(row) for row in found]
+        records = [self._with_handoff(rows.record_of(row)) for row in found]
         return records, records[-1].session_id if len(records) == limit else None
 
     async def sweep_expired(self) -> int:
@@ -350,7 +362,7 @@ class SQLiteStore:
         except StorageUnavailable:  # nothing was stored: nothing to answer
             self._end_lease(session_id, reply_id)
             raise
-        return AddedMessage(stored, reply_id=reply_id, recent=earlier)
+        return AddedMessage(stored, reply_id=reply_id, recent=earlier, hold=live.record.hold)
 
     async def _resent(
         self, live: Live, message_id: int, message: StoredMessage, recent: int
@@ -366,17 +378,18 @@ class SQLiteStore:
         self._entry(session_id, live.record.incarnation)  # not erased meanwhile
         original = self._stored(session_id, message_id, message)
         reply_id = message_id + 1
+        hold = live.record.hold
         found = self._query(_ONE, (session_id, reply_id))
         if found:
             reply = rows.message_of(found[0][0])
-            return AddedMessage(original, reply_id=None, resent=True, reply=reply)
+            return AddedMessage(original, reply_id=None, resent=True, reply=reply, hold=hold)
         now = self._clock()
         until = self._leases.get(session_id, {}).get(reply_id)
         if until is not None and until > now:
-            return AddedMessage(original, reply_id=None, resent=True)
+            return AddedMessage(original, reply_id=None, resent=True, hold=hold)
         self._lease(session_id, reply_id, now)  # its producer died or gave up: answer again
         earlier = self._recent(session_id, message_id, recent) if recent else []
-        return AddedMessage(original, reply_id=reply_id, resent=True, recent=earlier)
+        return AddedMessage(original, reply_id=reply_id, resent=True, recent=earlier, hold=hold)
 
     async def add_reply(
         self,
@@ -427,6 +440,165 @@ class SQLiteStore:
         found = self._query(_AFTER, (session_id, after, limit + 1))
         return [rows.message_of(body) for (body,) in found[:limit]], len(found) > limit
 
+    # -- hand-off to a person -----------------------------------------------------
+    #
+    # Decided on the event loop from the session in memory (one process holds the
+    # file, so a check and its change are atomic), written before the call returns.
+
+    async def take_hold(
+        self, session_id: str, operator: str, *, until: datetime, incarnation: str | None = None
+    ) -> HoldOutcome:
+        now = self._clock()
+        live = self._entry(session_id, incarnation)
+        record = live.record
+        held = record.hold
+        if held is not None and held.live(now) and held.operator != operator:
+            return HoldOutcome(taken=False, hold=held)
+        renewed = held is not None and held.live(now) and held.operator == operator
+        since = held.since if renewed and held is not None else now
+        record.hold = Hold(operator=operator, since=since, until=until)
+        record.waiting_since = None
+        record.last_activity = now
+        self._changed(live)
+        await self._put_handoff(record)
+        return HoldOutcome(taken=True, hold=record.hold, renewed=renewed)
+
+    async def release_hold(
+        self, session_id: str, operator: str | None = None, *, expired_only: bool = False
+    ) -> Hold | None:
+        now = self._clock()
+        live = self._live.get(session_id) or self._load(session_id)
+        held = None if live is None else live.record.hold
+        if live is None or held is None:
+            return None
+        if operator is not None and held.operator != operator:
+            return None
+        if expired_only and held.live(now):
+            return None
+        live.record.hold = None
+        await self._put_handoff(live.record)
+        return held
+
+    async def end_expired_holds(self) -> list[tuple[str, Hold]]:
+        await self._settled()
+        now = self._clock()
+        ended = []
+        for (session_id,) in self._query(handoff.EXPIRED_HOLDS, (now.timestamp(),)):
+            live = self._live.get(session_id) or self._load(session_id)
+            held = None if live is None else live.record.hold
+            if live is None or held is None or held.live(now):
+                continue  # renewed in memory meanwhile
+            live.record.hold = None
+            await self._put_handoff(live.record)
+            ended.append((session_id, held))
+        return ended
+
+    async def request_handoff(self, session_id: str, *, incarnation: str | None = None) -> bool:
+        now = self._clock()
+        live = self._entry(session_id, incarnation)
+        record = live.record
+        record.last_activity = now
+        self._changed(live)
+        if (record.hold is not None and record.hold.live(now)) or record.waiting_since:
+            return False
+        record.waiting_since = now
+        await self._put_handoff(record)
+        return True
+
+    async def waiting(self, *, limit: int) -> list[SessionRecord]:
+        await self._settled()
+        now = self._clock()
+        since = (now - self._ttl).timestamp()
+        found = self._query(handoff.WAITING, (since, now.timestamp(), limit))
+        records = [await self.get_session(sid) for (sid,) in found]
+        return [record for record in records if record is not None]
+
+    async def add_message(
+        self,
+        session_id: str,
+        message: StoredMessage,
+        *,
+        announce: FrameAround | None = None,
+        incarnation: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        now = self._clock()
+        live = self._entry(session_id, incarnation)
+        live.seq += 1
+        stored = trusted(StoredMessage, {**message.__dict__, "id": live.seq})
+        self._batch.messages.append((session_id, stored.id, stored.model_dump_json()))
+        self._count(live, stored.id, now)
+        await self._committed()
+        return stored, False
+
+    async def add_note(self, session_id: str, note: Note) -> None:
+        self._entry(session_id)
+        await self._write(functools.partial(handoff.add_note, session_id, note, NOTES_LIMIT))
+
+    async def notes(self, session_id: str) -> list[Note]:
+        self._entry(session_id)
+        await self._settled()
+        return [
+            Note(operator=operator, content=content, timestamp=rows.moment(at))
+            for operator, content, at in self._query(handoff.NOTES, (session_id,))
+        ]
+
+    async def react(
+        self,
+        session_id: str,
+        message_id: int,
+        reaction: Reaction | None,
+        *,
+        agent: str,
+        incarnation: str | None = None,
+    ) -> Reacted | None:
+        """The reaction is kept in the message's row (history returns it as stored)."""
+        now = self._clock()
+        live = self._entry(session_id, incarnation)
+        await self._settled()  # the reply may be in the transaction being written
+        found = self._query(_ONE, (session_id, message_id))
+        message = rows.message_of(found[0][0]) if found else None
+        if message is None or message.role == "user":
+            return None
+        live.record.last_activity = now
+        self._changed(live)
+        before = message.reaction
+        changed = message.model_copy(update={"reaction": reaction})
+        self._batch.messages.append((session_id, message_id, changed.model_dump_json()))
+        await self._committed()
+        who, route = (
+            (OPERATOR_AGENT, None) if message.role == "operator" else (agent, message.agent)
+        )
+        up = (reaction == "up") - (before == "up")
+        down = (reaction == "down") - (before == "down")
+        if up or down:
+            await self._write(functools.partial(handoff.count_reaction, who, route, up, down))
+        return Reacted(message_id, before, reaction, who, route)
+
+    async def reaction_totals(self) -> list[ReactionTally]:
+        await self._settled()
+        return [
+            ReactionTally(agent, route or None, up, down)
+            for agent, route, up, down in self._query(handoff.TOTALS, ())
+        ]
+
+    async def mark_read(
+        self, session_id: str, reader: Reader, message_id: int, *, incarnation: str | None = None
+    ) -> int:
+        now = self._clock()
+        live = self._entry(session_id, incarnation)
+        record = live.record
+        record.last_activity = now
+        self._changed(live)
+        if reader == "customer":
+            mark = record.read_by_customer = max(record.read_by_customer, message_id)
+        else:
+            mark = record.read_by_operator = max(record.read_by_operator, message_id)
+        await self._put_handoff(record)
+        return mark
+
+    async def _put_handoff(self, record: SessionRecord) -> None:
+        await self._write(functools.partial(handoff.put_handoff, handoff.handoff_row(record)))
+
     # -- the state of sessions in use -----------------------------------------
 
     def _entry(self, session_id: str, incarnation: str | None = None) -> Live:
@@ -449,7 +621,16 @@ class SQLiteStore:
         if not found:
             return None
         row = found[0]
-        return Live(rows.record_of(row), seq=row[10], kept=row[11])
+        return Live(self._with_handoff(rows.record_of(row)), seq=row[10], kept=row[11])
+
+    def _with_handoff(self, record: SessionRecord) -> SessionRecord:
+        """``record`` (read from the file) with its hand-off state: from memory if the
+        session is in use (it may be newer there), else from the file."""
+        live = self._live.get(record.session_id)
+        if live is not None:
+            return live.record
+        found = self._query(handoff.SELECT_HANDOFF, (record.session_id,))
+        return handoff.with_handoff(record, found[0] if found else None)
 
     def _seen(self, live: Live) -> dict[str, int]:
         if live.seen is None:
