@@ -58,7 +58,14 @@ setup(
         "prompt_toolkit>=3.0.40,<4",
     ],
     extras_require={
+        # The llm agent (--agent llm): the official OpenAI SDK speaks the chat completions
+        # protocol of OpenAI, Ollama, vLLM, llama.cpp and LM Studio alike, streams and
+        # parses server-sent events, and retries 429/5xx with backoff; hand-written SSE
+        # parsing would have to get all of that right again (docs/llm.md).
+        "llm": ["openai>=1.40,<4"],
         "test": [
+            # The llm agent's tests run it against a local fake model (tests/fake_model.py).
+            "openai>=1.40,<4",
             "pytest>=8",
             # Runs coroutine tests and fixtures on asyncio, which Tornado 6 runs
             # on (docs/testing.md says why not pytest-tornasync).

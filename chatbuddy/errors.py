@@ -26,6 +26,7 @@ class ErrorType(StrEnum):
     DUPLICATE_MESSAGE = "duplicate_message"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     AGENT_ERROR = "agent_error"
+    BUSY = "busy"
     SHUTTING_DOWN = "shutting_down"
     INTERNAL_ERROR = "internal_error"
 
@@ -46,14 +47,39 @@ class ClientError(ChatBuddyError):
         message: str,
         *,
         request_type: str | None = None,
+        retryable: bool | None = None,
         client_message_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
         self.request_type = request_type
+        #: For a failed reply: whether sending the message again may succeed (None: not said).
+        self.retryable = retryable
         # The client's id of the chat message refused, so it knows which one.
         self.client_message_id = client_message_id
+
+
+class AgentFailed(ChatBuddyError):
+    """An agent could not answer, for a reason it can name (the model timed out, is
+    overloaded, a spend cap is reached). The message is for the customer: it never
+    holds what they wrote, a key or a backend's address.
+    """
+
+    def __init__(self, message: str, *, reason: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        #: A short code for logs, metadata and admins ("timeout", "upstream_429", "busy"...).
+        self.reason = reason
+        #: Whether sending the same message again may succeed.
+        self.retryable = retryable
+
+
+class AgentBusy(AgentFailed):
+    """The agent answers as many messages as it may, and as many wait: try shortly."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="busy", retryable=True)
 
 
 class HandshakeRejected(ChatBuddyError):

@@ -144,6 +144,9 @@ class StoredMessage(BaseModel):
     agent: OmitNone[str] = None
     confidence: OmitNone[float] = None
     metadata: OmitNone[dict[str, Any]] = None
+    #: True for a reply stopped before it was finished (a ``cancel``): ``content`` is
+    #: what was produced until then, possibly nothing.
+    cancelled: OmitNone[bool] = None
     #: The customer's reaction to a reply ("up" or "down"), added when history is read.
     reaction: OmitNone[str] = None
 
@@ -160,6 +163,7 @@ def stored_message(
     agent: str | None = None,
     confidence: float | None = None,
     metadata: dict[str, Any] | None = None,
+    cancelled: bool | None = None,
     name: str | None = None,
 ) -> StoredMessage:
     """A StoredMessage from values the chat layer already checked (see :func:`trusted`)."""
@@ -177,6 +181,7 @@ def stored_message(
             "agent": agent,
             "confidence": confidence,
             "metadata": metadata,
+            "cancelled": cancelled,
             "reaction": None,
         },
     )

@@ -85,11 +85,13 @@ class Server:
         self.audit = AuditLog.open(settings.audit_log)
         # This process's connections and watchers; the bus delivers to it.
         self.node = LocalNode(self.engine.bus)
+        # Who answers (closed on stop, if it holds connections: the llm agent's client).
+        self.agent = agent if agent is not None else _agent(settings)
         # The chat rules and the reply pipeline.
         self.service = ChatService(
             engine=self.engine,
             node=self.node,
-            agent=agent if agent is not None else _agent(settings),
+            agent=self.agent,
             settings=settings,
             counters=self.counters,
             audit=self.audit,
@@ -273,6 +275,9 @@ class Server:
         await self.node.settle()
         await self.identities.close()
         await self.engine.close()
+        close_agent = getattr(self.agent, "close", None)
+        if close_agent is not None:
+            await close_agent()
         self.audit.close()
 
     async def __aenter__(self) -> Server:
@@ -301,6 +306,7 @@ def _agent(settings: Settings) -> Agent:
         settings.agent,
         shop=Path(settings.shop) if settings.shop else None,
         order_backend=settings.order_backend,
+        settings=settings,
     )
 
 

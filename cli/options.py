@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from chatbuddy.agents import AGENTS
+from chatbuddy.agents import agent_names
 from chatbuddy.agents.loading import is_factory_spec
 from chatbuddy.errors import ConfigurationError
 from chatbuddy.settings import Flag, Settings, parse_duration
@@ -29,21 +29,22 @@ class AgentName(click.ParamType):  # type: ignore[type-arg,unused-ignore]
     name = "agent"
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "[" + "|".join(sorted(AGENTS)) + "|MODULE:FACTORY]"
+        return "[" + "|".join(agent_names()) + "|MODULE:FACTORY]"
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> str:
         text = str(value)
-        if text in AGENTS or is_factory_spec(text):
+        if text in agent_names() or is_factory_spec(text):
             return text
-        known = ", ".join(sorted(AGENTS))
+        known = ", ".join(agent_names())
         return self.fail(f"{text!r} is not one of {known}, nor package.module:factory", param, ctx)
 
 
 #: Settings whose values the CLI checks with a type of its own.
 TYPES: dict[str, Callable[[], Any]] = {
     "agent": AgentName,
+    "llm_fallback": lambda: click.Choice(["coordinator"]),
     "store_sync": lambda: click.Choice(["normal", "full"]),
 }
 

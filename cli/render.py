@@ -143,6 +143,14 @@ def totals_table(stats: dict[str, Any]) -> Table:
         ("messages in", counters.get("messages_received", 0)),
         ("replies out", counters.get("replies_sent", 0)),
         ("errors", counters.get("errors_sent", 0)),
+        *(
+            [
+                ("model tokens in", counters["prompt_tokens"]),
+                ("model tokens out", counters.get("completion_tokens", 0)),
+            ]
+            if counters.get("prompt_tokens") or counters.get("completion_tokens")
+            else []
+        ),
         ("uptime", duration(stats.get("uptime_seconds", 0.0))),
     ]
     for name, value in rows:
@@ -350,6 +358,7 @@ _KIND_STYLE = {
     "reply_done": ("reply", "magenta"),
     "error": ("error", "bold red"),
     "handoff_requested": ("HUMAN", "bold reverse yellow"),
+    "tool_call": ("tool", "blue"),
     "operator_joined": ("human", "bold green"),
     "operator_left": ("human", "green"),
     "operator_message": ("human", "bold green"),
@@ -432,6 +441,15 @@ class TailPrinter:
             return text
         if kind == "error":
             return safe(f"{event['error_type']}: {event['error_message']}")
+        if kind == "tool_call":
+            outcome = "ok" if event.get("ok") else "refused"
+            text = safe(
+                f"{event['tool']} for reply #{event['message_id']}: {outcome} in "
+                f"{1000 * event.get('seconds', 0.0):.1f} ms"
+            )
+            if "arguments" in event:
+                text.append_text(safe("  " + json_line(event["arguments"]), "dim"))
+            return text
         if kind == "handoff_requested":
             who = event.get("user_id") or "anonymous"
             language = event.get("language") or "?"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +70,8 @@ def serve(
       chatbuddy serve --redis-url redis://127.0.0.1:6379 --port 8001   # one of many nodes
       chatbuddy serve --jwt-secret-file /etc/chatbuddy/jwt.secret   # signed-in customers
       chatbuddy serve --metrics-port 9100   # Prometheus scrapes 127.0.0.1:9100/metrics
+      OPENAI_API_KEY=... chatbuddy serve --agent llm --llm-model gpt-4o-mini
+      chatbuddy serve --agent llm --llm-model llama3.1 --llm-base-url http://127.0.0.1:11434/v1
 
     Conversations are kept in an SQLite file by default (printed at start);
     see docs/storage.md. Stops cleanly on Ctrl-C or SIGTERM, letting replies in
@@ -88,6 +91,9 @@ def serve(
     )
     try:
         settings = settings_from(options)
+        # The llm agent's key: from the environment only, so it is in no `ps` listing
+        # and no shell history (docs/llm.md).
+        settings = dataclasses.replace(settings, llm_api_key=llm_api_key(os.environ))
     except ConfigurationError as exc:
         raise ConfigError(str(exc)) from None
     logging.basicConfig(
@@ -137,6 +143,15 @@ def serve(
     console.print("ChatBuddy stopped.")
 
 
+def llm_api_key(environ: Mapping[str, str]) -> str | None:
+    """The llm agent's API key: CHATBUDDY_LLM_API_KEY, else OPENAI_API_KEY, else None."""
+    for name in ("CHATBUDDY_LLM_API_KEY", "OPENAI_API_KEY"):
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
 def serve_workers(settings: Settings, announce: Callable[[str, Path, list[int]], None]) -> None:
     """``--workers N``: N processes on one port, each a Redis node (chatbuddy/workers.py)."""
     try:
@@ -145,7 +160,13 @@ def serve_workers(settings: Settings, announce: Callable[[str, Path, list[int]],
         raise ConfigError(str(exc)) from None
 
     def work(settings: Settings, ready: Callable[[], None]) -> None:
-        asyncio.run(run_server(settings, on_ready=lambda server: ready()))
+        try:
+            asyncio.run(run_server(settings, on_ready=lambda server: ready()))
+        except ConfigurationError as exc:
+            # One line, as without workers (an agent's settings are checked as it is made,
+            # in each worker); the parent then says no worker started.
+            click.echo(f"Error: {exc}", err=True)
+            raise SystemExit(ConfigError.exit_code) from None
 
     def all_ready(pids: list[int]) -> None:
         announce(page_url(settings.host, settings.port), token_path(settings.port), pids)

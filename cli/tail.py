@@ -21,8 +21,14 @@ from .target import identifier, target_options
 @target_options
 @click.option("--session", "session_id", callback=identifier, help="Follow only this session.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event, per line.")
-def tail(target: Target, session_id: str | None, as_json: bool) -> None:
-    """Follow connections, messages, replies and errors as they happen.
+@click.option(
+    "--tool-args",
+    is_flag=True,
+    help="Show the arguments of the assistant's tool calls (they may hold what customers "
+    "typed: e-mail addresses, postcodes).",
+)
+def tail(target: Target, session_id: str | None, as_json: bool, tool_args: bool) -> None:
+    """Follow connections, messages, replies, tool calls and errors as they happen.
 
     A streamed reply grows on its line as it streams. If the server goes away,
     tail says so and reconnects (with backoff) until Ctrl-C.
@@ -32,11 +38,16 @@ def tail(target: Target, session_id: str | None, as_json: bool) -> None:
       chatbuddy tail
       chatbuddy tail --session web-1234
       chatbuddy tail --json | jq 'select(.type == "error")'
+      chatbuddy tail --tool-args          # what the LLM assistant looked up, and with what
     """
-    aio.run(_follow(AdminClient(target), target.url, session_id, as_json=as_json))
+    aio.run(
+        _follow(AdminClient(target), target.url, session_id, as_json=as_json, tool_args=tool_args)
+    )
 
 
-async def _follow(client: AdminClient, url: str, session_id: str | None, *, as_json: bool) -> None:
+async def _follow(
+    client: AdminClient, url: str, session_id: str | None, *, as_json: bool, tool_args: bool
+) -> None:
     notices = Console(stderr=True, highlight=False)
     printer = TailPrinter(Console(highlight=False), notices=notices)
     what = f"session {session_id}" if session_id else "all sessions"
@@ -51,7 +62,7 @@ async def _follow(client: AdminClient, url: str, session_id: str | None, *, as_j
 
     while True:
         try:
-            async for event in client.tail(session_id, on_open=opened):
+            async for event in client.tail(session_id, on_open=opened, tool_arguments=tool_args):
                 if as_json:
                     click.echo(json_line(event))
                 else:

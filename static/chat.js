@@ -11,9 +11,11 @@
 //   view.js        the DOM (it renders with textContent, never as HTML)
 //   i18n.js        Hungarian and English text, and the language choice
 //   storage.js     the session id and token, kept across reloads
+//   stop.js        the Stop button while a reply is written, and what the assistant does
 import { bindChat } from "./binding.js";
 import { ChatConnection } from "./connection.js";
 import { otherLanguage, pickLanguage, saveLanguage, translate } from "./i18n.js";
+import { attachStop } from "./stop.js";
 import { bindPeople } from "./people.js";
 import { sessionStore } from "./storage.js";
 import { ChatView } from "./view.js";
@@ -27,6 +29,7 @@ const view = new ChatView(document, lang, {
 });
 const connection = new ChatConnection({ base: location.origin, store: sessionStore(localStorage) });
 bindChat(connection, view);
+const stop = attachStop(connection, document, lang);
 bindPeople(connection, view, document);
 
 // The document's own language and title follow the page's language; the view
@@ -35,6 +38,7 @@ function applyLanguage() {
   document.documentElement.lang = lang;
   document.title = translate(lang, "title");
   view.setLanguage(lang);
+  stop.setLanguage(lang);
 }
 
 view.addEventListener("language", () => {

@@ -208,6 +208,16 @@ export function historyRequest(after) {
   return after ? { type: "history", after: after } : { type: "history" };
 }
 
+/**
+ * A `cancel`: stop the reply `messageId`, or the reply to our message `cmid`
+ * (queued or being written).
+ * @param {{messageId?: number, cmid?: string}} target
+ * @returns {object}
+ */
+export function cancelRequest({ messageId, cmid }) {
+  return messageId ? { type: "cancel", message_id: messageId } : { type: "cancel", client_message_id: cmid };
+}
+
 /** A `session_info` request. @returns {object} */
 export function sessionInfoRequest() {
   return { type: "session_info" };

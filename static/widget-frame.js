@@ -22,6 +22,7 @@ import { otherLanguage, pickLanguage, saveLanguage, translate } from "./i18n.js"
 import { bindPeople } from "./people.js";
 import { isValidId } from "./protocol.js";
 import { memoryStorage, sessionStore, usableStorage } from "./storage.js";
+import { attachStop } from "./stop.js";
 import { ChatView } from "./view.js";
 
 const GREETING_MAX = 300;
@@ -128,6 +129,7 @@ function main(storage, tabStorage) {
     identity: askIdentity,
   });
   const chat = bindChat(connection, view, (name, detail) => tell("event", { name: name, detail: detail }));
+  const stop = attachStop(connection, document, lang);
   bindPeople(connection, view, document);
   let started = false; // the socket opens when the chat is first opened, not on every page view
 
@@ -155,6 +157,7 @@ function main(storage, tabStorage) {
     root.lang = lang;
     document.title = translate(lang, "title");
     view.setLanguage(lang);
+    stop.setLanguage(lang);
   }
 
   view.addEventListener("language", () => {

@@ -37,6 +37,7 @@ class RecordingNode:
 
     frames: list[tuple[str, str, str | None]] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
+    controls: list[tuple[str, str]] = field(default_factory=list)
     closed: list[tuple[str, int, str, str | None]] = field(default_factory=list)
     local: Presence = field(default_factory=Presence)
 
@@ -47,6 +48,9 @@ class RecordingNode:
 
     def deliver_event(self, session_id: str, frame: str) -> None:
         self.events.append((session_id, frame))
+
+    def deliver_control(self, session_id: str, message: str) -> None:
+        self.controls.append((session_id, message))
 
     def close_session(
         self, session_id: str, code: int, reason: str, *, only: str | None = None

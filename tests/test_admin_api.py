@@ -165,10 +165,11 @@ async def test_the_tail_streams_a_conversation_as_it_happens(port: int, connect:
     assert (handoff["reason"], handoff["user_id"]) == ("customer_asked", "anna")
     assert handoff["message_id"] == seen[-4]["message_id"]
     assert seen[-2]["error_type"] == "unknown_type"
-    # Every event a conversation without a person in it has (tests/test_handoff.py: the rest).
+    # Every event a conversation without a person in it has (tests/test_handoff.py: the
+    # rest), but tool calls, which only the llm agent makes (tests/test_llm_agent.py).
     assert set(kinds) == set(EVENT_TYPES) - {
         "operator_joined", "operator_left", "operator_message", "note", "typing", "read",
-        "reaction",
+        "reaction", "tool_call",
     }  # fmt: skip
     tail.close()
 

@@ -18,6 +18,7 @@ from chatbuddy.chat.rules import (
     Send,
     ShowHistory,
     ShowSessionInfo,
+    StopReply,
     decide,
 )
 from chatbuddy.errors import ErrorType
@@ -160,3 +161,38 @@ def test_while_the_server_drains_a_chat_message_gets_a_retryable_refusal() -> No
     text = json.dumps({"type": "chat_message", "session_id": "s1", "content": "hi"})
     outcome = decide(text, peer(), waiting=0, max_waiting=3, draining=True)
     assert refusal(outcome) is ErrorType.SHUTTING_DOWN
+
+
+def test_a_cancel_by_reply_id_stops_that_reply_of_the_connections_session() -> None:
+    who = Peer("conn-1", "s1", "anna", incarnation="life-1")
+    assert rule({"type": "cancel", "message_id": 4}, who) == StopReply("s1", "life-1", 4, None)
+
+
+def test_a_cancel_by_client_message_id_stops_the_reply_to_that_message() -> None:
+    outcome = rule({"type": "cancel", "client_message_id": "web-1"})
+    assert outcome == StopReply("s1", "", None, "web-1")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "cancel"},
+        {"type": "cancel", "message_id": 4, "client_message_id": "web-1"},
+        {"type": "cancel", "message_id": 0},
+        {"type": "cancel", "message_id": "4"},
+        {"type": "cancel", "client_message_id": "no spaces allowed"},
+    ],
+)
+def test_a_cancel_must_name_exactly_one_valid_target(frame: dict[str, object]) -> None:
+    outcome = rule(frame)
+    assert isinstance(outcome, Refuse)
+    assert outcome.error.error_type == ErrorType.VALIDATION_ERROR
+    assert outcome.error.request_type == "cancel"
+
+
+def test_cancels_count_against_the_frame_budget() -> None:
+    who = peer(frames=TokenBucket(rate=0.001, burst=1))
+    assert isinstance(rule({"type": "cancel", "message_id": 4}, who), StopReply)
+    refused = rule({"type": "cancel", "message_id": 4}, who)
+    assert isinstance(refused, Refuse)
+    assert refused.error.error_type == ErrorType.RATE_LIMITED

@@ -280,3 +280,27 @@ def test_latency_summary_gives_median_and_p90() -> None:
 
 def test_durations_read_naturally() -> None:
     assert (duration(4.25), duration(75), duration(3723)) == ("4.2s", "1m 15s", "1h 02m 03s")
+
+
+def test_a_tool_call_shows_its_tool_and_time_and_its_arguments_only_when_sent() -> None:
+    console, out = plain()
+    printer = TailPrinter(console)
+    base = {"message_id": 6, "tool": "order_status", "seconds": 0.0125, "ok": True}
+    printer.event(event("tool_call", **base))
+    printer.event(event("tool_call", **base, arguments={"order_number": "10042"}))
+    printer.event(event("tool_call", **{**base, "ok": False}))
+    assert out.getvalue().splitlines() == [
+        "10:30:05 s-1 tool  order_status for reply #6: ok in 12.5 ms",
+        '10:30:05 s-1 tool  order_status for reply #6: ok in 12.5 ms  {"order_number": "10042"}',
+        "10:30:05 s-1 tool  order_status for reply #6: refused in 12.5 ms",
+    ]
+
+
+def test_stats_show_model_tokens_when_the_agent_used_a_model() -> None:
+    counters: dict[str, int] = STATS["counters"]  # type: ignore[assignment]
+    with_tokens = {**STATS, "counters": {**counters, "prompt_tokens": 18250}}
+    for stats, shown in ((STATS, False), (with_tokens, True)):
+        console, out = plain()
+        console.print(stats_view(stats, SESSIONS, now=datetime(2024, 1, 15, tzinfo=UTC)))
+        assert ("model tokens in" in out.getvalue()) is shown
+    assert "18250" in out.getvalue()

@@ -37,7 +37,7 @@ class Chat:
             )
         )
         assert reply.chunks is not None  # the coordinator streams
-        content = "".join([chunk async for chunk in reply.chunks])
+        content = "".join([chunk async for chunk in reply.chunks if isinstance(chunk, str)])
         now = datetime.now(UTC)
         self.history.append(
             stored_message(id=len(self.history) + 1, role="user", content=text, timestamp=now)

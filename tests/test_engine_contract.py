@@ -198,6 +198,17 @@ async def test_admin_events_flow_only_while_watched(engine: Engine, node: Record
     assert node.events == [("s1", "event-1")]
 
 
+async def test_control_messages_reach_this_node_without_a_subscription_to_the_session(
+    engine: Engine, node: RecordingNode
+) -> None:
+    await eventually(engine.ready, "engine ready")
+    await engine.bus.publish_control("s1", "cancel 7")
+    await engine.bus.publish_control("s2", "line one\nline two")
+    await eventually(lambda: len(node.controls) == 2, "both control messages")
+    assert node.controls == [("s1", "cancel 7"), ("s2", "line one\nline two")]
+    assert node.frames == []  # not frames for the session's tabs
+
+
 async def test_cluster_presence_includes_this_node(engine: Engine, node: RecordingNode) -> None:
     node.local = Presence(2, {"s1": 2}, {"anna": 2})
     presence = await engine.bus.cluster_presence()

@@ -28,6 +28,7 @@ def test_a_trusted_model_of_any_kind_matches_its_validated_twin() -> None:
         "timestamp": utcnow(),
         "metadata": {},
         "in_reply_to": 3,
+        "cancelled": None,
     }
     assert list(values) == list(ChatResponseData.model_fields)  # complete, in field order
     fast = trusted(ChatResponseData, dict(values))

@@ -37,6 +37,14 @@ class GatedAgent:
         yield "part two"
 
 
+class GatedAtOnceAgent(GatedAgent):
+    """Says it answers at once, so its replies run in the connection that asked, with no
+    task of their own; yet it waits between its pieces, as a slow publish would: a stop
+    lands between two of them."""
+
+    answers_at_once = True
+
+
 class FailingAgent:
     """Fails on "boom" before replying, on "late" after a first chunk; echoes the rest."""
 
@@ -112,6 +120,32 @@ class TestADisconnectMidReply:
         agent.gate.set()
         await client.expect("chat_response_chunk")
         await client.expect("chat_response")
+
+
+class TestAStopForAReplyWithoutATaskOfItsOwn:
+    @pytest.fixture
+    def agent(self) -> Agent:
+        return GatedAtOnceAgent()
+
+    async def test_ends_it_before_the_next_piece_and_stores_what_was_written(
+        self, connect: Connect, agent: GatedAtOnceAgent
+    ) -> None:
+        writer = await connect("inline")
+        token = (await writer.greeting())["session_token"]
+        other = await connect("inline", session_token=token)
+        await other.greeting()
+        await writer.send(type="chat_message", session_id="inline", content="question")
+        first = (await writer.expect("chat_response_chunk"))["data"]
+        await other.send(type="cancel", message_id=first["message_id"])
+        await other.send(type="ping")  # frames are handled in order: the cancel was
+        while (await other.receive())["type"] != "pong":
+            pass  # the message and the first piece, as every tab of the session gets them
+        agent.gate.set()
+        reply = (await writer.expect("chat_response"))["data"]
+        assert (reply["content"], reply["cancelled"]) == ("part one ", True)
+        await writer.send(type="history")
+        stored = (await writer.expect("history"))["data"]["messages"][-1]
+        assert (stored["content"], stored["cancelled"]) == ("part one ", True)
 
 
 class TestAFailingAgent:

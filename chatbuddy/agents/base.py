@@ -32,13 +32,42 @@ class AgentRequest:
     metrics: LlmMetrics = NO_METRICS
 
 
+@dataclass(frozen=True)
+class ToolStarted:
+    """Streamed before a tool runs: the customer sees what the assistant is doing
+    (a ``reply_status`` frame) while no text comes."""
+
+    #: The tool's name ("order_status", ...).
+    tool: str
+
+
+@dataclass(frozen=True)
+class ToolFinished:
+    """Streamed after a tool ran: admins see it in ``chatbuddy tail``."""
+
+    tool: str
+    #: The arguments it was called with (shown to admins only when they ask).
+    arguments: dict[str, Any]
+    seconds: float
+    #: False when the tool refused or failed (its result says why).
+    ok: bool
+
+
+#: What a reply's stream carries besides text.
+Progress = ToolStarted | ToolFinished
+
+
 @dataclass
 class AgentReply:
     """A reply being produced: who answers, how sure, and the text.
 
     The text comes either as a stream (``chunks``: each is sent to the client
     as it comes) or whole (``text``: nothing to stream, so the client gets the
-    finished reply at once, with no chunk frames).
+    finished reply at once, with no chunk frames). A stream may also carry
+    :data:`Progress` (a tool starting or finished) between its pieces of text.
+
+    An agent may update ``agent``, ``metadata`` and ``handoff`` while it streams
+    (what the model did is known only then); they are read once the stream ends.
     """
 
     #: The sub-agent that answers (product, order, ... or the agent's own name).
@@ -46,7 +75,7 @@ class AgentReply:
     #: How well the message was understood, 0..1.
     confidence: float
     #: The text, chunk by chunk; iterating it produces the reply.
-    chunks: AsyncIterator[str] | None = None
+    chunks: AsyncIterator[str | Progress] | None = None
     #: Or the whole text at once.
     text: str | None = None
     #: JSON-safe extras that go into the reply's metadata.

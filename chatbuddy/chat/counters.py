@@ -19,6 +19,10 @@ class Counters:
     messages_received: int = 0
     replies_sent: int = 0
     errors_sent: int = 0
+    #: Tokens the agent's model read and wrote, as its replies' metadata report them
+    #: (``metadata.usage``: the llm agent's); 0 for agents without a model.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     @property
     def uptime(self) -> float:
@@ -47,6 +51,8 @@ def stats_document(presence: Presence, counters: Counters, engine: str) -> dict[
             "messages_received": counters.messages_received,
             "replies_sent": counters.replies_sent,
             "errors_sent": counters.errors_sent,
+            "prompt_tokens": counters.prompt_tokens,
+            "completion_tokens": counters.completion_tokens,
         },
         "timestamp": utcnow().isoformat().replace("+00:00", "Z"),
     }

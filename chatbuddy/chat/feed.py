@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from chatbuddy.engine import Bus
 from chatbuddy.errors import ClientError
@@ -16,6 +17,7 @@ from chatbuddy.wire.events import (
     HandoffRequestedEvent,
     ReplyChunkEvent,
     ReplyDoneEvent,
+    ToolCallEvent,
     UserMessageEvent,
 )
 
@@ -152,6 +154,31 @@ class EventFeed:
                     user_id=user_id,
                     reason=reason,
                     language=language,
+                )
+            )
+
+    async def tool_call(
+        self,
+        session_id: str,
+        now: datetime,
+        *,
+        message_id: int,
+        tool: str,
+        seconds: float,
+        ok: bool,
+        arguments: dict[str, Any],
+    ) -> None:
+        """A tool ran for reply ``message_id`` (watchers get its arguments only on request)."""
+        if self._bus.events_wanted():
+            await self._emit(
+                ToolCallEvent(
+                    session_id=session_id,
+                    timestamp=now,
+                    message_id=message_id,
+                    tool=tool,
+                    seconds=round(seconds, 6),
+                    ok=ok,
+                    arguments=arguments,
                 )
             )
 

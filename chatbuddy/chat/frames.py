@@ -25,6 +25,7 @@ from chatbuddy.wire.protocol import (
     PongData,
     ReactionData,
     ReadData,
+    ReplyStatusData,
     SessionInfoData,
     TypingData,
     envelope,
@@ -125,6 +126,7 @@ def response(
     in_reply_to: int,
     timestamp: datetime,
     now: datetime,
+    cancelled: bool | None = None,
 ) -> str:
     # Made from values the pipeline checked (the confidence is clamped): not validated again.
     data = trusted(
@@ -137,6 +139,7 @@ def response(
             "timestamp": timestamp,
             "metadata": metadata,
             "in_reply_to": in_reply_to,
+            "cancelled": cancelled,
         },
     )
     return envelope("chat_response", data, session_id, now)
@@ -155,6 +158,7 @@ def stored_response(session_id: str, reply: StoredMessage, agent_type: str, now:
         in_reply_to=reply.in_reply_to,
         timestamp=reply.timestamp,
         now=now,
+        cancelled=reply.cancelled,
     )
 
 
@@ -171,9 +175,18 @@ def error(
         timestamp=now,
         request_type=failure.request_type,
         in_reply_to=in_reply_to,
+        retryable=failure.retryable,
         client_message_id=client_message_id or failure.client_message_id,
     )
     return envelope("error", data, session_id, now)
+
+
+def reply_status(
+    session_id: str, *, reply_id: int, in_reply_to: int, tool: str, now: datetime
+) -> str:
+    """What the assistant is doing before its text comes (a tool running)."""
+    data = ReplyStatusData(message_id=reply_id, in_reply_to=in_reply_to, activity="tool", tool=tool)
+    return envelope("reply_status", data, session_id, now)
 
 
 # -- a person in the conversation ------------------------------------------------

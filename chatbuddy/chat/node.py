@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from chatbuddy.chat.registry import Connection, ConnectionRegistry
@@ -41,6 +41,8 @@ class LocalNode:
         self._following = asyncio.Lock()
         # Fire-and-forget work from sync callbacks; held so it is not garbage-collected.
         self._background: set[asyncio.Task[None]] = set()
+        # Acts on control messages (a cancel) published on any node; set by the service.
+        self._on_control: Callable[[str, str], None] | None = None
 
     # -- membership -------------------------------------------------------------
 
@@ -63,9 +65,12 @@ class LocalNode:
         """How many of this node's connections are in the session."""
         return len(self._registry.in_session(session_id))
 
-    async def watch(self, watcher: Watcher, session_id: str | None) -> None:
-        """Stream admin events (of one session, or all) to ``watcher``."""
-        self._watchers.add(watcher, session_id)
+    async def watch(
+        self, watcher: Watcher, session_id: str | None, *, tool_arguments: bool = False
+    ) -> None:
+        """Stream admin events (of one session, or all) to ``watcher``; tool calls with
+        their arguments only if it asks for ``tool_arguments``."""
+        self._watchers.add(watcher, session_id, tool_arguments=tool_arguments)
         await self._follow(None)
 
     async def listen_to_events(self) -> None:
@@ -106,6 +111,15 @@ class LocalNode:
             await self._bus.publish(session_id, frame, incarnation=incarnation)
         except StorageUnavailable:
             self._registry.send_to_session(session_id, frame, incarnation=incarnation)
+
+    async def to_every_node(self, session_id: str, message: str) -> None:
+        """Send a control message about the session to every node (this one too), where
+        :meth:`on_control`'s handler acts on it. Raises StorageUnavailable."""
+        await self._bus.publish_control(session_id, message)
+
+    def on_control(self, handler: Callable[[str, str], None]) -> None:
+        """Call ``handler(session_id, message)`` for every control message that arrives."""
+        self._on_control = handler
 
     def sessions_here(self) -> list[tuple[str, str]]:
         """Each session (and its incarnation) with a connection on this node."""
@@ -150,6 +164,11 @@ class LocalNode:
     def deliver_event(self, session_id: str, frame: str) -> None:
         """Admin events reach this node's watchers."""
         self._watchers.deliver(session_id, frame)
+
+    def deliver_control(self, session_id: str, message: str) -> None:
+        """Control messages go to the chat layer's handler."""
+        if self._on_control is not None:
+            self._on_control(session_id, message)
 
     def presence(self) -> Presence:
         """Who is connected to this node."""

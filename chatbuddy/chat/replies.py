@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
 from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
-from chatbuddy.agents import Agent, AgentReply, AgentRequest
+from chatbuddy.agents import Agent, AgentReply, AgentRequest, ToolFinished, ToolStarted
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
@@ -26,13 +28,42 @@ from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.handoff import Handoff, ReplyChoice, reply_choice
 from chatbuddy.chat.node import LocalNode
-from chatbuddy.chat.rules import PendingMessage
+from chatbuddy.chat.rules import PendingMessage, StopReply
 from chatbuddy.engine import AddedMessage, SessionStore
-from chatbuddy.errors import ClientError, ErrorType, SessionNotFound, StorageUnavailable
+from chatbuddy.errors import (
+    AgentBusy,
+    AgentFailed,
+    ClientError,
+    ErrorType,
+    SessionNotFound,
+    StorageUnavailable,
+)
 from chatbuddy.metrics import NO_METRICS, Metrics
 from chatbuddy.records import StoredMessage, stored_message, utcnow
 
 log = logging.getLogger(__name__)
+
+
+class _Stopped(Exception):
+    """A reply's stream ends here: a stop came for it."""
+
+
+@dataclass(slots=True)
+class _Writing:
+    """The reply a session's worker is producing now, so a cancel can find it."""
+
+    client_message_id: str | None
+    incarnation: str
+    #: The reply's id, once the message is stored.
+    reply_id: int | None = None
+    #: Runs the agent and streams; cancelled by a stop.
+    task: asyncio.Task[str] | None = None
+    #: A stop came for it.
+    stopped: bool = False
+    #: The text streamed so far (stored if it is stopped).
+    parts: list[str] = field(default_factory=list)
+    #: The agent's reply, once it started one.
+    reply: AgentReply | None = None
 
 
 class ReplyPipeline:
@@ -75,6 +106,8 @@ class ReplyPipeline:
         self._hosts: dict[str, asyncio.Task[Any]] = {}
         # Whether workers run in the connection that asked (see the module's doc).
         self._at_once = bool(getattr(agent, "answers_at_once", False))
+        # session_id -> the reply its worker is producing, for stops.
+        self._writing: dict[str, _Writing] = {}
 
     def waiting(self, session_id: str) -> int:
         """How many of the session's messages wait for a reply."""
@@ -108,6 +141,34 @@ class ReplyPipeline:
             queue = self._queues[sid] = deque()
         queue.append(message)
         return sid not in self._workers
+
+    def stop(self, stop: StopReply) -> bool:
+        """Stop the reply ``stop`` names if this node produces it or has its message
+        queued; False when it is not here (another node's, or already finished)."""
+        sid = stop.session_id
+        writing = self._writing.get(sid)
+        if writing is not None and writing.incarnation == stop.incarnation and not writing.stopped:
+            by_id = stop.message_id is not None and stop.message_id == writing.reply_id
+            by_client = (
+                stop.client_message_id is not None
+                and stop.client_message_id == writing.client_message_id
+            )
+            if by_id or by_client:
+                writing.stopped = True
+                if writing.task is not None:
+                    writing.task.cancel()
+                return True
+        queue = self._queues.get(sid)
+        if queue is not None and stop.client_message_id is not None:
+            for index, waiting in enumerate(queue):
+                if (
+                    waiting.client_message_id == stop.client_message_id
+                    and waiting.incarnation == stop.incarnation
+                    and not waiting.cancelled
+                ):
+                    queue[index] = dataclasses.replace(waiting, cancelled=True)
+                    return True
+        return False
 
     async def finish(self, grace: float) -> int:
         """Wait up to ``grace`` seconds for queued replies; cancel the rest.
@@ -201,44 +262,68 @@ class ReplyPipeline:
         if choice is ReplyChoice.RESUME:
             assert added.hold is not None
             await self._handoff.resume(sid, message.incarnation, added.hold)
-        started = time.perf_counter()
-        try:
-            reply = await self._agent.respond(
-                AgentRequest(
-                    session_id=sid,
-                    user_id=message.user_id,
-                    content=message.content,
-                    history=added.recent,
-                    verified_user=message.verified_user,
-                    metrics=self._metrics,
-                )
-            )
-            content = await self._stream(reply, message, added.reply_id, turn)
-        except StorageUnavailable:
-            await self._release(sid, added.reply_id)
-            raise
-        except Exception as exc:
-            await self._release(sid, added.reply_id)
-            # The type only: an agent's error text may quote the user's message.
-            log.warning(
-                "agent %s failed in session %s: %s", self._agent.name, sid, type(exc).__name__
-            )
-            failure = ClientError(
-                ErrorType.AGENT_ERROR,
-                "the assistant could not answer this message; please try again",
-                request_type="chat_message",
-            )
-            await self._tell_session(message, failure, in_reply_to=user_message.id)
-            return
-        await self._store_reply(
-            message, reply, content, added.reply_id, user_message.id, started, turn
+        writing = self._writing[sid] = _Writing(
+            message.client_message_id,
+            message.incarnation,
+            reply_id=added.reply_id,
+            stopped=message.cancelled,
         )
+        try:
+            await self._produce(message, added, writing, user_message.id, turn)
+        finally:
+            del self._writing[sid]
+
+    async def _produce(
+        self,
+        message: PendingMessage,
+        added: AddedMessage,
+        writing: _Writing,
+        asked: int,
+        turn: float,
+    ) -> None:
+        """Run the agent and stream its reply; store the reply (what was written, for a
+        stopped one) or tell the session why not."""
+        sid, reply_id = message.session_id, added.reply_id
+        assert reply_id is not None
+        started = time.perf_counter()
+        if writing.stopped:  # cancelled while it waited: nothing to ask the agent
+            await self._store_reply(
+                message, None, "", reply_id, asked, started, turn, cancelled=True
+            )
+            return
+        try:
+            if self._at_once:
+                # Nothing to wait on, so no task of its own (see the module's doc): a stop
+                # can only land while a chunk is published; _stream honours it before the next.
+                content: str | None = await self._run_agent(message, added, writing, asked, turn)
+            else:
+                content = await self._in_task(message, added, writing, asked, turn)
+        except _Stopped:
+            content = None
+        except asyncio.CancelledError:
+            raise
+        except Exception as failed:  # the agent's failure, told to the session below
+            await self._release(sid, reply_id)
+            if isinstance(failed, StorageUnavailable):
+                raise
+            failure = _agent_failure(self._agent.name, sid, failed)
+            await self._tell_session(message, failure, in_reply_to=asked)
+            return
+        if content is None:
+            content = "".join(writing.parts)
+            await self._store_reply(
+                message, writing.reply, content, reply_id, asked, started, turn, cancelled=True
+            )
+            return
+        reply = writing.reply
+        assert reply is not None
+        await self._store_reply(message, reply, content, reply_id, asked, started, turn)
         if reply.handoff is not None:
             language = reply.metadata.get("language")
             await self._feed.handoff_requested(
                 sid,
                 utcnow(),
-                message_id=added.reply_id,
+                message_id=reply_id,
                 user_id=message.user_id,
                 reason=reply.handoff,
                 language=language if isinstance(language, str) else None,
@@ -249,6 +334,51 @@ class ReplyPipeline:
                     sid, message.incarnation, message.user_id, reason=None
                 )
 
+    async def _in_task(
+        self,
+        message: PendingMessage,
+        added: AddedMessage,
+        writing: _Writing,
+        asked: int,
+        turn: float,
+    ) -> str | None:
+        """Run the agent in a task of its own, which a stop cancels wherever the agent
+        waits (a model); its text, or None when a stop cut it short (what was written is
+        in ``writing.parts``). Raises what the agent raised."""
+        writing.task = asyncio.create_task(
+            self._run_agent(message, added, writing, asked, turn),
+            name=f"reply:{message.session_id}",
+        )
+        try:
+            await asyncio.wait([writing.task])
+        except asyncio.CancelledError:  # the worker itself is cancelled (shutdown)
+            writing.task.cancel()
+            raise
+        if writing.task.cancelled():
+            return None
+        return writing.task.result()
+
+    async def _run_agent(
+        self,
+        message: PendingMessage,
+        added: AddedMessage,
+        writing: _Writing,
+        asked: int,
+        turn: float,
+    ) -> str:
+        reply = writing.reply = await self._agent.respond(
+            AgentRequest(
+                session_id=message.session_id,
+                user_id=message.user_id,
+                content=message.content,
+                history=added.recent,
+                verified_user=message.verified_user,
+                metrics=self._metrics,
+            )
+        )
+        assert added.reply_id is not None
+        return await self._stream(reply, message, added.reply_id, asked, writing, turn)
+
     async def _release(self, session_id: str, reply_id: int) -> None:
         """Give up the reply's lease, so a resend of its message is answered again."""
         with contextlib.suppress(StorageUnavailable):
@@ -257,20 +387,26 @@ class ReplyPipeline:
     async def _store_reply(
         self,
         message: PendingMessage,
-        reply: AgentReply,
+        reply: AgentReply | None,
         content: str,
         reply_id: int,
         in_reply_to: int,
         started: float,
         turn: float,
+        *,
+        cancelled: bool = False,
     ) -> None:
+        """Store and publish the reply; a ``cancelled`` one holds what was written (maybe
+        nothing), and ``reply`` is None when the agent had not started one."""
         sid, now = message.session_id, utcnow()
-        confidence = min(1.0, max(0.0, reply.confidence))
-        metadata = {
-            **reply.metadata,
+        confidence = 0.0 if reply is None else min(1.0, max(0.0, reply.confidence))
+        route = self._agent.name if reply is None else reply.agent
+        metadata: dict[str, Any] = {
+            **(reply.metadata if reply is not None else {}),
             "processing_time": round(time.perf_counter() - started, 6),
-            "agent": reply.agent,
+            "agent": route,
         }
+        self._count_usage(metadata.get("usage"))
         frame = frames.response(
             sid,
             reply_id=reply_id,
@@ -281,6 +417,7 @@ class ReplyPipeline:
             in_reply_to=in_reply_to,
             timestamp=now,
             now=now,
+            cancelled=cancelled or None,
         )
         stored = stored_message(
             id=reply_id,
@@ -288,9 +425,10 @@ class ReplyPipeline:
             content=content,
             timestamp=now,
             in_reply_to=in_reply_to,
-            agent=reply.agent,
+            agent=route,
             confidence=confidence,
             metadata=metadata,
+            cancelled=cancelled or None,
         )
         published = await self._store.add_reply(
             sid, stored, announce=frame, incarnation=message.incarnation
@@ -298,52 +436,90 @@ class ReplyPipeline:
         if not published:
             await self._node.to_session(sid, message.incarnation, frame)
         self._counters.replies_sent += 1
-        self._metrics.reply_sent(self._agent.name, reply.agent, time.perf_counter() - turn)
+        self._metrics.reply_sent(self._agent.name, route, time.perf_counter() - turn)
         _resolve(message, stored)
         if self._audit.enabled:
             self._audit.record(
-                "message_answered",
+                "reply_cancelled" if cancelled else "message_answered",
                 session_id=sid,
                 message_id=reply_id,
                 in_reply_to=in_reply_to,
                 chars=len(content),
                 ms=round(1000 * metadata["processing_time"], 2),
                 agent=self._agent.name,
-                route=reply.agent,
+                route=route,
             )
         await self._feed.done(
             sid,
             now,
             message_id=reply_id,
             in_reply_to=in_reply_to,
-            agent=reply.agent,
+            agent=route,
             confidence=confidence,
             processing_time=metadata["processing_time"],
             content=content,
         )
 
+    def _count_usage(self, usage: object) -> None:
+        """Add a reply's model tokens (``metadata.usage``) to the totals."""
+        if not isinstance(usage, dict):
+            return
+        for key, total in (
+            ("prompt_tokens", "prompt_tokens"),
+            ("completion_tokens", "completion_tokens"),
+        ):
+            value = usage.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                setattr(self._counters, total, getattr(self._counters, total) + value)
+
     async def _stream(
-        self, reply: AgentReply, message: PendingMessage, reply_id: int, turn: float
+        self,
+        reply: AgentReply,
+        message: PendingMessage,
+        reply_id: int,
+        asked: int,
+        writing: _Writing,
+        turn: float,
     ) -> str:
-        """Send the reply's chunks as they come (none for a whole reply); its text."""
+        """Send the reply's chunks as they come (none for a whole reply), and what it is
+        doing meanwhile; its text. ``writing.parts`` keeps what was sent, for a stopped
+        reply; raises _Stopped when a stop came for it between two pieces."""
         if reply.text is not None:
             if not reply.text:
                 raise ValueError("the agent returned an empty reply")
             return reply.text
         assert reply.chunks is not None
-        parts: list[str] = []
-        async for delta in reply.chunks:
-            if not delta:
+        sid, parts = message.session_id, writing.parts
+        async for item in reply.chunks:
+            if writing.stopped:
+                raise _Stopped
+            now = utcnow()
+            if isinstance(item, ToolStarted):
+                status = frames.reply_status(
+                    sid, reply_id=reply_id, in_reply_to=asked, tool=item.tool, now=now
+                )
+                await self._node.to_session(sid, message.incarnation, status)
+                continue
+            if isinstance(item, ToolFinished):
+                await self._feed.tool_call(
+                    sid,
+                    now,
+                    message_id=reply_id,
+                    tool=item.tool,
+                    seconds=item.seconds,
+                    ok=item.ok,
+                    arguments=item.arguments,
+                )
+                continue
+            if not item:
                 continue
             index = len(parts)
-            parts.append(delta)
-            now = utcnow()
-            sid = message.session_id
-            frame = frames.chunk(sid, reply_id, index, delta, now)
+            parts.append(item)
+            frame = frames.chunk(sid, reply_id, index, item, now)
             await self._node.to_session(sid, message.incarnation, frame)
             if not index:
                 self._metrics.first_chunk(self._agent.name, time.perf_counter() - turn)
-            await self._feed.chunk(sid, now, message_id=reply_id, index=index, delta=delta)
+            await self._feed.chunk(sid, now, message_id=reply_id, index=index, delta=item)
         if not parts:
             raise ValueError("the agent returned an empty reply")
         return "".join(parts)
@@ -398,3 +574,23 @@ def _resolve(message: PendingMessage, outcome: StoredMessage | ClientError) -> N
         answer.set_exception(outcome)
     else:
         answer.set_result(outcome)
+
+
+def _agent_failure(agent: str, session_id: str, failed: BaseException) -> ClientError:
+    """What the session is told when the agent could not answer."""
+    if isinstance(failed, AgentFailed):
+        log.warning("agent %s could not answer in session %s: %s", agent, session_id, failed.reason)
+        return ClientError(
+            ErrorType.BUSY if isinstance(failed, AgentBusy) else ErrorType.AGENT_ERROR,
+            failed.message,
+            request_type="chat_message",
+            retryable=failed.retryable,
+        )
+    # The type only: an agent's error text may quote the user's message.
+    log.warning("agent %s failed in session %s: %s", agent, session_id, type(failed).__name__)
+    return ClientError(
+        ErrorType.AGENT_ERROR,
+        "the assistant could not answer this message; please try again",
+        request_type="chat_message",
+        retryable=True,
+    )

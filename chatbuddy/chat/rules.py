@@ -21,6 +21,7 @@ from chatbuddy.errors import ClientError, ErrorType
 from chatbuddy.records import StoredMessage, utcnow
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import (
+    Cancel,
     ChatMessage,
     HandoffRequest,
     HistoryRequest,
@@ -71,6 +72,8 @@ class PendingMessage:
     #: Resolved with the stored reply (or the ClientError that stopped it) for a
     #: sender that waits for it besides the session's tabs: an HTTP chat request.
     answer: asyncio.Future[StoredMessage] | None = None
+    #: Cancelled while it waited: it is stored, with an empty cancelled reply.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,18 @@ class ShowHistory:
     after: int | None
     limit: int
     request_type: str = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class StopReply:
+    """Stop the session's reply ``message_id``, or the reply to its message
+    ``client_message_id`` (queued or being written), on whichever node writes it."""
+
+    session_id: str
+    incarnation: str
+    message_id: int | None
+    client_message_id: str | None
+    request_type: str = "cancel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +177,7 @@ Outcome = (
     | MarkRead
     | SetReaction
     | AskForPerson
+    | StopReply
     | Disconnect
 )
 
@@ -231,6 +247,11 @@ def _decide(
         return Send(frames.pong(peer.session_id, message.timestamp, clock()))
     if isinstance(message, SessionInfoRequest):
         return ShowSessionInfo()
+    if isinstance(message, Cancel):
+        # Any tab of the session may stop its replies; only its own session's.
+        return StopReply(
+            peer.session_id, peer.incarnation, message.message_id, message.client_message_id
+        )
     if isinstance(message, HistoryRequest):
         return ShowHistory(after=message.after, limit=message.limit)
     return _about_the_conversation(message)

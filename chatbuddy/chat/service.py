@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 
 from chatbuddy.agents import Agent
 from chatbuddy.audit import AuditLog
-from chatbuddy.chat import frames
+from chatbuddy.chat import frames, stops
 from chatbuddy.chat.counters import Counters
 from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
@@ -39,6 +39,7 @@ from chatbuddy.chat.rules import (
     ShowHistory,
     ShowSessionInfo,
     ShowTyping,
+    StopReply,
     decide,
     strike,
 )
@@ -113,6 +114,9 @@ class ChatService:
             audit=self._audit,
             metrics=metrics,
         )
+        # A cancel from a tab on any node reaches the pipeline here, which stops the
+        # reply if this node writes it.
+        node.on_control(self._control)
         # connection_id -> what the rules know of it (ids, budgets).
         self._peers: dict[str, Peer] = {}
         # Chat-message budgets shared by every connection of a session, of an address.
@@ -365,8 +369,16 @@ class ChatService:
             if isinstance(exc, SessionNotFound):
                 self._node.close_connection(peer.connection_id, *session_gone(exc))
 
+    def _control(self, session_id: str, message: str) -> None:
+        stop = stops.decode(session_id, message)
+        if stop is not None:
+            self._replies.stop(stop)
+
     async def _look_up(self, peer: Peer, outcome: Outcome) -> None:
         match outcome:
+            case StopReply():
+                # To every node: the reply may be written where another tab sent it.
+                await self._node.to_every_node(peer.session_id, stops.encode(outcome))
             case ShowSessionInfo():
                 record = await self._store.touch_session(
                     peer.session_id, incarnation=peer.incarnation

@@ -137,24 +137,34 @@ class AdminClient:
             raise ClientFailure(f"{self.target.url} stopped the export before its end")
         return lines.complete
 
-    async def watch(self, session_id: str | None = None) -> EventStream:
-        """Open the event stream (of one session, or all) now; read it with ``next()``."""
+    async def watch(
+        self, session_id: str | None = None, *, tool_arguments: bool = False
+    ) -> EventStream:
+        """Open the event stream (of one session, or all) now; read it with ``next()``.
+        Tool calls come with their arguments only with ``tool_arguments``."""
         url = self.target.ws("/ws/admin/tail")
-        if session_id:
-            url += "?" + urlencode({"session": session_id})
+        query = {"session": session_id} if session_id else {}
+        if tool_arguments:
+            query["tool_args"] = "1"
+        if query:
+            url += "?" + urlencode(query)
         request = HTTPRequest(
             url, headers=await self._authorization(), connect_timeout=CONNECT_TIMEOUT
         )
         return EventStream(await open_socket(self.target, request), self.target.url)
 
     async def tail(
-        self, session_id: str | None = None, *, on_open: Callable[[], None] | None = None
+        self,
+        session_id: str | None = None,
+        *,
+        on_open: Callable[[], None] | None = None,
+        tool_arguments: bool = False,
     ) -> AsyncIterator[dict[str, Any]]:
         """Admin events as they happen; raises Disconnected when the socket goes.
 
         ``on_open`` is called once the server has accepted the stream.
         """
-        stream = await self.watch(session_id)
+        stream = await self.watch(session_id, tool_arguments=tool_arguments)
         if on_open is not None:
             on_open()
         try:

@@ -39,9 +39,18 @@ class Answer:
     error: Received | None = None
 
 
-#: Server frames about the conversation's people rather than its messages.
+#: Server frames beside the replies: about the conversation's people, or what the assistant
+#: is doing (reply_status).
 ASIDES = frozenset(
-    {"handoff_pending", "operator_joined", "operator_left", "typing", "read", "reaction"}
+    {
+        "handoff_pending",
+        "operator_joined",
+        "operator_left",
+        "typing",
+        "read",
+        "reaction",
+        "reply_status",
+    }
 )
 
 
@@ -112,6 +121,8 @@ class ChatSocket:
         return data
 
     async def reply(self) -> tuple[list[Received], Received]:
+        """Chunks, then the ``chat_response`` that completes them (their data); the
+        ``reply_status`` frames between them (a tool running) are passed over."""
         """Chunks, then the ``chat_response`` that completes them (their data).
 
         Frames about who is in the conversation (a hand-off pending, an operator,

@@ -55,6 +55,10 @@ class NodeLink(Protocol):
     def deliver_event(self, session_id: str, frame: str) -> None:
         """An admin event: send it to this node's watchers."""
 
+    def deliver_control(self, session_id: str, message: str) -> None:
+        """A control message about a session (a ``cancel``), published on any node:
+        act on it if this node has a part in it (the reply it names is written here)."""
+
     def close_session(
         self, session_id: str, code: int, reason: str, *, only: str | None = None
     ) -> int:
@@ -123,6 +127,11 @@ class Bus(Protocol):
 
     async def publish_event(self, session_id: str, frame: str) -> None:
         """Deliver an admin event to every node that watches events."""
+
+    async def publish_control(self, session_id: str, message: str) -> None:
+        """Deliver a control message about the session (opaque text) to every node,
+        this one included, whether or not it has a connection in the session: the
+        node writing a reply may have none left (its tab closed)."""
 
     async def cluster_presence(self) -> Presence:
         """Who is connected to all live nodes (this one included, up to date)."""

@@ -69,5 +69,9 @@ class LocalBus:
         if self._watching_events and self._node is not None:
             self._node.deliver_event(session_id, frame)
 
+    async def publish_control(self, session_id: str, message: str) -> None:
+        if self._node is not None:
+            self._node.deliver_control(session_id, message)
+
     async def cluster_presence(self) -> Presence:
         return Presence() if self._node is None else self._node.presence()

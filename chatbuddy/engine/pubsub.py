@@ -43,6 +43,7 @@ def encode_frame(frame: str, exclude: str | None, incarnation: str | None) -> st
 
 
 def encode_event(session_id: str, frame: str) -> str:
+    """An admin event or a control message on the wire: ``session\\ntext``."""
     return f"{session_id}\n{frame}"
 
 
@@ -103,6 +104,12 @@ class PubSubBus:
     @property
     def events_channel(self) -> str:
         return f"{self._prefix}events"
+
+    @property
+    def control_channel(self) -> str:
+        # Every node listens: a control message (a cancel) is for whichever node
+        # writes the reply it names, subscribed to the session or not.
+        return f"{self._prefix}control"
 
     @property
     def watchers_channel(self) -> str:
@@ -187,6 +194,9 @@ class PubSubBus:
     async def publish_event(self, session_id: str, frame: str) -> None:
         await self._publish(self.events_channel, encode_event(session_id, frame))
 
+    async def publish_control(self, session_id: str, message: str) -> None:
+        await self._publish(self.control_channel, encode_event(session_id, message))
+
     async def flush(self) -> None:
         """Publish a marker to this node and wait for it: the broker delivers to one
         listener in publishing order, so what was published before has arrived."""
@@ -201,7 +211,12 @@ class PubSubBus:
     # -- the listener -----------------------------------------------------------
 
     def _wanted_channels(self) -> list[str]:
-        channels = [self.node_channel, self.watchers_channel, *self._channels]
+        channels = [
+            self.node_channel,
+            self.control_channel,
+            self.watchers_channel,
+            *self._channels,
+        ]
         if self._watching_events:
             channels.append(self.events_channel)
         return channels
@@ -262,6 +277,10 @@ class PubSubBus:
         if channel == self.events_channel:
             about, _, event = data.partition("\n")
             node.deliver_event(about, event)
+            return
+        if channel == self.control_channel:
+            about, _, message = data.partition("\n")
+            node.deliver_control(about, message)
             return
         if channel == self.watchers_channel:
             if data != self.node_id:  # this node knows its own watchers

@@ -305,7 +305,8 @@ class ExportHandler(_SessionsBase):
 
 
 class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
-    """``/ws/admin/tail?session=ID``: admin events as they happen, one JSON frame each.
+    """``/ws/admin/tail?session=ID&tool_args=1``: admin events as they happen, one JSON
+    frame each (tool calls' arguments only with ``tool_args=1``).
 
     The admin token, not the browser's origin, authorizes this socket; Tornado's
     own origin check still refuses cross-site pages, so a token leaked in a URL
@@ -346,7 +347,11 @@ class AdminTailHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._watching = True
         self._rechecks = tornado.ioloop.PeriodicCallback(self.recheck, RECHECK_SECONDS * 1000)
         self._rechecks.start()
-        await self._node.watch(self, self.get_query_argument("session", None))
+        await self._node.watch(
+            self,
+            self.get_query_argument("session", None),
+            tool_arguments=self.get_query_argument("tool_args", "0") == "1",
+        )
 
     def recheck(self) -> None:
         """Close the tail if its token was revoked (or lost its role) since it opened."""

@@ -7,6 +7,7 @@ admins and are never logged.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -75,6 +76,21 @@ class HandoffRequestedEvent(_Event):
     reason: str
     #: The conversation's language, for routing to someone who speaks it.
     language: OmitNone[str] = None
+
+
+class ToolCallEvent(_Event):
+    """The assistant ran one of the shop's tools for reply ``message_id``."""
+
+    type: Literal["tool_call"] = "tool_call"
+    message_id: int
+    tool: str
+    #: How long the tool took, in seconds.
+    seconds: float
+    #: False when the tool refused (a wrong order proof, an unknown product) or failed.
+    ok: bool
+    #: What the model passed; only to watchers that asked for them (``tail --tool-args``):
+    #: they may hold what the customer typed (an e-mail address, a postcode).
+    arguments: OmitNone[dict[str, Any]] = None
 
 
 class OperatorJoinedEvent(_Event):
@@ -148,6 +164,7 @@ _EVENT_MODELS = (
     ReplyChunkEvent,
     ReplyDoneEvent,
     HandoffRequestedEvent,
+    ToolCallEvent,
     OperatorJoinedEvent,
     OperatorLeftEvent,
     OperatorMessageEvent,
@@ -164,6 +181,7 @@ AdminEvent = Annotated[
     | ReplyChunkEvent
     | ReplyDoneEvent
     | HandoffRequestedEvent
+    | ToolCallEvent
     | OperatorJoinedEvent
     | OperatorLeftEvent
     | OperatorMessageEvent
@@ -177,6 +195,18 @@ AdminEvent = Annotated[
 event_adapter: TypeAdapter[AdminEvent] = TypeAdapter(AdminEvent)
 #: Every event's ``type``, in the order of the union.
 EVENT_TYPES = tuple(model.model_fields["type"].default for model in _EVENT_MODELS)
+
+
+#: How every tool_call event starts (model_dump_json writes ``type`` first): watchers
+#: that did not ask for tool arguments get it without them.
+TOOL_CALL_PREFIX = '{"type":"tool_call"'
+
+
+def without_arguments(frame: str) -> str:
+    """A tool_call event's JSON with its ``arguments`` left out."""
+    data = json.loads(frame)
+    data.pop("arguments", None)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_event(frame: str | bytes) -> AdminEvent:

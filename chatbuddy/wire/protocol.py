@@ -19,6 +19,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -91,6 +92,23 @@ class HistoryRequest(_ClientModel):
     limit: int = Field(default=MAX_HISTORY_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
 
 
+class Cancel(_ClientModel):
+    """Stop a reply: the one being written (``message_id``, the id its chunks carry),
+    or the reply to your message ``client_message_id`` (written or still queued)."""
+
+    type: Literal["cancel"]
+    message_id: int | None = Field(default=None, ge=1)
+    client_message_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _names_one(self) -> Cancel:
+        if (self.message_id is None) == (self.client_message_id is None):
+            raise PydanticCustomError(
+                "cancel_target", "cancel needs either 'message_id' or 'client_message_id'"
+            )
+        return self
+
+
 class Typing(_ClientModel):
     """The customer started or stopped typing (the page throttles it); operators see it."""
 
@@ -127,7 +145,8 @@ ClientMessage = Annotated[
     | Typing
     | Read
     | React
-    | HandoffRequest,
+    | HandoffRequest
+    | Cancel,
     Field(discriminator="type"),
 ]
 #: Every client message's ``type``, derived from the union so the two cannot drift.
@@ -152,6 +171,7 @@ def parse_client_message(
     | Read
     | React
     | HandoffRequest
+    | Cancel
 ):
     """Parse and validate one frame from a client.
 
@@ -183,6 +203,8 @@ def _client_error(error: ErrorDetails) -> ClientError:
             )
         return ClientError(ErrorType.INVALID_JSON, "a message must be a JSON object")
     request_type, fields = str(loc[0]), ".".join(str(part) for part in loc[1:])
+    if kind == "cancel_target":
+        return ClientError(ErrorType.VALIDATION_ERROR, error["msg"], request_type=request_type)
     if kind in _CUSTOM_ERROR_TYPES:
         return ClientError(ErrorType(kind), error["msg"], request_type=request_type)
     if kind == "missing" and request_type == "chat_message" and fields == "session_id":
@@ -228,6 +250,18 @@ class ChatResponseData(BaseModel):
     timestamp: datetime
     metadata: dict[str, Any]
     in_reply_to: int
+    #: True when the reply was stopped (``cancel``): ``content`` is what was written so far.
+    cancelled: OmitNone[bool] = None
+
+
+class ReplyStatusData(BaseModel):
+    """What the assistant is doing for reply ``message_id`` before (or between) its text."""
+
+    message_id: int
+    in_reply_to: int
+    #: "tool": running one of the shop's tools (``tool`` names it).
+    activity: Literal["tool"]
+    tool: OmitNone[str] = None
 
 
 class PongData(BaseModel):
@@ -258,6 +292,8 @@ class ErrorData(BaseModel):
     timestamp: datetime
     request_type: OmitNone[str] = None
     in_reply_to: OmitNone[int] = None
+    #: For a failed reply (``agent_error``, ``busy``): whether sending it again may help.
+    retryable: OmitNone[bool] = None
     client_message_id: OmitNone[str] = None
 
 
@@ -383,6 +419,10 @@ class Error(Envelope[ErrorData]):
     type: Literal["error"] = "error"
 
 
+class ReplyStatus(Envelope[ReplyStatusData]):
+    type: Literal["reply_status"] = "reply_status"
+
+
 class OperatorJoined(Envelope[OperatorJoinedData]):
     type: Literal["operator_joined"] = "operator_joined"
 
@@ -420,6 +460,7 @@ ServerMessage = Annotated[
     | SessionInfo
     | History
     | Error
+    | ReplyStatus
     | OperatorJoined
     | OperatorLeft
     | OperatorMessage
