@@ -13,7 +13,7 @@ from chatbuddy.errors import ServerUnreachable
 
 from . import aio
 from .loadgen import HandshakeRefused, LoadResult, LoadTarget, RateLimited, run_load
-from .render import result_table
+from .result_tables import result_table
 from .target import target_options
 
 #: serve's options that let one client send as fast as a benchmark does.

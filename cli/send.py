@@ -16,7 +16,8 @@ from chatbuddy.client.chat import Answer, ChatSocket
 from chatbuddy.client.target import Target
 
 from . import aio
-from .render import json_line, latency_summary, latency_table, safe
+from .render import json_line, safe
+from .result_tables import latency_summary, latency_table
 from .secrets import file_option, resolve
 from .target import identifier, target_options
 

@@ -21,7 +21,14 @@ from chatbuddy.client.admin import AdminClient
 from chatbuddy.client.target import Target
 
 from . import aio
-from .render import CSV_COLUMNS, csv_rows, erased_view, sessions_view, transcript_view, waiting_view
+from .session_views import (
+    CSV_COLUMNS,
+    csv_rows,
+    erased_view,
+    sessions_view,
+    transcript_view,
+    waiting_view,
+)
 from .target import identifier, target_options
 
 

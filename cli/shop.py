@@ -11,7 +11,8 @@ from rich.console import Console
 from chatbuddy.agents.shopfile import ShopData, ShopFileError, load_shop_data
 
 from .errors import ConfigError
-from .render import json_line, shop_summary_table
+from .render import json_line
+from .result_tables import shop_summary_table
 
 
 @click.group()

@@ -15,7 +15,7 @@ from chatbuddy.client.target import Target
 from chatbuddy.errors import AccessRefused, ServerUnreachable, TokenMissing
 
 from . import aio
-from .render import stats_view
+from .session_views import stats_view
 from .target import target_options
 
 

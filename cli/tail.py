@@ -13,7 +13,8 @@ from chatbuddy.client.target import Target
 from chatbuddy.errors import Disconnected, ServerUnreachable, TokenMissing
 
 from . import aio
-from .render import TailPrinter, json_line
+from .render import json_line
+from .tail_printer import TailPrinter
 from .target import identifier, target_options
 
 

@@ -25,7 +25,8 @@ from chatbuddy.text import operator_text
 from . import aio
 from .console_input import open_reader
 from .errors import Held, Missing
-from .render import TailPrinter, transcript_view
+from .session_views import transcript_view
+from .tail_printer import TailPrinter
 from .target import identifier, operator_option, target_options
 
 HELP = (

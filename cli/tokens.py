@@ -25,7 +25,7 @@ from chatbuddy.admin_tokens import (
 from chatbuddy.errors import ConfigurationError
 
 from .errors import ConfigError, Missing
-from .render import tokens_table
+from .result_tables import tokens_table
 
 ROLE_HELP = (
     "stats: the stats endpoint and metrics (monitoring); viewer: plus sessions, "

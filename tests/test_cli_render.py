@@ -10,17 +10,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from chatbuddy.cli.render import (  # type: ignore[import-not-found,unused-ignore]
-    BREAK_MARK,
-    TailPrinter,
-    clean,
-    duration,
-    json_line,
-    latency_table,
-    safe,
-    stats_view,
-    transcript_view,
-)
+from chatbuddy.cli.render import BREAK_MARK, clean, duration, json_line, safe  # type: ignore[import-not-found,unused-ignore]
+from chatbuddy.cli.result_tables import latency_table  # type: ignore[import-not-found,unused-ignore]
+from chatbuddy.cli.session_views import stats_view, transcript_view  # type: ignore[import-not-found,unused-ignore]
+from chatbuddy.cli.tail_printer import TailPrinter  # type: ignore[import-not-found,unused-ignore]
 
 HOSTILE = "[bold red]ALERT[/] \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x9b1m \u202egnp.exe\u202c bell\x07"
 
