@@ -6,6 +6,10 @@ it (no task per message; a tenth fewer instructions per echoed message). The rep
 stored and published to the session, not to the connection that asked, so a
 client that disconnects mid-reply finds it in ``history`` later, and a second
 tab of the same session sees it as it streams.
+
+How a reply leaves (streamed, stored, published; errors) is in
+:mod:`chatbuddy.chat.reply_output`; how it ended, for an HTTP chat request waiting
+on it, in :mod:`chatbuddy.chat.reply_outcomes`.
 """
 
 from __future__ import annotations
@@ -13,14 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import time
 from collections import deque
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
-from chatbuddy.agents import Agent, AgentReply, AgentRequest, ToolFinished, ToolStarted
+from chatbuddy.agents import Agent, AgentRequest
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat import frames
 from chatbuddy.chat.counters import Counters
@@ -28,45 +30,21 @@ from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.handoff import Handoff, ReplyChoice, reply_choice
 from chatbuddy.chat.node import LocalNode
+from chatbuddy.chat.reply_outcomes import RESTARTING, agent_failure, resolve
+from chatbuddy.chat.reply_output import ReplyOutput, Stopped, Writing
 from chatbuddy.chat.rules import PendingMessage, StopReply
 from chatbuddy.engine import AddedMessage, SessionStore
 from chatbuddy.errors import (
-    AgentBusy,
-    AgentFailed,
     ClientError,
     ErrorType,
     SessionNotFound,
     StorageUnavailable,
 )
 from chatbuddy.metrics import NO_METRICS, Metrics
-from chatbuddy.records import StoredMessage, stored_message, utcnow
-
-log = logging.getLogger(__name__)
+from chatbuddy.records import stored_message, utcnow
 
 
-class _Stopped(Exception):
-    """A reply's stream ends here: a stop came for it."""
-
-
-@dataclass(slots=True)
-class _Writing:
-    """The reply a session's worker is producing now, so a cancel can find it."""
-
-    client_message_id: str | None
-    incarnation: str
-    #: The reply's id, once the message is stored.
-    reply_id: int | None = None
-    #: Runs the agent and streams; cancelled by a stop.
-    task: asyncio.Task[str] | None = None
-    #: A stop came for it.
-    stopped: bool = False
-    #: The text streamed so far (stored if it is stopped).
-    parts: list[str] = field(default_factory=list)
-    #: The agent's reply, once it started one.
-    reply: AgentReply | None = None
-
-
-class ReplyPipeline:
+class ReplyPipeline(ReplyOutput):
     """Stores each user message, runs the agent, streams and stores the reply."""
 
     def __init__(
@@ -81,22 +59,17 @@ class ReplyPipeline:
         audit: AuditLog | None = None,
         metrics: Metrics = NO_METRICS,
     ) -> None:
-        # Keeps the messages and replies.
-        self._store = store
+        super().__init__(
+            store=store,
+            node=node,
+            agent=agent,
+            feed=feed,
+            counters=counters,
+            audit=audit if audit is not None else AuditLog.disabled(),
+            metrics=metrics,
+        )
         # Operators: a session one of them holds gets no reply from the agent.
         self._handoff = handoff
-        # The way frames leave: to the session on every node, or to one connection.
-        self._node = node
-        # Produces the replies.
-        self._agent = agent
-        # Tells watching admins what is said.
-        self._feed = feed
-        # Counts replies and errors for the stats endpoint.
-        self._counters = counters
-        # Records each answer (ids, sizes, timings; never the text).
-        self._audit = audit if audit is not None else AuditLog.disabled()
-        # Times each reply and counts errors; handed to the agent for its own (an LLM's).
-        self._metrics = metrics
         # session_id -> messages not yet answered, oldest first.
         self._queues: dict[str, deque[PendingMessage]] = {}
         # session_id -> its worker: a task, or a future that ends with a worker run by
@@ -107,7 +80,7 @@ class ReplyPipeline:
         # Whether workers run in the connection that asked (see the module's doc).
         self._at_once = bool(getattr(agent, "answers_at_once", False))
         # session_id -> the reply its worker is producing, for stops.
-        self._writing: dict[str, _Writing] = {}
+        self._writing: dict[str, Writing] = {}
 
     def waiting(self, session_id: str) -> int:
         """How many of the session's messages wait for a reply."""
@@ -213,9 +186,9 @@ class ReplyPipeline:
                 del self._queues[session_id]
             else:  # cancelled at shutdown: whoever waits must not wait forever
                 for left in queue:
-                    _resolve(left, ClientError(ErrorType.SHUTTING_DOWN, _RESTARTING))
+                    resolve(left, ClientError(ErrorType.SHUTTING_DOWN, RESTARTING))
             if message is not None:
-                _resolve(message, ClientError(ErrorType.SHUTTING_DOWN, _RESTARTING))
+                resolve(message, ClientError(ErrorType.SHUTTING_DOWN, RESTARTING))
 
     async def _answer(self, message: PendingMessage) -> None:
         turn = time.perf_counter()
@@ -262,7 +235,7 @@ class ReplyPipeline:
         if choice is ReplyChoice.RESUME:
             assert added.hold is not None
             await self._handoff.resume(sid, message.incarnation, added.hold)
-        writing = self._writing[sid] = _Writing(
+        writing = self._writing[sid] = Writing(
             message.client_message_id,
             message.incarnation,
             reply_id=added.reply_id,
@@ -277,7 +250,7 @@ class ReplyPipeline:
         self,
         message: PendingMessage,
         added: AddedMessage,
-        writing: _Writing,
+        writing: Writing,
         asked: int,
         turn: float,
     ) -> None:
@@ -298,7 +271,7 @@ class ReplyPipeline:
                 content: str | None = await self._run_agent(message, added, writing, asked, turn)
             else:
                 content = await self._in_task(message, added, writing, asked, turn)
-        except _Stopped:
+        except Stopped:
             content = None
         except asyncio.CancelledError:
             raise
@@ -306,7 +279,7 @@ class ReplyPipeline:
             await self._release(sid, reply_id)
             if isinstance(failed, StorageUnavailable):
                 raise
-            failure = _agent_failure(self._agent.name, sid, failed)
+            failure = agent_failure(self._agent.name, sid, failed)
             await self._tell_session(message, failure, in_reply_to=asked)
             return
         if content is None:
@@ -338,7 +311,7 @@ class ReplyPipeline:
         self,
         message: PendingMessage,
         added: AddedMessage,
-        writing: _Writing,
+        writing: Writing,
         asked: int,
         turn: float,
     ) -> str | None:
@@ -362,7 +335,7 @@ class ReplyPipeline:
         self,
         message: PendingMessage,
         added: AddedMessage,
-        writing: _Writing,
+        writing: Writing,
         asked: int,
         turn: float,
     ) -> str:
@@ -378,219 +351,3 @@ class ReplyPipeline:
         )
         assert added.reply_id is not None
         return await self._stream(reply, message, added.reply_id, asked, writing, turn)
-
-    async def _release(self, session_id: str, reply_id: int) -> None:
-        """Give up the reply's lease, so a resend of its message is answered again."""
-        with contextlib.suppress(StorageUnavailable):
-            await self._store.release(session_id, reply_id)
-
-    async def _store_reply(
-        self,
-        message: PendingMessage,
-        reply: AgentReply | None,
-        content: str,
-        reply_id: int,
-        in_reply_to: int,
-        started: float,
-        turn: float,
-        *,
-        cancelled: bool = False,
-    ) -> None:
-        """Store and publish the reply; a ``cancelled`` one holds what was written (maybe
-        nothing), and ``reply`` is None when the agent had not started one."""
-        sid, now = message.session_id, utcnow()
-        confidence = 0.0 if reply is None else min(1.0, max(0.0, reply.confidence))
-        route = self._agent.name if reply is None else reply.agent
-        metadata: dict[str, Any] = {
-            **(reply.metadata if reply is not None else {}),
-            "processing_time": round(time.perf_counter() - started, 6),
-            "agent": route,
-        }
-        self._count_usage(metadata.get("usage"))
-        frame = frames.response(
-            sid,
-            reply_id=reply_id,
-            content=content,
-            agent_type=self._agent.name,
-            confidence=confidence,
-            metadata=metadata,
-            in_reply_to=in_reply_to,
-            timestamp=now,
-            now=now,
-            cancelled=cancelled or None,
-        )
-        stored = stored_message(
-            id=reply_id,
-            role="assistant",
-            content=content,
-            timestamp=now,
-            in_reply_to=in_reply_to,
-            agent=route,
-            confidence=confidence,
-            metadata=metadata,
-            cancelled=cancelled or None,
-        )
-        published = await self._store.add_reply(
-            sid, stored, announce=frame, incarnation=message.incarnation
-        )
-        if not published:
-            await self._node.to_session(sid, message.incarnation, frame)
-        self._counters.replies_sent += 1
-        self._metrics.reply_sent(self._agent.name, route, time.perf_counter() - turn)
-        _resolve(message, stored)
-        if self._audit.enabled:
-            self._audit.record(
-                "reply_cancelled" if cancelled else "message_answered",
-                session_id=sid,
-                message_id=reply_id,
-                in_reply_to=in_reply_to,
-                chars=len(content),
-                ms=round(1000 * metadata["processing_time"], 2),
-                agent=self._agent.name,
-                route=route,
-            )
-        await self._feed.done(
-            sid,
-            now,
-            message_id=reply_id,
-            in_reply_to=in_reply_to,
-            agent=route,
-            confidence=confidence,
-            processing_time=metadata["processing_time"],
-            content=content,
-        )
-
-    def _count_usage(self, usage: object) -> None:
-        """Add a reply's model tokens (``metadata.usage``) to the totals."""
-        if not isinstance(usage, dict):
-            return
-        for key, total in (
-            ("prompt_tokens", "prompt_tokens"),
-            ("completion_tokens", "completion_tokens"),
-        ):
-            value = usage.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                setattr(self._counters, total, getattr(self._counters, total) + value)
-
-    async def _stream(
-        self,
-        reply: AgentReply,
-        message: PendingMessage,
-        reply_id: int,
-        asked: int,
-        writing: _Writing,
-        turn: float,
-    ) -> str:
-        """Send the reply's chunks as they come (none for a whole reply), and what it is
-        doing meanwhile; its text. ``writing.parts`` keeps what was sent, for a stopped
-        reply; raises _Stopped when a stop came for it between two pieces."""
-        if reply.text is not None:
-            if not reply.text:
-                raise ValueError("the agent returned an empty reply")
-            return reply.text
-        assert reply.chunks is not None
-        sid, parts = message.session_id, writing.parts
-        async for item in reply.chunks:
-            if writing.stopped:
-                raise _Stopped
-            now = utcnow()
-            if isinstance(item, ToolStarted):
-                status = frames.reply_status(
-                    sid, reply_id=reply_id, in_reply_to=asked, tool=item.tool, now=now
-                )
-                await self._node.to_session(sid, message.incarnation, status)
-                continue
-            if isinstance(item, ToolFinished):
-                await self._feed.tool_call(
-                    sid,
-                    now,
-                    message_id=reply_id,
-                    tool=item.tool,
-                    seconds=item.seconds,
-                    ok=item.ok,
-                    arguments=item.arguments,
-                )
-                continue
-            if not item:
-                continue
-            index = len(parts)
-            parts.append(item)
-            frame = frames.chunk(sid, reply_id, index, item, now)
-            await self._node.to_session(sid, message.incarnation, frame)
-            if not index:
-                self._metrics.first_chunk(self._agent.name, time.perf_counter() - turn)
-            await self._feed.chunk(sid, now, message_id=reply_id, index=index, delta=item)
-        if not parts:
-            raise ValueError("the agent returned an empty reply")
-        return "".join(parts)
-
-    def _answer_resend(self, message: PendingMessage, added: AddedMessage) -> None:
-        """A resend of a stored message whose reply exists or is being produced: send
-        the stored reply, or say it follows (only to the connection that resent)."""
-        sid, original, reply = message.session_id, added.message, added.reply
-        now = utcnow()
-        if reply is not None:
-            frame = frames.stored_response(sid, reply, self._agent.name, now)
-            self._node.to_connection(message.connection_id, frame)
-            _resolve(message, reply)
-            return
-        failure = ClientError(
-            ErrorType.DUPLICATE_MESSAGE,
-            f"message {message.client_message_id!r} was already received as "
-            f"#{original.id}; its reply is being written and follows",
-            request_type="chat_message",
-        )
-        self._counters.errors_sent += 1
-        self._metrics.error_sent(failure.error_type)
-        frame = frames.error(failure, sid, now, in_reply_to=original.id)
-        self._node.to_connection(message.connection_id, frame)
-        _resolve(message, failure)
-
-    async def _tell_session(
-        self, message: PendingMessage, failure: ClientError, *, in_reply_to: int | None = None
-    ) -> None:
-        """Tell every tab of the session that a message failed (this node's, if the bus is down)."""
-        self._counters.errors_sent += 1
-        self._metrics.error_sent(failure.error_type)
-        _resolve(message, failure)
-        now = utcnow()
-        sid = message.session_id
-        frame = frames.error(failure, sid, now, in_reply_to, message.client_message_id)
-        await self._node.to_session_or_here(sid, message.incarnation, frame)
-        # The tabs were told; if the bus is down, admins elsewhere cannot be reached now.
-        with contextlib.suppress(StorageUnavailable):
-            await self._feed.error(sid, now, failure)
-
-
-_RESTARTING = "the server is restarting; send it again (same client_message_id) later"
-
-
-def _resolve(message: PendingMessage, outcome: StoredMessage | ClientError) -> None:
-    """Tell whoever waits for ``message``'s reply (an HTTP chat request) how it went."""
-    answer = message.answer
-    if answer is None or answer.done():
-        return
-    if isinstance(outcome, ClientError):
-        answer.set_exception(outcome)
-    else:
-        answer.set_result(outcome)
-
-
-def _agent_failure(agent: str, session_id: str, failed: BaseException) -> ClientError:
-    """What the session is told when the agent could not answer."""
-    if isinstance(failed, AgentFailed):
-        log.warning("agent %s could not answer in session %s: %s", agent, session_id, failed.reason)
-        return ClientError(
-            ErrorType.BUSY if isinstance(failed, AgentBusy) else ErrorType.AGENT_ERROR,
-            failed.message,
-            request_type="chat_message",
-            retryable=failed.retryable,
-        )
-    # The type only: an agent's error text may quote the user's message.
-    log.warning("agent %s failed in session %s: %s", agent, session_id, type(failed).__name__)
-    return ClientError(
-        ErrorType.AGENT_ERROR,
-        "the assistant could not answer this message; please try again",
-        request_type="chat_message",
-        retryable=True,
-    )
