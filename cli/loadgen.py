@@ -119,6 +119,8 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
+        if not self._upgraded and self.ready.done():
+            return  # the run stopped (cancelled) while this handshake was under way
         if not self._upgraded:
             end = self._buffer.find(b"\r\n\r\n")
             if end < 0:
