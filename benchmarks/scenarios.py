@@ -69,7 +69,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "memory-echo-no-metrics",
         "memory + echo, no metrics",
-        lambda folder: servers.chatbuddy(folder, agent="echo", redis=False, metrics=False),
+        lambda folder: servers.chatbuddy(
+            folder, agent="echo", redis=False, store="memory", metrics=False
+        ),
     ),
     Scenario(
         "memory-echo-limits",

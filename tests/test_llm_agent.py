@@ -22,7 +22,7 @@ from chatbuddy.client.target import Target
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
 from tests.builders import build_engine, unlimited
-from tests.conftest import ADMIN_TOKEN, Connect
+from tests.conftest import ADMIN_TOKEN, Connect, Http
 from tests.fake_model import (
     Answer,
     Cut,
@@ -37,6 +37,7 @@ from tests.fake_model import (
     say,
 )
 from tests.helpers import TIMEOUT, ChatClient, eventually
+from tests.test_metrics import scrape
 
 API_KEY = "sk-test-0123456789abcdef-secret"
 #: --llm-timeout of these tests: short, so failures are quick, but well above a fake's answer.
@@ -121,6 +122,22 @@ async def test_the_first_chunk_reaches_the_client_before_the_model_sends_its_las
         "total_tokens": 120,
         "session_total": 120,
     }
+
+
+async def test_each_request_to_the_model_is_counted_in_the_metrics(
+    fake: FakeModel, server: Server, connect: Connect, http: Http
+) -> None:
+    fake.answer(Stream((Text("Hello"), Text(" there"))))
+    client = await opened(connect)
+    await chat(client, "Hi!")
+    await client.reply()
+    metrics = await scrape(http)
+    assert metrics.value("chatbuddy_llm_requests_total", model="fake-model", outcome="ok") == 1
+    assert metrics.value("chatbuddy_llm_request_seconds_count", model="fake-model") == 1
+    assert metrics.value("chatbuddy_llm_first_token_seconds_count", model="fake-model") == 1
+    tokens = "chatbuddy_llm_tokens_total"
+    assert metrics.value(tokens, model="fake-model", kind="prompt") == 100  # the fake's usage
+    assert metrics.value(tokens, model="fake-model", kind="completion") == 20
 
 
 async def test_the_model_gets_the_system_prompt_and_the_conversation_so_far(

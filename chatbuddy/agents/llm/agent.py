@@ -212,7 +212,9 @@ class LlmAgent:
             async with asyncio.timeout_at(deadline):
                 for round_ in range(self._options.max_tool_rounds + 1):
                     turn.chars_in += sum(len(json.dumps(m, ensure_ascii=False)) for m in messages)
-                    text, calls, usage = await self._round(messages, turn, arrived, deadline, loop)
+                    text, calls, usage = await self._measured_round(
+                        request, messages, turn, arrived, deadline, loop
+                    )
                     if usage is None:
                         turn.counted = False
                     else:
@@ -246,6 +248,40 @@ class LlmAgent:
                 )
             )
 
+    async def _measured_round(
+        self,
+        request: AgentRequest,
+        messages: Sequence[dict[str, Any]],
+        turn: _Turn,
+        arrived: asyncio.Queue[str | Progress | BaseException | None],
+        deadline: float,
+        loop: asyncio.AbstractEventLoop,
+    ) -> tuple[str, list[dict[str, str]], Usage | None]:
+        """:meth:`_round`, reported to the metrics (GET /metrics: requests by outcome,
+        latency, time to the first token, tokens)."""
+        started = loop.time()
+        first: list[float] = []
+        outcome, usage = "error", None
+        try:
+            text, calls, usage = await self._round(messages, turn, arrived, deadline, loop, first)
+            outcome = "ok"
+            return text, calls, usage
+        except TimeoutError:
+            outcome = "timeout"
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            request.metrics.llm_request(
+                model=self._model.name,
+                outcome=outcome,
+                seconds=loop.time() - started,
+                prompt_tokens=usage.prompt_tokens if usage is not None else 0,
+                completion_tokens=usage.completion_tokens if usage is not None else 0,
+                first_token_seconds=first[0] - started if first else None,
+            )
+
     async def _round(
         self,
         messages: Sequence[dict[str, Any]],
@@ -253,14 +289,18 @@ class LlmAgent:
         arrived: asyncio.Queue[str | Progress | BaseException | None],
         deadline: float,
         loop: asyncio.AbstractEventLoop,
+        first: list[float],
     ) -> tuple[str, list[dict[str, str]], Usage | None]:
-        """One request: stream its text to ``arrived``; its text, tool calls and usage."""
+        """One request: stream its text to ``arrived``; its text, tool calls and usage.
+        ``first`` gets the loop time of the first token."""
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         usage: Usage | None = None
         async for event in self._model.stream(
             messages, self._tools, timeout=deadline - loop.time()
         ):
+            if not first and isinstance(event, (TextDelta, ToolCallDelta)):
+                first.append(loop.time())
             if isinstance(event, TextDelta):
                 text.append(event.text)
                 turn.chars_out += len(event.text)
