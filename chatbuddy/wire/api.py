@@ -69,6 +69,8 @@ class StatsCounters(_Body):
     messages_received: int
     replies_sent: int
     errors_sent: int
+    prompt_tokens: int = Field(description="Model tokens of this node's replies' prompts (llm).")
+    completion_tokens: int = Field(description="Model tokens this node's replies were written in.")
 
 
 class ReactionTally(_Body):
