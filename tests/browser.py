@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
-from playwright.sync_api import Browser, Frame, Page, Playwright, ViewportSize
+from playwright.sync_api import Browser, Frame, Page, Playwright, ViewportSize, sync_playwright
 
 from tests.helpers import TIMEOUT
 
@@ -52,6 +53,17 @@ def launch(playwright: Playwright, *, partitioned_storage: bool = False) -> Brow
     if partitioned_storage:
         args.append("--disable-features=PaintHolding,MediaRouter,LensOverlay,HttpsUpgrades")
     return playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=args)
+
+
+@contextlib.contextmanager
+def running_browser(*, partitioned_storage: bool = False) -> Iterator[Browser]:
+    """A headless Chromium (see :func:`launch`) for a test module, closed after it."""
+    with sync_playwright() as driver:
+        browser = launch(driver, partitioned_storage=partitioned_storage)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def accessibility_violations(target: Page | Frame) -> list[str]:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.browser import DESKTOP, WAIT_MS, launch
+from tests.browser import DESKTOP, WAIT_MS, running_browser
 from tests.processes import LiveServer, serve_env, start_server
 
 expect.set_options(timeout=WAIT_MS)
@@ -19,11 +19,8 @@ expect.set_options(timeout=WAIT_MS)
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    playwright: Playwright
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
+    with running_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -16,12 +16,10 @@ from playwright.sync_api import (
     BrowserContext,
     FrameLocator,
     Page,
-    Playwright,
     expect,
-    sync_playwright,
 )
 
-from tests.browser import DESKTOP, WAIT_MS, ShopSite, launch
+from tests.browser import DESKTOP, WAIT_MS, ShopSite, running_browser
 from tests.processes import LiveServer, serve_env, start_server
 
 expect.set_options(timeout=WAIT_MS)
@@ -40,11 +38,8 @@ def issue_token() -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    playwright: Playwright
-    with sync_playwright() as playwright:
-        browser = launch(playwright, partitioned_storage=True)
+    with running_browser(partitioned_storage=True) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

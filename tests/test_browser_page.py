@@ -23,11 +23,9 @@ from playwright.sync_api import (
     ConsoleMessage,
     Dialog,
     Page,
-    Playwright,
     Response,
     WebSocket,
     expect,
-    sync_playwright,
 )
 
 from chatbuddy.web.app import static_path
@@ -38,7 +36,7 @@ from tests.browser import (
     WAIT_MS,
     BackgroundSite,
     accessibility_violations,
-    launch,
+    running_browser,
 )
 from tests.helpers import TIMEOUT, ChatClient
 from tests.processes import LiveServer, serve_env, start_server
@@ -55,16 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = launch(playwright)
-    yield browser
-    browser.close()
+def browser() -> Iterator[Browser]:
+    with running_browser() as browser:
+        yield browser
 
 
 @pytest.fixture

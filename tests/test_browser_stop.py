@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, expect
 
-from tests.browser import DESKTOP, WAIT_MS, BackgroundSite, ShopSite, launch
+from tests.browser import DESKTOP, WAIT_MS, BackgroundSite, ShopSite, running_browser
 from tests.fake_model import FakeModel, Hold, Stream, Text, call, say
 from tests.helpers import TIMEOUT
 from tests.processes import LiveServer, serve_env, start_server
@@ -33,11 +33,8 @@ def until(predicate: Callable[[], bool], what: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    driver: Playwright
-    with sync_playwright() as driver:
-        browser = launch(driver)
+    with running_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
