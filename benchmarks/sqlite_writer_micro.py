@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chatbuddy.engine.sqlite.schema import connect, migrate
-from chatbuddy.engine.sqlite.writer import Writer, transaction
+from chatbuddy.engine.sqlite.writer import ThreadWriter, transaction
 
 DESIGNS = ("thread", "aiosqlite", "aiosqlite-each")
 INSERT = "INSERT OR REPLACE INTO messages (session_id, id, body) VALUES (?, ?, ?)"
@@ -102,7 +102,7 @@ async def drive(design: str, path: Path, concurrency: int, seconds: float) -> di
 
     close: Callable[[], Awaitable[None]]
     if design == "thread":
-        writer = Writer(connect(path, synchronous="normal"), name="micro-writer")
+        writer = ThreadWriter(connect(path, synchronous="normal"), name="micro-writer")
         writer.start()
 
         async def write_batch(rows: Rows) -> None:

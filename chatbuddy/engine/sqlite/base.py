@@ -27,7 +27,7 @@ from chatbuddy.engine.sqlite.batch import Batch, Live, delete_sessions
 from chatbuddy.engine.sqlite.checkpoints import Checkpointer
 from chatbuddy.engine.sqlite.lock import FileLock
 from chatbuddy.engine.sqlite.schema import VERSION, StoreFileError, connect, migrate, unusable
-from chatbuddy.engine.sqlite.writer import Writer
+from chatbuddy.engine.sqlite.writer import LoopWriter, ThreadWriter, Writer
 from chatbuddy.engine.store import LEASE_SECONDS
 from chatbuddy.errors import SessionNotFound, SessionReplaced, StorageUnavailable
 from chatbuddy.records import SessionRecord, utcnow
@@ -125,7 +125,11 @@ class StoreBase:
         if 0 < found < VERSION:
             log.info("migrated %s from schema version %d to %d", self.path, found, VERSION)
         self._loop = asyncio.get_running_loop()
-        self._writer = Writer(connection, name="chatbuddy-sqlite-writer")
+        self._writer = (
+            LoopWriter(connection)
+            if self._synchronous == "normal"
+            else ThreadWriter(connection, name="chatbuddy-sqlite-writer")
+        )
         self._writer.start()
         self._checkpointer = Checkpointer(copier, self.path)
         self._checkpointer.start()

@@ -16,6 +16,7 @@ an indexed look-up of at most one page. docs/storage.md has the whole story.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -162,6 +163,7 @@ class SQLiteStore(HandoffStore):
             if stale:
                 await self._remove(stale)
                 removed += len(stale)
+                await asyncio.sleep(0)  # chat messages go between the batches
             if len(stale) < RETENTION_BATCH:
                 return removed
 
