@@ -125,6 +125,8 @@ async def test_history_is_capped_but_counts_every_message(engine: Engine) -> Non
     messages, _ = await engine.store.history("s1", after=None, limit=100)
     assert len(messages) == HISTORY_LIMIT
     assert messages[0].content == "m2"
+    paged, _ = await engine.store.history("s1", after=0, limit=100)
+    assert paged == messages
     stored = await engine.store.get_session("s1")
     assert stored is not None
     assert stored.message_count == HISTORY_LIMIT + 2

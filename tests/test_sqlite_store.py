@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chatbuddy.engine.sqlite import MIGRATIONS, VERSION, SQLiteStore, StoreFileError
+from chatbuddy.engine.sqlite import MIGRATIONS, VERSION, SQLiteStore, StoreFileError, checkpoints
+from chatbuddy.engine.sqlite import base as sqlite_base
 from chatbuddy.engine.sqlite import store as sqlite_store
 from chatbuddy.engine.sqlite.store import RETENTION_BATCH
 from chatbuddy.errors import SessionReplaced, StorageUnavailable
@@ -56,11 +57,10 @@ async def test_the_file_is_private_and_in_wal_mode(store: SQLiteStore, database:
         assert connection.execute("PRAGMA user_version").fetchone()[0] == VERSION
 
 
-async def test_a_file_of_the_previous_schema_gets_the_hand_off_and_keeps_its_conversations(
+async def test_a_file_of_schema_3_gets_the_hand_off_and_keeps_its_conversations(
     database: Path,
 ) -> None:
-    previous = VERSION - 1  # before a person could join a conversation (migration 4)
-    assert previous == 3
+    previous = 3  # before a person could join a conversation (migration 4)
     with sqlite3.connect(database) as old:
         for version, sql in MIGRATIONS:
             if version <= previous:
@@ -105,6 +105,45 @@ async def test_a_file_of_the_previous_schema_gets_the_hand_off_and_keeps_its_con
         assert [(t.agent, t.up) for t in await store.reaction_totals()] == [("coordinator", 1)]
     finally:
         await store.close()
+
+
+async def test_a_file_of_the_previous_schema_keeps_its_messages_in_their_new_table(
+    database: Path,
+) -> None:
+    previous = VERSION - 1  # messages clustered by session (before migration 5)
+    assert previous == 4
+    with sqlite3.connect(database) as old:
+        for version, sql in MIGRATIONS:
+            if version <= previous:
+                old.executescript(sql)
+        old.execute(f"PRAGMA user_version = {previous}")
+        for sid in ("a", "b"):
+            old.execute(
+                "INSERT INTO sessions VALUES (?, NULL, ?, '{}', 1700000000.5, 1700000000.5, "
+                "1700000001.25, 2, 2, 2, 'abcdef012345')",
+                (sid, record(token="tok").token_hash),
+            )
+            for number, body in enumerate([user_message(f"hello {sid}"), reply(2, 1, "hi!")], 1):
+                old.execute(
+                    "INSERT INTO messages VALUES (?, ?, ?)",
+                    (sid, number, body.model_copy(update={"id": number}).model_dump_json()),
+                )
+
+    store = make_store(database, retention=None)
+    await store.start()
+    try:
+        for sid in ("a", "b"):
+            messages, _ = await store.history(sid, after=None, limit=10, touch=False)
+            assert [(m.id, m.content) for m in messages] == [(1, f"hello {sid}"), (2, "hi!")]
+        fresh = await store.add_user_message("a", user_message("more"))
+        assert (fresh.message.id, fresh.reply_id) == (3, 4)
+        assert [sid for sid, _ in await store.erase(session_id="b")] == ["b"]
+    finally:
+        await store.close()
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == VERSION
+        rows = connection.execute("SELECT session_id, id FROM messages ORDER BY n").fetchall()
+        assert rows == [("a", 1), ("a", 2), ("a", 3)]
 
 
 async def test_a_file_of_schema_2_is_migrated_with_its_conversations(database: Path) -> None:
@@ -384,22 +423,70 @@ async def test_an_open_tab_keeps_a_kept_session_live_and_only_live_ones_count(
         await store.close()
 
 
-async def test_open_tabs_activity_is_written_in_small_transactions_chat_commits_between(
+async def test_sessions_rows_are_written_in_small_transactions_chat_commits_between(
     store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_store, "KEEP_ALIVE_BATCH", 5)
+    monkeypatch.setattr(sqlite_base, "ROWS_BATCH", 5)
     for n in range(11):
         await store.create_session(record(f"s{n}"))
     pairs = [(f"s{n}", (await store.get_session(f"s{n}")).incarnation) for n in range(11)]  # type: ignore[union-attr]
-    keeping = asyncio.create_task(store.keep_alive(pairs))
-    await asyncio.sleep(0)  # it marks every session active and writes the first five
+    assert await store.keep_alive(pairs) == []  # activity in memory at once
+    listing = asyncio.create_task(store.list_sessions(offset=0, limit=20))
+    await asyncio.sleep(0)  # it writes the first five rows before it reads
     await store.add_user_message("s10", user_message("meanwhile"))
-    assert not keeping.done()  # the message did not wait for all eleven
-    assert await keeping == []
-    listed, total = await store.list_sessions(offset=0, limit=20)
+    assert not listing.done()  # the message did not wait for all eleven
+    listed, total = await listing
     assert total == 11
     kept = {r.session_id: r.last_activity for r in listed}
     assert all(kept[sid] == store._live[sid].record.last_activity for sid, _ in pairs)
+
+
+async def test_messages_past_the_history_limit_leave_the_file_with_the_next_rows(
+    store: SQLiteStore, database: Path
+) -> None:
+    await store.create_session(record())
+    for n in range(60):  # the limit is 50
+        await store.add_user_message("s1", user_message(f"m{n}"))
+    history, _ = await store.history("s1", after=0, limit=100)
+    assert [m.content for m in history] == [f"m{n}" for n in range(10, 60)]
+    await store.list_sessions(offset=0, limit=1)  # writes the rows that are behind
+    with sqlite3.connect(database) as connection:
+        kept = connection.execute("SELECT count(*) FROM messages").fetchone()[0]
+    assert kept == 50
+
+
+async def test_a_session_row_a_crash_left_behind_its_messages_is_caught_up_from_them(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows are written a second after their messages; the crash comes before that.
+    monkeypatch.setattr(sqlite_base, "ROWS_EVERY", 3600.0)
+    monkeypatch.setattr(checkpoints, "EVERY", 3600.0)
+    store = make_store(database)
+    await store.start()
+    try:
+        await store.create_session(record())
+        await store.add_user_message("s1", user_message("answered", "c-1"))
+        await store.add_reply("s1", reply(2, 1, "here you are"))
+        await store.add_user_message("s1", user_message("cut off", "c-2"))
+        crashed = tmp_path / "crashed"
+        crashed.mkdir()
+        for name in ("chat.db", "chat.db-wal"):  # what the disk holds after a kill -9
+            (crashed / name).write_bytes((database.parent / name).read_bytes())
+    finally:
+        await store.close()
+
+    restarted = make_store(crashed / "chat.db")
+    await restarted.start()
+    try:
+        listed, _ = await restarted.list_sessions(offset=0, limit=10)
+        assert [(r.message_count, r.last_message_id) for r in listed] == [(3, 3)]
+        # The reply to the message cut off keeps its id; new messages come after it.
+        orphan = await restarted.add_user_message("s1", user_message("cut off", "c-2"))
+        assert (orphan.resent, orphan.reply_id) == (True, 4)
+        after = await restarted.add_user_message("s1", user_message("and then"))
+        assert (after.message.id, after.reply_id) == (5, 6)
+    finally:
+        await restarted.close()
 
 
 async def test_the_count_of_live_sessions_is_reused_briefly_and_counts_new_ones(

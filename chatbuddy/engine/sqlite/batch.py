@@ -45,7 +45,8 @@ class Batch:
     messages: list[tuple[str, int, str]] = field(default_factory=list)
     seen: list[tuple[str, str, int]] = field(default_factory=list)
     seen_trims: list[tuple[str, int]] = field(default_factory=list)
-    # Sessions whose row changed; their state is written as it is when sealed.
+    # Sessions whose row is written with this batch, as it is when sealed, and
+    # whose oldest messages past the history limit are dropped with it.
     dirty: dict[str, Live] = field(default_factory=dict)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
@@ -54,9 +55,9 @@ class Batch:
 
     def seal(self, history_limit: int) -> Sealed:
         """The rows to write, taken now (the sessions' state goes on changing)."""
-        updates, trims = [], []
+        updates = [rows.update_row(live.record, live.seq) for live in self.dirty.values()]
+        trims = []
         for live in self.dirty.values():
-            updates.append(rows.update_row(live.record, live.seq))
             if live.kept > history_limit:
                 sid = live.record.session_id
                 trims.append((sid, sid, live.kept - history_limit))
@@ -93,6 +94,20 @@ class Sealed:
         ):
             if values:
                 connection.executemany(sql, values)
+
+
+def catch_up_rows(connection: sqlite3.Connection) -> int:
+    """Bring every session row that is behind its messages up to date (after a crash:
+    rows are written after the messages they count); how many were."""
+    updates = []
+    for (session_id,) in connection.execute(rows.SELECT_BEHIND).fetchall():
+        record, seq, _, _ = rows.caught_up(
+            connection.execute(rows.SELECT_SESSION, (session_id,)).fetchone()
+        )
+        updates.append(rows.update_row(record, seq))
+    if updates:
+        transaction(connection, lambda: connection.executemany(rows.UPDATE_SESSION, updates))
+    return len(updates)
 
 
 def delete_sessions(session_ids: list[str], connection: sqlite3.Connection) -> None:

@@ -22,12 +22,21 @@ UPDATE_SESSION = (
     "UPDATE sessions SET connected_at = ?, last_activity = ?, message_count = ?, "
     "last_message_id = ?, seq = ? WHERE session_id = ?"
 )
-#: A session's row and how many messages it keeps.
+#: A session's row, how many messages it keeps, how many of them its row does not
+#: count yet and the newest of them (rows are written after their messages: base.py).
 SELECT_SESSION = (
     "SELECT session_id, user_id, token_hash, client_info, created_at, connected_at, "
     "last_activity, message_count, last_message_id, incarnation, seq, "
-    "(SELECT count(*) FROM messages m WHERE m.session_id = s.session_id) "
+    "(SELECT count(*) FROM messages m WHERE m.session_id = s.session_id), "
+    "(SELECT count(*) FROM messages m WHERE m.session_id = s.session_id "
+    "AND m.id > coalesce(s.last_message_id, 0)), "
+    "(SELECT body FROM messages m WHERE m.session_id = s.session_id ORDER BY m.id DESC LIMIT 1) "
     "FROM sessions s WHERE session_id = ?"
+)
+#: Sessions whose row is behind their messages (after a crash).
+SELECT_BEHIND = (
+    "SELECT session_id FROM sessions s WHERE EXISTS (SELECT 1 FROM messages m "
+    "WHERE m.session_id = s.session_id AND m.id > coalesce(s.last_message_id, 0))"
 )
 #: Live sessions, most recently active first: (deadline, limit, offset).
 LIST_LIVE = (
@@ -116,6 +125,23 @@ def record_of(row: tuple[Any, ...]) -> SessionRecord:
         last_message_id=last_id,
         incarnation=incarnation,
     )
+
+
+def caught_up(row: tuple[Any, ...]) -> tuple[SessionRecord, int, int, bool]:
+    """From a SELECT_SESSION row: the record, the last id handed out and the messages
+    kept, counting the messages its row does not count yet; and whether it did not.
+
+    The next ids follow the newest message, and a user message's reply keeps the id
+    after it (a resend is answered under it), as if the row had been written.
+    """
+    record, seq, kept, unwritten, newest = record_of(row), row[10], row[11], row[12], row[13]
+    if not unwritten or newest is None:
+        return record, seq, kept, False
+    last = message_of(newest)
+    record.message_count += unwritten
+    record.last_message_id = last.id
+    record.last_activity = max(record.last_activity, last.timestamp)
+    return record, max(seq, last.id + (last.role == "user")), kept, True
 
 
 def message_of(body: str) -> StoredMessage:

@@ -109,6 +109,26 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        5,
+        """
+        -- Messages in the order they arrive, found by session through an index. A
+        -- commit of messages of many sessions now appends to the table's last pages
+        -- and changes one small index page per session; clustered by session, it
+        -- changed (and split) two 4 KiB table pages per message (docs/storage.md).
+        CREATE TABLE messages_in_order (
+            n          INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            id         INTEGER NOT NULL,
+            body       TEXT NOT NULL
+        );
+        INSERT INTO messages_in_order (session_id, id, body)
+            SELECT session_id, id, body FROM messages ORDER BY session_id, id;
+        DROP TABLE messages;
+        ALTER TABLE messages_in_order RENAME TO messages;
+        CREATE UNIQUE INDEX messages_of_session ON messages (session_id, id);
+        """,
+    ),
 )
 
 #: The schema version this program writes.

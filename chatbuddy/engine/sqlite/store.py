@@ -17,7 +17,6 @@ an indexed look-up of at most one page. docs/storage.md has the whole story.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -38,9 +37,6 @@ SEEN_SLACK = 100
 #: Sessions removed per retention transaction: small, so that the commits of
 #: chat messages queued behind it wait only briefly.
 RETENTION_BATCH = 20
-#: Sessions whose open tabs' activity is written per transaction: 10,000 open tabs
-#: in one took ~100 ms, which every chat message committed meanwhile waited for.
-KEEP_ALIVE_BATCH = 500
 #: Seconds a count of live sessions is reused (plus the sessions created since):
 #: counting 100,000 in the index takes 2-3 ms, too much for every new session.
 COUNT_EVERY = 1.0
@@ -88,24 +84,17 @@ class SQLiteStore(HandoffStore):
         return live.record
 
     async def keep_alive(self, sessions: Sequence[tuple[str, str]]) -> list[tuple[str, bool]]:
-        """Activity in memory at once; written KEEP_ALIVE_BATCH sessions per transaction,
-        so that chat messages commit between them. Nobody is told of these writes, so
-        a failed one is only logged (by the writer's failure handling)."""
+        """Activity in memory at once; written with the sessions' rows (every ROWS_EVERY
+        seconds, ROWS_BATCH per transaction, so that chat messages commit between)."""
         now = self._clock()
         gone: list[tuple[str, bool]] = []
-        alive: list[Live] = []
         for session_id, incarnation in sessions:
             live = self._live.get(session_id) or self._load(session_id)
             if live is None or live.record.incarnation != incarnation:
                 gone.append((session_id, live is not None))
                 continue
             live.record.last_activity = now
-            alive.append(live)
-        with contextlib.suppress(StorageUnavailable):
-            for start in range(0, len(alive), KEEP_ALIVE_BATCH):
-                for live in alive[start : start + KEEP_ALIVE_BATCH]:
-                    self._batch.dirty[live.record.session_id] = live
-                await self._settled()
+            self._behind[session_id] = live
         return gone
 
     async def count_sessions(self) -> int:
@@ -141,7 +130,7 @@ class SQLiteStore(HandoffStore):
         now = self._clock()
         idle = now - self._ttl
         for sid in [s for s, live in self._live.items() if live.record.last_activity < idle]:
-            if sid not in self._batch.dirty:
+            if sid not in self._behind:
                 del self._live[sid]
         for sid, leases in list(self._leases.items()):  # their producers died or gave up
             for reply_id in [r for r, until in leases.items() if until <= now]:
@@ -302,9 +291,9 @@ class SQLiteStore(HandoffStore):
                 incarnation,
             )
         if after is None:
-            found = self._query(_LATEST, (session_id, limit))
+            found = self._query(_LATEST, (session_id, min(limit, self._history_limit)))
             return [rows.message_of(body) for (body,) in reversed(found)], False
-        found = self._query(_AFTER, (session_id, after, limit + 1))
+        found = self._query(_AFTER, (session_id, after, limit + 1, self._history_limit - 1))
         return [rows.message_of(body) for (body,) in found[:limit]], len(found) > limit
 
     # -- helpers of sessions and history -----------------------------------------
@@ -357,5 +346,11 @@ class SQLiteStore(HandoffStore):
 _BY_USER = "SELECT session_id, incarnation FROM sessions WHERE user_id = ?"
 _SEEN = "SELECT client_message_id, message_id FROM seen WHERE session_id = ? ORDER BY message_id"
 _LATEST = "SELECT body FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"
-_AFTER = "SELECT body FROM messages WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?"
+#: (session, after, limit, history limit - 1): messages past the history limit
+#: wait for the next rows to be dropped (base.ROWS_EVERY) and are never read.
+_AFTER = (
+    "SELECT body FROM messages WHERE session_id = ?1 AND id > ?2 AND id >= coalesce("
+    "(SELECT id FROM messages WHERE session_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?4), 0) "
+    "ORDER BY id LIMIT ?3"
+)
 _BEFORE = "SELECT body FROM messages WHERE session_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
