@@ -30,13 +30,11 @@ from chatbuddy.chat.failures import client_error, session_gone
 from chatbuddy.chat.feed import EventFeed
 from chatbuddy.chat.handoff import Handoff, ReplyChoice, reply_choice
 from chatbuddy.chat.node import LocalNode
-from chatbuddy.chat.reply_outcomes import RESTARTING, agent_failure, resolve
+from chatbuddy.chat.reply_outcomes import abandon, agent_failure
 from chatbuddy.chat.reply_output import ReplyOutput, Stopped, Writing
 from chatbuddy.chat.rules import PendingMessage, StopReply
 from chatbuddy.engine import AddedMessage, SessionStore
 from chatbuddy.errors import (
-    ClientError,
-    ErrorType,
     SessionNotFound,
     StorageUnavailable,
 )
@@ -162,7 +160,8 @@ class ReplyPipeline(ReplyOutput):
         """Answer the session's queue until it is empty (``done``: run by a connection,
         set when finished)."""
         if done is not None:
-            self._hosts[session_id] = asyncio.current_task()  # type: ignore[assignment]
+            # The loop given: looking it up costs a getpid() system call on Python 3.11.
+            self._hosts[session_id] = asyncio.current_task(done.get_loop())  # type: ignore[assignment]
         queue = self._queues[session_id]
         message: PendingMessage | None = None
         try:
@@ -186,9 +185,9 @@ class ReplyPipeline(ReplyOutput):
                 del self._queues[session_id]
             else:  # cancelled at shutdown: whoever waits must not wait forever
                 for left in queue:
-                    resolve(left, ClientError(ErrorType.SHUTTING_DOWN, RESTARTING))
+                    abandon(left)
             if message is not None:
-                resolve(message, ClientError(ErrorType.SHUTTING_DOWN, RESTARTING))
+                abandon(message)
 
     async def _answer(self, message: PendingMessage) -> None:
         turn = time.perf_counter()
@@ -227,7 +226,8 @@ class ReplyPipeline(ReplyOutput):
             user_id=user_message.user_id,
             content=user_message.content,
         )
-        choice = reply_choice(added.hold, utcnow())
+        # Most sessions are held by nobody: no clock to read for them.
+        choice = ReplyChoice.ANSWER if added.hold is None else reply_choice(added.hold, utcnow())
         if choice is ReplyChoice.HELD:  # the operator answers; the sender learns it is stored
             await self._release(sid, added.reply_id)
             self._node.to_connection(message.connection_id, around.wrap(user_message))

@@ -29,6 +29,14 @@ def resolve(message: PendingMessage, outcome: StoredMessage | ClientError) -> No
         answer.set_result(outcome)
 
 
+def abandon(message: PendingMessage) -> None:
+    """Tell whoever still waits for ``message``'s reply that the server stops before it
+    (the error is made only if someone does: this runs after every message)."""
+    answer = message.answer
+    if answer is not None and not answer.done():
+        answer.set_exception(ClientError(ErrorType.SHUTTING_DOWN, RESTARTING))
+
+
 def agent_failure(agent: str, session_id: str, failed: BaseException) -> ClientError:
     """What the session is told when the agent could not answer."""
     if isinstance(failed, AgentFailed):
