@@ -555,6 +555,10 @@ def test_a_message_to_a_session_whose_id_was_taken_goes_back_to_the_composer_of_
         page = open_chat(context, node.url)
         say(page, PRICE_QUESTION)
         expect(page.locator(".msg.assistant")).to_have_count(1)
+        # After each reply the page asks for the session's info: that answer must come
+        # first, or the server meets the lost session there and closes the tab (4002)
+        # before the message below is sent, which then goes to the new session.
+        expect(page.locator("#info-count")).to_have_text("2")
         old = session_of(page)
         with own_redis.client() as client:
             client.flushall()
