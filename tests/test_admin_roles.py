@@ -14,7 +14,9 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from chatbuddy.admin_tokens import Role, TokenBook, add_token, revoke_token
-from chatbuddy.errors import ConfigurationError
+from chatbuddy.client.admin import AdminClient
+from chatbuddy.client.target import Target
+from chatbuddy.errors import AccessRefused, ConfigurationError, Conflict
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
 from chatbuddy.web.admin import AdminHandler, AdminTailHandler
@@ -262,3 +264,29 @@ async def test_a_viewer_reads_a_transcript(
     code, body = await get(http, "/api/v1/sessions/roles-1", issued[Role.VIEWER])
     assert code == 200
     assert [m["role"] for m in body["messages"]] == ["user", "assistant"]
+
+
+async def test_an_operator_token_acts_under_its_own_name_and_no_other(
+    port: int, connect: Connect, tokens_file: Path
+) -> None:
+    client = await connect("held-1")
+    await client.greeting()
+    anna = AdminClient(
+        Target(f"http://127.0.0.1:{port}", add_token(tokens_file, "Anna", Role.OPERATOR))
+    )
+    bob = AdminClient(
+        Target(f"http://127.0.0.1:{port}", add_token(tokens_file, "Bob", Role.OPERATOR))
+    )
+    taken = await anna.take("held-1", "Anna")
+    assert taken["hold"]["operator"] == "Anna"
+    # Bob's token cannot pass for Anna's, to write in her conversation or end her hold.
+    with pytest.raises(AccessRefused) as refused:
+        await bob.say("held-1", "Anna", "it is me, Anna")
+    assert "the token 'Bob' acts as 'Bob', not as 'Anna'" in refused.value.message
+    with pytest.raises(AccessRefused):
+        await bob.release("held-1", "Anna")
+    with pytest.raises(Conflict):  # as himself, he is told who holds it
+        await bob.say("held-1", "Bob", "let me")
+    # The server's own token (the machine's administrator) still names whom it acts for.
+    owner = AdminClient(Target(f"http://127.0.0.1:{port}", ADMIN_TOKEN))
+    await owner.say("held-1", "Anna", "written for Anna by the shop's owner")

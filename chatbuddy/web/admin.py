@@ -22,7 +22,7 @@ from chatbuddy.engine.store import ReactionTally
 from chatbuddy.errors import ConnectionClosed, SessionNotFound
 from chatbuddy.records import Hold, Note, SessionRecord
 from chatbuddy.text import is_valid_id
-from chatbuddy.web.auth import AdminAccess, AdminAction, bearer_token, role_for
+from chatbuddy.web.auth import Admin, AdminAccess, AdminAction, bearer_token, role_for
 from chatbuddy.web.http import JsonHandler, QuietErrors, json_error
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.protocol import iso_time
@@ -74,9 +74,11 @@ class AdminHandler(JsonHandler):
 
     _access: AdminAccess
     actions: ClassVar[dict[str, AdminAction]] = {"GET": AdminAction.READ_SESSIONS}
+    #: Whose token the request carries; set by prepare() (None: refused there).
+    admin: Admin | None = None
 
     def prepare(self) -> None:
-        self._access.admit(self, action=self.actions.get(self.request.method or "GET"))
+        self.admin = self._access.admit(self, action=self.actions.get(self.request.method or "GET"))
 
 
 class StatsHandler(AdminHandler):

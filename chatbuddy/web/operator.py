@@ -22,7 +22,7 @@ from chatbuddy.errors import HeldByAnother, NotHolding, SessionNotFound, Storage
 from chatbuddy.records import utcnow
 from chatbuddy.text import is_valid_id, operator_name, operator_text
 from chatbuddy.web.admin import AdminHandler, hold_summary, note_summary, session_summary
-from chatbuddy.web.auth import AdminAccess, AdminAction
+from chatbuddy.web.auth import SERVER_TOKEN_NAME, AdminAccess, AdminAction
 from chatbuddy.web.http import json_error
 from chatbuddy.wire.protocol import iso_time
 
@@ -54,8 +54,20 @@ class OperatorHandler(AdminHandler):
         return document
 
     def operator(self, document: dict[str, Any]) -> str:
-        """The operator's display name, from the body or ``?operator=``."""
+        """Who acts, as the customer sees them. A token of the tokens file is one
+        person's and acts under its own name (so no operator can hold, write or
+        release as another); the server's own admin token names the operator in the
+        body or ``?operator=``."""
         raw = document.get("operator", self.get_query_argument("operator", None))
+        admin = self.admin
+        if admin is not None and admin.name != SERVER_TOKEN_NAME:
+            if raw is not None and raw != admin.name:
+                raise tornado.web.HTTPError(
+                    403,
+                    reason=f"the token {admin.name!r} acts as {admin.name!r}, not as {raw!r}: "
+                    f"give that name (chatbuddy takeover --as {admin.name}) or none",
+                )
+            return self.checked(operator_name, admin.name)
         if not isinstance(raw, str):
             raise tornado.web.HTTPError(400, reason="say who you are: give 'operator' (a name)")
         return self.checked(operator_name, raw)

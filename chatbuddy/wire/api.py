@@ -223,7 +223,12 @@ class ChatReply(_Body):
 class OperatorRequest(BaseModel):
     """An operator's request: who they are (a display name; the token is the proof)."""
 
-    operator: str = Field(description="The operator's name, shown to the customer.")
+    operator: str | None = Field(
+        default=None,
+        description="The operator's name, shown to the customer. A token of the tokens "
+        "file acts under its own name: leave this out or give that name (any other is "
+        "refused with 403). The server's own admin token must name the operator.",
+    )
 
 
 class OperatorText(OperatorRequest):
