@@ -94,6 +94,7 @@ def counted(command: list[str], options: list[str], messages: int, text: str, fo
     help="Where the server keeps sessions (sqlite: a file in a temporary folder).",
 )
 @click.option("--audit", is_flag=True, help="With the audit log on (to a temporary file).")
+@click.option("--no-metrics", is_flag=True, help="With the Prometheus metrics off.")
 @click.option(
     "--limits-checked",
     is_flag=True,
@@ -112,6 +113,7 @@ def main(
     message: str,
     store: str,
     audit: bool,
+    no_metrics: bool,
     limits_checked: bool,
     n1: int,
     n2: int,
@@ -129,11 +131,19 @@ def main(
             options += [setting.flag, UNREACHED if limits_checked else setting.value]
         if audit:
             options += ["--audit-log", str(Path(tmp) / "audit.jsonl")]
+        if no_metrics:
+            options += ["--no-metrics"]
         first = counted(command, options, n1, message, Path(tmp))
         second = counted(command, options, n2, message, Path(tmp))
     per_message = (second - first) / (n2 - n1)
     what = " ".join(
-        [agent, store, *(["audit"] if audit else []), *(["limits"] if limits_checked else [])]
+        [
+            agent,
+            store,
+            *(["audit"] if audit else []),
+            *(["no-metrics"] if no_metrics else []),
+            *(["limits"] if limits_checked else []),
+        ]
     )
     click.echo(f"{what}: {per_message:,.0f} instructions per chat message ({n1} vs {n2})")
 
