@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatbuddy.engine.sqlite import rows
+from chatbuddy.engine.sqlite import handoff, rows
 from chatbuddy.engine.sqlite.writer import transaction
 from chatbuddy.records import SessionRecord
 
@@ -45,6 +45,9 @@ class Batch:
     messages: list[tuple[str, int, str]] = field(default_factory=list)
     seen: list[tuple[str, str, int]] = field(default_factory=list)
     seen_trims: list[tuple[str, int]] = field(default_factory=list)
+    # Changes to the reaction totals (agent, route or '', up, down), with the
+    # reactions in ``messages`` that make them.
+    tallies: list[tuple[str, str, int, int]] = field(default_factory=list)
     # Sessions whose row is written with this batch, as it is when sealed, and
     # whose oldest messages past the history limit are dropped with it.
     dirty: dict[str, Live] = field(default_factory=dict)
@@ -62,7 +65,9 @@ class Batch:
                 sid = live.record.session_id
                 trims.append((sid, sid, live.kept - history_limit))
                 live.kept = history_limit
-        return Sealed(self.created, self.messages, self.seen, trims, self.seen_trims, updates)
+        return Sealed(
+            self.created, self.messages, self.seen, trims, self.seen_trims, self.tallies, updates
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,7 @@ class Sealed:
     seen: list[tuple[str, str, int]]
     trims: list[tuple[str, str, int]]
     seen_trims: list[tuple[str, int]]
+    tallies: list[tuple[str, str, int, int]]
     updates: list[tuple[Any, ...]]
 
     def write(self, connection: sqlite3.Connection) -> None:
@@ -90,6 +96,7 @@ class Sealed:
             (rows.INSERT_SEEN, self.seen),
             (rows.TRIM_MESSAGES, self.trims),
             (rows.TRIM_SEEN, self.seen_trims),
+            (handoff.COUNT_REACTION, self.tallies),
             (rows.UPDATE_SESSION, self.updates),
         ):
             if values:

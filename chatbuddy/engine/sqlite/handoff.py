@@ -88,16 +88,9 @@ def add_note(session_id: str, note: Note, keep: int, connection: sqlite3.Connect
     transaction(connection, statements)
 
 
-def count_reaction(
-    agent: str, route: str | None, up: int, down: int, connection: sqlite3.Connection
-) -> None:
-    """In the writer thread: add ``up`` and ``down`` (each -1, 0 or 1) to the totals."""
-    transaction(
-        connection,
-        lambda: connection.execute(
-            "INSERT INTO reaction_totals (agent, route, up, down) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (agent, route) DO UPDATE SET up = up + excluded.up, "
-            "down = down + excluded.down",
-            (agent, route or "", up, down),
-        ),
-    )
+#: Adds to a reaction total (agent, route or '', up, down; each -1, 0 or 1).
+COUNT_REACTION = (
+    "INSERT INTO reaction_totals (agent, route, up, down) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (agent, route) DO UPDATE SET up = up + excluded.up, "
+    "down = down + excluded.down"
+)

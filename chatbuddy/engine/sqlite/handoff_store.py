@@ -147,15 +147,16 @@ class HandoffStore(StoreBase):
         self._changed(live)
         before = message.reaction
         changed = message.model_copy(update={"reaction": reaction})
-        self._batch.messages.append((session_id, message_id, changed.model_dump_json()))
-        await self._committed()
         who, route = (
             (OPERATOR_AGENT, None) if message.role == "operator" else (agent, message.agent)
         )
         up = (reaction == "up") - (before == "up")
         down = (reaction == "down") - (before == "down")
+        # The reaction and the totals it changes in one transaction: both or neither.
+        self._batch.messages.append((session_id, message_id, changed.model_dump_json()))
         if up or down:
-            await self._write(functools.partial(handoff.count_reaction, who, route, up, down))
+            self._batch.tallies.append((who, route or "", up, down))
+        await self._committed()
         return Reacted(message_id, before, reaction, who, route)
 
     async def reaction_totals(self) -> list[ReactionTally]:
