@@ -7,6 +7,7 @@ import secrets
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import click
 from rich.console import Console
@@ -42,6 +43,15 @@ from .target import identifier, target_options
 @file_option("--session-token-file", "CHATBUDDY_SESSION_TOKEN_FILE", "the session token")
 @click.option("--user", "user_id", callback=identifier, help="User id to connect as.")
 @click.option(
+    "--identity",
+    envvar="CHATBUDDY_IDENTITY",
+    show_envvar=True,
+    help="The customer's signed identity: a JWT the shop's site issued, which the server "
+    "checks (serve --jwt-secret-file or --jwt-keys). Visible to other local users in `ps`: "
+    "prefer --identity-file or the environment variable.",
+)
+@file_option("--identity-file", "CHATBUDDY_IDENTITY_FILE", "the signed identity")
+@click.option(
     "--repeat",
     type=click.IntRange(1, 100_000),
     default=1,
@@ -62,6 +72,8 @@ def send(
     session_token: str | None,
     session_token_file: str | None,
     user_id: str | None,
+    identity: str | None,
+    identity_file: str | None,
     repeat: int,
     interactive: bool,
     as_json: bool,
@@ -75,6 +87,7 @@ def send(
     Examples:
       chatbuddy send "Mennyi az ára a Samsung Galaxy S24-nek?"
       chatbuddy send --session web-1234 --session-token-file t.txt "Where is 10042?"
+      chatbuddy send --identity-file anna.jwt "Where is my order 10042?"
       chatbuddy send --repeat 50 "hello"        # latency summary
       chatbuddy send --json "hello" | jq .reply.content
       chatbuddy send -i                           # a chat prompt
@@ -93,15 +106,25 @@ def send(
     )
     if session_token and not session_id:
         raise click.UsageError("--session-token needs --session")
+    signed = resolve(identity, identity_file, option="--identity", twin="--identity-file")
     sid = session_id or f"cli-{secrets.token_hex(4)}"
-    aio.run(_send(target, sid, session_token, user_id, text, repeat, interactive, as_json))
+    who = _Who(session_token, user_id, signed)
+    aio.run(_send(target, sid, who, text, repeat, interactive, as_json))
+
+
+@dataclass(frozen=True)
+class _Who:
+    """Who the chat client is: a session's token, a user id label, a signed identity."""
+
+    session_token: str | None
+    user_id: str | None
+    identity: str | None
 
 
 async def _send(
     target: Target,
     sid: str,
-    session_token: str | None,
-    user_id: str | None,
+    who: _Who,
     text: str | None,
     repeat: int,
     interactive: bool,
@@ -109,9 +132,13 @@ async def _send(
 ) -> None:
     out = Console(highlight=False)
     notes = Console(stderr=True, highlight=False)
-    socket = await ChatSocket.connect(target, sid, user_id=user_id, session_token=session_token)
+    socket = await ChatSocket.connect(
+        target, sid, user_id=who.user_id, session_token=who.session_token, identity=who.identity
+    )
     try:
         greeting = await socket.greeting()
+        if who.identity is not None:
+            notes.print(Text.assemble("signed in as ", safe(greeting["user_id"])), style="dim")
         if greeting["resumed"]:
             notes.print(f"session {sid} (resumed)", style="dim")
         else:

@@ -3,7 +3,11 @@ checked before the upgrade, and closes the connection when it expires."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -319,3 +323,39 @@ def test_a_short_secret_is_a_one_line_error_with_exit_code_3(tmp_path: Path) -> 
     assert result.exit_code == 3
     assert "HS256 needs at least 32" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_chatbuddy_send_offers_a_signed_identity_read_from_a_file(
+    port: int, tmp_path: Path
+) -> None:
+    token = sign("anna")
+    identity = tmp_path / "anna.jwt"
+    identity.write_text(token + "\n")
+    identity.chmod(0o600)
+    sent = await _chatbuddy("send", "--url", f"http://127.0.0.1:{port}", "--identity-file",
+                            str(identity), "hello")  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert "signed in as anna" in sent.stderr
+    assert token not in sent.stdout + sent.stderr
+
+
+async def test_chatbuddy_send_with_a_forged_identity_is_told_why_in_one_line(port: int) -> None:
+    sent = await _chatbuddy(
+        "send", "--url", f"http://127.0.0.1:{port}", "hello",
+        CHATBUDDY_IDENTITY=sign("anna", key="not-the-shops-secret-0123456789abcdef"),
+    )  # fmt: skip
+    assert sent.returncode != 0
+    assert "identity" in sent.stderr
+    assert "Traceback" not in sent.stderr
+
+
+async def _chatbuddy(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``chatbuddy ARGS`` in a process of its own (the server runs on this loop)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatbuddy", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(child.communicate(), TIMEOUT)
+    assert child.returncode is not None
+    return subprocess.CompletedProcess(args, child.returncode, out.decode(), err.decode())

@@ -21,6 +21,12 @@ def failure(error: Exception, target: Target) -> ClientFailure:
         return ServerUnreachable(target.url)
     code = error.code
     kind, message = error_body(error)
+    if code == 401 and kind is not None and kind.startswith("identity_"):
+        message = (
+            f"{target.url} refused the customer's signed identity ({message}); "
+            "give one the shop's site issued, with --identity-file or CHATBUDDY_IDENTITY"
+        )
+        return AccessRefused(message, status=code, error_type=kind)
     if code == 401:
         message = (
             f"{target.url} refused the admin token ({message}); "
