@@ -2,7 +2,7 @@
 
 Every route is documented (or is a page, an asset or a socket), every live
 answer matches the model its schema was made from, every message type is in
-protocol.py, docs/protocol.md and asyncapi.json, and /docs renders in Chromium
+the wire models, docs/protocol.md and asyncapi.json, and /docs renders in Chromium
 offline, under the page's CSP.
 """
 
@@ -24,8 +24,8 @@ from pydantic import BaseModel
 from chatbuddy.server import Server
 from chatbuddy.wire import api
 from chatbuddy.wire.asyncapi import client_models, event_models, server_models, wire_type
+from chatbuddy.wire.client_frames import CLIENT_MESSAGE_TYPES
 from chatbuddy.wire.events import EVENT_TYPES
-from chatbuddy.wire.protocol import CLIENT_MESSAGE_TYPES
 from tests.browser import WAIT_MS, launch
 from tests.conftest import ADMIN_TOKEN, Connect, Http
 from tests.processes import LiveServer, serve_env, start_server
@@ -62,7 +62,7 @@ async def test_openapi_json_is_a_valid_openapi_document(http: Http) -> None:
 
 
 def test_every_route_is_documented_or_is_not_an_api(server: Server) -> None:
-    from chatbuddy.web.openapi import OPERATIONS
+    from chatbuddy.web.operations import OPERATIONS
 
     documented = {re.sub(r"\{[^}]+\}", "s1", o.path): o for o in OPERATIONS}
     router = server.app.wildcard_router
@@ -210,7 +210,7 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
 def test_docs_renders_every_operation_offline_under_the_pages_csp(
     browser: Browser, live: LiveServer
 ) -> None:
-    from chatbuddy.web.openapi import OPERATIONS
+    from chatbuddy.web.operations import OPERATIONS
 
     page = browser.new_page()
     page.set_default_timeout(WAIT_MS)
