@@ -8,7 +8,8 @@ import pytest
 from tornado.websocket import websocket_connect
 
 from chatbuddy.settings import Settings
-from chatbuddy.wire.protocol import MAX_CONTENT_CHARS, parse_server_message
+from chatbuddy.wire.client_frames import MAX_CONTENT_CHARS
+from chatbuddy.wire.server_frames import parse_server_message
 from chatbuddy.wire.subprotocol import SUBPROTOCOL
 from tests.builders import ENGINE_KINDS, unlimited
 from tests.conftest import Connect, Http

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chatbuddy.errors import ClientError, ErrorType
-from chatbuddy.wire.protocol import (
+from chatbuddy.wire.client_frames import (
     MAX_CONTENT_CHARS,
     ChatMessage,
     HistoryRequest,
@@ -92,7 +92,7 @@ def test_the_fast_envelope_writes_exactly_what_the_models_would() -> None:
     from pathlib import Path
     from typing import get_args
 
-    from chatbuddy.wire.protocol import ServerMessage, parse_server_message
+    from chatbuddy.wire.server_frames import ServerMessage, parse_server_message
 
     doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
     import re

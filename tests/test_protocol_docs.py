@@ -10,12 +10,8 @@ from typing import Any, get_args
 import pytest
 
 from chatbuddy.errors import ErrorType
-from chatbuddy.wire.protocol import (
-    CLIENT_MESSAGE_TYPES,
-    ServerMessage,
-    parse_client_message,
-    parse_server_message,
-)
+from chatbuddy.wire.client_frames import CLIENT_MESSAGE_TYPES, parse_client_message
+from chatbuddy.wire.server_frames import ServerMessage, parse_server_message
 
 DOC = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
 EXAMPLES = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", DOC, flags=re.S)]

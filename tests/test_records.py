@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatbuddy.records import StoredMessage, stored_message, trusted, utcnow
-from chatbuddy.wire.protocol import ChatResponseData
+from chatbuddy.wire.server_frames import ChatResponseData
 
 
 def test_a_trusted_stored_message_equals_a_validated_one_and_serializes_the_same() -> None:

@@ -1,7 +1,7 @@
 """Every frame the chat layer sends, made in one place (pure functions, no I/O).
 
 The engines store and carry these as opaque text; the wire models they are made
-from live in :mod:`chatbuddy.wire.protocol`.
+from live in :mod:`chatbuddy.wire.server_frames`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from chatbuddy.chat.sessions import Grant
 from chatbuddy.engine import FrameAround
 from chatbuddy.errors import ClientError
 from chatbuddy.records import Hold, SessionRecord, StoredMessage, trusted
-from chatbuddy.wire.protocol import (
+from chatbuddy.wire.server_frames import (
     ChatResponseChunkData,
     ChatResponseData,
     ConnectionEstablishedData,

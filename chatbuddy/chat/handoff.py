@@ -39,7 +39,7 @@ from chatbuddy.wire.events import (
     ReadEvent,
     TypingEvent,
 )
-from chatbuddy.wire.protocol import iso_time
+from chatbuddy.wire.server_frames import iso_time
 
 
 class ReplyChoice(enum.Enum):

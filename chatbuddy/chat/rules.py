@@ -19,8 +19,7 @@ from chatbuddy.chat import frames
 from chatbuddy.chat.ratelimit import TokenBucket
 from chatbuddy.errors import ClientError, ErrorType
 from chatbuddy.records import StoredMessage, utcnow
-from chatbuddy.wire.close_codes import Close
-from chatbuddy.wire.protocol import (
+from chatbuddy.wire.client_frames import (
     Cancel,
     ChatMessage,
     HandoffRequest,
@@ -32,6 +31,7 @@ from chatbuddy.wire.protocol import (
     Typing,
     parse_client_message,
 )
+from chatbuddy.wire.close_codes import Close
 
 
 @dataclass(slots=True)

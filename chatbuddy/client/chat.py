@@ -1,7 +1,7 @@
 """A chat connection, as the page opens one: the CLI's `send`, the tests, any script.
 
 Every frame received is checked against the protocol's models
-(:func:`chatbuddy.wire.protocol.parse_server_message`), so a client of this
+(:func:`chatbuddy.wire.server_frames.parse_server_message`), so a client of this
 module notices a server that strays from docs/protocol.md.
 """
 
@@ -22,7 +22,7 @@ from chatbuddy.backoff import Backoff
 from chatbuddy.client.http import CONNECT_TIMEOUT, open_socket
 from chatbuddy.client.target import Target
 from chatbuddy.errors import ClientFailure, Disconnected
-from chatbuddy.wire.protocol import parse_server_message
+from chatbuddy.wire.server_frames import parse_server_message
 from chatbuddy.wire.subprotocol import offer
 
 #: A frame the server sent, decoded from JSON (after validation against the models).

@@ -25,7 +25,7 @@ from chatbuddy.text import is_valid_id
 from chatbuddy.web.auth import Admin, AdminAccess, AdminAction, bearer_token, role_for
 from chatbuddy.web.http import JsonHandler, QuietErrors, json_error
 from chatbuddy.wire.close_codes import Close
-from chatbuddy.wire.protocol import iso_time
+from chatbuddy.wire.server_frames import iso_time
 
 MAX_PAGE = 500
 #: How often an open tail checks that its token is still valid, in seconds.

@@ -25,7 +25,7 @@ from chatbuddy.records import ClientInfo
 from chatbuddy.text import is_valid_id
 from chatbuddy.web.http import JsonHandler, json_error
 from chatbuddy.wire.api import ChatReply, ChatRequest
-from chatbuddy.wire.protocol import parse_client_message
+from chatbuddy.wire.client_frames import parse_client_message
 
 #: The header that carries a session's token, both ways.
 TOKEN_HEADER = "X-Session-Token"  # noqa: S105 (a header's name, not a secret)

@@ -24,7 +24,7 @@ from chatbuddy.text import is_valid_id, operator_name, operator_text
 from chatbuddy.web.admin import AdminHandler, hold_summary, note_summary, session_summary
 from chatbuddy.web.auth import SERVER_TOKEN_NAME, AdminAccess, AdminAction
 from chatbuddy.web.http import json_error
-from chatbuddy.wire.protocol import iso_time
+from chatbuddy.wire.server_frames import iso_time
 
 #: Most sessions `GET /api/v1/handoffs` lists.
 MAX_WAITING = 500

@@ -1,8 +1,9 @@
 """The WebSocket protocol as an AsyncAPI 3.0 document, made from the wire models.
 
 Served as ``/asyncapi.json``. Every message's payload schema is generated from
-the pydantic model that validates it (:mod:`chatbuddy.wire.protocol` for the
-chat socket, :mod:`chatbuddy.wire.events` for the admin tail), so the models,
+the pydantic model that validates it (:mod:`chatbuddy.wire.client_frames` and
+:mod:`chatbuddy.wire.server_frames` for the chat socket,
+:mod:`chatbuddy.wire.events` for the admin tail), so the models,
 docs/protocol.md (whose examples are checked against both) and this document
 cannot drift apart. Pure: no I/O.
 """
@@ -14,9 +15,10 @@ from typing import Any, get_args
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from chatbuddy.wire.client_frames import ClientMessage
 from chatbuddy.wire.close_codes import Close
 from chatbuddy.wire.events import AdminEvent
-from chatbuddy.wire.protocol import PROTOCOL_VERSION, ClientMessage, ServerMessage
+from chatbuddy.wire.server_frames import PROTOCOL_VERSION, ServerMessage
 from chatbuddy.wire.subprotocol import SUBPROTOCOL, TOKEN_PREFIX
 
 _SCHEMAS = "#/components/schemas/{model}"
