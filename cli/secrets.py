@@ -39,8 +39,21 @@ def resolve(given: str | None, source: str | None, *, option: str, twin: str) ->
     if given is not None and source is not None:
         raise click.UsageError(f"give {option} or {twin}, not both")
     if source is None:
-        return given
+        return None if given is None else _one_word(given, option)
     return read_secret(source, twin)
+
+
+def _one_word(secret: str, option: str) -> str:
+    """``secret`` without the blanks around it (a variable set from a file may end in a
+    line break); one that is empty or has blanks or control characters inside is
+    refused here, not sent in a header the HTTP client would refuse."""
+    secret = secret.strip()
+    if not secret or any(c.isspace() or not c.isprintable() for c in secret):
+        raise click.BadParameter(
+            "expected one word without spaces, line breaks or control characters",
+            param_hint=option,
+        )
+    return secret
 
 
 def read_secret(source: str, option: str) -> str:
@@ -64,12 +77,11 @@ def read_secret(source: str, option: str) -> str:
                 err=True,
             )
         where = source
-    secret = text.strip()
-    if not secret:
+    if not text.strip():
         raise click.BadParameter(
             f"{where} holds no secret (its first line is empty)", param_hint=option
         )
-    return secret
+    return _one_word(text, option)
 
 
 def _reason(exc: Exception) -> str:

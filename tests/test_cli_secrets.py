@@ -103,6 +103,24 @@ def test_a_secret_given_both_ways_is_refused(server: LiveServer, tmp_path: Path)
     assert "not both" in result.stderr
 
 
+def test_a_token_variable_ending_in_a_line_break_works(server: LiveServer, tmp_path: Path) -> None:
+    # As `CHATBUDDY_ADMIN_TOKEN` arrives from an env file or a secrets store.
+    server_env = {**server.env, "CHATBUDDY_ADMIN_TOKEN": ADMIN_TOKEN + "\n"}
+    result = cli(LiveServer(server.url, server.port, server_env, server.process), "stats",
+                 "--json", runtime=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("token", ["two words", "line\nbreak", "tab\there", "  "])
+def test_a_token_with_blanks_inside_is_a_usage_error_not_a_traceback(
+    server: LiveServer, tmp_path: Path, token: str
+) -> None:
+    result = cli(server, "stats", "--token", token, runtime=tmp_path)
+    assert result.returncode == 2
+    assert "one word without spaces" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_send_reads_the_session_token_from_a_file(server: LiveServer, tmp_path: Path) -> None:
     first = cli(server, "send", "--session", "secret-keeper", "Szia!")
     assert first.returncode == 0, first.stderr
