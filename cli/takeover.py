@@ -25,7 +25,7 @@ from chatbuddy.text import operator_text
 from . import aio
 from .console_input import open_reader
 from .errors import Held, Missing
-from .session_views import transcript_view
+from .session_views import transcript_line, transcript_view
 from .tail_printer import TailPrinter
 from .target import identifier, operator_option, target_options
 
@@ -93,11 +93,15 @@ class OperatorConsole:
         self._reads: asyncio.Queue[int] = asyncio.Queue()
         # Set once the operator gave the conversation back.
         self._releasing = False
+        # The newest message shown: what the event stream repeats is not shown again,
+        # and what it missed (while reconnecting) is fetched.
+        self._last_id = 0
 
     async def run(self, stream: EventStream) -> None:
         self._stream = stream
         document = await self._client.session(self._session_id)
         self._out.print(transcript_view(document), soft_wrap=True)
+        self._last_id = max((m["id"] for m in document["messages"]), default=0)
         read = [m["id"] for m in document["messages"] if m["role"] == "user"]
         if read:
             await self._mark_read(max(read))
@@ -188,8 +192,29 @@ class OperatorConsole:
                 self._printer.notice("lost the connection to the server; reconnecting")
                 self._stream.close()
                 self._stream = await self._reconnect(backoff)
+                await self._catch_up()
                 continue
             self._show(event)
+
+    async def _catch_up(self) -> None:
+        """Show what was said while the console was away: the new event stream starts
+        now, the transcript has the rest."""
+        try:
+            document = await self._client.session(self._session_id)
+        except ClientFailure as error:
+            _unless_passing(error)
+            self._printer.notice("could not fetch what was said meanwhile; see `sessions show`")
+            return
+        missed = [m for m in document["messages"] if m["id"] > self._last_id]
+        if not missed:
+            return
+        self._printer.notice(f"Said while the console was away ({len(missed)}):", style="yellow")
+        for message in missed:
+            self._out.print(transcript_line(message), soft_wrap=True)
+        self._last_id = max(m["id"] for m in missed)
+        read = [m["id"] for m in missed if m["role"] == "user"]
+        if read:
+            self._reads.put_nowait(max(read))
 
     async def _reconnect(self, backoff: Backoff) -> EventStream:
         """The event stream again once the server is back (a restart, a network blip),
@@ -225,6 +250,11 @@ class OperatorConsole:
         kind = event["type"]
         if kind == "typing" and event["state"] == "stop":
             return
+        if kind in _MESSAGES:
+            if event["message_id"] <= self._last_id:
+                return  # shown already, from the transcript
+            if kind != "reply_chunk":
+                self._last_id = event["message_id"]
         self._printer.event(event)
         if kind == "user_message":
             self._reads.put_nowait(event["message_id"])
@@ -242,6 +272,10 @@ class OperatorConsole:
                 raise Held(error.message) from None
             except ClientFailure as error:
                 self._printer.notice(f"could not renew the hold: {error.message}")
+
+
+#: Events that carry a message of the conversation (``message_id``).
+_MESSAGES = frozenset({"user_message", "operator_message", "reply_chunk", "reply_done"})
 
 
 def _unless_passing(error: ClientFailure) -> None:

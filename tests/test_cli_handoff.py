@@ -82,13 +82,22 @@ class ConsoleProcess:
         self.errors = ""
 
     @classmethod
-    async def start(cls, server: LiveServer, session_id: str, *args: str) -> ConsoleProcess:
+    async def start(
+        cls, server: LiveServer, session_id: str, *args: str, url: str | None = None
+    ) -> ConsoleProcess:
+        """The console of ``server`` (through ``url``, if given, with the server's token)."""
+        env = dict(server.env)
+        if url is not None:  # the token file is the server's port's, not the url's
+            runtime = Path(env["CHATBUDDY_RUNTIME_DIR"])
+            token = (runtime / f"admin-{server.port}.token").read_text().strip()
+            env["CHATBUDDY_ADMIN_TOKEN"] = token
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "chatbuddy", "takeover", session_id, "--url", server.url, *args,
+            sys.executable, "-m", "chatbuddy", "takeover", session_id,
+            "--url", url or server.url, *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=server.env,
+            env=env,
         )  # fmt: skip
         return cls(process)
 
@@ -287,6 +296,87 @@ async def test_the_console_outlives_a_server_restart_and_keeps_the_conversation(
             if node is not None:
                 await asyncio.to_thread(node.stop)
         redis.stop()
+
+
+async def test_after_a_network_blip_the_console_shows_what_it_missed_once(
+    server: LiveServer,
+) -> None:
+    anna = await customer(server, "blip")
+    async with Blip(server.port) as blip:
+        console = await ConsoleProcess.start(
+            server, "blip", "--as", "Anna", url=f"http://127.0.0.1:{blip.port}"
+        )
+        await console.notice("You hold the conversation")
+        await frame_of(anna, "operator_joined")
+        await anna.send(type="chat_message", session_id="blip", content="before the blip")
+        await console.line_with("before the blip")
+        blip.down()
+        await console.notice("lost the connection")
+        # Said while the console cannot hear: no event stream carries it to the console.
+        await anna.send(type="chat_message", session_id="blip", content="anyone there?")
+        await frame_of(anna, "user_message")
+        blip.up()
+        await console.notice("Reconnected; you still hold the conversation.")
+        assert "anna: anyone there?" in await console.line_with("anyone there?")
+        await anna.send(type="chat_message", session_id="blip", content="after the blip")
+        await console.line_with("after the blip")
+        assert await console.end_input() == 0, console.errors
+    shown = "".join(console.seen)
+    assert (shown.count("before the blip"), shown.count("anyone there?")) == (1, 1)
+    anna.close()
+
+
+class Blip:
+    """A TCP proxy in front of a server whose connections can be cut: down() drops
+    every connection and refuses new ones until up()."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._up = True
+        self._pipes: set[asyncio.StreamWriter] = set()
+        self._listener: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> Blip:
+        self._listener = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._listener.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.down()
+        assert self._listener is not None
+        self._listener.close()
+        await self._listener.wait_closed()
+
+    def down(self) -> None:
+        self._up = False
+        for writer in self._pipes:
+            writer.transport.abort()
+        self._pipes.clear()
+
+    def up(self) -> None:
+        self._up = True
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._up:
+            writer.transport.abort()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self._target_port
+        )
+        self._pipes.update((writer, upstream_writer))
+        await asyncio.gather(
+            _pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True
+        )
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.transport.abort()
 
 
 def test_every_operator_command_explains_itself(server: LiveServer) -> None:
