@@ -49,7 +49,8 @@ def takeover(target: Target, session_id: str, operator: str) -> None:
     to the customer or the assistant); /release or Ctrl-D gives the conversation
     back. If the console goes away without releasing, the hold lasts the server's
     --operator-grace (2 minutes), then the assistant answers again and says so.
-    If the server restarts, the console reconnects by itself and keeps the hold.
+    If the server restarts, the console reconnects by itself, keeps the hold and
+    shows what was said meanwhile.
     Exit code 7 if another operator holds it.
 
     \b
