@@ -148,7 +148,9 @@ class StoreBase:
         if 0 < found < VERSION:
             log.info("migrated %s from schema version %d to %d", self.path, found, VERSION)
         if caught_up:
-            log.info("after an unclean stop, caught up the rows of %d sessions", caught_up)
+            log.info(
+                "after an unclean stop, sessions' rows caught up from their messages: %d", caught_up
+            )
         self._loop = asyncio.get_running_loop()
         self._writer = (
             LoopWriter(connection)
