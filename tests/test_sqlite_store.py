@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -455,8 +456,68 @@ async def test_messages_past_the_history_limit_leave_the_file_with_the_next_rows
     assert kept == 50
 
 
+async def test_a_failed_write_loses_no_session_rows_and_retention_spares_the_active(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_base, "ROWS_EVERY", 3600.0)  # rows only when asked for
+    clock = FakeClock()
+    store = make_store(database, clock, retention=7 * DAY)
+    await store.start()
+    try:
+        for sid in ("s1", "other", "idle"):
+            await store.create_session(record(sid, now=clock.now))
+        clock.advance(6 * DAY)  # the customer comes back on day 6
+        await store.add_user_message("s1", user_message("day 6 question"))
+        with sqlite3.connect(database, isolation_level=None) as other_program:
+            other_program.execute("BEGIN IMMEDIATE")  # holds the write lock: a write fails
+            with pytest.raises(StorageUnavailable):
+                await store.add_user_message("other", user_message("x"))
+            other_program.execute("ROLLBACK")
+        listed, _ = await store.list_sessions(offset=0, limit=10)  # writes the rows first
+        counts = {r.session_id: r.message_count for r in listed}  # live ones: active today
+        assert counts == {"s1": 1, "other": 0}  # other's failed message is not counted
+    finally:
+        await store.close()
+    store = make_store(database, clock, retention=7 * DAY)
+    await store.start()
+    try:
+        clock.advance(1.5 * DAY)  # day 7.5: s1 was active 1.5 days ago, `idle` 7.5
+        assert await store.sweep_expired() == 1
+        assert await store.get_session("s1") is not None
+        assert await store.get_session("idle") is None
+    finally:
+        await store.close()
+
+
+async def test_a_session_read_twice_while_its_row_is_behind_keeps_its_whole_history(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_base, "ROWS_EVERY", 3600.0)  # rows only when asked for
+    store = SQLiteStore(database, session_ttl=DAY, history_limit=3, retention=None)
+    await store.start()
+    try:
+        await store.create_session(record())
+        for n in range(1, 7):  # six messages; the row and the trim to three are pending
+            await store.add_user_message("s1", user_message(f"m{n}"))
+        with sqlite3.connect(database, isolation_level=None) as other_program:
+            other_program.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StorageUnavailable):  # memory of the session is dropped
+                await store.add_user_message("s1", user_message("lost"))
+            other_program.execute("ROLLBACK")
+        await store.get_session("s1")  # read from the file, not loaded
+        rows_round = asyncio.create_task(store.list_sessions(offset=0, limit=1))
+        await asyncio.sleep(0)  # the rows round has the session's row and its trim
+        await store.add_user_message("s1", user_message("m7"))  # loads it meanwhile
+        await rows_round
+        history, _ = await store.history("s1", after=0, limit=10)
+        assert [m.content for m in history] == ["m5", "m6", "m7"]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("opened_since", [False, True], ids=["as-left", "opened-since"])
 async def test_a_session_row_a_crash_left_behind_its_messages_is_caught_up_from_them(
-    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened_since: bool
 ) -> None:
     # Rows are written a second after their messages; the crash comes before that.
     monkeypatch.setattr(sqlite_base, "ROWS_EVERY", 3600.0)
@@ -474,6 +535,10 @@ async def test_a_session_row_a_crash_left_behind_its_messages_is_caught_up_from_
             (crashed / name).write_bytes((database.parent / name).read_bytes())
     finally:
         await store.close()
+    if opened_since:  # an administrator's sqlite3 (or a backup) took the WAL into the file
+        with contextlib.closing(sqlite3.connect(crashed / "chat.db")) as look:
+            look.execute("SELECT count(*) FROM messages").fetchone()
+        assert not (crashed / "chat.db-wal").exists()
 
     restarted = make_store(crashed / "chat.db")
     await restarted.start()

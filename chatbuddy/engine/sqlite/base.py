@@ -42,7 +42,7 @@ log = logging.getLogger("chatbuddy.engine.sqlite.store")
 #: (its session's newest messages, its oldest, its row, the activity index).
 #: A crash loses none of it: the messages are committed before they are
 #: acknowledged, a row is caught up from them (rows.caught_up) when its session
-#: is next read, or at start-up for all, and reads never show messages past the
+#: is next read, or at each start for all, and reads never show messages past the
 #: limit (store.py's _AFTER).
 ROWS_EVERY = 1.0
 #: Rows per transaction: 10,000 in one took ~100 ms, which every chat message
@@ -94,6 +94,10 @@ class StoreBase:
         self._behind: dict[str, Live] = {}
         # Writes those rows; set by start().
         self._rows_task: asyncio.Task[None] | None = None
+        # session id -> the latest activity memory knew of a session whose state a
+        # failed write dropped: read again from the file (its row caught up from its
+        # messages) and written with that activity by the next rows.
+        self._recheck: dict[str, datetime] = {}
         # Sessions being erased: they read as absent until the erasure commits.
         self._erasing: set[str] = set()
         # session id -> {reply id: when its lease ends}: replies this process is
@@ -124,14 +128,14 @@ class StoreBase:
         except OSError as exc:
             raise StoreFileError(f"cannot use {self.path}: {exc.strerror}") from None
         self._lock.acquire()
-        # The WAL outlives only a process that did not close the file (a crash).
-        crashed = self.path.with_name(f"{self.path.name}-wal").exists()
         try:
             connection = connect(self.path, synchronous=self._synchronous)
             try:
                 found = migrate(connection, self.path)
                 try:
-                    caught_up = catch_up_rows(connection) if crashed else 0
+                    # Every start: a crash leaves rows behind their messages, and a
+                    # program that opened the file since may have removed the WAL.
+                    caught_up = catch_up_rows(connection)
                 except sqlite3.Error as exc:
                     raise unusable(self.path, exc) from None
                 self._reader = connect(self.path, synchronous=self._synchronous, read_only=True)
@@ -149,7 +153,7 @@ class StoreBase:
             log.info("migrated %s from schema version %d to %d", self.path, found, VERSION)
         if caught_up:
             log.info(
-                "after an unclean stop, sessions' rows caught up from their messages: %d", caught_up
+                "rows of sessions caught up with their messages (after a crash): %d", caught_up
             )
         self._loop = asyncio.get_running_loop()
         self._writer = (
@@ -219,6 +223,9 @@ class StoreBase:
     def _read_session(self, session_id: str) -> Live | None:
         if session_id in self._erasing:
             return None
+        waiting = self._behind.get(session_id)
+        if waiting is not None:  # newer than its row, and one object per session
+            return waiting
         found = self._query(rows.SELECT_SESSION, (session_id,))
         if not found:
             return None
@@ -284,11 +291,24 @@ class StoreBase:
     async def _write_rows(self) -> None:
         """Write the rows that are behind, ROWS_BATCH per transaction, so that chat
         messages commit between them."""
+        self._read_again()
         while self._behind:
             for _ in range(min(ROWS_BATCH, len(self._behind))):
                 sid, live = self._behind.popitem()
                 self._batch.dirty[sid] = live
             await self._waiter()
+
+    def _read_again(self) -> None:
+        """The sessions a failed write dropped from memory: loaded again from the file
+        (counts and ids caught up from the messages it holds), with the activity known
+        before, and behind until their rows are written."""
+        while self._recheck:
+            session_id, activity = next(iter(self._recheck.items()))
+            live = self._live.get(session_id) or self._load(session_id)  # may raise: kept
+            del self._recheck[session_id]
+            if live is not None:
+                live.record.last_activity = max(live.record.last_activity, activity)
+                self._behind[session_id] = live
 
     async def _keep_rows_up(self) -> None:
         """Every ROWS_EVERY seconds, the rows that are behind (a failure is logged by
@@ -340,6 +360,9 @@ class StoreBase:
             log.error("writing %s failed (%s); retrying with the next writes", self.path, error)
         self._failing = True
         later, self._batch = self._batch, Batch()
+        for live in [*self._behind.values(), *batch.dirty.values(), *later.dirty.values()]:
+            sid, activity = live.record.session_id, live.record.last_activity
+            self._recheck[sid] = max(activity, self._recheck.get(sid, activity))
         self._live.clear()
         self._behind.clear()
         for waiter in [*batch.waiters, *later.waiters]:
@@ -363,6 +386,7 @@ class StoreBase:
         for sid in session_ids:
             self._live.pop(sid, None)
             self._behind.pop(sid, None)
+            self._recheck.pop(sid, None)
             self._batch.dirty.pop(sid, None)
             self._leases.pop(sid, None)
         try:

@@ -59,11 +59,11 @@ class Batch:
     def seal(self, history_limit: int) -> Sealed:
         """The rows to write, taken now (the sessions' state goes on changing)."""
         updates = [rows.update_row(live.record, live.seq) for live in self.dirty.values()]
-        trims = []
+        trims: list[tuple[str, int]] = []
         for live in self.dirty.values():
             if live.kept > history_limit:
                 sid = live.record.session_id
-                trims.append((sid, sid, live.kept - history_limit))
+                trims.append((sid, history_limit - 1))
                 live.kept = history_limit
         return Sealed(
             self.created, self.messages, self.seen, trims, self.seen_trims, self.tallies, updates
@@ -77,7 +77,7 @@ class Sealed:
     created: list[tuple[Any, ...]]
     messages: list[tuple[str, int, str]]
     seen: list[tuple[str, str, int]]
-    trims: list[tuple[str, str, int]]
+    trims: list[tuple[str, int]]
     seen_trims: list[tuple[str, int]]
     tallies: list[tuple[str, str, int, int]]
     updates: list[tuple[Any, ...]]

@@ -56,10 +56,11 @@ INSERT_MESSAGE = "INSERT OR REPLACE INTO messages (session_id, id, body) VALUES 
 INSERT_SEEN = (
     "INSERT OR REPLACE INTO seen (session_id, client_message_id, message_id) VALUES (?, ?, ?)"
 )
-#: Drops a session's oldest messages: (session_id, session_id, how many).
+#: Drops a session's messages older than its newest ones: (session_id, history limit
+#: - 1). By id, not by count: doing it twice drops nothing more.
 TRIM_MESSAGES = (
-    "DELETE FROM messages WHERE session_id = ? AND id IN "
-    "(SELECT id FROM messages WHERE session_id = ? ORDER BY id LIMIT ?)"
+    "DELETE FROM messages WHERE session_id = ?1 AND id < "
+    "(SELECT id FROM messages WHERE session_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
 )
 #: Drops client message ids stored under ids below the second parameter.
 TRIM_SEEN = "DELETE FROM seen WHERE session_id = ? AND message_id < ?"
