@@ -554,6 +554,37 @@ async def test_a_session_row_a_crash_left_behind_its_messages_is_caught_up_from_
         await restarted.close()
 
 
+async def test_a_slow_reply_stored_after_a_later_message_is_counted_after_a_crash(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_base, "ROWS_EVERY", 3600.0)
+    monkeypatch.setattr(checkpoints, "EVERY", 3600.0)
+    store = make_store(database)
+    await store.start()
+    try:
+        await store.create_session(record())
+        slow = await store.add_user_message("s1", user_message("slow question"))  # 1, reply 2
+        fast = await store.add_user_message("s1", user_message("fast question"))  # 3, reply 4
+        await store.add_reply("s1", reply(4, fast.message.id, "fast answer"))
+        await store.list_sessions(offset=0, limit=1)  # the rows are written: last id 4
+        await store.add_reply("s1", reply(2, slow.message.id, "slow answer"))
+        crashed = tmp_path / "crashed"
+        crashed.mkdir()
+        for name in ("chat.db", "chat.db-wal"):
+            (crashed / name).write_bytes((database.parent / name).read_bytes())
+    finally:
+        await store.close()
+    restarted = make_store(crashed / "chat.db")
+    await restarted.start()
+    try:
+        listed, _ = await restarted.list_sessions(offset=0, limit=1)
+        history, _ = await restarted.history("s1", after=0, limit=10, touch=False)
+        assert [m.id for m in history] == [1, 2, 3, 4]
+        assert listed[0].message_count == 4
+    finally:
+        await restarted.close()
+
+
 async def test_the_count_of_live_sessions_is_reused_briefly_and_counts_new_ones(
     database: Path,
 ) -> None:

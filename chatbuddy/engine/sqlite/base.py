@@ -250,6 +250,9 @@ class StoreBase:
         record.message_count += 1
         if record.last_message_id is None or message_id > record.last_message_id:
             record.last_message_id = message_id
+        else:  # stored after a later message (a slow reply): its row commits with it, as
+            # a crash's catch-up counts only the messages after the row's last id
+            self._batch.dirty[record.session_id] = live
         record.last_activity = now
         live.kept += 1
         self._behind[record.session_id] = live
