@@ -68,6 +68,8 @@ class Role(IntEnum):
 #: The roles in order, as messages show them.
 ROLE_NAMES = " < ".join(role.label for role in Role)
 
+#: The name the audit log gives the server's own admin token; no token of the file has it.
+SERVER_TOKEN_NAME = "server-admin-token"  # noqa: S105 - a name, not a secret
 #: A token's name: what the audit log and `chatbuddy tokens list` show.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 _HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -95,6 +97,8 @@ def check_name(name: str) -> str:
         raise ConfigurationError(
             f"token name {name[:70]!r}: use 1-64 characters from A-Z a-z 0-9 _ . : @ -"
         )
+    if name == SERVER_TOKEN_NAME:
+        raise ConfigurationError(f"token name {name!r} is the server's own token's: choose another")
     return name
 
 

@@ -13,14 +13,14 @@ import tornado.web
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from chatbuddy.admin_tokens import Role, TokenBook, add_token, revoke_token
+from chatbuddy.admin_tokens import SERVER_TOKEN_NAME, Role, TokenBook, add_token, revoke_token
 from chatbuddy.client.admin import AdminClient
 from chatbuddy.client.target import Target
 from chatbuddy.errors import AccessRefused, ConfigurationError, Conflict
 from chatbuddy.server import Server
 from chatbuddy.settings import Settings
 from chatbuddy.web.admin import AdminHandler, AdminTailHandler
-from chatbuddy.web.auth import ACTION_ROLES, SERVER_TOKEN_NAME, AdminAction
+from chatbuddy.web.auth import ACTION_ROLES, AdminAction
 from tests.conftest import ADMIN_TOKEN, Connect, Http
 from tests.helpers import TIMEOUT
 
@@ -290,3 +290,20 @@ async def test_an_operator_token_acts_under_its_own_name_and_no_other(
     # The server's own token (the machine's administrator) still names whom it acts for.
     owner = AdminClient(Target(f"http://127.0.0.1:{port}", ADMIN_TOKEN))
     await owner.say("held-1", "Anna", "written for Anna by the shop's owner")
+    # Nor can he end her hold by force: that is an administrator's decision.
+    with pytest.raises(AccessRefused) as forced:
+        await bob.release("held-1", None)
+    assert "needs the role 'admin'" in forced.value.message
+    # A refusal keeps a name the HTTP status line cannot carry.
+    with pytest.raises(AccessRefused) as renamed:
+        await bob.say("held-1", "Szőke Anna", "hi")
+    assert "not as 'Szőke Anna'" in renamed.value.message
+    boss = AdminClient(
+        Target(f"http://127.0.0.1:{port}", add_token(tokens_file, "Boss", Role.ADMIN))
+    )
+    assert (await boss.release("held-1", None))["released"]["operator"] == "Anna"
+
+
+def test_no_token_of_the_file_can_take_the_servers_own_tokens_name(tokens_file: Path) -> None:
+    with pytest.raises(ConfigurationError, match="the server's own token's"):
+        add_token(tokens_file, SERVER_TOKEN_NAME, Role.OPERATOR)

@@ -17,13 +17,10 @@ from enum import StrEnum
 
 import tornado.web
 
-from chatbuddy.admin_tokens import ROLE_NAMES, Role, TokenBook
+from chatbuddy.admin_tokens import ROLE_NAMES, SERVER_TOKEN_NAME, Role, TokenBook
 from chatbuddy.audit import AuditLog
 from chatbuddy.tokens import tokens_match
 from chatbuddy.web.http import json_error
-
-#: The name the audit log gives the server's own admin token.
-SERVER_TOKEN_NAME = "server-admin-token"  # noqa: S105 - a name, not a secret
 
 
 class AdminAction(StrEnum):
@@ -68,10 +65,13 @@ def role_for(action: AdminAction | None) -> Role:
 
 @dataclass(frozen=True)
 class Admin:
-    """Who made an admin request: the token's name and its role."""
+    """Who made an admin request: the token's name and its role, and whether the token
+    is the server's own (the shop owner's on the server's machine) or one person's
+    from the tokens file."""
 
     name: str
     role: Role
+    server_token: bool = False
 
 
 class AdminAccess:
@@ -92,7 +92,7 @@ class AdminAccess:
         if given is None:
             return None
         if tokens_match(self.token, given):
-            return Admin(SERVER_TOKEN_NAME, Role.ADMIN)
+            return Admin(SERVER_TOKEN_NAME, Role.ADMIN, server_token=True)
         entry = self._book.holder(given) if self._book is not None else None
         return None if entry is None else Admin(entry.name, entry.role)
 

@@ -28,6 +28,16 @@ def json_error(
     handler.finish(json.dumps({"error": {"type": error_type, "message": message}}))
 
 
+def reason_of(handler: tornado.web.RequestHandler, error: dict[str, Any]) -> str:
+    """The message of an HTTPError as it was raised: Tornado's status line keeps only
+    Latin-1 reasons ("Unknown" for "Szőke Anna"), the JSON body keeps it whole."""
+    exc_info = error.get("exc_info")
+    raised = exc_info[1] if exc_info is not None else None
+    if isinstance(raised, tornado.web.HTTPError) and raised.reason:
+        return str(raised.reason)
+    return str(handler._reason)
+
+
 def error_type_of(status: int) -> str:
     """``not_found`` for 404 and so on: the error type of a plain HTTP error."""
     try:
@@ -77,7 +87,7 @@ class JsonHandler(QuietErrors, tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Tornado's default page would include a traceback in debug mode; ours never does.
-        json_error(self, status_code, error_type_of(status_code), self._reason)
+        json_error(self, status_code, error_type_of(status_code), reason_of(self, kwargs))
 
 
 class HealthHandler(JsonHandler):
@@ -140,7 +150,7 @@ class PageHandler(QuietErrors, tornado.web.StaticFileHandler):
         self.set_header("Cache-Control", "no-cache")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        json_error(self, status_code, error_type_of(status_code), self._reason)
+        json_error(self, status_code, error_type_of(status_code), reason_of(self, kwargs))
 
     def get_content_type(self) -> str:
         # Browsers run a module script (and, with nosniff, any script) only when

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import tornado.web
 
+from chatbuddy.admin_tokens import Role
 from chatbuddy.audit import AuditLog
 from chatbuddy.chat.handoff import Handoff
 from chatbuddy.engine import SessionStore
@@ -22,7 +23,7 @@ from chatbuddy.errors import HeldByAnother, NotHolding, SessionNotFound, Storage
 from chatbuddy.records import utcnow
 from chatbuddy.text import is_valid_id, operator_name, operator_text
 from chatbuddy.web.admin import AdminHandler, hold_summary, note_summary, session_summary
-from chatbuddy.web.auth import SERVER_TOKEN_NAME, AdminAccess, AdminAction
+from chatbuddy.web.auth import AdminAccess, AdminAction
 from chatbuddy.web.http import json_error
 from chatbuddy.wire.server_frames import iso_time
 
@@ -60,7 +61,7 @@ class OperatorHandler(AdminHandler):
         body or ``?operator=``."""
         raw = document.get("operator", self.get_query_argument("operator", None))
         admin = self.admin
-        if admin is not None and admin.name != SERVER_TOKEN_NAME:
+        if admin is not None and not admin.server_token:
             if raw is not None and raw != admin.name:
                 raise tornado.web.HTTPError(
                     403,
@@ -151,6 +152,11 @@ class HoldHandler(OperatorHandler):
 
     async def delete(self, session_id: str) -> None:
         force = self.get_query_argument("force", "") in ("1", "true")
+        if force and (self.admin is None or self.admin.role < Role.ADMIN):
+            # Ending whoever's hold is the shop's decision, not a colleague's.
+            raise tornado.web.HTTPError(
+                403, reason="ending another operator's hold (force) needs the role 'admin'"
+            )
         operator = None if force else self.operator(self.body())
 
         async def release() -> dict[str, Any]:
