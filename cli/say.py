@@ -11,7 +11,7 @@ from chatbuddy.text import operator_text
 
 from . import aio
 from .render import json_line, safe
-from .target import identifier, operator_option, target_options
+from .target import acting_name, identifier, operator_option, target_options
 
 
 @click.command()
@@ -20,7 +20,7 @@ from .target import identifier, operator_option, target_options
 @click.argument("text")
 @operator_option
 @click.option("--json", "as_json", is_flag=True, help="Print the stored message as JSON.")
-def say(target: Target, session_id: str, text: str, operator: str, as_json: bool) -> None:
+def say(target: Target, session_id: str, text: str, operator: str | None, as_json: bool) -> None:
     """Say TEXT to the customer of SESSION as an operator.
 
     Takes the conversation over if you do not hold it yet: the assistant is then
@@ -37,7 +37,8 @@ def say(target: Target, session_id: str, text: str, operator: str, as_json: bool
         content = operator_text(text)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="TEXT") from None
-    document = aio.run(AdminClient(target).say(session_id, operator, content))
+    name = acting_name(target, operator)
+    document = aio.run(AdminClient(target).say(session_id, name, content))
     message = document["message"]
     if as_json:
         click.echo(json_line(message))

@@ -20,7 +20,8 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Longest secret read (a token is 43 characters; this is plenty and bounds a mistake).
-MAX_SECRET = 4096
+#: The longest secret read (a signed identity with many claims runs to a few KiB).
+MAX_SECRET = 16384
 
 
 def file_option(name: str, envvar: str, what: str) -> Callable[[F], F]:
@@ -48,9 +49,12 @@ def _one_word(secret: str, option: str) -> str:
     line break); one that is empty or has blanks or control characters inside is
     refused here, not sent in a header the HTTP client would refuse."""
     secret = secret.strip()
-    if not secret or any(c.isspace() or not c.isprintable() for c in secret):
+    odd = next((c for c in secret if c.isspace() or not c.isprintable() or not c.isascii()), None)
+    if not secret or odd is not None:
+        found = "nothing" if odd is None else f"{odd!r} at {secret.index(odd) + 1}"
         raise click.BadParameter(
-            "expected one word without spaces, line breaks or control characters",
+            "expected one word of ASCII letters, digits and punctuation, without spaces, "
+            f"line breaks or control characters (found {found})",
             param_hint=option,
         )
     return secret
@@ -80,6 +84,10 @@ def read_secret(source: str, option: str) -> str:
     if not text.strip():
         raise click.BadParameter(
             f"{where} holds no secret (its first line is empty)", param_hint=option
+        )
+    if len(text) >= MAX_SECRET and not text.endswith("\n"):
+        raise click.BadParameter(
+            f"the first line of {where} is longer than {MAX_SECRET} characters", param_hint=option
         )
     return _one_word(text, option)
 

@@ -137,8 +137,10 @@ async def _send(
     )
     try:
         greeting = await socket.greeting()
-        if who.identity is not None:
-            notes.print(Text.assemble("signed in as ", safe(greeting["user_id"])), style="dim")
+        if who.identity is not None:  # what the server made of it (a server that checks
+            # no identities takes none, and the user is then a label or nobody)
+            user = greeting["user_id"]
+            notes.print(Text.assemble("the session's user: ", safe(user or "none")), style="dim")
         if greeting["resumed"]:
             notes.print(f"session {sid} (resumed)", style="dim")
         else:

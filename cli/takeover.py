@@ -27,7 +27,7 @@ from .console_input import open_reader
 from .errors import Held, Missing
 from .session_views import transcript_line, transcript_view
 from .tail_printer import TailPrinter
-from .target import identifier, operator_option, target_options
+from .target import acting_name, identifier, operator_option, target_options
 
 HELP = (
     "You hold the conversation: what you type goes to the customer. /note TEXT keeps an "
@@ -40,7 +40,7 @@ HELP = (
 @target_options
 @click.argument("session_id", metavar="SESSION", callback=identifier)
 @operator_option
-def takeover(target: Target, session_id: str, operator: str) -> None:
+def takeover(target: Target, session_id: str, operator: str | None) -> None:
     """Take SESSION over from the assistant and talk to the customer yourself.
 
     Shows the conversation so far, then what happens as it happens; each line you
@@ -59,11 +59,12 @@ def takeover(target: Target, session_id: str, operator: str) -> None:
       chatbuddy takeover web-1234 --as "Kiss Anna"
       chatbuddy sessions --waiting          # who asked for a person
     """
-    aio.run(_takeover(AdminClient(target), session_id, operator))
+    aio.run(_takeover(AdminClient(target), session_id, acting_name(target, operator)))
 
 
-async def _takeover(client: AdminClient, session_id: str, operator: str) -> None:
+async def _takeover(client: AdminClient, session_id: str, operator: str | None) -> None:
     taken = await client.take(session_id, operator)
+    operator = str(taken["hold"]["operator"])  # the server's word: a token's own name
     stream = await client.watch(session_id)
     console = OperatorConsole(client, session_id, operator, float(taken["grace_seconds"]))
     try:
@@ -94,15 +95,16 @@ class OperatorConsole:
         self._reads: asyncio.Queue[int] = asyncio.Queue()
         # Set once the operator gave the conversation back.
         self._releasing = False
-        # The newest message shown: what the event stream repeats is not shown again,
-        # and what it missed (while reconnecting) is fetched.
-        self._last_id = 0
+        # The ids of the messages shown: what the event stream repeats is not shown
+        # again, and what it missed (while reconnecting) is fetched. A set, not the
+        # highest id: a slow reply has a lower id than the message typed after it.
+        self._shown: set[int] = set()
 
     async def run(self, stream: EventStream) -> None:
         self._stream = stream
         document = await self._client.session(self._session_id)
         self._out.print(transcript_view(document), soft_wrap=True)
-        self._last_id = max((m["id"] for m in document["messages"]), default=0)
+        self._shown.update(m["id"] for m in document["messages"])
         read = [m["id"] for m in document["messages"] if m["role"] == "user"]
         if read:
             await self._mark_read(max(read))
@@ -206,13 +208,13 @@ class OperatorConsole:
             _unless_passing(error)
             self._printer.notice("could not fetch what was said meanwhile; see `sessions show`")
             return
-        missed = [m for m in document["messages"] if m["id"] > self._last_id]
+        missed = [m for m in document["messages"] if m["id"] not in self._shown]
         if not missed:
             return
         self._printer.notice(f"Said while the console was away ({len(missed)}):", style="yellow")
         for message in missed:
             self._out.print(transcript_line(message), soft_wrap=True)
-        self._last_id = max(m["id"] for m in missed)
+        self._shown.update(m["id"] for m in missed)
         read = [m["id"] for m in missed if m["role"] == "user"]
         if read:
             self._reads.put_nowait(max(read))
@@ -252,10 +254,10 @@ class OperatorConsole:
         if kind == "typing" and event["state"] == "stop":
             return
         if kind in _MESSAGES:
-            if event["message_id"] <= self._last_id:
+            if event["message_id"] in self._shown:
                 return  # shown already, from the transcript
-            if kind != "reply_chunk":
-                self._last_id = event["message_id"]
+            if kind != "reply_chunk":  # a reply is shown once it is whole
+                self._shown.add(event["message_id"])
         self._printer.event(event)
         if kind == "user_message":
             self._reads.put_nowait(event["message_id"])

@@ -81,23 +81,29 @@ def operator_option(command: F) -> F:
     return click.option(
         "--as",
         "operator",
-        default=_default_operator,
-        show_default="your login name",
         envvar="CHATBUDDY_OPERATOR",
         show_envvar=True,
         callback=_operator_name,
-        help="Your name as the customer sees it, e.g. --as Anna.",
+        help="Your name as the customer sees it, e.g. --as Anna. Default: your login name "
+        "with this machine's server token; a token of the tokens file (--token) acts "
+        "under its own name.",
     )(command)
 
 
-def _default_operator() -> str:
+def acting_name(target: Target, given: str | None) -> str | None:
+    """The name to send: ``given``; else, with the local server's own token (none given),
+    the login name; else None, for the server to use the token's own name."""
+    if given is not None or target.token:
+        return given
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container's unnamed user)
+        return operator_name(getpass.getuser())
+    except (KeyError, OSError, ValueError):  # no login name (a container's unnamed user)
         return "operator"
 
 
-def _operator_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def _operator_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
     try:
         return operator_name(value)
     except ValueError as error:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +294,7 @@ async def test_an_operator_token_acts_under_its_own_name_and_no_other(
     await owner.say("held-1", "Anna", "written for Anna by the shop's owner")
     # Nor can he end her hold by force: that is an administrator's decision.
     with pytest.raises(AccessRefused) as forced:
-        await bob.release("held-1", None)
+        await bob.release("held-1", None, force=True)
     assert "needs the role 'admin'" in forced.value.message
     # A refusal keeps a name the HTTP status line cannot carry.
     with pytest.raises(AccessRefused) as renamed:
@@ -301,9 +303,29 @@ async def test_an_operator_token_acts_under_its_own_name_and_no_other(
     boss = AdminClient(
         Target(f"http://127.0.0.1:{port}", add_token(tokens_file, "Boss", Role.ADMIN))
     )
-    assert (await boss.release("held-1", None))["released"]["operator"] == "Anna"
+    assert (await boss.release("held-1", None, force=True))["released"]["operator"] == "Anna"
 
 
 def test_no_token_of_the_file_can_take_the_servers_own_tokens_name(tokens_file: Path) -> None:
     with pytest.raises(ConfigurationError, match="the server's own token's"):
         add_token(tokens_file, SERVER_TOKEN_NAME, Role.OPERATOR)
+
+
+async def test_chatbuddy_say_with_an_operator_token_speaks_under_the_tokens_name(
+    port: int, connect: Connect, tokens_file: Path
+) -> None:
+    customer = await connect("cli-op")
+    await customer.greeting()
+    token = add_token(tokens_file, "Anna", Role.OPERATOR)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatbuddy", "say", "cli-op", "Anna here.",
+        "--url", f"http://127.0.0.1:{port}",
+        env={**os.environ, "CHATBUDDY_ADMIN_TOKEN": token},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(child.communicate(), TIMEOUT)
+    assert child.returncode == 0, err.decode()
+    said = await customer.receive()
+    while said["type"] != "operator_message":
+        said = await customer.receive()
+    assert (said["data"]["name"], said["data"]["content"]) == ("Anna", "Anna here.")

@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from rich.console import Console
 
+from chatbuddy.cli.tail_printer import TailPrinter  # type: ignore[import-not-found,unused-ignore]
+from chatbuddy.cli.takeover import OperatorConsole  # type: ignore[import-not-found,unused-ignore]
+from chatbuddy.client.admin import AdminClient
 from tests.helpers import TIMEOUT, ChatClient
 from tests.processes import LiveServer, serve_env, start_server
 from tests.redis_server import RedisServer, free_port
@@ -385,3 +391,40 @@ def test_every_operator_command_explains_itself(server: LiveServer) -> None:
         assert shown.returncode == 0
         assert "Examples:" in shown.stdout
         assert "--json" in shown.stdout or args == ["takeover"]
+
+
+def test_a_slow_reply_overtaken_by_the_operators_message_is_still_shown() -> None:
+    from chatbuddy.wire.events import (
+        OperatorMessageEvent,
+        ReplyChunkEvent,
+        ReplyDoneEvent,
+        UserMessageEvent,
+    )
+
+    console = OperatorConsole(cast(AdminClient, None), "s1", "Anna", grace=30.0)
+    shown = io.StringIO()
+    console._out = Console(file=shown, width=200)
+    console._printer = TailPrinter(console._out, notices=Console(file=io.StringIO()))
+    now = datetime.now(UTC)
+    for event in (
+        UserMessageEvent(session_id="s1", timestamp=now, message_id=1, content="a question"),
+        OperatorMessageEvent(
+            session_id="s1", timestamp=now, message_id=3, operator="Anna", content="hello"
+        ),
+        ReplyChunkEvent(session_id="s1", timestamp=now, message_id=2, index=0, delta="the slow "),
+        ReplyDoneEvent(
+            session_id="s1",
+            timestamp=now,
+            message_id=2,
+            in_reply_to=1,
+            agent="llm",
+            confidence=0.5,
+            processing_time=3.0,
+            content="the slow answer",
+        ),
+        UserMessageEvent(session_id="s1", timestamp=now, message_id=1, content="a question"),
+    ):
+        console._show(event.model_dump(mode="json"))
+    text = shown.getvalue()
+    assert "the slow" in text
+    assert (text.count("a question"), text.count("hello")) == (1, 1)  # each shown once

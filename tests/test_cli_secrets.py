@@ -111,13 +111,13 @@ def test_a_token_variable_ending_in_a_line_break_works(server: LiveServer, tmp_p
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("token", ["two words", "line\nbreak", "tab\there", "  "])
+@pytest.mark.parametrize("token", ["two words", "line\nbreak", "tab\there", "  ", "abc€def"])
 def test_a_token_with_blanks_inside_is_a_usage_error_not_a_traceback(
     server: LiveServer, tmp_path: Path, token: str
 ) -> None:
     result = cli(server, "stats", "--token", token, runtime=tmp_path)
     assert result.returncode == 2
-    assert "one word without spaces" in result.stderr
+    assert "expected one word of ASCII letters" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -169,3 +169,12 @@ def test_a_token_file_left_by_a_killed_server_is_replaced_at_the_next_start(
     finally:
         fresh.stop()
     assert not stale_path.exists()  # a clean stop removes it
+
+
+def test_a_secret_file_longer_than_the_limit_is_refused_not_cut(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    path = private_file(tmp_path, "x" * 20_000 + "\n")
+    result = cli(server, "send", "--identity-file", str(path), "hello", runtime=tmp_path)
+    assert result.returncode == 2
+    assert "longer than 16384 characters" in result.stderr

@@ -335,7 +335,7 @@ async def test_chatbuddy_send_offers_a_signed_identity_read_from_a_file(
     sent = await _chatbuddy("send", "--url", f"http://127.0.0.1:{port}", "--identity-file",
                             str(identity), "hello")  # fmt: skip
     assert sent.returncode == 0, sent.stderr
-    assert "signed in as anna" in sent.stderr
+    assert "the session's user: anna" in sent.stderr
     assert token not in sent.stdout + sent.stderr
 
 

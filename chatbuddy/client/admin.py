@@ -66,17 +66,21 @@ class AdminClient:
     def _of(self, session_id: str, what: str) -> str:
         return f"/api/v1/sessions/{quote(session_id, safe='')}/{what}"
 
-    async def take(self, session_id: str, operator: str) -> dict[str, Any]:
+    # ``operator`` None: a token of the tokens file acts under its own name.
+
+    async def take(self, session_id: str, operator: str | None) -> dict[str, Any]:
         """Take the conversation over, or extend the hold (a Conflict if someone else holds it)."""
         return await self.request("POST", self._of(session_id, "hold"), body={"operator": operator})
 
-    async def release(self, session_id: str, operator: str | None) -> dict[str, Any]:
-        """Give it back to the assistant (``operator`` None: whoever holds it)."""
-        if operator is None:
+    async def release(
+        self, session_id: str, operator: str | None, *, force: bool = False
+    ) -> dict[str, Any]:
+        """Give it back to the assistant (``force``: whoever holds it; an admin's to do)."""
+        if force:
             return await self.request("DELETE", self._of(session_id, "hold"), force=1)
         return await self.request("DELETE", self._of(session_id, "hold"), operator=operator)
 
-    async def say(self, session_id: str, operator: str, content: str) -> dict[str, Any]:
+    async def say(self, session_id: str, operator: str | None, content: str) -> dict[str, Any]:
         body = {"operator": operator, "content": content}
         return await self.request("POST", self._of(session_id, "messages"), body=body)
 
