@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chatbuddy.engine import handoff_rules
 from chatbuddy.engine.memory.base import StoreBase
 from chatbuddy.engine.store import (
     NOTES_LIMIT,
-    OPERATOR_AGENT,
     FrameAround,
     HoldOutcome,
     Reacted,
@@ -28,15 +28,7 @@ class HandoffStore(StoreBase):
     ) -> HoldOutcome:
         now = self._clock()
         record = self._require(session_id, now, incarnation).record
-        held = record.hold
-        if held is not None and held.live(now) and held.operator != operator:
-            return HoldOutcome(taken=False, hold=held)
-        renewed = held is not None and held.live(now) and held.operator == operator
-        since = held.since if renewed and held is not None else now
-        record.hold = Hold(operator=operator, since=since, until=until)
-        record.waiting_since = None
-        record.last_activity = now
-        return HoldOutcome(taken=True, hold=record.hold, renewed=renewed)
+        return handoff_rules.take(record, operator, now=now, until=until)
 
     async def release_hold(
         self, session_id: str, operator: str | None = None, *, expired_only: bool = False
@@ -44,11 +36,9 @@ class HandoffStore(StoreBase):
         now = self._clock()
         session = self._live(session_id, now)
         held = None if session is None else session.record.hold
-        if session is None or held is None:
-            return None
-        if operator is not None and held.operator != operator:
-            return None
-        if expired_only and held.live(now):
+        if session is None or not handoff_rules.releasable(
+            held, operator, now=now, expired_only=expired_only
+        ):
             return None
         session.record.hold = None
         return held
@@ -134,9 +124,7 @@ class HandoffStore(StoreBase):
             reactions.pop(message_id, None)
         else:
             reactions[message_id] = reaction
-        who, route = (
-            (OPERATOR_AGENT, None) if message.role == "operator" else (agent, message.agent)
-        )
+        who, route = handoff_rules.counted_under(message.role, agent, message.agent)
         tally = self._reactions.setdefault((who, route), [0, 0])
         for value, step in ((before, -1), (reaction, 1)):
             if value is not None:

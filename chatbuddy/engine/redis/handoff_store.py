@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from chatbuddy.engine import handoff_rules
 from chatbuddy.engine.redis.base import StoreBase, checked, hold_of, pairs, record_of
 from chatbuddy.engine.redis.endpoint import Arg
 from chatbuddy.engine.store import (
     NOTES_LIMIT,
-    OPERATOR_AGENT,
     FrameAround,
     HoldOutcome,
     Reacted,
@@ -189,8 +189,7 @@ class HandoffStore(StoreBase):
         if checked(session_id, int(result[0])) != 1:
             return None
         before = result[1] or None
-        who, route = (OPERATOR_AGENT, None) if result[2] == "operator" else (agent, result[3])
-        route = route or None
+        who, route = handoff_rules.counted_under(result[2], agent, result[3] or None)
         # The totals live outside the session's slot: a second step (a node dying in
         # between loses one reaction from the totals, never from the message).
         changes = [(before, -1), (reaction, 1)] if before != reaction else []

@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
+from chatbuddy.engine import handoff_rules
 from chatbuddy.engine.sqlite import handoff, rows
 from chatbuddy.engine.sqlite.base import MESSAGE_BY_ID, StoreBase
 from chatbuddy.engine.store import (
     NOTES_LIMIT,
-    OPERATOR_AGENT,
     FrameAround,
     HoldOutcome,
     Reacted,
@@ -34,18 +34,11 @@ class HandoffStore(StoreBase):
     ) -> HoldOutcome:
         now = self._clock()
         live = self._entry(session_id, incarnation)
-        record = live.record
-        held = record.hold
-        if held is not None and held.live(now) and held.operator != operator:
-            return HoldOutcome(taken=False, hold=held)
-        renewed = held is not None and held.live(now) and held.operator == operator
-        since = held.since if renewed and held is not None else now
-        record.hold = Hold(operator=operator, since=since, until=until)
-        record.waiting_since = None
-        record.last_activity = now
-        self._changed(live)
-        await self._put_handoff(record)
-        return HoldOutcome(taken=True, hold=record.hold, renewed=renewed)
+        outcome = handoff_rules.take(live.record, operator, now=now, until=until)
+        if outcome.taken:
+            self._changed(live)
+            await self._put_handoff(live.record)
+        return outcome
 
     async def release_hold(
         self, session_id: str, operator: str | None = None, *, expired_only: bool = False
@@ -53,11 +46,9 @@ class HandoffStore(StoreBase):
         now = self._clock()
         live = self._live.get(session_id) or self._load(session_id)
         held = None if live is None else live.record.hold
-        if live is None or held is None:
-            return None
-        if operator is not None and held.operator != operator:
-            return None
-        if expired_only and held.live(now):
+        if live is None or not handoff_rules.releasable(
+            held, operator, now=now, expired_only=expired_only
+        ):
             return None
         live.record.hold = None
         await self._put_handoff(live.record)
@@ -147,9 +138,7 @@ class HandoffStore(StoreBase):
         self._changed(live)
         before = message.reaction
         changed = message.model_copy(update={"reaction": reaction})
-        who, route = (
-            (OPERATOR_AGENT, None) if message.role == "operator" else (agent, message.agent)
-        )
+        who, route = handoff_rules.counted_under(message.role, agent, message.agent)
         up = (reaction == "up") - (before == "up")
         down = (reaction == "down") - (before == "down")
         # The reaction and the totals it changes in one transaction: both or neither.
