@@ -26,6 +26,7 @@ from chatbuddy.metrics import SocketMetrics
 from chatbuddy.records import ClientInfo
 from chatbuddy.text import is_valid_id, new_connection_id
 from chatbuddy.web.admin import retrieve_exception
+from chatbuddy.web.frame_reader import ChatProtocol
 from chatbuddy.web.frame_writer import TurnWriter
 from chatbuddy.web.http import QuietErrors, json_error
 from chatbuddy.web.keepalive import KeepAlive
@@ -308,6 +309,14 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             return True
         return origin.lower() in self._allowed_origins
 
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        """Tornado's protocol for the version asked, reading frames our way
+        (frame_reader.py); None for a version Tornado does not speak."""
+        protocol = super().get_websocket_protocol()
+        if not isinstance(protocol, tornado.websocket.WebSocketProtocol13):
+            return protocol
+        return ChatProtocol(self, False, protocol.params)
+
     def get_compression_options(self) -> dict[str, Any] | None:
         """permessage-deflate's level and memory, when --compression is on."""
         return None if self._deflate is None else dict(self._deflate.options)
@@ -385,7 +394,8 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         self._last_heard = time.monotonic()
-        # Most frames are handled at once; only look-ups give Tornado a coroutine to run.
+        # Most frames are handled at once; a chat message or a look-up returns a
+        # coroutine, which the protocol awaits before it reads on (frame_reader.py).
         return self._service.handle_frame(self, message)
 
     def on_pong(self, data: bytes) -> None:

@@ -1,0 +1,221 @@
+"""A connection's frames read in one read each, and its handler's coroutine run in place.
+
+Tornado reads a client's frame in three awaited reads (header, mask, payload)
+and runs a handler's coroutine in a task of its own, with a future and two
+callbacks around it. Counted by callgrind on a bare Tornado echo whose
+``on_message`` is a coroutine: 293k instructions per message that way, 195k
+this way. :class:`ChatProtocol` is Tornado's protocol with another way in: it
+takes what the socket has in one read, parses the complete frames in it
+(:func:`parse_frame`), calls ``on_message`` and awaits what it returns where it
+is. A chat message then cost ChatBuddy 484k instructions instead of 545k
+(``python -m benchmarks.instructions``, docs/performance.md).
+
+After each message it lets the event loop finish its turn before it reads
+again: the turn's replies are written at its end (frame_writer.py) and the
+client's next frame has time to arrive, so the next read seldom finds the
+socket empty (a failed read and two changes to what epoll watches). Measured at
+50 connections: reading at once cost 10 % more CPU per reply; writing the reply
+at once instead of with the turn's other writes more than doubled the kernel's
+time per reply (each write woke the client on its own).
+
+What it does not take itself goes to Tornado's handling unchanged: control frames
+(ping, pong, close) and compressed messages. The rules are Tornado's (RFC 6455):
+control frames are final and under 126 bytes, a continuation continues something,
+unknown reserved bits end the connection, a message over ``max_message_size`` is
+closed with 1009 before its bytes are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import sys
+from typing import NamedTuple
+
+import tornado.websocket
+
+#: At most this much is taken from the stream's buffer at a time.
+READ_SIZE = 64 * 1024
+
+_FIN = 0x80
+_RSV1 = 0x40
+_RSV_MASK = 0x70
+_OPCODE = 0x0F
+_CONTINUATION = 0x0
+_TEXT = 0x1
+_BINARY = 0x2
+_CONTROL = 0x8
+
+
+class Frame(NamedTuple):
+    """One frame as the client sent it, unmasked."""
+
+    fin: bool
+    #: The reserved bits (RSV1: a compressed message).
+    rsv: int
+    opcode: int
+    payload: bytes
+
+
+class FrameTooLarge(Exception):
+    """A frame's header announces more than the connection accepts."""
+
+
+def apply_mask(mask: bytes, data: bytes) -> bytes:
+    """``data`` XOR the 4-byte ``mask`` repeated (RFC 6455 §5.3): masks and unmasks."""
+    size = len(data)
+    if not size:
+        return b""
+    key = (mask * (size // 4 + 1))[:size]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(size, "little")
+
+
+def parse_frame(buffer: bytes | bytearray, start: int, limit: int) -> tuple[Frame, int] | None:
+    """The frame at ``buffer[start:]`` and where the next one starts, or None while
+    it is incomplete. Raises FrameTooLarge as soon as a header says more than ``limit``."""
+    available = len(buffer) - start
+    if available < 2:
+        return None
+    first, second = buffer[start], buffer[start + 1]
+    size = second & 0x7F
+    at = start + 2
+    if size == 126:
+        if available < 4:
+            return None
+        (size,) = struct.unpack_from("!H", buffer, at)
+        at += 2
+    elif size == 127:
+        if available < 10:
+            return None
+        (size,) = struct.unpack_from("!Q", buffer, at)
+        at += 8
+    if size > limit:
+        raise FrameTooLarge(size)
+    masked = second & 0x80
+    end = at + (4 if masked else 0) + size
+    if len(buffer) < end:
+        return None
+    if masked:
+        payload = apply_mask(bytes(buffer[at : at + 4]), bytes(buffer[at + 4 : end]))
+    else:
+        payload = bytes(buffer[at:end])
+    return Frame(bool(first & _FIN), first & _RSV_MASK, first & _OPCODE, payload), end
+
+
+class ChatProtocol(tornado.websocket.WebSocketProtocol13):
+    """Tornado's RFC 6455 protocol, reading frames as the module says."""
+
+    #: Bytes read and not parsed yet (the start of a frame). A class default: an idle
+    #: connection holds no attribute for it (a fragmented message uses Tornado's own).
+    _unread: bytearray | None = None
+
+    async def _receive_frame(self) -> None:  # Tornado's loop calls it until the end
+        try:
+            frame = await self._read_frame()
+        except FrameTooLarge:
+            self.close(1009, "message too big")
+            self._abort()
+            return
+        if frame is not None:
+            await self._take(frame)
+
+    async def _read_frame(self) -> Frame | None:
+        """The next frame, reading as much as it needs."""
+        limit = self.params.max_message_size
+        unread = self._unread
+        while True:
+            if unread:
+                parsed = parse_frame(unread, 0, limit)
+                if parsed is not None:
+                    frame, end = parsed
+                    del unread[:end]
+                    self._unread = unread or None
+                    self._wire_bytes_in += end
+                    return frame
+            assert self.stream is not None
+            chunk = await self.stream.read_bytes(READ_SIZE, partial=True)
+            if not unread:  # the usual case: the chunk holds one whole frame
+                parsed = parse_frame(chunk, 0, limit)
+                if parsed is not None and parsed[1] == len(chunk):
+                    self._wire_bytes_in += len(chunk)
+                    return parsed[0]
+                unread = self._unread = bytearray(chunk)
+            else:
+                unread += chunk
+
+    async def _take(self, frame: Frame) -> None:
+        """Act on one frame, as Tornado would, the common case without its detours."""
+        fin, rsv, opcode, payload = frame
+        compressed = bool(rsv & _RSV1) and self._decompressor is not None
+        if rsv & ~(_RSV1 if compressed else 0):  # an extension we did not agree to
+            self._abort()
+            return
+        if opcode & _CONTROL:
+            if not fin or len(payload) >= 126 or compressed:
+                self._abort()
+                return
+            self._frame_compressed = False
+            await self._tornado_handles(opcode, payload)
+            return
+        if opcode == _CONTINUATION:
+            pieces = self._fragmented_message_buffer
+            if pieces is None or rsv:
+                self._abort()
+                return
+            if len(pieces) + len(payload) > self.params.max_message_size:
+                self.close(1009, "message too big")
+                self._abort()
+                return
+            pieces += payload
+            if not fin:
+                return
+            opcode, payload = self._fragmented_message_opcode or 0, bytes(pieces)
+            compressed = bool(self._frame_compressed)
+            self._fragmented_message_buffer = None
+        elif self._fragmented_message_buffer is not None:  # a new message before the end
+            self._abort()
+            return
+        elif not fin:
+            self._fragmented_message_buffer = bytearray(payload)
+            self._fragmented_message_opcode = opcode  # type: ignore[assignment]
+            self._frame_compressed = compressed
+            return
+        if compressed:
+            self._frame_compressed = True
+            await self._tornado_handles(opcode, payload)
+        else:
+            await self._deliver(opcode, payload)
+
+    async def _tornado_handles(self, opcode: int, payload: bytes) -> None:
+        handled = self._handle_message(opcode, payload)
+        if handled is not None:
+            await handled
+
+    async def _deliver(self, opcode: int, payload: bytes) -> None:
+        """A whole, uncompressed message to ``on_message``; its coroutine awaited here."""
+        if self.client_terminated:
+            return
+        if opcode == _TEXT:
+            try:
+                message: str | bytes = payload.decode()
+            except UnicodeDecodeError:
+                self._abort()
+                return
+        elif opcode == _BINARY:
+            message = payload
+        else:  # opcodes 3-7 are reserved
+            self._abort()
+            return
+        self._message_bytes_in += len(payload)
+        handler = self.handler
+        try:
+            result = handler.on_message(message)
+            if result is not None:
+                await result
+        except (Exception, asyncio.CancelledError):
+            handler.log_exception(*sys.exc_info())
+            self._abort()
+            return
+        # The rest of this turn first (its replies are written at its end), so that the
+        # client's next frame has time to arrive before the next read looks.
+        await asyncio.sleep(0)
