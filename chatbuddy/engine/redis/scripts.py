@@ -96,9 +96,9 @@ end
 # ARGV: message json without id, client_message_id or '', limit, ttl_ms, now,
 # window, channel, exclude, frame head, frame tail, recent, incarnation,
 # now_ms, lease_ms.
-# Returns {-1} (no session), {-2} (replaced), {1, id, json, {earlier...}, hold} or
-# {0, id, json, state, reply json or '', {earlier...}, hold}; hold is the
-# operator's hold ({operator, since, until, until_ms} or {}).
+# Returns {-1} (no session), {-2} (replaced), {1, id, '', {earlier...}, hold} (the
+# caller knows what it sent) or {0, id, json, state, reply json or '', {earlier...},
+# hold}; hold is the operator's hold ({operator, since, until, until_ms} or {}).
 _ADD_USER = (
     _STORE
     + """
@@ -134,7 +134,7 @@ if ARGV[7] ~= '' then
   local framed = ARGV[9] .. encoded .. ARGV[10]
   redis.call('PUBLISH', ARGV[7], ARGV[12] .. '\\n' .. ARGV[8] .. '\\n' .. framed)
 end
-return {1, id, encoded, earlier(id, recent), hold_of()}
+return {1, id, '', earlier(id, recent), hold_of()}
 """
 )
 

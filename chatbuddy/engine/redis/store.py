@@ -25,7 +25,7 @@ from chatbuddy.engine.store import (
     FrameAround,
 )
 from chatbuddy.errors import SessionNotFound
-from chatbuddy.records import SessionRecord, StoredMessage
+from chatbuddy.records import SessionRecord, StoredMessage, trusted
 
 
 class RedisStore(HandoffStore):
@@ -216,19 +216,19 @@ class RedisStore(HandoffStore):
         result = await self._step("add_user", session_id, args)
         status = checked(session_id, int(result[0]))
         stored_id = int(result[1])
-        stored = (
-            StoredMessage.model_validate_json(result[2])
-            if result[2]
-            else message.model_copy(update={"id": stored_id})
-        )
-        if status == 1:
+        if status == 1:  # stored as sent, under its new id: no need to parse it back
             return AddedMessage(
-                stored,
+                trusted(StoredMessage, {**message.__dict__, "id": stored_id}),
                 reply_id=stored_id + 1,
                 published=announce is not None,
                 recent=[StoredMessage.model_validate_json(m) for m in result[3]],
                 hold=hold_of(result[4]),
             )
+        stored = (
+            StoredMessage.model_validate_json(result[2])
+            if result[2]
+            else message.model_copy(update={"id": stored_id})
+        )
         state, reply, hold = result[3], result[4], hold_of(result[6])
         if state == "answered":
             answer = StoredMessage.model_validate_json(reply)
