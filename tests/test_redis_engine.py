@@ -58,6 +58,21 @@ async def test_keys_of_a_session_share_a_hash_tag_under_the_prefix(
         await engine.close()
 
 
+async def test_every_key_the_first_message_writes_expires_with_the_session(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    engine = await started(redis_url, RecordingNode(), prefix="ttl:")
+    try:
+        await engine.store.create_session(record("first"))
+        await engine.store.add_user_message("first", user_message("hi", client_message_id="c1"))
+        with redis_server.client() as client:
+            for part in ("session", "history", "seen", "leases"):
+                ttl = client.pttl(f"ttl:{{first}}:{part}")
+                assert 0 < ttl <= 60_000, f"{part}: {ttl}"
+    finally:
+        await engine.close()
+
+
 async def test_a_session_expires_in_redis_after_its_ttl(redis_url: str) -> None:
     engine = await started(redis_url, RecordingNode(), session_ttl=0.3)
     try:

@@ -18,11 +18,14 @@ import hashlib
 # Shared by the scripts below: whether the session is there and the one asked for.
 _CHECK = """
 local function check(incarnation)
-  if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-  if incarnation ~= '' and (redis.call('HGET', KEYS[1], 'incarnation') or '') ~= incarnation then
-    return -2
+  if incarnation == '' then
+    if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+    return 1
   end
-  return 1
+  local current = redis.call('HGET', KEYS[1], 'incarnation')
+  if current == incarnation then return 1 end
+  if not current and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+  return -2
 end
 local function slide(ttl)
   for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
@@ -65,18 +68,21 @@ return found
 """
 )
 
-# Stores a message (with its id) in id order, trims, counts, slides expiry.
+# Stores a message (with its id) in id order, trims, counts. The caller slides
+# expiry after its last write (a key created after the slide would never expire).
 _STORE = (
     _CHECK
     + """
-local function store(id, encoded, limit, ttl, now)
+local function store(id, encoded, limit, now)
   redis.call('ZADD', KEYS[2], id, encoded)
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(limit + 1))
   redis.call('HINCRBY', KEYS[1], 'message_count', 1)
   local last = tonumber(redis.call('HGET', KEYS[1], 'last_message_id') or '0')
-  if id > last then redis.call('HSET', KEYS[1], 'last_message_id', id) end
-  redis.call('HSET', KEYS[1], 'last_activity', now)
-  slide(ttl)
+  if id > last then
+    redis.call('HSET', KEYS[1], 'last_message_id', id, 'last_activity', now)
+  else
+    redis.call('HSET', KEYS[1], 'last_activity', now)
+  end
 end
 local function earlier(before, count)
   if count <= 0 then return {} end
@@ -123,13 +129,13 @@ local id = redis.call('HINCRBY', KEYS[1], 'seq', 2) - 1
 local message = cjson.decode(ARGV[1])
 message['id'] = id
 local encoded = cjson.encode(message)
-store(id, encoded, tonumber(ARGV[3]), ARGV[4], ARGV[5])
+store(id, encoded, tonumber(ARGV[3]), ARGV[5])
 redis.call('HSET', KEYS[4], id + 1, now_ms + lease_ms)
-redis.call('PEXPIRE', KEYS[4], ARGV[4])
 if ARGV[2] ~= '' then
   redis.call('ZADD', KEYS[3], id, ARGV[2])
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
 end
+slide(ARGV[4])
 if ARGV[7] ~= '' then
   local framed = ARGV[9] .. encoded .. ARGV[10]
   redis.call('PUBLISH', ARGV[7], ARGV[12] .. '\\n' .. ARGV[8] .. '\\n' .. framed)
@@ -138,7 +144,9 @@ return {1, id, '', earlier(id, recent), hold_of()}
 """
 )
 
-# A reply under its reserved id (ending its lease), then its frame published.
+# A reply under its reserved id (ending its lease), then its frame published. It
+# does not slide expiry: its message did, a moment before, and wrote every key it
+# writes (ARGV[4], ttl_ms, is unused).
 # ARGV: message json, id, limit, ttl_ms, now, channel, frame, incarnation.
 # Returns -1 (no session), -2 (replaced) or 1.
 _ADD_REPLY = (
@@ -146,7 +154,7 @@ _ADD_REPLY = (
     + """
 local status = check(ARGV[8])
 if status ~= 1 then return status end
-store(tonumber(ARGV[2]), ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5])
+store(tonumber(ARGV[2]), ARGV[1], tonumber(ARGV[3]), ARGV[5])
 redis.call('HDEL', KEYS[4], ARGV[2])
 if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[8] .. '\\n\\n' .. ARGV[7]) end
 return 1
@@ -165,7 +173,8 @@ local id = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local message = cjson.decode(ARGV[1])
 message['id'] = id
 local encoded = cjson.encode(message)
-store(id, encoded, tonumber(ARGV[2]), ARGV[3], ARGV[4])
+store(id, encoded, tonumber(ARGV[2]), ARGV[4])
+slide(ARGV[3])
 if ARGV[5] ~= '' then
   local framed = ARGV[7] .. encoded .. ARGV[8]
   redis.call('PUBLISH', ARGV[5], ARGV[9] .. '\\n' .. ARGV[6] .. '\\n' .. framed)
