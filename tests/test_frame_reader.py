@@ -8,6 +8,7 @@ import contextlib
 import json
 import secrets
 import struct
+import zlib
 
 import pytest
 
@@ -68,19 +69,31 @@ def chat(session_id: str, content: str) -> bytes:
     ).encode()
 
 
+def deflated(data: bytes) -> bytes:
+    """``data`` as a permessage-deflate payload (RFC 7692 §7.2.1), a 512-byte window."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -9)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
 class RawSocket:
     """A WebSocket client written by hand: what it sends is exactly the bytes given."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        # Inflates the server's compressed frames (one context for the connection).
+        self.inflater = zlib.decompressobj(-15)
 
     @classmethod
-    async def open(cls, port: int, session_id: str) -> RawSocket:
+    async def open(cls, port: int, session_id: str, *, deflate: bool = False) -> RawSocket:
         request, _ = _request("127.0.0.1", port, f"/ws/chat/{session_id}")
+        if deflate:
+            offer = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            request = request[:-2] + offer + b"\r\n"
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(request)
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
         assert b" 101 " in head
+        assert (b"permessage-deflate" in head) == deflate
         socket = cls(reader, writer)
         assert (await socket.json())["type"] == "connection_established"
         return socket
@@ -99,7 +112,10 @@ class RawSocket:
             (size,) = struct.unpack("!H", await self.reader.readexactly(2))
         elif size == 127:
             (size,) = struct.unpack("!Q", await self.reader.readexactly(8))
-        return first & 0x0F, await self.reader.readexactly(size)
+        payload = await self.reader.readexactly(size)
+        if first & 0x40:
+            payload = self.inflater.decompress(payload + b"\x00\x00\xff\xff")
+        return first & 0x0F, payload
 
     async def json(self) -> dict[str, object]:
         opcode, payload = await self.frame()
@@ -191,6 +207,14 @@ async def test_a_frame_announcing_too_much_is_closed_with_1009_before_its_bytes_
         pytest.param(frame(b"{}", TEXT, fin=False) + frame(b"{}"), id="a message inside a message"),
         pytest.param(frame(b"x", PING, fin=False), id="a fragmented control frame"),
         pytest.param(frame(b"x" * 126, PING), id="a control frame of 126 bytes"),
+        pytest.param(
+            struct.pack("!BBQ", 0x89, 0x80 | 127, 60_000) + b"mask",
+            id="the header of a ping of 60,000 bytes, its bytes never sent",
+        ),
+        pytest.param(
+            struct.pack("!BBH", 0x89, 0x80 | 126, 5) + b"mask" + b"hello",
+            id="a short ping in the 16-bit length form",
+        ),
         pytest.param(frame(b"\xff\xfe"), id="text that is not UTF-8"),
         pytest.param(frame(b"{}", 0x3), id="a reserved opcode"),
     ],
@@ -209,3 +233,53 @@ async def test_the_connection_goes_on_after_a_binary_frame(port: int) -> None:
     await socket.send(frame(chat("binary", "still here")))
     assert "still here" in await socket.reply()
     socket.close()
+
+
+async def test_a_fragment_that_would_take_the_message_past_the_limit_is_refused_from_its_header(
+    port: int, settings: Settings
+) -> None:
+    socket = await RawSocket.open(port, "pieces")
+    half = settings.max_frame_bytes // 2 + 1
+    await socket.send(frame(b"a" * half, TEXT, fin=False))
+    await socket.send(struct.pack("!BBH", 0x80, 0x80 | 126, half) + b"mask")
+    opcode, payload = await socket.frame()
+    assert opcode == CLOSE
+    assert struct.unpack("!H", payload[:2]) == (1009,)
+    assert await socket.closed()
+
+
+class TestCompressedMessages:
+    @pytest.fixture
+    def settings(self) -> Settings:
+        return unlimited(agent="echo", compression=True)
+
+    async def test_a_compressed_message_is_answered(self, port: int) -> None:
+        socket = await RawSocket.open(port, "deflated", deflate=True)
+        await socket.send(frame(deflated(chat("deflated", "squeezed")), rsv=0x40))
+        assert "squeezed" in await socket.reply()
+        socket.close()
+
+    async def test_a_ping_between_the_pieces_of_a_compressed_message_leaves_it_compressed(
+        self, port: int
+    ) -> None:
+        socket = await RawSocket.open(port, "deflated-pieces", deflate=True)
+        data = deflated(chat("deflated-pieces", "around a ping"))
+        await socket.send(
+            frame(data[:5], TEXT, fin=False, rsv=0x40),
+            frame(b"p", PING),
+            frame(data[5:], CONTINUATION),
+        )
+        assert await socket.frame() == (PONG, b"p")
+        assert "around a ping" in await socket.reply()
+        socket.close()
+
+    async def test_data_that_does_not_inflate_is_closed_with_1007_and_logs_no_error(
+        self, port: int, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        socket = await RawSocket.open(port, "not-deflate", deflate=True)
+        await socket.send(frame(b"\xff\xff\xff\xff\xff", TEXT, rsv=0x40))
+        opcode, payload = await socket.frame()
+        assert opcode == CLOSE
+        assert struct.unpack("!H", payload[:2]) == (1007,)
+        assert await socket.closed()
+        assert not [record for record in caplog.records if record.levelname == "ERROR"]

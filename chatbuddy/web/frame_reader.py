@@ -19,11 +19,15 @@ there instead of failing and waiting on epoll. Measured at 50 connections
 instead of with the turn's other writes more than doubled the kernel's time per
 reply (each write woke the client on its own).
 
-What it does not take itself goes to Tornado's handling unchanged: control frames
-(ping, pong, close) and compressed messages. The rules are Tornado's (RFC 6455):
-control frames are final and under 126 bytes, a continuation continues something,
-unknown reserved bits end the connection, a message over ``max_message_size`` is
-closed with 1009 before its bytes are read.
+What it does not take itself goes to Tornado's handling: control frames (ping,
+pong, close) and compressed messages. The rules are Tornado's (RFC 6455), checked
+as soon as a header is there: control frames are final and under 126 bytes (or
+the connection ends), a continuation continues something, unknown reserved bits
+end the connection, a message over ``max_message_size`` (one frame, or a
+fragment that would take the pieces past it) is closed with 1009 before its
+bytes are read. Two things Tornado does not: a ping between the pieces of a
+compressed message leaves the message compressed, and data that does not inflate
+is closed with 1007 instead of a traceback in the log.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import sys
+import zlib
 from typing import NamedTuple
 
 import tornado.websocket
@@ -62,6 +67,10 @@ class FrameTooLarge(Exception):
     """A frame's header announces more than the connection accepts."""
 
 
+class BrokenFrame(Exception):
+    """A frame's header breaks RFC 6455: a control frame of 126 bytes or more."""
+
+
 def apply_mask(mask: bytes, data: bytes) -> bytes:
     """``data`` XOR the 4-byte ``mask`` repeated (RFC 6455 §5.3): masks and unmasks."""
     size = len(data)
@@ -73,12 +82,16 @@ def apply_mask(mask: bytes, data: bytes) -> bytes:
 
 def parse_frame(buffer: bytes | bytearray, start: int, limit: int) -> tuple[Frame, int] | None:
     """The frame at ``buffer[start:]`` and where the next one starts, or None while
-    it is incomplete. Raises FrameTooLarge as soon as a header says more than ``limit``."""
+    it is incomplete. As soon as its header is there, raises FrameTooLarge when a data
+    frame says more than ``limit`` bytes, BrokenFrame when a control frame says 126 or
+    more (whose bytes are then never waited for)."""
     available = len(buffer) - start
     if available < 2:
         return None
     first, second = buffer[start], buffer[start + 1]
     size = second & 0x7F
+    if first & _CONTROL and size >= 126:
+        raise BrokenFrame(first & _OPCODE)
     at = start + 2
     if size == 126:
         if available < 4:
@@ -90,7 +103,7 @@ def parse_frame(buffer: bytes | bytearray, start: int, limit: int) -> tuple[Fram
             return None
         (size,) = struct.unpack_from("!Q", buffer, at)
         at += 8
-    if size > limit:
+    if size > limit and not first & _CONTROL:
         raise FrameTooLarge(size)
     masked = second & 0x80
     end = at + (4 if masked else 0) + size
@@ -117,12 +130,17 @@ class ChatProtocol(tornado.websocket.WebSocketProtocol13):
             self.close(1009, "message too big")
             self._abort()
             return
+        except BrokenFrame:
+            self._abort()
+            return
         if frame is not None:
             await self._take(frame)
 
     async def _read_frame(self) -> Frame | None:
         """The next frame, reading as much as it needs."""
-        limit = self.params.max_message_size
+        # What a data frame may still carry: less the pieces of a fragmented message.
+        pieces = self._fragmented_message_buffer
+        limit = self.params.max_message_size - (len(pieces) if pieces is not None else 0)
         unread = self._unread
         while True:
             if unread:
@@ -152,11 +170,13 @@ class ChatProtocol(tornado.websocket.WebSocketProtocol13):
             self._abort()
             return
         if opcode & _CONTROL:
-            if not fin or len(payload) >= 126 or compressed:
+            if not fin or compressed:
                 self._abort()
                 return
-            self._frame_compressed = False
+            # Between the pieces of a compressed message: its flag is kept for its end.
+            message_compressed, self._frame_compressed = self._frame_compressed, False
             await self._tornado_handles(opcode, payload)
+            self._frame_compressed = message_compressed
             return
         if opcode == _CONTINUATION:
             pieces = self._fragmented_message_buffer
@@ -188,7 +208,12 @@ class ChatProtocol(tornado.websocket.WebSocketProtocol13):
             await self._deliver(opcode, payload)
 
     async def _tornado_handles(self, opcode: int, payload: bytes) -> None:
-        handled = self._handle_message(opcode, payload)
+        try:
+            handled = self._handle_message(opcode, payload)
+        except zlib.error:  # not deflate data: the client's fault, not a server error
+            self.close(1007, "invalid compressed data")
+            self._abort()
+            return
         if handled is not None:
             await handled
 
