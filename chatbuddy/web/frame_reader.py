@@ -7,7 +7,8 @@ callbacks around it. Counted by callgrind on a bare Tornado echo whose
 this way. :class:`ChatProtocol` is Tornado's protocol with another way in: it
 takes what the socket has in one read, parses the complete frames in it
 (:func:`parse_frame`), calls ``on_message`` and awaits what it returns where it
-is. A chat message then cost ChatBuddy 484k instructions instead of 545k
+is. A chat message then cost ChatBuddy 484k instructions instead of 545k; 507k
+at the commit that added the second turn below and the red-team's fixes
 (``python -m benchmarks.instructions``, docs/performance.md).
 
 After each message it lets the event loop run two turns before it reads again:
