@@ -151,6 +151,11 @@ class StoredMessage(BaseModel):
     reaction: OmitNone[str] = None
 
 
+def renumbered(message: StoredMessage, id: int) -> StoredMessage:
+    """``message`` under the id its store gave it, not validated again (see :func:`trusted`)."""
+    return trusted(StoredMessage, {**message.__dict__, "id": id})
+
+
 def stored_message(
     *,
     id: int,

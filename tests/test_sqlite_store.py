@@ -515,6 +515,15 @@ async def test_a_session_read_twice_while_its_row_is_behind_keeps_its_whole_hist
         await store.close()
 
 
+def as_left_by_a_kill(database: Path, folder: Path) -> Path:
+    """A copy of the database file and its WAL, as the disk holds them after a kill -9
+    of the process that has them open (it stays open); the copy's database file."""
+    folder.mkdir()
+    for name in (database.name, database.name + "-wal"):
+        (folder / name).write_bytes((database.parent / name).read_bytes())
+    return folder / database.name
+
+
 @pytest.mark.parametrize("opened_since", [False, True], ids=["as-left", "opened-since"])
 async def test_a_session_row_a_crash_left_behind_its_messages_is_caught_up_from_them(
     database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened_since: bool
@@ -529,18 +538,15 @@ async def test_a_session_row_a_crash_left_behind_its_messages_is_caught_up_from_
         await store.add_user_message("s1", user_message("answered", "c-1"))
         await store.add_reply("s1", reply(2, 1, "here you are"))
         await store.add_user_message("s1", user_message("cut off", "c-2"))
-        crashed = tmp_path / "crashed"
-        crashed.mkdir()
-        for name in ("chat.db", "chat.db-wal"):  # what the disk holds after a kill -9
-            (crashed / name).write_bytes((database.parent / name).read_bytes())
+        crashed = as_left_by_a_kill(database, tmp_path / "crashed")
     finally:
         await store.close()
     if opened_since:  # an administrator's sqlite3 (or a backup) took the WAL into the file
-        with contextlib.closing(sqlite3.connect(crashed / "chat.db")) as look:
+        with contextlib.closing(sqlite3.connect(crashed)) as look:
             look.execute("SELECT count(*) FROM messages").fetchone()
-        assert not (crashed / "chat.db-wal").exists()
+        assert not crashed.with_name("chat.db-wal").exists()
 
-    restarted = make_store(crashed / "chat.db")
+    restarted = make_store(crashed)
     await restarted.start()
     try:
         listed, _ = await restarted.list_sessions(offset=0, limit=10)
@@ -568,13 +574,10 @@ async def test_a_slow_reply_stored_after_a_later_message_is_counted_after_a_cras
         await store.add_reply("s1", reply(4, fast.message.id, "fast answer"))
         await store.list_sessions(offset=0, limit=1)  # the rows are written: last id 4
         await store.add_reply("s1", reply(2, slow.message.id, "slow answer"))
-        crashed = tmp_path / "crashed"
-        crashed.mkdir()
-        for name in ("chat.db", "chat.db-wal"):
-            (crashed / name).write_bytes((database.parent / name).read_bytes())
+        crashed = as_left_by_a_kill(database, tmp_path / "crashed")
     finally:
         await store.close()
-    restarted = make_store(crashed / "chat.db")
+    restarted = make_store(crashed)
     await restarted.start()
     try:
         listed, _ = await restarted.list_sessions(offset=0, limit=1)

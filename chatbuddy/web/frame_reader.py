@@ -134,10 +134,9 @@ class ChatProtocol(tornado.websocket.WebSocketProtocol13):
         except BrokenFrame:
             self._abort()
             return
-        if frame is not None:
-            await self._take(frame)
+        await self._take(frame)
 
-    async def _read_frame(self) -> Frame | None:
+    async def _read_frame(self) -> Frame:
         """The next frame, reading as much as it needs."""
         # What a data frame may still carry: less the pieces of a fragmented message.
         pieces = self._fragmented_message_buffer
@@ -154,14 +153,18 @@ class ChatProtocol(tornado.websocket.WebSocketProtocol13):
                     return frame
             assert self.stream is not None
             chunk = await self.stream.read_bytes(READ_SIZE, partial=True)
-            if not unread:  # the usual case: the chunk holds one whole frame
-                parsed = parse_frame(chunk, 0, limit)
-                if parsed is not None and parsed[1] == len(chunk):
-                    self._wire_bytes_in += len(chunk)
-                    return parsed[0]
-                unread = self._unread = bytearray(chunk)
-            else:
+            if unread:
                 unread += chunk
+                continue
+            parsed = parse_frame(chunk, 0, limit)  # the usual case: a whole frame
+            if parsed is None:
+                unread = self._unread = bytearray(chunk)
+                continue
+            frame, end = parsed
+            self._wire_bytes_in += end
+            if end < len(chunk):  # the start of the next ones
+                self._unread = bytearray(memoryview(chunk)[end:])
+            return frame
 
     async def _take(self, frame: Frame) -> None:
         """Act on one frame, as Tornado would, the common case without its detours."""

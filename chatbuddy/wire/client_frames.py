@@ -130,7 +130,8 @@ class HandoffRequest(_ClientModel):
     type: Literal["handoff_request"]
 
 
-ClientMessage = Annotated[
+#: Any one client message (a frame parsed).
+AnyClientMessage = (
     ChatMessage
     | Ping
     | SessionInfoRequest
@@ -139,9 +140,9 @@ ClientMessage = Annotated[
     | Read
     | React
     | HandoffRequest
-    | Cancel,
-    Field(discriminator="type"),
-]
+    | Cancel
+)
+ClientMessage = Annotated[AnyClientMessage, Field(discriminator="type")]
 #: Every client message's ``type``, derived from the union so the two cannot drift.
 CLIENT_MESSAGE_TYPES: tuple[str, ...] = tuple(
     get_args(model.model_fields["type"].annotation)[0]  # Literal["x"] -> "x"
@@ -153,19 +154,7 @@ _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 _CUSTOM_ERROR_TYPES = {ErrorType.EMPTY_MESSAGE.value, ErrorType.MESSAGE_TOO_LONG.value}
 
 
-def parse_client_message(
-    frame: str | bytes,
-) -> (
-    ChatMessage
-    | Ping
-    | SessionInfoRequest
-    | HistoryRequest
-    | Typing
-    | Read
-    | React
-    | HandoffRequest
-    | Cancel
-):
+def parse_client_message(frame: str | bytes) -> AnyClientMessage:
     """Parse and validate one frame from a client.
 
     Raises :class:`ClientError` with the ``error_type`` the protocol names for

@@ -17,7 +17,7 @@ from chatbuddy.engine.store import (
     ReactionTally,
     Reader,
 )
-from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage, trusted
+from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage, renumbered
 
 
 class HandoffStore(StoreBase):
@@ -86,7 +86,7 @@ class HandoffStore(StoreBase):
         now = self._clock()
         session = self._require(session_id, now, incarnation)
         session.last_reserved_id += 1
-        stored = trusted(StoredMessage, {**message.__dict__, "id": session.last_reserved_id})
+        stored = renumbered(message, session.last_reserved_id)
         self._store(session, stored, now)
         return stored, False
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from chatbuddy.engine.memory.base import Session, kept_id, message_of
 from chatbuddy.engine.memory.handoff_store import HandoffStore
 from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
-from chatbuddy.records import SessionRecord, StoredMessage, trusted
+from chatbuddy.records import SessionRecord, StoredMessage, renumbered
 
 
 class MemoryStore(HandoffStore):
@@ -129,8 +129,7 @@ class MemoryStore(HandoffStore):
             self._active(session, now)
             return self._resent(session, session.seen[key], message, now, recent)
         session.last_reserved_id += 2
-        # Validated when it was made; only the id changes.
-        stored = trusted(StoredMessage, {**message.__dict__, "id": session.last_reserved_id - 1})
+        stored = renumbered(message, session.last_reserved_id - 1)
         self._store(session, stored, now)
         if key is not None:
             seen = session.seen if session.seen is not None else {}

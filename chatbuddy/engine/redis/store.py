@@ -25,7 +25,7 @@ from chatbuddy.engine.store import (
     FrameAround,
 )
 from chatbuddy.errors import SessionNotFound
-from chatbuddy.records import SessionRecord, StoredMessage, trusted
+from chatbuddy.records import SessionRecord, StoredMessage, renumbered
 
 
 class RedisStore(HandoffStore):
@@ -218,7 +218,7 @@ class RedisStore(HandoffStore):
         stored_id = int(result[1])
         if status == 1:  # stored as sent, under its new id: no need to parse it back
             return AddedMessage(
-                trusted(StoredMessage, {**message.__dict__, "id": stored_id}),
+                renumbered(message, stored_id),
                 reply_id=stored_id + 1,
                 published=announce is not None,
                 recent=[StoredMessage.model_validate_json(m) for m in result[3]],

@@ -23,7 +23,7 @@ from chatbuddy.engine.store import (
     ReactionTally,
     Reader,
 )
-from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage, trusted
+from chatbuddy.records import Hold, Note, SessionRecord, StoredMessage, renumbered
 
 
 class HandoffStore(StoreBase):
@@ -99,7 +99,7 @@ class HandoffStore(StoreBase):
         now = self._clock()
         live = self._entry(session_id, incarnation)
         live.seq += 1
-        stored = trusted(StoredMessage, {**message.__dict__, "id": live.seq})
+        stored = renumbered(message, live.seq)
         self._batch.messages.append((session_id, stored.id, stored.model_dump_json()))
         self._count(live, stored.id, now)
         await self._committed()

@@ -27,7 +27,7 @@ from chatbuddy.engine.sqlite.batch import Live, checkpoint
 from chatbuddy.engine.sqlite.handoff_store import HandoffStore
 from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
 from chatbuddy.errors import StorageUnavailable
-from chatbuddy.records import SessionRecord, StoredMessage, trusted
+from chatbuddy.records import SessionRecord, StoredMessage, renumbered
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +199,7 @@ class SQLiteStore(HandoffStore):
             self._changed(live)
             return await self._resent(live, seen[key], message, recent)
         live.seq += 2
-        # Validated when it was made; only the id changes.
-        stored = trusted(StoredMessage, {**message.__dict__, "id": live.seq - 1})
+        stored = renumbered(message, live.seq - 1)
         batch = self._batch
         batch.messages.append((session_id, stored.id, stored.model_dump_json()))
         self._count(live, stored.id, now)
