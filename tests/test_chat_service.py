@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
@@ -108,6 +109,47 @@ async def test_a_message_is_echoed_to_the_other_tab_and_answered_to_both(
     await eventually(lambda: "chat_response" in types_of(other), "the reply to the other tab")
     assert types_of(sender) == ["connection_established", "chat_response"]
     assert types_of(other) == ["connection_established", "user_message", "chat_response"]
+
+
+async def test_a_message_the_file_could_not_keep_is_told_to_nobody_and_not_answered(
+    tmp_path: Path,
+) -> None:
+    # The SQLite store commits an echoed message with its reply (one transaction):
+    # when that fails, neither may reach anyone as if it were stored.
+    engine = build_engine("sqlite", folder=tmp_path)
+    local = LocalNode(engine.bus)
+    await engine.start(local)
+    service = ChatService(
+        engine=engine,
+        node=local,
+        agent=make_agent("echo"),
+        settings=unlimited(),
+        counters=Counters(),
+    )
+    try:
+        opened = await grant(engine, "unlucky")
+        sender, other = tab(opened, "c1"), tab(opened, "c2")
+        await service.attach(sender, opened)
+        await service.attach(other, opened)
+        frame = {"type": "chat_message", "session_id": "unlucky", "content": "hello"}
+        with sqlite3.connect(tmp_path / "chatbuddy.db", isolation_level=None) as lock:
+            lock.execute("BEGIN IMMEDIATE")  # holds the write lock past the busy timeout
+            await finished(service.handle_frame(sender, json.dumps(frame)))
+            lock.execute("ROLLBACK")
+        failed = frames_of(sender)[-1]
+        assert failed["type"] == "error"
+        data = failed["data"]
+        assert isinstance(data, dict)
+        assert data["error_type"] == "storage_unavailable"
+        assert "chat_response" not in types_of(sender)
+        assert types_of(other) == ["connection_established", "error"]
+        # The next message is stored and answered as usual.
+        await finished(service.handle_frame(sender, json.dumps(frame)))
+        await eventually(lambda: "chat_response" in types_of(other), "the reply to the other tab")
+        assert types_of(other)[-2:] == ["user_message", "chat_response"]
+    finally:
+        await local.settle()
+        await engine.close()
 
 
 async def test_a_refusal_reaches_only_the_connection_that_caused_it(

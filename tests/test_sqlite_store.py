@@ -16,7 +16,7 @@ from chatbuddy.engine.sqlite import base as sqlite_base
 from chatbuddy.engine.sqlite import store as sqlite_store
 from chatbuddy.engine.sqlite.store import RETENTION_BATCH
 from chatbuddy.errors import SessionReplaced, StorageUnavailable
-from chatbuddy.records import Note, utcnow
+from chatbuddy.records import Note, StoredMessage, utcnow
 from tests.builders import record, reply, user_message
 from tests.doubles import FakeClock
 
@@ -330,6 +330,72 @@ async def test_many_writers_share_transactions(store: SQLiteStore, database: Pat
     )
     # 20 messages, each acknowledged after its commit, in far fewer commits than 20.
     assert _frames(database) - before < 20 * 3
+
+
+def _committed_contents(database: Path) -> list[str]:
+    """What another connection reads: only what is committed."""
+    with contextlib.closing(sqlite3.connect(database)) as other:
+        rows = other.execute("SELECT body FROM messages ORDER BY id").fetchall()
+    return [StoredMessage.model_validate_json(body).content for (body,) in rows]
+
+
+async def test_a_deferred_message_is_committed_with_its_reply_in_one_transaction(
+    store: SQLiteStore, database: Path
+) -> None:
+    await store.create_session(record())
+    added = await store.add_user_message("s1", user_message("q"), defer=True)
+    assert added.stored is not None
+    assert added.reply_id == 2
+    assert _committed_contents(database) == []  # not durable yet: nobody was told
+    before = _frames(database)
+    await store.add_reply("s1", reply(2, 1, "a"))
+    assert _committed_contents(database) == ["q", "a"]
+    # One transaction: the session's index page and the table's last page once each,
+    # where two commits would write each of them twice.
+    assert _frames(database) - before <= 3
+    await added.stored()  # already durable: returns at once
+
+
+async def test_a_deferred_message_without_a_reply_is_committed_at_the_end_of_the_turn(
+    store: SQLiteStore, database: Path
+) -> None:
+    await store.create_session(record())
+    added = await store.add_user_message("s1", user_message("held"), defer=True)
+    assert added.stored is not None
+    await added.stored()
+    assert _committed_contents(database) == ["held"]
+
+
+async def test_when_a_deferred_message_fails_its_reply_is_refused_and_not_written(
+    store: SQLiteStore, database: Path
+) -> None:
+    await store.create_session(record())
+    with sqlite3.connect(database, isolation_level=None) as other:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock past the busy timeout
+        added = await store.add_user_message("s1", user_message("lost", "c-1"), defer=True)
+        assert added.stored is not None
+        with pytest.raises(StorageUnavailable):
+            await added.stored()
+        other.execute("ROLLBACK")
+    with pytest.raises(StorageUnavailable):
+        await store.add_reply("s1", reply(2, 1, "never stored"))
+    assert _committed_contents(database) == []
+    # Neither was acknowledged: a resend is a new message, under the same id.
+    again = await store.add_user_message("s1", user_message("lost", "c-1"))
+    assert (again.resent, again.message.id, again.reply_id) == (False, 1, 2)
+
+
+async def test_a_reply_in_the_same_failed_transaction_as_its_message_fails_with_it(
+    store: SQLiteStore, database: Path
+) -> None:
+    await store.create_session(record())
+    with sqlite3.connect(database, isolation_level=None) as other:
+        other.execute("BEGIN IMMEDIATE")
+        await store.add_user_message("s1", user_message("q"), defer=True)
+        with pytest.raises(StorageUnavailable):
+            await store.add_reply("s1", reply(2, 1, "a"))
+        other.execute("ROLLBACK")
+    assert _committed_contents(database) == []
 
 
 def _all_bytes(database: Path) -> bytes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -33,7 +34,7 @@ from chatbuddy.chat.node import LocalNode
 from chatbuddy.chat.reply_outcomes import abandon, agent_failure
 from chatbuddy.chat.reply_output import ReplyOutput, Stopped, Writing
 from chatbuddy.chat.rules import PendingMessage, StopReply
-from chatbuddy.engine import AddedMessage, SessionStore
+from chatbuddy.engine import AddedMessage, FrameAround, SessionStore
 from chatbuddy.errors import (
     SessionNotFound,
     StorageUnavailable,
@@ -207,11 +208,47 @@ class ReplyPipeline(ReplyOutput):
             announce=around,
             recent=self._agent.history_wanted,
             incarnation=message.incarnation,
+            # An agent that answers at once replies in this turn: its reply tells the
+            # sender the message is stored, so the two may be committed together.
+            defer=self._at_once,
         )
-        user_message = added.message
         if added.reply_id is None:
             self._answer_resend(message, added)
             return
+        told = functools.partial(self._tell_others, message, added, around)
+        if added.stored is None:
+            await told()
+        # Most sessions are held by nobody: no clock to read for them.
+        choice = ReplyChoice.ANSWER if added.hold is None else reply_choice(added.hold, utcnow())
+        if choice is ReplyChoice.HELD:  # the operator answers; the sender learns it is stored
+            if added.stored is not None:
+                await told()
+            await self._release(sid, added.reply_id)
+            self._node.to_connection(message.connection_id, around.wrap(added.message))
+            return
+        if choice is ReplyChoice.RESUME:
+            assert added.hold is not None
+            await self._handoff.resume(sid, message.incarnation, added.hold)
+        writing = self._writing[sid] = Writing(
+            message.client_message_id,
+            message.incarnation,
+            reply_id=added.reply_id,
+            stopped=message.cancelled,
+            untold=told if added.stored is not None else None,
+        )
+        try:
+            await self._produce(message, added, writing, added.message.id, turn)
+        finally:
+            del self._writing[sid]
+
+    async def _tell_others(
+        self, message: PendingMessage, added: AddedMessage, around: FrameAround
+    ) -> None:
+        """Once the message is stored: tell the session's other tabs, and watching
+        admins, what was said."""
+        if added.stored is not None:
+            await added.stored()
+        sid, user_message = message.session_id, added.message
         if not added.published and not added.resent:  # made only if another tab receives it
             await self._node.to_session(
                 sid,
@@ -226,25 +263,6 @@ class ReplyPipeline(ReplyOutput):
             user_id=user_message.user_id,
             content=user_message.content,
         )
-        # Most sessions are held by nobody: no clock to read for them.
-        choice = ReplyChoice.ANSWER if added.hold is None else reply_choice(added.hold, utcnow())
-        if choice is ReplyChoice.HELD:  # the operator answers; the sender learns it is stored
-            await self._release(sid, added.reply_id)
-            self._node.to_connection(message.connection_id, around.wrap(user_message))
-            return
-        if choice is ReplyChoice.RESUME:
-            assert added.hold is not None
-            await self._handoff.resume(sid, message.incarnation, added.hold)
-        writing = self._writing[sid] = Writing(
-            message.client_message_id,
-            message.incarnation,
-            reply_id=added.reply_id,
-            stopped=message.cancelled,
-        )
-        try:
-            await self._produce(message, added, writing, user_message.id, turn)
-        finally:
-            del self._writing[sid]
 
     async def _produce(
         self,
@@ -261,7 +279,7 @@ class ReplyPipeline(ReplyOutput):
         started = time.perf_counter()
         if writing.stopped:  # cancelled while it waited: nothing to ask the agent
             await self._store_reply(
-                message, None, "", reply_id, asked, started, turn, cancelled=True
+                message, writing, None, "", asked, started, turn, cancelled=True
             )
             return
         try:
@@ -279,18 +297,19 @@ class ReplyPipeline(ReplyOutput):
             await self._release(sid, reply_id)
             if isinstance(failed, StorageUnavailable):
                 raise
+            await self._told(writing)
             failure = agent_failure(self._agent.name, sid, failed)
             await self._tell_session(message, failure, in_reply_to=asked)
             return
         if content is None:
             content = "".join(writing.parts)
             await self._store_reply(
-                message, writing.reply, content, reply_id, asked, started, turn, cancelled=True
+                message, writing, writing.reply, content, asked, started, turn, cancelled=True
             )
             return
         reply = writing.reply
         assert reply is not None
-        await self._store_reply(message, reply, content, reply_id, asked, started, turn)
+        await self._store_reply(message, writing, reply, content, asked, started, turn)
         if reply.handoff is not None:
             language = reply.metadata.get("language")
             await self._feed.handoff_requested(

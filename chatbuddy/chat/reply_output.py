@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,10 @@ class Writing:
     parts: list[str] = field(default_factory=list)
     #: The agent's reply, once it started one.
     reply: AgentReply | None = None
+    #: Waits until the message is stored and tells the session's other tabs of it:
+    #: due before anything of the reply leaves, when the store deferred the message
+    #: to commit it with the reply (None: done already).
+    untold: Callable[[], Awaitable[None]] | None = None
 
 
 class ReplyOutput:
@@ -84,12 +89,20 @@ class ReplyOutput:
         with contextlib.suppress(StorageUnavailable):
             await self._store.release(session_id, reply_id)
 
+    async def _told(self, writing: Writing) -> None:
+        """Before anything of the reply leaves: its message, if the store deferred it,
+        is stored and told to the session's other tabs (once)."""
+        untold = writing.untold
+        if untold is not None:
+            writing.untold = None
+            await untold()
+
     async def _store_reply(
         self,
         message: PendingMessage,
+        writing: Writing,
         reply: AgentReply | None,
         content: str,
-        reply_id: int,
         in_reply_to: int,
         started: float,
         turn: float,
@@ -99,6 +112,8 @@ class ReplyOutput:
         """Store and publish the reply; a ``cancelled`` one holds what was written (maybe
         nothing), and ``reply`` is None when the agent had not started one."""
         sid, now = message.session_id, utcnow()
+        reply_id = writing.reply_id
+        assert reply_id is not None
         confidence = 0.0 if reply is None else min(1.0, max(0.0, reply.confidence))
         route = self._agent.name if reply is None else reply.agent
         metadata: dict[str, Any] = {
@@ -133,6 +148,7 @@ class ReplyOutput:
         published = await self._store.add_reply(
             sid, stored, announce=frame, incarnation=message.incarnation
         )
+        await self._told(writing)  # committed with the reply: only the others to tell
         if not published:
             await self._node.to_session(sid, message.incarnation, frame)
         self._counters.replies_sent += 1
@@ -193,6 +209,7 @@ class ReplyOutput:
         async for item in reply.chunks:
             if writing.stopped:
                 raise Stopped
+            await self._told(writing)
             now = utcnow()
             if isinstance(item, ToolStarted):
                 status = frames.reply_status(

@@ -13,7 +13,7 @@ cannot reach its backend raises :class:`chatbuddy.errors.StorageUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -81,6 +81,9 @@ class AddedMessage:
     #: The operator's hold on the session when the message was stored (read in the
     #: same atomic step), if any: the chat layer decides what it means for the reply.
     hold: Hold | None = None
+    #: Set when the caller let the store ``defer`` making the message durable: awaiting
+    #: it waits until it is (StorageUnavailable if that failed). None: it already is.
+    stored: Callable[[], Awaitable[None]] | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -189,6 +192,7 @@ class SessionStore(Protocol):
         announce: FrameAround | None = None,
         recent: int = 0,
         incarnation: str | None = None,
+        defer: bool = False,
     ) -> AddedMessage:
         """Store a user's message under a new id and reserve the id of its reply;
         return it with up to ``recent`` messages stored before it, read in the same
@@ -202,6 +206,12 @@ class SessionStore(Protocol):
         says so in :attr:`AddedMessage.published`. The reply's id is leased to
         the caller for :data:`LEASE_SECONDS`, until :meth:`add_reply` or
         :meth:`release`.
+
+        ``defer``: the caller tells nobody of the message before its reply is
+        stored, or before it awaits :attr:`AddedMessage.stored`. A store whose
+        writes are batched (SQLite) may then return before the message is durable
+        and commit it with the reply; :meth:`add_reply` returns only once both are,
+        and fails if the message could not be stored.
         """
 
     async def add_reply(

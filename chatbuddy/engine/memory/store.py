@@ -121,6 +121,7 @@ class MemoryStore(HandoffStore):
         announce: FrameAround | None = None,
         recent: int = 0,
         incarnation: str | None = None,
+        defer: bool = False,  # stored at once: nothing to defer
     ) -> AddedMessage:
         now = self._clock()
         session = self._require(session_id, now, incarnation)

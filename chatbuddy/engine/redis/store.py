@@ -193,6 +193,7 @@ class RedisStore(HandoffStore):
         announce: FrameAround | None = None,
         recent: int = 0,
         incarnation: str | None = None,
+        defer: bool = False,  # stored at once: nothing to defer
     ) -> AddedMessage:
         clock = self._clock()
         now, now_ms = clock.isoformat(), int(clock.timestamp() * 1000)

@@ -104,6 +104,9 @@ class StoreBase:
         # producing. In memory on purpose: after a restart their producers are gone,
         # and a resend of their messages is answered again.
         self._leases: dict[str, dict[int, datetime]] = {}
+        # (session id, reply id) -> the batch that holds the reply's message, for the
+        # messages whose durability was deferred until their reply (add_user_message).
+        self._unconfirmed: dict[tuple[str, int], Batch] = {}
         # How long a reply being produced holds its lease.
         self._lease_for = timedelta(seconds=LEASE_SECONDS)
         # The writes of the next transaction.
@@ -340,6 +343,7 @@ class StoreBase:
 
     def _done(self, batch: Batch, written: asyncio.Future[None]) -> None:
         self._in_flight -= 1
+        batch.finished = True
         error = written.exception()
         if error is None:
             if self._checkpointer is not None:
@@ -363,6 +367,8 @@ class StoreBase:
             log.error("writing %s failed (%s); retrying with the next writes", self.path, error)
         self._failing = True
         later, self._batch = self._batch, Batch()
+        for failed in (batch, later):
+            failed.finished, failed.error = True, error
         for live in [*self._behind.values(), *batch.dirty.values(), *later.dirty.values()]:
             sid, activity = live.record.session_id, live.record.last_activity
             self._recheck[sid] = max(activity, self._recheck.get(sid, activity))

@@ -52,6 +52,10 @@ class Batch:
     # whose oldest messages past the history limit are dropped with it.
     dirty: dict[str, Live] = field(default_factory=dict)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    # Whether its transaction has ended, and why it failed if it did (for the
+    # messages whose durability was deferred: see SQLiteStore.add_user_message).
+    finished: bool = False
+    error: BaseException | None = None
 
     def __bool__(self) -> bool:
         return bool(self.waiters or self.dirty or self.created or self.messages)

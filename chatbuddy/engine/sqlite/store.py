@@ -17,13 +17,14 @@ an indexed look-up of at most one page. docs/storage.md has the whole story.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
 
 from chatbuddy.engine.sqlite import rows
 from chatbuddy.engine.sqlite.base import MESSAGE_BY_ID, checked
-from chatbuddy.engine.sqlite.batch import Live, checkpoint
+from chatbuddy.engine.sqlite.batch import Batch, Live, checkpoint
 from chatbuddy.engine.sqlite.handoff_store import HandoffStore
 from chatbuddy.engine.store import DEDUP_WINDOW, AddedMessage, FrameAround
 from chatbuddy.errors import StorageUnavailable
@@ -132,6 +133,8 @@ class SQLiteStore(HandoffStore):
         for sid in [s for s, live in self._live.items() if live.record.last_activity < idle]:
             if sid not in self._behind:
                 del self._live[sid]
+        for key in [k for k, batch in self._unconfirmed.items() if batch.finished]:
+            del self._unconfirmed[key]  # no reply came (the worker was cancelled)
         for sid, leases in list(self._leases.items()):  # their producers died or gave up
             for reply_id in [r for r, until in leases.items() if until <= now]:
                 del leases[reply_id]
@@ -189,7 +192,12 @@ class SQLiteStore(HandoffStore):
         announce: FrameAround | None = None,
         recent: int = 0,
         incarnation: str | None = None,
+        defer: bool = False,
     ) -> AddedMessage:
+        """With ``defer``, the message goes into the open batch and the call returns at
+        once: its reply, made in the same loop turn by an agent that answers at once,
+        joins the same transaction. One commit per exchange instead of two: fewer
+        pages written (each session's index page once) and a loop turn less."""
         now = self._clock()
         live = self._entry(session_id, incarnation)
         key = message.client_message_id
@@ -212,6 +220,13 @@ class SQLiteStore(HandoffStore):
         reply_id = live.seq
         # Leased before the commit: a resend meanwhile is told the reply follows.
         self._lease(session_id, reply_id, now)
+        if defer:
+            self._unconfirmed[(session_id, reply_id)] = batch
+            self._schedule()  # committed at the end of this turn, reply or not
+            written = functools.partial(self._written, batch)
+            return AddedMessage(
+                stored, reply_id=reply_id, recent=earlier, hold=live.record.hold, stored=written
+            )
         try:
             await self._committed()
         except StorageUnavailable:  # nothing was stored: nothing to answer
@@ -257,8 +272,13 @@ class SQLiteStore(HandoffStore):
         """The lease ends once the reply is committed (until then a resend is told it
         follows), or when the commit fails: the reply was not stored, a resend is
         answered again."""
+        asked = self._unconfirmed.pop((session_id, message.id), None)
+        if asked is not None and asked.error is not None:  # its message was not stored
+            self._end_lease(session_id, message.id)
+            raise StorageUnavailable(f"cannot write {self.path}")
         now = self._clock()
         live = self._entry(session_id, incarnation)
+        # After its message's batch (the same one, or the next, which fails with it).
         self._batch.messages.append((session_id, message.id, message.model_dump_json()))
         self._count(live, message.id, now)
         try:
@@ -268,7 +288,18 @@ class SQLiteStore(HandoffStore):
         return False
 
     async def release(self, session_id: str, reply_id: int) -> None:
+        self._unconfirmed.pop((session_id, reply_id), None)
         self._end_lease(session_id, reply_id)
+
+    async def _written(self, batch: Batch) -> None:
+        """Wait until ``batch`` (a deferred message's) has committed."""
+        if not batch.finished:
+            assert self._loop is not None
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            batch.waiters.append(waiter)
+            await waiter
+        elif batch.error is not None:
+            raise StorageUnavailable(f"cannot write {self.path}")
 
     async def history(
         self,
