@@ -12,9 +12,11 @@ import pytest
 import redis
 from tornado.httpclient import AsyncHTTPClient
 
+from chatbuddy.chat.frames import user_message_around
 from chatbuddy.engine import Engine, Presence
 from chatbuddy.engine.redis import redis_pair
 from chatbuddy.errors import SessionNotFound, StorageUnavailable
+from chatbuddy.records import utcnow
 from chatbuddy.server import Server
 from tests.builders import build_engine, record, unlimited, user_message
 from tests.conftest import ADMIN_TOKEN
@@ -71,6 +73,36 @@ async def test_every_key_the_first_message_writes_expires_with_the_session(
                 assert 0 < ttl <= 60_000, f"{part}: {ttl}"
     finally:
         await engine.close()
+
+
+async def test_a_message_no_other_tab_here_hears_is_published_only_if_another_node_listens(
+    redis_url: str,
+) -> None:
+    here, there = RecordingNode(), RecordingNode()
+    one = await started(redis_url, here, prefix="quiet:")
+    two = await started(redis_url, there, prefix="quiet:")
+    try:
+        await one.store.create_session(record("q"))
+        await one.bus.subscribe("q")
+        alone = user_message_around("q", utcnow(), exclude="tab-1", others_here=False)
+        first = await one.store.add_user_message("q", user_message("just us"), announce=alone)
+        assert first.published  # nobody else listens: there is nobody to tell
+        await one.bus.publish("q", "marker")  # delivered after anything published before it
+        await eventually(lambda: any(f[1] == "marker" for f in here.frames), "the marker")
+        assert [f[1] for f in here.frames] == ["marker"]
+
+        await two.bus.subscribe("q")  # a tab of the session opens on another node
+        second = await one.store.add_user_message("q", user_message("both"), announce=alone)
+        assert not second.published  # so the caller publishes it
+
+        everyone = user_message_around("q", utcnow(), exclude="tab-1")  # a second tab here
+        third = await one.store.add_user_message("q", user_message("all"), announce=everyone)
+        assert third.published
+        await eventually(lambda: len(there.frames) == 1, "the announcement on the other node")
+        assert '"content":"all"' in there.frames[0][1]
+    finally:
+        await two.close()
+        await one.close()
 
 
 async def test_a_session_expires_in_redis_after_its_ttl(redis_url: str) -> None:

@@ -104,10 +104,14 @@ def page_within(
     return messages[-kept:], has_more
 
 
-def user_message_around(session_id: str, sent_at: datetime, *, exclude: str) -> FrameAround:
+def user_message_around(
+    session_id: str, sent_at: datetime, *, exclude: str, others_here: bool = True
+) -> FrameAround:
     """The ``user_message`` frame that tells a session's other tabs what was said,
     as the text around the stored message (the store may publish it as it stores)."""
-    return FrameAround(lambda: envelope_parts("user_message", session_id, sent_at), exclude)
+    return FrameAround(
+        lambda: envelope_parts("user_message", session_id, sent_at), exclude, others_here
+    )
 
 
 def chunk(session_id: str, reply_id: int, index: int, delta: str, now: datetime) -> str:

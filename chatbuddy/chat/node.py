@@ -65,6 +65,10 @@ class LocalNode:
         """How many of this node's connections are in the session."""
         return len(self._registry.in_session(session_id))
 
+    def others_here(self, session_id: str, connection_id: str) -> bool:
+        """Whether this node has a connection in the session besides ``connection_id``."""
+        return self._registry.others_in(session_id, connection_id)
+
     async def watch(
         self, watcher: Watcher, session_id: str | None, *, tool_arguments: bool = False
     ) -> None:

@@ -193,7 +193,9 @@ class ReplyPipeline(ReplyOutput):
     async def _answer(self, message: PendingMessage) -> None:
         turn = time.perf_counter()
         sid, now = message.session_id, utcnow()
-        around = frames.user_message_around(sid, now, exclude=message.connection_id)
+        cid = message.connection_id
+        others = self._node.others_here(sid, cid)
+        around = frames.user_message_around(sid, now, exclude=cid, others_here=others)
         added = await self._store.add_user_message(
             sid,
             # Not validated again: the content was, as the chat_message was parsed.

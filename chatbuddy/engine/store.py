@@ -47,6 +47,9 @@ class FrameAround:
     parts: Callable[[], tuple[str, str]]
     #: The connection that sent the message, which has its own copy.
     exclude: str | None
+    #: Whether the sender's node has other tabs of the session. If not, a store that
+    #: publishes (Redis) publishes only when another node listens to the session.
+    others_here: bool = True
 
     def wrap(self, message: StoredMessage) -> str:
         head, tail = self.parts()

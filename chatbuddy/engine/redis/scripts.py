@@ -96,15 +96,18 @@ end
 
 # A user's message: dedup, new id (+ the reply's, leased to the caller), store,
 # publish it as user_message, and read the messages before it that the agent wants.
-# A resend of a stored message instead says what became of its reply: answered
-# (with it), pending (another producer holds the lease) or orphaned (the lease
-# is now the caller's: answer again).
+# With quiet = '1' (the sender's node has no other tab of the session) it is not
+# published unless another node listens to the session, and then told = 0 says
+# the caller must publish it. A resend of a stored message instead says what
+# became of its reply: answered (with it), pending (another producer holds the
+# lease) or orphaned (the lease is now the caller's: answer again).
 # ARGV: message json without id, client_message_id or '', limit, ttl_ms, now,
 # window, channel, exclude, frame head, frame tail, recent, incarnation,
-# now_ms, lease_ms.
-# Returns {-1} (no session), {-2} (replaced), {1, id, '', {earlier...}, hold} (the
-# caller knows what it sent) or {0, id, json, state, reply json or '', {earlier...},
-# hold}; hold is the operator's hold ({operator, since, until, until_ms} or {}).
+# now_ms, lease_ms, quiet.
+# Returns {-1} (no session), {-2} (replaced), {1, id, '', {earlier...}, hold, told}
+# (the caller knows what it sent) or {0, id, json, state, reply json or '',
+# {earlier...}, hold}; hold is the operator's hold ({operator, since, until,
+# until_ms} or {}).
 _ADD_USER = (
     _STORE
     + """
@@ -136,11 +139,16 @@ if ARGV[2] ~= '' then
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
 end
 slide(ARGV[4])
+local told = 1
 if ARGV[7] ~= '' then
-  local framed = ARGV[9] .. encoded .. ARGV[10]
-  redis.call('PUBLISH', ARGV[7], ARGV[12] .. '\\n' .. ARGV[8] .. '\\n' .. framed)
+  if ARGV[15] ~= '1' then
+    local framed = ARGV[9] .. encoded .. ARGV[10]
+    redis.call('PUBLISH', ARGV[7], ARGV[12] .. '\\n' .. ARGV[8] .. '\\n' .. framed)
+  elseif redis.call('PUBSUB', 'NUMSUB', ARGV[7])[2] > 1 then
+    told = 0
+  end
 end
-return {1, id, '', earlier(id, recent), hold_of()}
+return {1, id, '', earlier(id, recent), hold_of(), told}
 """
 )
 

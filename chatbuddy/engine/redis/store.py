@@ -197,7 +197,10 @@ class RedisStore(HandoffStore):
     ) -> AddedMessage:
         clock = self._clock()
         now, now_ms = clock.isoformat(), int(clock.timestamp() * 1000)
-        head, tail = announce.parts() if announce is not None else ("", "")
+        # Nobody else here: published only if another node listens (rarely), so the
+        # frame is not even made unless the caller has to publish it after all.
+        quiet = announce is not None and not announce.others_here
+        head, tail = announce.parts() if announce is not None and not quiet else ("", "")
         args = [
             message.model_dump_json(exclude={"id"}),
             message.client_message_id or "",
@@ -213,6 +216,7 @@ class RedisStore(HandoffStore):
             incarnation or "",
             now_ms,
             int(LEASE_SECONDS * 1000),
+            "1" if quiet else "",
         ]
         result = await self._step("add_user", session_id, args)
         status = checked(session_id, int(result[0]))
@@ -221,7 +225,7 @@ class RedisStore(HandoffStore):
             return AddedMessage(
                 renumbered(message, stored_id),
                 reply_id=stored_id + 1,
-                published=announce is not None,
+                published=announce is not None and int(result[5]) == 1,
                 recent=[StoredMessage.model_validate_json(m) for m in result[3]],
                 hold=hold_of(result[4]),
             )
