@@ -6,13 +6,14 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatbuddy.agents import make_agent
 from chatbuddy.chat import ChatService, Grant, LocalNode
 from chatbuddy.chat.counters import Counters
-from chatbuddy.engine import Engine
+from chatbuddy.engine import Engine, Frame
 from tests.builders import ENGINE_KINDS, build_engine, record, unlimited
 from tests.doubles import FakeClock, RecordingConnection
 from tests.helpers import eventually
@@ -150,6 +151,45 @@ async def test_a_message_the_file_could_not_keep_is_told_to_nobody_and_not_answe
     finally:
         await local.settle()
         await engine.close()
+
+
+async def test_with_one_tab_on_one_node_only_the_reply_is_published(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = build_engine("memory")
+    local = LocalNode(engine.bus)
+    await engine.start(local)
+    service = ChatService(
+        engine=engine,
+        node=local,
+        agent=make_agent("echo"),
+        settings=unlimited(),
+        counters=Counters(),
+    )
+    published: list[str | None] = []
+    publish = engine.bus.publish
+
+    async def counted(session_id: str, frame: Frame, **options: Any) -> None:
+        published.append(options.get("exclude"))
+        await publish(session_id, frame, **options)
+
+    monkeypatch.setattr(engine.bus, "publish", counted)
+    opened = await grant(engine, "alone")
+    sender = tab(opened, "c1")
+    await service.attach(sender, opened)
+    frame = {"type": "chat_message", "session_id": "alone", "content": "hello"}
+    await finished(service.handle_frame(sender, json.dumps(frame)))
+    await eventually(lambda: "chat_response" in types_of(sender), "the reply")
+    assert published == [None]  # no user_message for tabs that are not there
+
+    other = tab(opened, "c2")  # a second tab opens: now it is told
+    await service.attach(other, opened)
+    await finished(service.handle_frame(sender, json.dumps(frame)))
+    await eventually(lambda: "chat_response" in types_of(other), "the reply to the other tab")
+    assert published == [None, "c1", None]
+    assert types_of(other) == ["connection_established", "user_message", "chat_response"]
+    await local.settle()
+    await engine.close()
 
 
 async def test_a_refusal_reaches_only_the_connection_that_caused_it(

@@ -69,6 +69,11 @@ class LocalNode:
         """Whether this node has a connection in the session besides ``connection_id``."""
         return self._registry.others_in(session_id, connection_id)
 
+    @property
+    def alone(self) -> bool:
+        """Whether this node is the only one (its bus reaches no other)."""
+        return not self._bus.spans_nodes
+
     async def watch(
         self, watcher: Watcher, session_id: str | None, *, tool_arguments: bool = False
     ) -> None:

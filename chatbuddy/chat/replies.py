@@ -217,14 +217,17 @@ class ReplyPipeline(ReplyOutput):
         if added.reply_id is None:
             self._answer_resend(message, added)
             return
-        told = functools.partial(self._tell_others, message, added, around)
+        # Told now, or (deferred: not stored yet) before anything of the reply leaves.
+        untold = None
         if added.stored is None:
-            await told()
+            await self._tell_others(message, added, around)
+        else:
+            untold = functools.partial(self._tell_others, message, added, around)
         # Most sessions are held by nobody: no clock to read for them.
         choice = ReplyChoice.ANSWER if added.hold is None else reply_choice(added.hold, utcnow())
         if choice is ReplyChoice.HELD:  # the operator answers; the sender learns it is stored
-            if added.stored is not None:
-                await told()
+            if untold is not None:
+                await untold()
             await self._release(sid, added.reply_id)
             self._node.to_connection(message.connection_id, around.wrap(added.message))
             return
@@ -236,7 +239,7 @@ class ReplyPipeline(ReplyOutput):
             message.incarnation,
             reply_id=added.reply_id,
             stopped=message.cancelled,
-            untold=told if added.stored is not None else None,
+            untold=untold,
         )
         try:
             await self._produce(message, added, writing, added.message.id, turn)
@@ -251,8 +254,10 @@ class ReplyPipeline(ReplyOutput):
         if added.stored is not None:
             await added.stored()
         sid, user_message = message.session_id, added.message
-        if not added.published and not added.resent:  # made only if another tab receives it
-            await self._node.to_session(
+        # One node and no other tab of the session on it: nobody else to tell.
+        listened = around.others_here or not self._node.alone
+        if listened and not added.published and not added.resent:
+            await self._node.to_session(  # the frame is made only if another tab gets it
                 sid,
                 message.incarnation,
                 lambda: around.wrap(user_message),

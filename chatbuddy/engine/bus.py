@@ -74,6 +74,8 @@ class Bus(Protocol):
 
     #: "local", "redis", ..., for logs.
     name: str
+    #: Whether other nodes publish and listen through it (False: this node is all).
+    spans_nodes: bool
 
     async def start(self, node: NodeLink) -> None:
         """Begin delivering published frames and events to ``node``."""

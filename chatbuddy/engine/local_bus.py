@@ -14,6 +14,7 @@ class LocalBus:
     """Fan-out inside one process: publish is a direct call to the node."""
 
     name = "local"
+    spans_nodes = False
 
     def __init__(self) -> None:
         # This process: where published frames and events go; set by start().

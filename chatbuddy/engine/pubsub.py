@@ -61,6 +61,7 @@ class PubSubBus:
     """The generic half of a broker-backed bus; subclasses add the broker."""
 
     name = "pubsub"
+    spans_nodes = True
 
     def __init__(self, *, prefix: str) -> None:
         # Namespace of every channel, so deployments can share a broker.
