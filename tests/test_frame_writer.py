@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from chatbuddy.chat import frames
 from chatbuddy.records import utcnow
 from chatbuddy.server import Server
 from chatbuddy.web.chat_socket import ChatSocketHandler
 from chatbuddy.web.frame_writer import frame_header
 from tests.conftest import Connect
+from tests.helpers import deaf_client, eventually
+from tests.test_frame_reader import RawSocket
 
 
 def test_a_header_takes_the_shortest_length_form_the_size_allows() -> None:
@@ -41,3 +45,31 @@ async def test_what_was_sent_before_a_close_arrives_before_it(
     handler.close(4009, "test")
     assert (await client.expect("pong"))["data"]["client_timestamp"] == "last words"
     assert await client.closed() == 4009
+
+
+async def test_frames_the_socket_cannot_take_at_once_follow_in_order(
+    port: int, server: Server
+) -> None:
+    # A client that stops reading: once its socket is full, the rest of a flush waits
+    # in the stream, and the next turns' frames queue behind it, not past it.
+    reader, writer = await deaf_client(port, "/ws/chat/bulky")
+    await eventually(lambda: any(True for _ in server.node.connections()), "the connection")
+    (handler,) = server.node.connections()
+    assert isinstance(handler, ChatSocketHandler)
+    marks: list[str] = []
+    behind = 0  # frames sent once bytes were waiting in the stream
+    while behind < 3:
+        assert len(marks) < 200, "the socket never filled up"
+        if handler.queued():
+            behind += 1
+        marks.append(f"{len(marks)}:" + "x" * 100_000)
+        handler.send(frames.pong("bulky", marks[-1], utcnow()))
+        await asyncio.sleep(0)  # the turn ends: its frames are flushed
+    client = RawSocket(reader, writer)
+    assert (await client.json())["type"] == "connection_established"
+    for mark in marks:
+        pong = await client.json()
+        data = pong["data"]
+        assert isinstance(data, dict)
+        assert data["client_timestamp"] == mark
+    client.close()

@@ -20,6 +20,13 @@ there instead of failing and waiting on epoll. Measured at 50 connections
 instead of with the turn's other writes more than doubled the kernel's time per
 reply (each write woke the client on its own).
 
+That read goes to the socket itself (``recv``) when Tornado's stream has nothing
+buffered and no read of its own going: Tornado's read costs a future and half a
+dozen calls around the same ``recv``. Only when the socket has nothing yet (1 %
+of the reads at 50 connections), or the stream must see what happens (the end
+of the stream, an error, TLS), does the stream read, and wait, as before. With
+the writer's direct send, a chat message costs 431k instructions instead of 513k.
+
 What it does not take itself goes to Tornado's handling: control frames (ping,
 pong, close) and compressed messages. The rules are Tornado's (RFC 6455), checked
 as soon as a header is there: control frames are final and under 126 bytes (or
@@ -39,6 +46,7 @@ import sys
 import zlib
 from typing import NamedTuple
 
+import tornado.iostream
 import tornado.websocket
 
 #: At most this much is taken from the stream's buffer at a time.
@@ -151,8 +159,10 @@ class ChatProtocol(tornado.websocket.WebSocketProtocol13):
                     self._unread = unread or None
                     self._wire_bytes_in += end
                     return frame
-            assert self.stream is not None
-            chunk = await self.stream.read_bytes(READ_SIZE, partial=True)
+            chunk = self._received()
+            if chunk is None:
+                assert self.stream is not None
+                chunk = await self.stream.read_bytes(READ_SIZE, partial=True)
             if unread:
                 unread += chunk
                 continue
@@ -165,6 +175,24 @@ class ChatProtocol(tornado.websocket.WebSocketProtocol13):
             if end < len(chunk):  # the start of the next ones
                 self._unread = bytearray(memoryview(chunk)[end:])
             return frame
+
+    def _received(self) -> bytes | None:
+        """What the socket holds now, read from it directly: Tornado's read costs a
+        future and half a dozen calls more. None when there is nothing yet (or the
+        stream must see it: the end of the stream, an error, TLS, bytes Tornado's own
+        buffer holds); then the stream reads and waits, as usual."""
+        stream = self.stream
+        if (
+            type(stream) is not tornado.iostream.IOStream
+            or stream.socket is None
+            or stream._read_buffer_size
+            or stream._read_future is not None
+        ):
+            return None
+        try:
+            return stream.socket.recv(READ_SIZE) or None
+        except OSError:  # nothing yet (BlockingIOError), or an error the stream reports
+            return None
 
     async def _take(self, frame: Frame) -> None:
         """Act on one frame, as Tornado would, the common case without its detours."""

@@ -8,6 +8,11 @@ when the turn ends (``call_soon``), so the client also gets them in one TCP
 segment. Order is kept: everything goes through the buffer, and
 :meth:`TurnWriter.flush` runs before a close frame.
 
+The flush sends to the socket itself when no bytes of earlier writes wait in the
+stream (nearly always): Tornado's write wraps the same ``send`` in a future, a
+buffer and half a dozen calls. What the socket does not take at once goes to the
+stream, which sends it when the socket can take more, after nothing else.
+
 A server's frames are not masked (RFC 6455 §5.2), so a frame is two to ten
 header bytes and the UTF-8 text; on a connection that agreed permessage-deflate
 (RFC 7692), the text compressed by Tornado's compressor for the connection, with
@@ -106,8 +111,11 @@ class TurnWriter:
             return
         # The stream may keep a view of the buffer it is given: hand it over, start anew.
         self._pending = None
+        sent = _sent_now(self._stream, data)
+        if sent == len(data):
+            return
         try:
-            written = self._stream.write(memoryview(data))
+            written = self._stream.write(memoryview(data)[sent:])
         except tornado.iostream.StreamClosedError:
             return  # the peer is gone; the connection's on_close does the rest
         except tornado.iostream.StreamBufferFullError:
@@ -115,3 +123,17 @@ class TurnWriter:
             return
         if not written.done() and self._on_waiting is not None:
             self._on_waiting()
+
+
+def _sent_now(stream: tornado.iostream.IOStream, data: bytearray) -> int:
+    """How much of ``data`` the socket took at once, sent to it directly when nothing
+    waits before it: Tornado's write costs a future and half a dozen calls more, and
+    nearly always the socket takes it all. 0 when the stream must do it (bytes of
+    earlier writes wait, TLS, a closed stream, an error the stream then reports)."""
+    socket = stream.socket
+    if type(stream) is not tornado.iostream.IOStream or socket is None or len(stream._write_buffer):
+        return 0
+    try:
+        return socket.send(data)
+    except OSError:  # the socket is full (BlockingIOError), or an error
+        return 0
