@@ -522,6 +522,19 @@ async def test_messages_past_the_history_limit_leave_the_file_with_the_next_rows
     assert kept == 50
 
 
+async def test_a_busy_session_sheds_its_oldest_messages_with_its_own_commits(
+    store: SQLiteStore, database: Path
+) -> None:
+    await store.create_session(record())
+    for n in range(50 + sqlite_base.TRIM_SLACK + 1):  # the limit is 50
+        await store.add_user_message("s1", user_message(f"m{n}"))
+    # Dropped with the commit of the message that took it past the slack, not in a
+    # transaction of every session's rows a second later.
+    with sqlite3.connect(database) as connection:
+        kept = connection.execute("SELECT count(*) FROM messages").fetchone()[0]
+    assert kept == 50
+
+
 async def test_a_failed_write_loses_no_session_rows_and_retention_spares_the_active(
     database: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
