@@ -84,7 +84,7 @@ async def test_a_message_no_other_tab_here_hears_is_published_only_if_another_no
     try:
         await one.store.create_session(record("q"))
         await one.bus.subscribe("q")
-        alone = user_message_around("q", utcnow(), exclude="tab-1", others_here=False)
+        alone = user_message_around("q", utcnow(), exclude="tab-1", sole_tab=True)
         first = await one.store.add_user_message("q", user_message("just us"), announce=alone)
         assert first.published  # nobody else listens: there is nobody to tell
         await one.bus.publish("q", "marker")  # delivered after anything published before it

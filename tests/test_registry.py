@@ -78,3 +78,12 @@ def test_a_lazy_frame_is_made_only_when_someone_receives_it() -> None:
     assert registry.send_to_session("s1", make, exclude="c1") == 1
     assert made == ["frame"]
     assert conns[1].received == ["frame"]
+
+
+def test_a_sole_tab_is_the_only_connection_of_its_session_here() -> None:
+    registry, _ = populated()
+    assert registry.sole_tab("s2", "c3")
+    assert not registry.sole_tab("s1", "c1")  # c2 is in the session too
+    # A message over HTTP comes from no connection here: others may listen elsewhere.
+    assert not registry.sole_tab("s2", "http-request")
+    assert not registry.sole_tab("nobody", "c1")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests.helpers import TIMEOUT, ChatClient
@@ -94,6 +94,27 @@ async def test_both_tabs_on_different_nodes_see_every_message_and_reply(cluster:
     _, answer = await first.reply()
     assert "#10042" in answer["content"]
     assert (await second.reply())[1] == answer
+
+
+async def test_a_message_over_http_to_one_node_reaches_the_tab_on_the_other(
+    cluster: Cluster,
+) -> None:
+    await ready(cluster.one)
+    await ready(cluster.two)
+    tab = await ChatClient.open(cluster.two.port, "by-post", user_id="anna")
+    token = (await tab.greeting())["session_token"]
+    response = await AsyncHTTPClient().fetch(
+        cluster.one.url + "/api/v1/chat",
+        method="POST",
+        body=json.dumps({"session_id": "by-post", "message": QUESTION}),
+        headers={"Content-Type": "application/json", "X-Session-Token": token},
+        raise_error=False,
+    )
+    assert response.code == 200
+    # Node one has no tab of the session: its only listener is node two's.
+    assert (await tab.expect("user_message"))["data"]["content"] == QUESTION
+    _, reply = await tab.reply()
+    assert reply["content"] == json.loads(response.body)["message"]
 
 
 async def test_stats_on_either_node_count_connections_on_both(cluster: Cluster) -> None:

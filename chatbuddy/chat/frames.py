@@ -105,12 +105,12 @@ def page_within(
 
 
 def user_message_around(
-    session_id: str, sent_at: datetime, *, exclude: str, others_here: bool = True
+    session_id: str, sent_at: datetime, *, exclude: str, sole_tab: bool = False
 ) -> FrameAround:
     """The ``user_message`` frame that tells a session's other tabs what was said,
     as the text around the stored message (the store may publish it as it stores)."""
     return FrameAround(
-        lambda: envelope_parts("user_message", session_id, sent_at), exclude, others_here
+        lambda: envelope_parts("user_message", session_id, sent_at), exclude, sole_tab
     )
 
 

@@ -65,9 +65,10 @@ class LocalNode:
         """How many of this node's connections are in the session."""
         return len(self._registry.in_session(session_id))
 
-    def others_here(self, session_id: str, connection_id: str) -> bool:
-        """Whether this node has a connection in the session besides ``connection_id``."""
-        return self._registry.others_in(session_id, connection_id)
+    def sole_tab(self, session_id: str, connection_id: str) -> bool:
+        """Whether ``connection_id`` is the session's only connection on this node (not
+        so for a message over HTTP, which comes from no connection here)."""
+        return self._registry.sole_tab(session_id, connection_id)
 
     @property
     def alone(self) -> bool:

@@ -77,10 +77,10 @@ class ConnectionRegistry:
     def in_session(self, session_id: str) -> list[Connection]:
         return list(self._by_session.get(session_id, {}).values())
 
-    def others_in(self, session_id: str, connection_id: str) -> bool:
-        """Whether the session has a connection here other than ``connection_id``."""
+    def sole_tab(self, session_id: str, connection_id: str) -> bool:
+        """Whether ``connection_id`` is here and the session's only connection here."""
         here = self._by_session.get(session_id)
-        return here is not None and (len(here) > 1 or connection_id not in here)
+        return here is not None and len(here) == 1 and connection_id in here
 
     def get(self, connection_id: str) -> Connection | None:
         return self._by_id.get(connection_id)

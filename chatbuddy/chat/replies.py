@@ -194,8 +194,8 @@ class ReplyPipeline(ReplyOutput):
         turn = time.perf_counter()
         sid, now = message.session_id, utcnow()
         cid = message.connection_id
-        others = self._node.others_here(sid, cid)
-        around = frames.user_message_around(sid, now, exclude=cid, others_here=others)
+        sole = self._node.sole_tab(sid, cid)
+        around = frames.user_message_around(sid, now, exclude=cid, sole_tab=sole)
         added = await self._store.add_user_message(
             sid,
             # Not validated again: the content was, as the chat_message was parsed.
@@ -255,7 +255,7 @@ class ReplyPipeline(ReplyOutput):
             await added.stored()
         sid, user_message = message.session_id, added.message
         # One node and no other tab of the session on it: nobody else to tell.
-        listened = around.others_here or not self._node.alone
+        listened = not around.sole_tab or not self._node.alone
         if listened and not added.published and not added.resent:
             await self._node.to_session(  # the frame is made only if another tab gets it
                 sid,

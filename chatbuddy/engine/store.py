@@ -47,9 +47,10 @@ class FrameAround:
     parts: Callable[[], tuple[str, str]]
     #: The connection that sent the message, which has its own copy.
     exclude: str | None
-    #: Whether the sender's node has other tabs of the session. If not, a store that
-    #: publishes (Redis) publishes only when another node listens to the session.
-    others_here: bool = True
+    #: Whether the sender is the session's only tab on its node (which then listens to
+    #: the session): a store that publishes (Redis) publishes only when another node
+    #: listens to it too.
+    sole_tab: bool = False
 
     def wrap(self, message: StoredMessage) -> str:
         head, tail = self.parts()

@@ -96,7 +96,7 @@ end
 
 # A user's message: dedup, new id (+ the reply's, leased to the caller), store,
 # publish it as user_message, and read the messages before it that the agent wants.
-# With quiet = '1' (the sender's node has no other tab of the session) it is not
+# With quiet = '1' (the sender is the session's only tab on its node) it is not
 # published unless another node listens to the session, and then told = 0 says
 # the caller must publish it. A resend of a stored message instead says what
 # became of its reply: answered (with it), pending (another producer holds the

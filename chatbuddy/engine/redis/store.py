@@ -199,7 +199,7 @@ class RedisStore(HandoffStore):
         now, now_ms = clock.isoformat(), int(clock.timestamp() * 1000)
         # Nobody else here: published only if another node listens (rarely), so the
         # frame is not even made unless the caller has to publish it after all.
-        quiet = announce is not None and not announce.others_here
+        quiet = announce is not None and announce.sole_tab
         head, tail = announce.parts() if announce is not None and not quiet else ("", "")
         args = [
             message.model_dump_json(exclude={"id"}),
