@@ -70,6 +70,9 @@ class StoreBase:
         self._sessions: dict[str, Session] = {}
         # (agent, route) -> [up, down]: reactions over every session there was.
         self._reactions: dict[tuple[str, str | None], list[int]] = {}
+        # Sessions an operator took (and maybe released, or that are gone since): what
+        # the once-a-second look for holds that ran out looks at, not every session.
+        self._held: set[str] = set()
 
     async def start(self) -> None:
         """Nothing to open."""

@@ -28,7 +28,10 @@ class HandoffStore(StoreBase):
     ) -> HoldOutcome:
         now = self._clock()
         record = self._require(session_id, now, incarnation).record
-        return handoff_rules.take(record, operator, now=now, until=until)
+        outcome = handoff_rules.take(record, operator, now=now, until=until)
+        if outcome.taken:
+            self._held.add(session_id)
+        return outcome
 
     async def release_hold(
         self, session_id: str, operator: str | None = None, *, expired_only: bool = False
@@ -46,10 +49,14 @@ class HandoffStore(StoreBase):
     async def end_expired_holds(self) -> list[tuple[str, Hold]]:
         now = self._clock()
         ended = []
-        for session_id, session in list(self._sessions.items()):
-            held = session.record.hold
-            if held is not None and not held.live(now):
+        for session_id in list(self._held):
+            session = self._sessions.get(session_id)
+            held = None if session is None else session.record.hold
+            if session is None or held is None:  # released, or the session is gone
+                self._held.discard(session_id)
+            elif not held.live(now):
                 session.record.hold = None
+                self._held.discard(session_id)
                 ended.append((session_id, held))
         return ended
 
