@@ -10,7 +10,7 @@ from chatbuddy.chat import frames
 from chatbuddy.records import utcnow
 from chatbuddy.server import Server
 from chatbuddy.web.chat_socket import ChatSocketHandler
-from chatbuddy.web.keepalive import KeepAlive
+from chatbuddy.web.keepalive import TICK, KeepAlive
 from tests.conftest import Connect
 from tests.helpers import deaf_client, eventually
 
@@ -64,7 +64,7 @@ def test_the_timer_spreads_a_round_over_the_interval_in_slices() -> None:
         keepalive.add(peer)
     keepalive._slice()  # one tick of the timer: one bucket, not everyone
     assert sum(peer.pings for peer in peers) < len(peers) // 10
-    for _ in range(round(30 / 0.25) - 1):  # the rest of one interval's ticks
+    for _ in range(round(30 / TICK) - 1):  # the rest of one interval's ticks
         keepalive._slice()
     assert all(peer.pings == 1 for peer in peers)  # each pinged exactly once per round
 
