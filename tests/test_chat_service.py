@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable
@@ -112,22 +113,32 @@ async def test_a_message_is_echoed_to_the_other_tab_and_answered_to_both(
     assert types_of(other) == ["connection_established", "user_message", "chat_response"]
 
 
+@contextlib.asynccontextmanager
+async def echo_service(kind: str, folder: Path) -> AsyncIterator[tuple[Engine, ChatService]]:
+    """An engine of one kind with a node and an echo service of its own (for a test
+    about one engine, not the fixture's three)."""
+    engine = build_engine(kind, folder=folder)
+    local = LocalNode(engine.bus)
+    await engine.start(local)
+    agent = make_agent("echo")
+    try:
+        yield (
+            engine,
+            ChatService(
+                engine=engine, node=local, agent=agent, settings=unlimited(), counters=Counters()
+            ),
+        )
+    finally:
+        await local.settle()
+        await engine.close()
+
+
 async def test_a_message_the_file_could_not_keep_is_told_to_nobody_and_not_answered(
     tmp_path: Path,
 ) -> None:
     # The SQLite store commits an echoed message with its reply (one transaction):
     # when that fails, neither may reach anyone as if it were stored.
-    engine = build_engine("sqlite", folder=tmp_path)
-    local = LocalNode(engine.bus)
-    await engine.start(local)
-    service = ChatService(
-        engine=engine,
-        node=local,
-        agent=make_agent("echo"),
-        settings=unlimited(),
-        counters=Counters(),
-    )
-    try:
+    async with echo_service("sqlite", tmp_path) as (engine, service):
         opened = await grant(engine, "unlucky")
         sender, other = tab(opened, "c1"), tab(opened, "c2")
         await service.attach(sender, opened)
@@ -148,48 +159,34 @@ async def test_a_message_the_file_could_not_keep_is_told_to_nobody_and_not_answe
         await finished(service.handle_frame(sender, json.dumps(frame)))
         await eventually(lambda: "chat_response" in types_of(other), "the reply to the other tab")
         assert types_of(other)[-2:] == ["user_message", "chat_response"]
-    finally:
-        await local.settle()
-        await engine.close()
 
 
 async def test_with_one_tab_on_one_node_only_the_reply_is_published(
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = build_engine("memory")
-    local = LocalNode(engine.bus)
-    await engine.start(local)
-    service = ChatService(
-        engine=engine,
-        node=local,
-        agent=make_agent("echo"),
-        settings=unlimited(),
-        counters=Counters(),
-    )
-    published: list[str | None] = []
-    publish = engine.bus.publish
+    async with echo_service("memory", tmp_path) as (engine, service):
+        published: list[str | None] = []
+        publish = engine.bus.publish
 
-    async def counted(session_id: str, frame: Frame, **options: Any) -> None:
-        published.append(options.get("exclude"))
-        await publish(session_id, frame, **options)
+        async def counted(session_id: str, frame: Frame, **options: Any) -> None:
+            published.append(options.get("exclude"))
+            await publish(session_id, frame, **options)
 
-    monkeypatch.setattr(engine.bus, "publish", counted)
-    opened = await grant(engine, "alone")
-    sender = tab(opened, "c1")
-    await service.attach(sender, opened)
-    frame = {"type": "chat_message", "session_id": "alone", "content": "hello"}
-    await finished(service.handle_frame(sender, json.dumps(frame)))
-    await eventually(lambda: "chat_response" in types_of(sender), "the reply")
-    assert published == [None]  # no user_message for tabs that are not there
+        monkeypatch.setattr(engine.bus, "publish", counted)
+        opened = await grant(engine, "alone")
+        sender = tab(opened, "c1")
+        await service.attach(sender, opened)
+        frame = {"type": "chat_message", "session_id": "alone", "content": "hello"}
+        await finished(service.handle_frame(sender, json.dumps(frame)))
+        await eventually(lambda: "chat_response" in types_of(sender), "the reply")
+        assert published == [None]  # no user_message for tabs that are not there
 
-    other = tab(opened, "c2")  # a second tab opens: now it is told
-    await service.attach(other, opened)
-    await finished(service.handle_frame(sender, json.dumps(frame)))
-    await eventually(lambda: "chat_response" in types_of(other), "the reply to the other tab")
-    assert published == [None, "c1", None]
-    assert types_of(other) == ["connection_established", "user_message", "chat_response"]
-    await local.settle()
-    await engine.close()
+        other = tab(opened, "c2")  # a second tab opens: now it is told
+        await service.attach(other, opened)
+        await finished(service.handle_frame(sender, json.dumps(frame)))
+        await eventually(lambda: "chat_response" in types_of(other), "the reply to the other tab")
+        assert published == [None, "c1", None]
+        assert types_of(other) == ["connection_established", "user_message", "chat_response"]
 
 
 async def test_a_refusal_reaches_only_the_connection_that_caused_it(
