@@ -68,8 +68,28 @@ async def test_frames_the_socket_cannot_take_at_once_follow_in_order(
     client = RawSocket(reader, writer)
     assert (await client.json())["type"] == "connection_established"
     for mark in marks:
-        pong = await client.json()
-        data = pong["data"]
-        assert isinstance(data, dict)
-        assert data["client_timestamp"] == mark
+        assert await client_timestamp(client) == mark
     client.close()
+
+
+async def test_a_keepalive_ping_leaves_with_the_turns_frames_in_order(
+    port: int, server: Server
+) -> None:
+    client = await RawSocket.open(port, "pinged")
+    (handler,) = server.node.connections()
+    assert isinstance(handler, ChatSocketHandler)
+    handler.send(frames.pong("pinged", "before", utcnow()))
+    handler.ping(b"are you there")
+    handler.send(frames.pong("pinged", "after", utcnow()))
+    assert await client_timestamp(client) == "before"
+    assert await client.frame() == (9, b"are you there")  # opcode 9: a ping
+    assert await client_timestamp(client) == "after"
+    client.close()
+
+
+async def client_timestamp(client: RawSocket) -> object:
+    """The ``client_timestamp`` of the next frame, a pong."""
+    pong = await client.json()
+    data = pong["data"]
+    assert isinstance(data, dict)
+    return data["client_timestamp"]

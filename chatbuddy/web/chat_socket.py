@@ -157,6 +157,15 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         else:
             writer.add(frame, compressed=worth_compressing(frame))
 
+    def ping(self, data: str | bytes = b"") -> None:
+        """A keep-alive ping, with the turn's other frames (one direct send, not a
+        Tornado write of its own: the keep-alive pings a slice of connections at once)."""
+        protocol, writer = self.ws_connection, self._writer
+        if writer is None or protocol is None or protocol.is_closing():
+            super().ping(data)  # not open yet, or closing: Tornado's own checks
+            return
+        writer.add_ping(data.encode() if isinstance(data, str) else data)
+
     def _send_alone(self, protocol: tornado.websocket.WebSocketProtocol, frame: str) -> None:
         """A frame without the turn's writer (the socket is not open yet): Tornado writes it."""
         try:

@@ -29,6 +29,8 @@ import tornado.iostream
 
 #: FIN + opcode 1 (text).
 _TEXT = 0x81
+#: FIN + opcode 9 (ping).
+_PING = 0x89
 #: The header bit of a compressed message (RFC 7692 §6).
 RSV1 = 0x40
 
@@ -98,6 +100,20 @@ class TurnWriter:
             pending += frame_header(len(data), compressed=True)
         else:
             pending += frame_header(len(data))
+        pending += data
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def add_ping(self, data: bytes = b"") -> None:
+        """A ping frame (RFC 6455 §5.5.2: at most 125 bytes), written at the end of this
+        turn between whole messages."""
+        if len(data) > 125:
+            raise ValueError("a ping carries at most 125 bytes")
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = bytearray()
+        pending += bytes((_PING, len(data)))
         pending += data
         if not self._scheduled:
             self._scheduled = True
