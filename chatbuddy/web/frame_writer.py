@@ -92,28 +92,25 @@ class TurnWriter:
         """Frame ``text`` (compressed if the connection agreed to it, unless
         ``compressed`` is False); it is written at the end of this turn."""
         data = text.encode()
-        pending = self._pending
-        if pending is None:
-            pending = self._pending = bytearray()
         if compressed and self._compress is not None:
             data = self._compress(data)
-            pending += frame_header(len(data), compressed=True)
+            self._queue(frame_header(len(data), compressed=True), data)
         else:
-            pending += frame_header(len(data))
-        pending += data
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
+            self._queue(frame_header(len(data)), data)
 
     def add_ping(self, data: bytes = b"") -> None:
         """A ping frame (RFC 6455 §5.5.2: at most 125 bytes), written at the end of this
         turn between whole messages."""
         if len(data) > 125:
             raise ValueError("a ping carries at most 125 bytes")
+        self._queue(bytes((_PING, len(data))), data)
+
+    def _queue(self, header: bytes, data: bytes) -> None:
+        """A framed frame to write at the end of this turn."""
         pending = self._pending
         if pending is None:
             pending = self._pending = bytearray()
-        pending += bytes((_PING, len(data)))
+        pending += header
         pending += data
         if not self._scheduled:
             self._scheduled = True

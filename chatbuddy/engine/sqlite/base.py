@@ -288,10 +288,11 @@ class StoreBase:
         """Wait until the writes made so far are committed."""
         await self._waiter()
 
-    def _waiter(self) -> asyncio.Future[None]:
+    def _waiter(self, batch: Batch | None = None) -> asyncio.Future[None]:
+        """Released when ``batch`` (the open one if None) has committed."""
         assert self._loop is not None, "start() the store first"
         waiter: asyncio.Future[None] = self._loop.create_future()
-        self._batch.waiters.append(waiter)
+        (self._batch if batch is None else batch).waiters.append(waiter)
         self._schedule()
         return waiter
 

@@ -294,10 +294,7 @@ class SQLiteStore(HandoffStore):
     async def _written(self, batch: Batch) -> None:
         """Wait until ``batch`` (a deferred message's) has committed."""
         if not batch.finished:
-            assert self._loop is not None
-            waiter: asyncio.Future[None] = self._loop.create_future()
-            batch.waiters.append(waiter)
-            await waiter
+            await self._waiter(batch)
         elif batch.error is not None:
             raise StorageUnavailable(f"cannot write {self.path}")
 
