@@ -6,6 +6,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+import pytest
+
 from chatbuddy.chat import frames
 from chatbuddy.records import utcnow
 from chatbuddy.server import Server
@@ -23,9 +25,14 @@ class Peer:
 
     #: Whether the keep-alive should see it as not reading.
     stuck: bool = False
+    #: Whether messages went both ways since the keep-alive's last look.
+    chatting: bool = False
 
     def stalled(self) -> bool:
         return self.stuck
+
+    def lively(self) -> bool:
+        return self.chatting
 
     def ping(self, data: bytes = b"") -> None:
         self.pings += 1
@@ -55,6 +62,38 @@ async def test_a_real_client_answers_the_ping_and_stays(connect: Connect, server
     await eventually(lambda: handler.last_heard > before, "the pong")
     await client.send(type="ping")
     await client.expect("pong")  # still connected
+
+
+def test_a_round_does_not_ping_a_peer_that_chatted_both_ways_since_the_last() -> None:
+    keepalive = KeepAlive(interval=30, timeout=75)
+    chatting, idle = Peer(time.monotonic(), chatting=True), Peer(time.monotonic())
+    keepalive.add(chatting)
+    keepalive.add(idle)
+    assert keepalive.tick() == 0
+    assert (chatting.pings, idle.pings) == (0, 1)
+
+
+async def test_a_tab_is_pinged_unless_it_chatted_both_ways_since_the_last_round(
+    connect: Connect, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await connect("chatty")
+    await client.greeting()
+    handler = next(iter(server.keepalive))
+    assert isinstance(handler, ChatSocketHandler)
+    pings: list[bytes] = []
+    monkeypatch.setattr(handler, "ping", lambda data=b"": pings.append(data))
+    server.keepalive.tick()
+    assert len(pings) == 1  # greeted, but the client has said nothing yet
+    await client.chat("chatty", "hello")
+    server.keepalive.tick()
+    assert len(pings) == 1  # a message and its answer: both directions carried bytes
+    server.keepalive.tick()
+    assert len(pings) == 2  # quiet since: pinged again
+    heard = handler.last_heard
+    await client.send(type="typing", state="start")  # a frame that gets no answer
+    await eventually(lambda: handler.last_heard > heard, "the typing frame")
+    server.keepalive.tick()
+    assert len(pings) == 3  # only the client spoke: a proxy saw nothing come back
 
 
 def test_the_timer_spreads_a_round_over_the_interval_in_slices() -> None:

@@ -63,8 +63,10 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         "_keepalive",
         "_last_heard",
         "_max_queued",
+        "_messaged",
         "_metrics",
         "_opened_at",
+        "_sent",
         "_service",
         "_taken_at_last_look",
         "_writer",
@@ -116,6 +118,9 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._keepalive = keepalive
         # When the peer last sent anything (a message or a pong).
         self._last_heard = 0.0
+        # Whether the peer sent a message, and we a frame, since the keep-alive's last
+        # look (see lively()).
+        self._messaged = self._sent = False
         # Frames of this event-loop turn, written in one go (None: not open).
         self._writer: TurnWriter | None = None
 
@@ -156,6 +161,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
             raise ConnectionClosed(self._connection_id)
         else:
             writer.add(frame, compressed=worth_compressing(frame))
+            self._sent = True
 
     def ping(self, data: str | bytes = b"") -> None:
         """A keep-alive ping, with the turn's other frames (one direct send, not a
@@ -222,6 +228,13 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         taken, before = int(stream._total_write_done_index), self._taken_at_last_look
         self._taken_at_last_look = taken
         return taken == before and stream._total_write_index > taken
+
+    def lively(self) -> bool:
+        """Whether the client sent a message and was sent a frame since the keep-alive's
+        last look (then forgotten until the next): a ping would tell nothing new."""
+        both = self._messaged and self._sent
+        self._messaged = self._sent = False
+        return both
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         if code is not None and self._closed_with is None and self.ws_connection is not None:
@@ -403,6 +416,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
 
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         self._last_heard = time.monotonic()
+        self._messaged = True
         # Most frames are handled at once; a chat message or a look-up returns a
         # coroutine, which the protocol awaits before it reads on (frame_reader.py).
         return self._service.handle_frame(self, message)

@@ -9,10 +9,15 @@ holding the event loop for a third of a second at once.
 
 Slices are a twentieth of a second: with 10,000 connections a slice pings 17
 of them (~0.6 ms); with slices of a quarter second, 83 held the loop ~3 ms
-four times a second, most of what was left of an open loop's p99. Every
-connection is pinged, even one that just wrote: a proxy in front closes an
-upstream that sends nothing for its read timeout (nginx: 60 s by default), and
-a customer who only types sends frames that get no answer.
+four times a second, most of what was left of an open loop's p99.
+
+A connection is not pinged when, since its last visit, the client sent a
+message and the server sent it a frame: the peer is alive, and a proxy in front
+saw both directions carry bytes (nginx closes an upstream that sends nothing for
+its read timeout, 60 s by default). Every other one is: an idle tab, a customer
+who only types (frames that get no answer), a tab that only receives. In an
+open loop of 10,000 chatting tabs that is 333 pings and pongs a second fewer,
+each a frame for the loop to write or read between the messages.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class Pingable(Protocol):
 
     def stalled(self) -> bool:
         """Whether bytes waited for the peer all round and it took none of them."""
+
+    def lively(self) -> bool:
+        """Whether messages went both ways since the last look (then forgotten)."""
 
     def ping(self, data: bytes = b"") -> None: ...
 
@@ -100,11 +108,12 @@ class KeepAlive:
     @staticmethod
     def _visit(bucket: set[Pingable], deadline: float) -> int:
         """Close the bucket's connections silent since before ``deadline`` (or that read
-        nothing since the last round), ping the rest."""
+        nothing since the last round), ping the rest but the lively."""
         silent = [c for c in bucket if c.last_heard < deadline or c.stalled()]
         for connection in silent:
             bucket.discard(connection)
             connection.close(Close.NOT_RESPONDING, "no answer to pings")
         for connection in bucket:
-            connection.ping()
+            if not connection.lively():
+                connection.ping()
         return len(silent)
