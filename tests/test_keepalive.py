@@ -26,13 +26,13 @@ class Peer:
     #: Whether the keep-alive should see it as not reading.
     stuck: bool = False
     #: Whether messages went both ways since the keep-alive's last look.
-    chatting: bool = False
+    talked: bool = False
 
     def stalled(self) -> bool:
         return self.stuck
 
-    def lively(self) -> bool:
-        return self.chatting
+    def chatting(self) -> bool:
+        return self.talked
 
     def ping(self, data: bytes = b"") -> None:
         self.pings += 1
@@ -66,7 +66,7 @@ async def test_a_real_client_answers_the_ping_and_stays(connect: Connect, server
 
 def test_a_round_does_not_ping_a_peer_that_chatted_both_ways_since_the_last() -> None:
     keepalive = KeepAlive(interval=30, timeout=75)
-    chatting, idle = Peer(time.monotonic(), chatting=True), Peer(time.monotonic())
+    chatting, idle = Peer(time.monotonic(), talked=True), Peer(time.monotonic())
     keepalive.add(chatting)
     keepalive.add(idle)
     assert keepalive.tick() == 0

@@ -119,7 +119,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         # When the peer last sent anything (a message or a pong).
         self._last_heard = 0.0
         # Whether the peer sent a message, and we a frame, since the keep-alive's last
-        # look (see lively()).
+        # look (see chatting()).
         self._messaged = self._sent = False
         # Frames of this event-loop turn, written in one go (None: not open).
         self._writer: TurnWriter | None = None
@@ -229,7 +229,7 @@ class ChatSocketHandler(QuietErrors, tornado.websocket.WebSocketHandler):
         self._taken_at_last_look = taken
         return taken == before and stream._total_write_index > taken
 
-    def lively(self) -> bool:
+    def chatting(self) -> bool:
         """Whether the client sent a message and was sent a frame since the keep-alive's
         last look (then forgotten until the next): a ping would tell nothing new."""
         both = self._messaged and self._sent

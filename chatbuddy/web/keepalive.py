@@ -44,7 +44,7 @@ class Pingable(Protocol):
     def stalled(self) -> bool:
         """Whether bytes waited for the peer all round and it took none of them."""
 
-    def lively(self) -> bool:
+    def chatting(self) -> bool:
         """Whether messages went both ways since the last look (then forgotten)."""
 
     def ping(self, data: bytes = b"") -> None: ...
@@ -108,12 +108,12 @@ class KeepAlive:
     @staticmethod
     def _visit(bucket: set[Pingable], deadline: float) -> int:
         """Close the bucket's connections silent since before ``deadline`` (or that read
-        nothing since the last round), ping the rest but the lively."""
+        nothing since the last round), ping the rest but those chatting."""
         silent = [c for c in bucket if c.last_heard < deadline or c.stalled()]
         for connection in silent:
             bucket.discard(connection)
             connection.close(Close.NOT_RESPONDING, "no answer to pings")
         for connection in bucket:
-            if not connection.lively():
+            if not connection.chatting():
                 connection.ping()
         return len(silent)
